@@ -1,0 +1,379 @@
+package images
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"time"
+)
+
+// Byte layout constants; FORMAT.md is the prose version of this file.
+const (
+	FormatVersion = 1
+
+	headerMagic  = "LIFEBOAT"
+	trailerMagic = "LBTRAILR"
+	partMagic    = "LBIPART\x00"
+	indexMagic   = "LBINDEX1"
+
+	headerFixed   = 16  // magic, version, flags, body length
+	TrailerSize   = 128 // fixed, always the last bytes of the last part
+	partHeaderLen = 32
+
+	// maxHeaderBody bounds what a reader allocates for the header JSON.
+	maxHeaderBody = 1 << 20
+	// maxMetaLen and maxIndexLen bound what a reader allocates; an index of
+	// 2^31 bytes describes tens of TB at 1 MiB chunks.
+	maxMetaLen  = 64 << 20
+	maxIndexLen = 2 << 30
+
+	// DefaultChunkSize is the unit of compression, hashing, dedup and random
+	// access.
+	DefaultChunkSize = 1 << 20
+	minChunkSize     = 64 << 10
+	maxChunkSize     = 16 << 20
+
+	// MinSplitSize is the smallest part size the CLI accepts (as the seed
+	// product does). The library accepts down to minLibSplit for tests.
+	MinSplitSize = 50 << 20
+	minLibSplit  = 64 << 10
+)
+
+// Special chunk references in a stream's chunk map.
+const (
+	refZero   = 0xFFFFFFFF // every byte of the chunk is zero
+	refUnused = 0xFFFFFFFE // not stored: unused by the filesystem, content undefined
+	maxRecord = 0xFFFFFFF0
+)
+
+// Codec is how a record's plaintext is stored.
+type Codec uint8
+
+const (
+	CodecRaw  Codec = 0
+	CodecZstd Codec = 1
+)
+
+func (c Codec) String() string {
+	switch c {
+	case CodecRaw:
+		return "raw"
+	case CodecZstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("codec(%d)", uint8(c))
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// header is the JSON body at the start of every image. Everything a
+// streaming writer knows before the first chunk is here; the rest is in the
+// metadata at the end.
+type header struct {
+	ImageUUID   string     `json:"image_uuid"`
+	ParentUUID  string     `json:"parent_uuid,omitempty"`
+	Created     time.Time  `json:"created"`
+	ToolVersion string     `json:"tool_version"`
+	ChunkSize   int        `json:"chunk_size"`
+	Compression Level      `json:"compression"`
+	Cipher      Cipher     `json:"cipher"`
+	KDF         *kdfParams `json:"kdf,omitempty"`
+	WrappedKey  []byte     `json:"wrapped_key,omitempty"`
+	SplitSize   int64      `json:"split_size,omitempty"`
+}
+
+func encodeHeader(h *header) ([]byte, error) {
+	body, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, headerFixed, headerFixed+len(body)+sha256.Size)
+	copy(b, headerMagic)
+	binary.LittleEndian.PutUint16(b[8:], FormatVersion)
+	binary.LittleEndian.PutUint32(b[12:], uint32(len(body)))
+	b = append(b, body...)
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...), nil
+}
+
+// headerLen returns the full header length from its fixed prefix.
+func headerLen(fixed []byte) (int, error) {
+	if len(fixed) < headerFixed || string(fixed[:8]) != headerMagic {
+		return 0, errNotImage
+	}
+	if v := binary.LittleEndian.Uint16(fixed[8:]); v != FormatVersion {
+		return 0, fmt.Errorf("format version %d is not supported by this lifeboat (it reads version %d); use a newer lifeboat", v, FormatVersion)
+	}
+	n := binary.LittleEndian.Uint32(fixed[12:])
+	if n == 0 || n > maxHeaderBody || binary.LittleEndian.Uint16(fixed[10:]) != 0 {
+		return 0, errBadHeader
+	}
+	return headerFixed + int(n) + sha256.Size, nil
+}
+
+func decodeHeader(b []byte) (*header, error) {
+	body := b[:len(b)-sha256.Size]
+	sum := sha256.Sum256(body)
+	if !bytes.Equal(sum[:], b[len(body):]) {
+		return nil, errBadHeader
+	}
+	h := new(header)
+	dec := json.NewDecoder(bytes.NewReader(body[headerFixed:]))
+	if err := dec.Decode(h); err != nil {
+		return nil, errBadHeader
+	}
+	if h.ChunkSize < minChunkSize || h.ChunkSize > maxChunkSize || h.ChunkSize%4096 != 0 {
+		return nil, errBadHeader
+	}
+	if !h.Compression.valid() || !h.Cipher.valid() || (h.Cipher != CipherNone) != (h.KDF != nil) {
+		return nil, errBadHeader
+	}
+	if h.SplitSize != 0 && h.SplitSize < minLibSplit {
+		return nil, errBadHeader
+	}
+	return h, nil
+}
+
+// trailer is the fixed-size record at the very end of an image.
+type trailer struct {
+	Parts     uint32
+	UUID      [16]byte
+	MetaOff   int64
+	MetaLen   int64
+	IndexOff  int64
+	IndexLen  int64
+	Sum       [32]byte // SHA-256 of the bytes [MetaOff, IndexOff+IndexLen)
+	SplitSize int64
+	TotalLen  int64 // logical length of the image including this trailer
+}
+
+func (t *trailer) encode() []byte {
+	b := make([]byte, TrailerSize)
+	copy(b, trailerMagic)
+	binary.LittleEndian.PutUint16(b[8:], FormatVersion)
+	binary.LittleEndian.PutUint32(b[12:], t.Parts)
+	copy(b[16:32], t.UUID[:])
+	binary.LittleEndian.PutUint64(b[32:], uint64(t.MetaOff))
+	binary.LittleEndian.PutUint64(b[40:], uint64(t.MetaLen))
+	binary.LittleEndian.PutUint64(b[48:], uint64(t.IndexOff))
+	binary.LittleEndian.PutUint64(b[56:], uint64(t.IndexLen))
+	copy(b[64:96], t.Sum[:])
+	binary.LittleEndian.PutUint64(b[96:], uint64(t.SplitSize))
+	binary.LittleEndian.PutUint64(b[104:], uint64(t.TotalLen))
+	binary.LittleEndian.PutUint32(b[124:], crc32c(b[:124]))
+	return b
+}
+
+func decodeTrailer(b []byte) (*trailer, bool) {
+	if len(b) != TrailerSize || string(b[:8]) != trailerMagic {
+		return nil, false
+	}
+	if crc32c(b[:124]) != binary.LittleEndian.Uint32(b[124:]) ||
+		binary.LittleEndian.Uint16(b[8:]) != FormatVersion || binary.LittleEndian.Uint16(b[10:]) != 0 ||
+		!allZero(b[112:124]) {
+		return nil, false
+	}
+	t := &trailer{
+		Parts:     binary.LittleEndian.Uint32(b[12:]),
+		MetaOff:   int64(binary.LittleEndian.Uint64(b[32:])),
+		MetaLen:   int64(binary.LittleEndian.Uint64(b[40:])),
+		IndexOff:  int64(binary.LittleEndian.Uint64(b[48:])),
+		IndexLen:  int64(binary.LittleEndian.Uint64(b[56:])),
+		SplitSize: int64(binary.LittleEndian.Uint64(b[96:])),
+		TotalLen:  int64(binary.LittleEndian.Uint64(b[104:])),
+	}
+	copy(t.UUID[:], b[16:32])
+	copy(t.Sum[:], b[64:96])
+	return t, true
+}
+
+func encodePartHeader(uuid [16]byte, n int) []byte {
+	b := make([]byte, partHeaderLen)
+	copy(b, partMagic)
+	copy(b[8:24], uuid[:])
+	binary.LittleEndian.PutUint32(b[24:], uint32(n))
+	binary.LittleEndian.PutUint32(b[28:], crc32c(b[:28]))
+	return b
+}
+
+// checkPartHeader says what is wrong with a part header, or nil.
+func checkPartHeader(b []byte, uuid [16]byte, n int) error {
+	if len(b) != partHeaderLen || string(b[:8]) != partMagic ||
+		crc32c(b[:28]) != binary.LittleEndian.Uint32(b[28:]) {
+		return errBadPart
+	}
+	if !bytes.Equal(b[8:24], uuid[:]) {
+		return errForeignPart
+	}
+	if int(binary.LittleEndian.Uint32(b[24:])) != n {
+		return errBadPart
+	}
+	return nil
+}
+
+// record is one stored payload: a chunk's plaintext, compressed or raw,
+// encrypted when the image is.
+type record struct {
+	Off    int64  // logical offset in the image
+	Len    uint32 // stored bytes (ciphertext including the AEAD tag)
+	RawLen uint32 // plaintext bytes
+	Codec  Codec
+	Stream uint32 // origin: the chunk whose encryption nonce and AD this record uses
+	Chunk  uint64
+	CRC    uint32   // CRC-32C of the stored bytes
+	Sum    [32]byte // SHA-256 of the plaintext
+}
+
+const recordSize = 8 + 4 + 4 + 1 + 4 + 8 + 4 + 32
+
+// streamIndex is one virtual device's chunk map.
+type streamIndex struct {
+	Size int64
+	Refs []uint32
+}
+
+type index struct {
+	Streams []streamIndex
+	Records []record
+}
+
+func (x *index) encode() []byte {
+	n := 8 + 4
+	for _, s := range x.Streams {
+		n += 8 + 8 + 4*len(s.Refs)
+	}
+	n += 4 + recordSize*len(x.Records)
+	b := make([]byte, 0, n)
+	b = append(b, indexMagic...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(x.Streams)))
+	for _, s := range x.Streams {
+		b = binary.LittleEndian.AppendUint64(b, uint64(s.Size))
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(s.Refs)))
+		for _, r := range s.Refs {
+			b = binary.LittleEndian.AppendUint32(b, r)
+		}
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(x.Records)))
+	for _, r := range x.Records {
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.Off))
+		b = binary.LittleEndian.AppendUint32(b, r.Len)
+		b = binary.LittleEndian.AppendUint32(b, r.RawLen)
+		b = append(b, byte(r.Codec))
+		b = binary.LittleEndian.AppendUint32(b, r.Stream)
+		b = binary.LittleEndian.AppendUint64(b, r.Chunk)
+		b = binary.LittleEndian.AppendUint32(b, r.CRC)
+		b = append(b, r.Sum[:]...)
+	}
+	return b
+}
+
+// decodeIndex parses and validates an index against the header's chunk
+// size and the data area [dataStart, dataEnd) it must tile exactly.
+func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, error) {
+	bad := func(what string) error { return fmt.Errorf("%w: %s", errBadIndex, what) }
+	if len(b) < 12 || string(b[:8]) != indexMagic {
+		return nil, bad("no index magic")
+	}
+	p := b[8:]
+	u32 := func() (uint32, bool) {
+		if len(p) < 4 {
+			return 0, false
+		}
+		v := binary.LittleEndian.Uint32(p)
+		p = p[4:]
+		return v, true
+	}
+	u64 := func() (uint64, bool) {
+		if len(p) < 8 {
+			return 0, false
+		}
+		v := binary.LittleEndian.Uint64(p)
+		p = p[8:]
+		return v, true
+	}
+	ns, _ := u32()
+	if ns == 0 || ns > 1024 {
+		return nil, bad("stream count")
+	}
+	x := &index{Streams: make([]streamIndex, ns)}
+	for i := range x.Streams {
+		size, ok1 := u64()
+		nref, ok2 := u64()
+		if !ok1 || !ok2 || int64(size) < 0 || nref != uint64((int64(size)+int64(chunkSize)-1)/int64(chunkSize)) || nref*4 > uint64(len(p)) {
+			return nil, bad("stream size")
+		}
+		refs := make([]uint32, nref)
+		for j := range refs {
+			refs[j], _ = u32()
+		}
+		x.Streams[i] = streamIndex{Size: int64(size), Refs: refs}
+	}
+	nr, ok := u32()
+	if !ok || uint64(nr)*recordSize != uint64(len(p)) || nr > maxRecord {
+		return nil, bad("record count")
+	}
+	x.Records = make([]record, nr)
+	next := dataStart
+	for i := range x.Records {
+		r := &x.Records[i]
+		o, _ := u64()
+		r.Off = int64(o)
+		r.Len, _ = u32()
+		r.RawLen, _ = u32()
+		r.Codec = Codec(p[0])
+		p = p[1:]
+		r.Stream, _ = u32()
+		r.Chunk, _ = u64()
+		r.CRC, _ = u32()
+		copy(r.Sum[:], p[:32])
+		p = p[32:]
+		if r.Off != next || r.Len == 0 || int64(r.Len) > dataEnd-next {
+			return nil, bad(fmt.Sprintf("record %d is not where the previous one ends", i))
+		}
+		next += int64(r.Len)
+		if r.RawLen == 0 || int(r.RawLen) > chunkSize || r.Codec > CodecZstd ||
+			int(r.Stream) >= len(x.Streams) || r.Chunk >= uint64(len(x.Streams[r.Stream].Refs)) {
+			return nil, bad(fmt.Sprintf("record %d fields", i))
+		}
+	}
+	if next != dataEnd {
+		return nil, bad("records do not fill the data area")
+	}
+	for si, s := range x.Streams {
+		for ci, ref := range s.Refs {
+			if ref == refZero || ref == refUnused {
+				continue
+			}
+			if ref >= nr {
+				return nil, bad(fmt.Sprintf("stream %d chunk %d refers to a missing record", si, ci))
+			}
+			if int64(x.Records[ref].RawLen) != chunkLen(s.Size, chunkSize, ci) {
+				return nil, bad(fmt.Sprintf("stream %d chunk %d length", si, ci))
+			}
+		}
+	}
+	return x, nil
+}
+
+// chunkLen is the length of chunk ci of a stream of the given size.
+func chunkLen(size int64, chunkSize, ci int) int64 {
+	off := int64(ci) * int64(chunkSize)
+	return min(int64(chunkSize), size-off)
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= len(zeroBlock) {
+		if !bytes.Equal(b[:len(zeroBlock)], zeroBlock[:]) {
+			return false
+		}
+		b = b[len(zeroBlock):]
+	}
+	return bytes.Equal(b, zeroBlock[:len(b)])
+}
+
+var zeroBlock [64 << 10]byte

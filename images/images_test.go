@@ -1,0 +1,365 @@
+package images
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// testKDF keeps Argon2id cheap in tests; the format records the cost.
+var testKDF = KDFCost{Time: 1, MemKiB: 64}
+
+// mixedData returns n bytes of text-like, random, zero and repeated runs.
+func mixedData(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, n)
+	words := []string{"lifeboat ", "disk ", "image ", "restore ", "the ", "a ", "backup\n", "sector ", "chunk, "}
+	for off := 0; off < n; {
+		l := min(n-off, 4096*(1+r.IntN(200)))
+		switch r.IntN(4) {
+		case 0:
+			for i := off; i < off+l; {
+				i += copy(b[i:off+l], words[r.IntN(len(words))])
+			}
+		case 1:
+			for i := off; i < off+l; i++ {
+				b[i] = byte(r.Uint32())
+			}
+		case 2: // zeros
+		case 3:
+			if off > l {
+				copy(b[off:off+l], b[r.IntN(off-l):])
+			}
+		}
+		off += l
+	}
+	return b
+}
+
+func writeImage(t testing.TB, path string, data [][]byte, o WriterOptions) {
+	t.Helper()
+	w, err := Create(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := &Metadata{}
+	for _, d := range data {
+		if _, err := w.AddStream(context.Background(), bytes.NewReader(d), int64(len(d)), StreamOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		meta.Streams = append(meta.Streams, Stream{Kind: KindDisk, Mode: ModeAllSectors, SectorSize: 512})
+	}
+	if err := w.Commit(meta); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pw(s string) func() ([]byte, error) { return func() ([]byte, error) { return []byte(s), nil } }
+
+func readAll(t testing.TB, im *Image, i int) []byte {
+	t.Helper()
+	sr, err := im.Stream(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = sr.ForEachChunk(context.Background(), 0, sr.Size(), func(c Chunk) error {
+		if c.Data == nil {
+			out.Write(make([]byte, c.Len))
+		} else {
+			out.Write(c.Data)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func TestRoundTrip(t *testing.T) {
+	data := mixedData(9<<20+12345, 1)
+	small := mixedData(200<<10, 2)
+	for _, lvl := range []Level{LevelNone, LevelFast, LevelNormal, LevelHigh} {
+		for _, c := range []Cipher{CipherNone, CipherAES256GCM, CipherXChaCha20Poly1305} {
+			for _, split := range []int64{0, 1 << 20} {
+				name := fmt.Sprintf("%v/%v/split%d", lvl, c, split)
+				t.Run(name, func(t *testing.T) {
+					o := WriterOptions{Compression: lvl, SplitSize: split, ChunkSize: 256 << 10, KDF: testKDF}
+					oo := OpenOptions{}
+					if c != CipherNone {
+						o.Cipher, o.Password = c, []byte("secret")
+						oo.Password = pw("secret")
+					}
+					path := filepath.Join(t.TempDir(), "x.lbi")
+					writeImage(t, path, [][]byte{data, small}, o)
+					im, err := Open(path, oo)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer im.Close()
+					if split > 0 && len(im.Info().Parts) < 3 {
+						t.Fatalf("split image has %d parts", len(im.Info().Parts))
+					}
+					if !bytes.Equal(readAll(t, im, 0), data) || !bytes.Equal(readAll(t, im, 1), small) {
+						t.Fatal("round trip differs")
+					}
+					if err := im.Verify(context.Background(), VerifyOptions{}); err != nil {
+						t.Fatal(err)
+					}
+					// random access
+					sr, _ := im.Stream(0)
+					r := rand.New(rand.NewPCG(3, 4))
+					for range 50 {
+						off := r.Int64N(int64(len(data)))
+						n := min(r.IntN(600<<10), len(data)-int(off))
+						got := make([]byte, n)
+						if _, err := sr.ReadAt(got, off); err != nil {
+							t.Fatal(err)
+						}
+						if !bytes.Equal(got, data[off:int(off)+n]) {
+							t.Fatalf("ReadAt(%d, %d) differs", off, n)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestDedupAndHoles(t *testing.T) {
+	cs := 64 << 10
+	blk := make([]byte, cs)
+	rand.NewChaCha8([32]byte{99}).Read(blk)
+	var data []byte
+	for i := range 10 {
+		switch i % 3 {
+		case 0:
+			data = append(data, blk...)
+		case 1:
+			data = append(data, make([]byte, cs)...)
+		case 2:
+			rnd := make([]byte, cs)
+			seed := [32]byte{byte(i)}
+			rand.NewChaCha8(seed).Read(rnd)
+			data = append(data, rnd...)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "d.lbi")
+	writeImage(t, path, [][]byte{data}, WriterOptions{ChunkSize: cs, Compression: LevelNormal})
+	im, err := Open(path, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	// 4 copies of blk -> 1 record, 3 zero chunks, 3 unique chunks.
+	if got := im.Info().Records; got != 4 {
+		t.Errorf("records = %d, want 4", got)
+	}
+	if !bytes.Equal(readAll(t, im, 0), data) {
+		t.Fatal("differs")
+	}
+}
+
+func TestStreamWriter(t *testing.T) {
+	data := mixedData(3<<20, 5)
+	pr, pw := io.Pipe()
+	done := make(chan []byte)
+	go func() { b, _ := io.ReadAll(pr); done <- b }()
+	w, err := NewStreamWriter(pw, "-", WriterOptions{Compression: LevelFast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.AddStream(context.Background(), bytes.NewReader(data), int64(len(data)), StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(&Metadata{Streams: []Stream{{Kind: KindDisk}}}); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	img := <-done
+	im, err := OpenReaderAt(bytes.NewReader(img), int64(len(img)), "piped", OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readAll(t, im, 0), data) {
+		t.Fatal("differs")
+	}
+}
+
+func TestNothingBeforeCommit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.lbi")
+	w, err := Create(path, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := mixedData(1<<20, 1)
+	w.AddStream(context.Background(), bytes.NewReader(data), int64(len(data)), StreamOptions{})
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("image visible before commit: %v", err)
+	}
+	w.Abort()
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("abort left %v", ents)
+	}
+	// A cancelled backup leaves nothing either.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w, _ = Create(path, WriterOptions{})
+	if _, err := w.AddStream(ctx, bytes.NewReader(data), int64(len(data)), StreamOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	w.Abort()
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("cancel left %v", ents)
+	}
+}
+
+func TestWrongPassword(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lbi")
+	writeImage(t, path, [][]byte{mixedData(1<<20, 1)}, WriterOptions{Password: []byte("right"), KDF: testKDF})
+	if _, err := Open(path, OpenOptions{Password: pw("wrong")}); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("err = %v, want ErrWrongPassword", err)
+	}
+	im, err := Open(path, OpenOptions{})
+	if err != nil {
+		t.Fatalf("locked open: %v", err)
+	}
+	if _, err := im.Stream(0); err == nil {
+		t.Fatal("locked image gave a stream")
+	}
+	if err := im.Unlock([]byte("right")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEveryFlippedByteIsCaught flips bytes all over small images and
+// requires Open or Verify to fail: header, chunks, metadata, index, trailer
+// and split part headers.
+func TestEveryFlippedByteIsCaught(t *testing.T) {
+	for _, enc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("encrypted=%v", enc), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "f.lbi")
+			o := WriterOptions{ChunkSize: 64 << 10, Compression: LevelNormal, SplitSize: 128 << 10}
+			oo := OpenOptions{}
+			if enc {
+				o.Password, o.KDF, oo.Password = []byte("pw"), testKDF, pw("pw")
+			}
+			writeImage(t, path, [][]byte{mixedData(400<<10, 9)}, o)
+			var parts []string
+			for n := 1; ; n++ {
+				if _, err := os.Stat(PartName(path, n)); err != nil {
+					break
+				}
+				parts = append(parts, PartName(path, n))
+			}
+			for _, p := range parts {
+				orig, _ := os.ReadFile(p)
+				step := max(1, len(orig)/300)
+				for pos := 0; pos < len(orig); pos += step {
+					// every byte of the first 200 and last 200, a sample between
+					if pos > 200 && pos < len(orig)-200 && (pos/step)%1 != 0 {
+						continue
+					}
+					flipped := bytes.Clone(orig)
+					flipped[pos] ^= 0x20
+					os.WriteFile(p, flipped, 0o644)
+					if err := openAndVerify(path, oo); err == nil {
+						t.Fatalf("flip at %s byte %d not detected", filepath.Base(p), pos)
+					}
+					if pos < 200 {
+						pos -= step - 1 // walk the header byte by byte
+					} else if pos > len(orig)-200-step && pos < len(orig)-200 {
+						pos = len(orig) - 200 - step
+					}
+				}
+				os.WriteFile(p, orig, 0o644)
+			}
+			if err := openAndVerify(path, oo); err != nil {
+				t.Fatalf("restored image fails: %v", err)
+			}
+		})
+	}
+}
+
+func openAndVerify(path string, oo OpenOptions) error {
+	im, err := Open(path, oo)
+	if err != nil {
+		return err
+	}
+	defer im.Close()
+	return im.Verify(context.Background(), VerifyOptions{})
+}
+
+func TestTruncatedAndMissingParts(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.lbi")
+	writeImage(t, path, [][]byte{mixedData(2<<20, 3)}, WriterOptions{Compression: LevelNone, SplitSize: 256 << 10, ChunkSize: 64 << 10})
+	// missing middle part
+	p3 := PartName(path, 3)
+	os.Rename(p3, p3+".away")
+	_, err := Open(path, OpenOptions{})
+	var ce *CorruptError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrIncomplete) || ce.Part != p3 {
+		t.Fatalf("missing part: err = %v", err)
+	}
+	os.Rename(p3+".away", p3)
+	// truncated last part
+	var last string
+	for n := 1; ; n++ {
+		if _, err := os.Stat(PartName(path, n)); err != nil {
+			break
+		}
+		last = PartName(path, n)
+	}
+	st, _ := os.Stat(last)
+	os.Truncate(last, st.Size()-1)
+	if _, err := Open(path, OpenOptions{}); !errors.Is(err, ErrIncomplete) && !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("truncated: err = %v", err)
+	}
+	// not an image
+	os.WriteFile(path, []byte("hello"), 0o644)
+	if _, err := Open(path, OpenOptions{}); !errors.Is(err, ErrNotImage) {
+		t.Fatalf("not an image: err = %v", err)
+	}
+}
+
+func TestFlippedChunkNamesOffset(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.lbi")
+	writeImage(t, path, [][]byte{mixedData(1<<20, 4)}, WriterOptions{ChunkSize: 64 << 10})
+	b, _ := os.ReadFile(path)
+	pos := len(b) / 2
+	b[pos] ^= 1
+	os.WriteFile(path, b, 0o644)
+	im, err := Open(path, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = im.Verify(context.Background(), VerifyOptions{Stored: true})
+	var ce *CorruptError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v", err)
+	}
+	if ce.Offset > int64(pos) || int64(pos)-ce.Offset > 64<<10 {
+		t.Fatalf("reported offset %d, flipped %d", ce.Offset, pos)
+	}
+	t.Log(err)
+}
+
+func BenchmarkWriteNormal(b *testing.B) {
+	data := mixedData(64<<20, 1)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		w, _ := NewStreamWriter(io.Discard, "-", WriterOptions{Compression: LevelNormal})
+		w.AddStream(context.Background(), bytes.NewReader(data), int64(len(data)), StreamOptions{})
+		w.Commit(&Metadata{Streams: []Stream{{}}})
+	}
+}

@@ -1,0 +1,420 @@
+package images
+
+import (
+	"bytes"
+	"context"
+	"crypto/cipher"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// OpenOptions configure Open.
+type OpenOptions struct {
+	// Password is called once if the image is encrypted. Without it an
+	// encrypted image opens locked: its metadata can be read, its data
+	// cannot until Unlock.
+	Password func() ([]byte, error)
+	// Workers bounds parallel decoding; 0: one per CPU.
+	Workers int
+}
+
+// Image is an opened image: metadata at once, data through Stream.
+// Its methods are safe for concurrent use once Open (and Unlock) returned.
+type Image struct {
+	Name string
+	Meta Metadata
+
+	h       *header
+	hbytes  []byte
+	mbytes  []byte
+	uuid    [16]byte
+	src     io.ReaderAt
+	ps      *partSet
+	tr      *trailer
+	x       *index
+	aead    cipher.AEAD
+	dec     *zstd.Decoder
+	workers int
+}
+
+// Open opens the image whose first part is at path, with every split part.
+func Open(path string, o OpenOptions) (*Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open image: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open image: %w", err)
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("open image %s: it is a folder; name the image file inside it", path)
+	}
+	im, err := open(path, f, st.Size(), func(h *header, uuid [16]byte) (*partSet, error) {
+		return openParts(path, f, st.Size(), h, uuid)
+	}, o)
+	if err != nil {
+		f.Close()
+	}
+	return im, err
+}
+
+// OpenReaderAt opens an unsplit image held by r (an HTTP range reader, a
+// memory buffer). name is used in messages.
+func OpenReaderAt(r io.ReaderAt, size int64, name string, o OpenOptions) (*Image, error) {
+	return open(name, r, size, func(h *header, _ [16]byte) (*partSet, error) {
+		if h.SplitSize != 0 {
+			return nil, fmt.Errorf("image %s is split into parts; open it by file name so its parts can be found", name)
+		}
+		return &partSet{name: name, parts: []partFile{{name: name, r: r, n: size}}, size: size}, nil
+	}, o)
+}
+
+func open(name string, first io.ReaderAt, firstSize int64, parts func(*header, [16]byte) (*partSet, error), o OpenOptions) (*Image, error) {
+	fixed := make([]byte, headerFixed)
+	if n, _ := first.ReadAt(fixed, 0); n < headerFixed || string(fixed[:8]) != headerMagic {
+		return nil, fmt.Errorf("%s: %w (no Lifeboat header); choose the first part (.lbi) of a Lifeboat backup", name, ErrNotImage)
+	}
+	corrupt := func(off int64, what string, err error) error {
+		return &CorruptError{Image: name, Part: name, PartOff: off, Offset: off, What: what, Err: err}
+	}
+	hl, err := headerLen(fixed)
+	if errors.Is(err, ErrCorrupt) {
+		return nil, corrupt(0, "its header is invalid", ErrCorrupt)
+	} else if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int64(hl) > firstSize {
+		return nil, corrupt(0, "the file ends inside its header", ErrIncomplete)
+	}
+	hb := make([]byte, hl)
+	if _, err := first.ReadAt(hb, 0); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	h, err := decodeHeader(hb)
+	if err != nil {
+		return nil, corrupt(0, "its header fails its checksum", ErrCorrupt)
+	}
+	im := &Image{Name: name, h: h, hbytes: hb, workers: o.Workers}
+	if im.workers <= 0 {
+		im.workers = runtime.GOMAXPROCS(0)
+	}
+	if im.uuid, err = parseUUID(h.ImageUUID); err != nil {
+		return nil, corrupt(0, "its header holds no valid image UUID", ErrCorrupt)
+	}
+	ps, err := parts(h, im.uuid)
+	if err != nil {
+		return nil, err
+	}
+	im.ps, im.src = ps, ps
+	if err := im.readTail(int64(hl)); err != nil {
+		ps.Close()
+		return nil, err
+	}
+	if h.Cipher == CipherNone {
+		err = im.loadIndex()
+	} else if o.Password != nil {
+		var pw []byte
+		if pw, err = o.Password(); err == nil {
+			err = im.Unlock(pw)
+		}
+	}
+	if err != nil {
+		ps.Close()
+		return nil, err
+	}
+	return im, nil
+}
+
+// readTail finds and checks the trailer, metadata and (still sealed) index.
+func (im *Image) readTail(dataStart int64) error {
+	size := im.ps.size
+	tb := make([]byte, TrailerSize)
+	if size < dataStart+TrailerSize {
+		return im.incomplete(size)
+	}
+	if _, err := im.src.ReadAt(tb, size-TrailerSize); err != nil {
+		return fmt.Errorf("read %s: %w", im.Name, err)
+	}
+	t, ok := decodeTrailer(tb)
+	if !ok {
+		if bytes.Contains(tb, []byte(trailerMagic)) || bytes.HasPrefix(tb, []byte(trailerMagic[:4])) {
+			return im.corruptAt(size-TrailerSize, "its trailer fails its checksum")
+		}
+		return im.incomplete(size)
+	}
+	if t.UUID != im.uuid {
+		return im.corruptAt(size-TrailerSize, "its trailer belongs to a different image")
+	}
+	if int(t.Parts) != len(im.ps.parts) {
+		if int(t.Parts) > len(im.ps.parts) {
+			return &CorruptError{Image: im.Name, Part: PartName(im.Name, len(im.ps.parts)+1), Offset: size,
+				What: fmt.Sprintf("split part %s (part %d of %d) is missing; put it next to %s",
+					PartName(im.Name, len(im.ps.parts)+1), len(im.ps.parts)+1, t.Parts, im.Name), Err: ErrIncomplete}
+		}
+		return im.corruptAt(size-TrailerSize, "its trailer counts a different number of parts")
+	}
+	if t.SplitSize != im.h.SplitSize || t.TotalLen != size || t.MetaOff < dataStart ||
+		t.MetaLen <= 0 || t.MetaLen > maxMetaLen || t.IndexLen <= 0 || t.IndexLen > maxIndexLen ||
+		t.IndexOff != t.MetaOff+t.MetaLen || t.IndexOff+t.IndexLen != size-TrailerSize {
+		return im.corruptAt(size-TrailerSize, "its trailer does not match the file's size")
+	}
+	im.tr = t
+	mi := make([]byte, t.MetaLen+t.IndexLen)
+	if _, err := im.src.ReadAt(mi, t.MetaOff); err != nil {
+		return fmt.Errorf("read %s: %w", im.Name, err)
+	}
+	if sha256.Sum256(mi) != t.Sum {
+		return im.corruptAt(t.MetaOff, "its metadata or index fails its checksum")
+	}
+	im.mbytes = mi[:t.MetaLen]
+	if err := json.Unmarshal(im.mbytes, &im.Meta); err != nil || im.Meta.Version < 1 {
+		return im.corruptAt(t.MetaOff, "its metadata cannot be read")
+	}
+	if im.Meta.Version > MetaVersion {
+		return fmt.Errorf("image %s has metadata version %d; this lifeboat reads up to %d: use a newer lifeboat", im.Name, im.Meta.Version, MetaVersion)
+	}
+	return nil
+}
+
+func (im *Image) incomplete(size int64) error {
+	what := "it ends without its trailer: the backup was interrupted or the file was truncated; use a complete copy"
+	part, po := im.ps.locate(size)
+	if im.h.SplitSize > 0 && len(im.ps.parts) > 0 {
+		if last := im.ps.parts[len(im.ps.parts)-1]; last.skip+last.n == im.h.SplitSize {
+			part, po = PartName(im.Name, len(im.ps.parts)+1), 0
+			what = fmt.Sprintf("split part %s is missing (or the backup was interrupted); put it next to %s", part, im.Name)
+		}
+	}
+	return &CorruptError{Image: im.Name, Part: part, PartOff: po, Offset: size, What: what, Err: ErrIncomplete}
+}
+
+func (im *Image) corruptAt(off int64, what string) error {
+	part, po := im.ps.locate(off)
+	return &CorruptError{Image: im.Name, Part: part, PartOff: po, Offset: off, What: what, Err: ErrCorrupt}
+}
+
+// Unlock opens an encrypted image's index with the password. It fails
+// with ErrWrongPassword before any data is read.
+func (im *Image) Unlock(password []byte) error {
+	if im.x != nil {
+		return nil
+	}
+	aead, err := unwrapKey(im.h, im.uuid, password)
+	if errors.Is(err, ErrWrongPassword) {
+		return fmt.Errorf("image %s: %w; type the password the backup was made with", im.Name, ErrWrongPassword)
+	}
+	if err != nil {
+		return &CorruptError{Image: im.Name, Part: im.Name, What: "its key parameters are invalid", Err: ErrCorrupt}
+	}
+	im.aead = aead
+	return im.loadIndex()
+}
+
+func (im *Image) loadIndex() error {
+	ib := make([]byte, im.tr.IndexLen)
+	if _, err := im.src.ReadAt(ib, im.tr.IndexOff); err != nil {
+		return fmt.Errorf("read %s: %w", im.Name, err)
+	}
+	if im.aead != nil {
+		var err error
+		ib, err = im.aead.Open(ib[:0], chunkNonce(im.aead, indexNonceStrm, indexNonceChunk), ib, indexAD(im.uuid, im.hbytes, im.mbytes))
+		if err != nil {
+			return im.corruptAt(im.tr.IndexOff, "its index fails authentication")
+		}
+	}
+	x, err := decodeIndex(ib, im.h.ChunkSize, int64(len(im.hbytes)), im.tr.MetaOff)
+	if err != nil {
+		return im.corruptAt(im.tr.IndexOff, strings.TrimPrefix(err.Error(), ErrCorrupt.Error()+": "))
+	}
+	if len(x.Streams) != len(im.Meta.Streams) {
+		return im.corruptAt(im.tr.MetaOff, "its metadata and index disagree on the number of streams")
+	}
+	for i, s := range x.Streams {
+		if s.Size != im.Meta.Streams[i].Size {
+			return im.corruptAt(im.tr.MetaOff, "its metadata and index disagree on a stream's size")
+		}
+	}
+	im.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(im.workers),
+		zstd.WithDecoderMaxMemory(uint64(im.h.ChunkSize)), zstd.WithDecoderMaxWindow(uint64(windowFor(im.h.ChunkSize))),
+		zstd.WithDecodeAllCapLimit(true), zstd.IgnoreChecksum(true))
+	if err != nil {
+		return err
+	}
+	im.x = x
+	return nil
+}
+
+// Close releases the image's files.
+func (im *Image) Close() error {
+	if im.dec != nil {
+		im.dec.Close()
+	}
+	return im.ps.Close()
+}
+
+// Info is what an image says about itself.
+type Info struct {
+	UUID, ParentUUID string
+	Created          time.Time
+	ToolVersion      string
+	ChunkSize        int
+	Compression      Level
+	Cipher           Cipher
+	SplitSize        int64
+	Parts            []string
+	FileSize         int64 // bytes of all parts
+	Locked           bool  // encrypted and not unlocked
+	Records          int   // stored chunks (0 while locked)
+	DataBytes        int64 // bytes of stored chunks
+}
+
+// Info describes the image.
+func (im *Image) Info() Info {
+	i := Info{UUID: im.h.ImageUUID, ParentUUID: im.h.ParentUUID, Created: im.h.Created, ToolVersion: im.h.ToolVersion,
+		ChunkSize: im.h.ChunkSize, Compression: im.h.Compression, Cipher: im.h.Cipher, SplitSize: im.h.SplitSize,
+		Locked: im.x == nil, DataBytes: im.tr.MetaOff - int64(len(im.hbytes))}
+	for _, p := range im.ps.parts {
+		i.Parts = append(i.Parts, p.name)
+		i.FileSize += p.skip + p.n
+	}
+	if im.x != nil {
+		i.Records = len(im.x.Records)
+	}
+	return i
+}
+
+// Encrypted reports whether the image needs a password.
+func (im *Image) Encrypted() bool { return im.h.Cipher != CipherNone }
+
+// ChunkSize is the image's chunk size in bytes.
+func (im *Image) ChunkSize() int { return im.h.ChunkSize }
+
+var errLocked = errors.New("image is encrypted and locked; unlock it with its password first")
+
+// decode reads record ri and returns its verified plaintext, in out when
+// it fits. stored is scratch space.
+func (im *Image) decode(ri uint32, stored, out []byte) ([]byte, error) {
+	r := &im.x.Records[ri]
+	if cap(stored) < int(r.Len) {
+		stored = make([]byte, r.Len)
+	}
+	stored = stored[:r.Len]
+	if _, err := im.src.ReadAt(stored, r.Off); err != nil {
+		return nil, fmt.Errorf("read %s: %w", im.Name, err)
+	}
+	if crc32c(stored) != r.CRC {
+		return nil, im.corruptAt(r.Off, fmt.Sprintf("stored chunk %d fails its checksum", ri))
+	}
+	return im.open(ri, stored, out)
+}
+
+// open decrypts and decompresses a record's stored bytes (already
+// CRC-checked) and checks the plaintext hash.
+func (im *Image) open(ri uint32, stored, out []byte) ([]byte, error) {
+	r := &im.x.Records[ri]
+	p := stored
+	if im.aead != nil {
+		var err error
+		p, err = im.aead.Open(stored[:0], chunkNonce(im.aead, r.Stream, r.Chunk), stored, chunkAD(im.uuid, r.Stream, r.Chunk, &r.Sum))
+		if err != nil {
+			return nil, im.corruptAt(r.Off, fmt.Sprintf("stored chunk %d fails authentication", ri))
+		}
+	}
+	if r.Codec == CodecZstd {
+		if cap(out) < int(r.RawLen) {
+			out = make([]byte, r.RawLen)
+		}
+		var err error
+		p, err = im.dec.DecodeAll(p, out[:0])
+		if err != nil {
+			return nil, im.corruptAt(r.Off, fmt.Sprintf("stored chunk %d does not decompress", ri))
+		}
+	}
+	if len(p) != int(r.RawLen) || sha256.Sum256(p) != r.Sum {
+		return nil, im.corruptAt(r.Off, fmt.Sprintf("stored chunk %d does not match its hash", ri))
+	}
+	return p, nil
+}
+
+// VerifyOptions configure Verify.
+type VerifyOptions struct {
+	// Stored checks only the checksums of the stored bytes (fast: no
+	// decryption, no decompression). Restore runs it before writing.
+	Stored   bool
+	Progress func(n int64) // stored bytes checked, on the caller's goroutine
+}
+
+// Verify reads every stored byte of the image and checks it. It returns a
+// *CorruptError naming the first bad offset.
+func (im *Image) Verify(ctx context.Context, o VerifyOptions) error {
+	if im.x == nil {
+		return errLocked
+	}
+	type vres struct{ n int64 }
+	bufs := sync.Pool{New: func() any { b := make([]byte, 0, im.h.ChunkSize+im.h.ChunkSize/8+64); return &b }}
+	outs := sync.Pool{New: func() any { b := make([]byte, 0, im.h.ChunkSize); return &b }}
+	produce := func(emit func(uint32) error) error {
+		for i := range im.x.Records {
+			if err := emit(uint32(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	work := func(ri uint32) (vres, error) {
+		bp, op := bufs.Get().(*[]byte), outs.Get().(*[]byte)
+		defer bufs.Put(bp)
+		defer outs.Put(op)
+		r := &im.x.Records[ri]
+		b := (*bp)[:0]
+		if cap(b) < int(r.Len) {
+			b = make([]byte, r.Len)
+		}
+		b = b[:r.Len]
+		if _, err := im.src.ReadAt(b, r.Off); err != nil {
+			if errors.Is(err, ErrIncomplete) || errors.Is(err, io.EOF) {
+				return vres{}, im.corruptAt(r.Off, "the file is shorter than its index says")
+			}
+			return vres{}, fmt.Errorf("read %s: %w", im.Name, err)
+		}
+		if crc32c(b) != r.CRC {
+			return vres{}, im.corruptAt(r.Off, fmt.Sprintf("stored chunk %d fails its checksum", ri))
+		}
+		if !o.Stored {
+			if _, err := im.open(ri, b, *op); err != nil {
+				return vres{}, err
+			}
+		}
+		return vres{int64(r.Len)}, nil
+	}
+	consume := func(v vres) error {
+		if o.Progress != nil {
+			o.Progress(v.n)
+		}
+		return nil
+	}
+	return ordered(ctx, im.workers, 2*im.workers+2, produce, work, consume)
+}
+
+func parseUUID(s string) (u [16]byte, err error) {
+	b, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
+	if err != nil || len(b) != 16 || len(s) != 36 {
+		return u, errors.New("bad uuid")
+	}
+	copy(u[:], b)
+	return u, nil
+}

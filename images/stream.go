@@ -1,0 +1,179 @@
+package images
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// StreamReader reads one stream (a disk or partition) of an image at any
+// offset. Every byte it returns has been checked against its hash.
+type StreamReader struct {
+	im   *Image
+	id   int
+	s    *streamIndex
+	Meta *Stream
+
+	mu     sync.Mutex
+	cached int // chunk in data, -1 none
+	data   []byte
+	a, b   *[]byte
+}
+
+// Streams is the number of streams (disks or partitions) in the image.
+func (im *Image) Streams() int { return len(im.Meta.Streams) }
+
+// Stream returns a reader for stream i. It fails while the image is locked.
+func (im *Image) Stream(i int) (*StreamReader, error) {
+	if im.x == nil {
+		return nil, errLocked
+	}
+	if i < 0 || i >= len(im.x.Streams) {
+		return nil, fmt.Errorf("image %s has no stream %d", im.Name, i)
+	}
+	cs := im.h.ChunkSize
+	return &StreamReader{im: im, id: i, s: &im.x.Streams[i], Meta: &im.Meta.Streams[i], cached: -1, a: newBuf(cs), b: newBuf(cs)}, nil
+}
+
+// Size is the stream's size in bytes.
+func (sr *StreamReader) Size() int64 { return sr.s.Size }
+
+// ReadAt implements io.ReaderAt. Unused (not stored) ranges read as zeros.
+func (sr *StreamReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("negative offset")
+	}
+	cs := int64(sr.im.h.ChunkSize)
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	done := 0
+	for len(p) > 0 {
+		if off >= sr.s.Size {
+			return done, io.EOF
+		}
+		ci := int(off / cs)
+		rel := int(off % cs)
+		ref := sr.s.Refs[ci]
+		n := int(min(int64(len(p)), chunkLen(sr.s.Size, int(cs), ci)-int64(rel)))
+		if ref == refZero || ref == refUnused {
+			clear(p[:n])
+		} else {
+			if sr.cached != ci {
+				data, _, err := sr.im.decodeInto(ref, sr.a, sr.b)
+				if err != nil {
+					sr.cached = -1
+					return done, err
+				}
+				sr.data, sr.cached = data, ci
+			}
+			copy(p[:n], sr.data[rel:])
+		}
+		p, off, done = p[n:], off+int64(n), done+n
+	}
+	return done, nil
+}
+
+// Chunk is one chunk of a stream as ForEachChunk delivers it.
+type Chunk struct {
+	Index int
+	Off   int64 // in the stream
+	Len   int
+	// Data is the chunk's verified plaintext; nil for Zero and Unused
+	// chunks. It is only valid during the callback.
+	Data   []byte
+	Zero   bool     // all bytes zero
+	Unused bool     // not stored; content undefined
+	Sum    [32]byte // SHA-256 of Data (zero for holes)
+}
+
+// ForEachChunk decodes the chunks overlapping [from, to) on every worker
+// and calls fn for each, in order, on the caller's goroutine.
+func (sr *StreamReader) ForEachChunk(ctx context.Context, from, to int64, fn func(Chunk) error) error {
+	im := sr.im
+	cs := im.h.ChunkSize
+	to = min(to, sr.s.Size)
+	if from >= to {
+		return nil
+	}
+	type cres struct {
+		c   Chunk
+		buf *[]byte
+	}
+	bufs := sync.Pool{New: func() any { return newBuf(cs) }}
+	produce := func(emit func(int) error) error {
+		for ci := int(from / int64(cs)); int64(ci)*int64(cs) < to; ci++ {
+			if err := emit(ci); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	work := func(ci int) (cres, error) {
+		c := Chunk{Index: ci, Off: int64(ci) * int64(cs), Len: int(chunkLen(sr.s.Size, cs, ci))}
+		switch ref := sr.s.Refs[ci]; ref {
+		case refZero:
+			c.Zero = true
+		case refUnused:
+			c.Unused = true
+		default:
+			sp, op := bufs.Get().(*[]byte), bufs.Get().(*[]byte)
+			data, holder, err := im.decodeInto(ref, sp, op)
+			if holder != sp {
+				bufs.Put(sp)
+			}
+			if holder != op {
+				bufs.Put(op)
+			}
+			if err != nil {
+				return cres{}, err
+			}
+			c.Data, c.Sum = data, im.x.Records[ref].Sum
+			return cres{c, holder}, nil
+		}
+		return cres{c: c}, nil
+	}
+	consume := func(r cres) error {
+		err := fn(r.c)
+		if r.buf != nil {
+			bufs.Put(r.buf)
+		}
+		return err
+	}
+	return ordered(ctx, im.workers, 2*im.workers+2, produce, work, consume)
+}
+
+// StoredBytes is how many stream bytes are held as data (not holes).
+func (sr *StreamReader) StoredBytes() int64 {
+	var n int64
+	for ci, ref := range sr.s.Refs {
+		if ref != refZero && ref != refUnused {
+			n += chunkLen(sr.s.Size, sr.im.h.ChunkSize, ci)
+		}
+	}
+	return n
+}
+
+func newBuf(chunkSize int) *[]byte {
+	b := make([]byte, 0, chunkSize+chunkSize/8+64)
+	return &b
+}
+
+// decodeInto decodes record ri using the two buffers, and says which one
+// now holds the plaintext (raw records decrypt in place in sp; compressed
+// ones decompress into op).
+func (im *Image) decodeInto(ri uint32, sp, op *[]byte) ([]byte, *[]byte, error) {
+	data, err := im.decode(ri, (*sp)[:0], (*op)[:0])
+	if err != nil || len(data) == 0 {
+		return nil, nil, err
+	}
+	for _, h := range []*[]byte{sp, op} {
+		if cap(*h) > 0 && &(*h)[:1][0] == &data[0] {
+			*h = data
+			return data, h, nil
+		}
+	}
+	// decode had to allocate: keep the new array in op.
+	*op = data
+	return data, op, nil
+}

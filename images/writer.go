@@ -1,0 +1,406 @@
+package images
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// WriterOptions configure a new image.
+type WriterOptions struct {
+	ChunkSize   int   // 0: DefaultChunkSize
+	Compression Level // default LevelNone; the CLI defaults to LevelNormal
+	// Password encrypts the image when set, with Cipher (default AES-256-GCM).
+	Password []byte
+	Cipher   Cipher
+	KDF      KDFCost
+	// SplitSize cuts the image into parts of at most this many bytes.
+	SplitSize int64
+	// Overwrite allows replacing an existing image of the same name.
+	Overwrite   bool
+	Workers     int // 0: one per CPU
+	ToolVersion string
+	ParentUUID  string
+	Created     time.Time // zero: now
+}
+
+// Writer writes one image: Create or NewStreamWriter, then AddStream for
+// every disk or partition, then Commit (or Abort). Its methods are not safe
+// for concurrent use.
+type Writer struct {
+	name   string
+	opts   WriterOptions
+	h      *header
+	hbytes []byte
+	uuid   [16]byte
+	aead   cipher.AEAD
+	enc    *zstd.Encoder
+
+	sink *partSink
+	off  int64 // logical bytes written
+	idx  index
+
+	seen   sync.Map // [32]byte -> struct{}: plaintexts claimed by a record
+	byHash map[[32]byte]uint32
+	done   bool
+}
+
+// Create starts an image at path. Nothing appears under path until Commit:
+// the parts are written as path.partial files, fsynced and renamed.
+func Create(path string, o WriterOptions) (*Writer, error) {
+	w, err := newWriter(path, o)
+	if err != nil {
+		return nil, err
+	}
+	w.sink = &partSink{base: path, split: o.SplitSize, uuid: w.uuid, overwrite: o.Overwrite}
+	if err := w.writeHeader(); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	return w, nil
+}
+
+// NewStreamWriter writes an image to a pipe or an upload stream. It cannot
+// split; the caller owns out and makes it durable.
+func NewStreamWriter(out io.Writer, name string, o WriterOptions) (*Writer, error) {
+	if o.SplitSize != 0 {
+		return nil, errors.New("an image written to a stream cannot be split; write to a file to use split parts")
+	}
+	w, err := newWriter(name, o)
+	if err != nil {
+		return nil, err
+	}
+	w.sink = &partSink{stream: out}
+	if err := w.writeHeader(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func newWriter(name string, o WriterOptions) (*Writer, error) {
+	if o.ChunkSize == 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	if o.ChunkSize < minChunkSize || o.ChunkSize > maxChunkSize || o.ChunkSize%4096 != 0 {
+		return nil, fmt.Errorf("chunk size %d must be a multiple of 4096 between %d and %d", o.ChunkSize, minChunkSize, maxChunkSize)
+	}
+	if o.SplitSize != 0 && o.SplitSize < minLibSplit {
+		return nil, fmt.Errorf("split size %d is too small", o.SplitSize)
+	}
+	if !o.Compression.valid() || !o.Cipher.valid() {
+		return nil, fmt.Errorf("invalid compression %v or cipher %v", o.Compression, o.Cipher)
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Created.IsZero() {
+		o.Created = time.Now()
+	}
+	w := &Writer{name: name, opts: o, byHash: map[[32]byte]uint32{}}
+	rand.Read(w.uuid[:])
+	w.h = &header{
+		ImageUUID:   formatUUID(w.uuid),
+		ParentUUID:  o.ParentUUID,
+		Created:     o.Created.UTC().Truncate(time.Second),
+		ToolVersion: o.ToolVersion,
+		ChunkSize:   o.ChunkSize,
+		Compression: o.Compression,
+		SplitSize:   o.SplitSize,
+	}
+	if len(o.Password) > 0 {
+		if o.Cipher == CipherNone {
+			o.Cipher = CipherAES256GCM
+			w.opts.Cipher = o.Cipher
+		}
+		var err error
+		w.aead, w.h.KDF, w.h.WrappedKey, err = newKey(o.Cipher, o.Password, o.KDF, w.uuid)
+		if err != nil {
+			return nil, err
+		}
+		w.h.Cipher = o.Cipher
+	} else if o.Cipher != CipherNone {
+		return nil, errors.New("a cipher was chosen but no password given")
+	}
+	if o.Compression != LevelNone {
+		lvl := map[Level]zstd.EncoderLevel{LevelFast: zstd.SpeedFastest, LevelNormal: zstd.SpeedDefault, LevelHigh: zstd.SpeedBetterCompression}[o.Compression]
+		var err error
+		w.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(lvl), zstd.WithEncoderConcurrency(o.Workers),
+			zstd.WithEncoderCRC(false), zstd.WithWindowSize(windowFor(o.ChunkSize)), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+func windowFor(chunk int) int {
+	w := zstd.MinWindowSize
+	for w < chunk && w < zstd.MaxWindowSize {
+		w <<= 1
+	}
+	return w
+}
+
+func (w *Writer) writeHeader() error {
+	b, err := encodeHeader(w.h)
+	if err != nil {
+		return err
+	}
+	w.hbytes = b
+	return w.write(b)
+}
+
+func (w *Writer) write(b []byte) error {
+	n, err := w.sink.Write(b)
+	w.off += int64(n)
+	return err
+}
+
+// UUID is the new image's identity.
+func (w *Writer) UUID() string { return w.h.ImageUUID }
+
+// StreamOptions configure AddStream.
+type StreamOptions struct {
+	// Progress, when set, is called on the caller's goroutine with the
+	// number of source bytes just finished.
+	Progress func(n int64)
+}
+
+// StreamStats says what AddStream stored.
+type StreamStats struct {
+	Chunks, ZeroChunks, DupChunks, Records int
+	Stored                                 int64 // bytes written for this stream's records
+}
+
+type wjob struct {
+	chunk int
+	buf   *[]byte
+}
+
+type wres struct {
+	chunk   int
+	zero    bool
+	dup     bool
+	sum     [32]byte
+	payload *[]byte // stored bytes
+	buf     *[]byte // to release
+	codec   Codec
+	rawLen  int
+}
+
+// AddStream copies size bytes of src into the image as the next stream,
+// reading sequentially and compressing, hashing and encrypting on every
+// worker. ctx cancels it.
+func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so StreamOptions) (StreamStats, error) {
+	var st StreamStats
+	if w.done {
+		return st, errors.New("image already committed")
+	}
+	cs := w.opts.ChunkSize
+	sid := uint32(len(w.idx.Streams))
+	nchunks := int((size + int64(cs) - 1) / int64(cs))
+	refs := make([]uint32, nchunks)
+	pendingDup := map[int][32]byte{}
+	pool := sync.Pool{New: func() any { b := make([]byte, cs+cs/8+64); return &b }}
+
+	produce := func(emit func(wjob) error) error {
+		for c := 0; c < nchunks; c++ {
+			bp := pool.Get().(*[]byte)
+			n := int(chunkLen(size, cs, c))
+			b := (*bp)[:n]
+			off := int64(c) * int64(cs)
+			if m, err := src.ReadAt(b, off); m < n {
+				pool.Put(bp)
+				if err == nil || err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return &ReadError{Offset: off + int64(m), Err: err}
+			}
+			*bp = b
+			if err := emit(wjob{c, bp}); err != nil {
+				pool.Put(bp)
+				return err
+			}
+		}
+		return nil
+	}
+	work := func(j wjob) (wres, error) {
+		b := *j.buf
+		r := wres{chunk: j.chunk, buf: j.buf, rawLen: len(b)}
+		if allZero(b) {
+			r.zero = true
+			return r, nil
+		}
+		r.sum = sha256.Sum256(b)
+		if _, loaded := w.seen.LoadOrStore(r.sum, struct{}{}); loaded {
+			r.dup = true
+			return r, nil
+		}
+		// Compressed bytes go to a second buffer; encryption then works in
+		// place on whichever buffer holds the payload (both have room for
+		// the tag).
+		payload, holder := b, j.buf
+		r.codec = CodecRaw
+		if w.enc != nil {
+			op := pool.Get().(*[]byte)
+			out := w.enc.EncodeAll(b, (*op)[:0])
+			// Store raw what does not shrink by at least 1/64: cheaper to read.
+			if len(out) < len(b)-len(b)/64 {
+				*op = out
+				payload, holder, r.codec = out, op, CodecZstd
+			} else {
+				pool.Put(op)
+			}
+		}
+		if w.aead != nil {
+			payload = w.aead.Seal(payload[:0], chunkNonce(w.aead, sid, uint64(j.chunk)), payload, chunkAD(w.uuid, sid, uint64(j.chunk), &r.sum))
+		}
+		*holder = payload
+		r.payload = holder
+		if holder == j.buf {
+			r.buf = nil
+		}
+		return r, nil
+	}
+	consume := func(r wres) error {
+		defer func() {
+			if r.buf != nil {
+				pool.Put(r.buf)
+			}
+			if r.payload != nil {
+				pool.Put(r.payload)
+			}
+		}()
+		st.Chunks++
+		switch {
+		case r.zero:
+			refs[r.chunk] = refZero
+			st.ZeroChunks++
+		case r.dup:
+			pendingDup[r.chunk] = r.sum
+			st.DupChunks++
+		default:
+			if len(w.idx.Records) >= maxRecord {
+				return errors.New("image has too many records")
+			}
+			p := *r.payload
+			rec := record{Off: w.off, Len: uint32(len(p)), RawLen: uint32(r.rawLen), Codec: r.codec,
+				Stream: sid, Chunk: uint64(r.chunk), CRC: crc32c(p), Sum: r.sum}
+			if err := w.write(p); err != nil {
+				return err
+			}
+			id := uint32(len(w.idx.Records))
+			w.idx.Records = append(w.idx.Records, rec)
+			w.byHash[r.sum] = id
+			refs[r.chunk] = id
+			st.Records++
+			st.Stored += int64(len(p))
+		}
+		if so.Progress != nil {
+			so.Progress(int64(r.rawLen))
+		}
+		return nil
+	}
+	err := ordered(ctx, w.opts.Workers, 3*w.opts.Workers+2, produce, work, consume)
+	if err != nil {
+		return st, err
+	}
+	for c, sum := range pendingDup {
+		id, ok := w.byHash[sum]
+		if !ok {
+			return st, fmt.Errorf("internal error: chunk %d duplicates a record that was never written", c)
+		}
+		refs[c] = id
+	}
+	w.idx.Streams = append(w.idx.Streams, streamIndex{Size: size, Refs: refs})
+	return st, nil
+}
+
+// ReadError is a failure to read the source at an offset.
+type ReadError struct {
+	Offset int64
+	Err    error
+}
+
+func (e *ReadError) Error() string { return fmt.Sprintf("read error at byte %d: %v", e.Offset, e.Err) }
+func (e *ReadError) Unwrap() error { return e.Err }
+
+// Commit writes the metadata, index and trailer, then (for files) syncs and
+// renames the parts into place. meta must describe every stream added, in
+// order.
+func (w *Writer) Commit(meta *Metadata) error {
+	if w.done {
+		return errors.New("image already committed")
+	}
+	if len(meta.Streams) != len(w.idx.Streams) {
+		return fmt.Errorf("metadata describes %d streams, the image holds %d", len(meta.Streams), len(w.idx.Streams))
+	}
+	meta.Version = MetaVersion
+	for i := range meta.Streams {
+		meta.Streams[i].Size = w.idx.Streams[i].Size
+	}
+	mb, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	ib := w.idx.encode()
+	if w.aead != nil {
+		ib = w.aead.Seal(nil, chunkNonce(w.aead, indexNonceStrm, indexNonceChunk), ib, indexAD(w.uuid, w.hbytes, mb))
+	}
+	t := trailer{UUID: w.uuid, MetaOff: w.off, MetaLen: int64(len(mb)), SplitSize: w.opts.SplitSize}
+	t.IndexOff = t.MetaOff + t.MetaLen
+	t.IndexLen = int64(len(ib))
+	t.TotalLen = t.IndexOff + t.IndexLen + TrailerSize
+	h := sha256.New()
+	h.Write(mb)
+	h.Write(ib)
+	h.Sum(t.Sum[:0])
+	if err := w.write(mb); err != nil {
+		return err
+	}
+	if err := w.write(ib); err != nil {
+		return err
+	}
+	// The trailer may spill into one more part; count it.
+	t.Parts = uint32(w.sink.parts())
+	if s := w.sink; s.stream == nil && s.split > 0 && s.left < TrailerSize {
+		t.Parts++
+	}
+	if err := w.write(t.encode()); err != nil {
+		return err
+	}
+	if err := w.sink.commit(); err != nil {
+		return err
+	}
+	w.done = true
+	return nil
+}
+
+// Abort removes whatever was written under temporary names.
+func (w *Writer) Abort() {
+	if !w.done && w.sink != nil {
+		w.sink.abort()
+	}
+	w.done = true
+}
+
+func indexAD(uuid [16]byte, hbytes, mbytes []byte) []byte {
+	hs, ms := sha256.Sum256(hbytes), sha256.Sum256(mbytes)
+	ad := append([]byte("lifeboat-index-v1"), uuid[:]...)
+	ad = append(ad, hs[:]...)
+	return append(ad, ms[:]...)
+}
+
+func formatUUID(u [16]byte) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
