@@ -180,6 +180,7 @@ type StreamOptions struct {
 type StreamStats struct {
 	Chunks, ZeroChunks, DupChunks, Records int
 	Stored                                 int64 // bytes written for this stream's records
+	DataBytes                              int64 // stream bytes held as data: not zero chunks
 }
 
 type wjob struct {
@@ -282,6 +283,9 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 			}
 		}()
 		st.Chunks++
+		if !r.zero {
+			st.DataBytes += int64(r.rawLen)
+		}
 		switch {
 		case r.zero:
 			refs[r.chunk] = refZero

@@ -17,9 +17,10 @@
 // view the disk through io.NewSectionReader / io.NewOffsetWriter using
 // Partition.Start and Partition.Size from List.
 //
-// Everything works on Linux. On Windows only plain image files can be opened;
-// elsewhere only plain image files can be opened and the safety checks report
-// errors.ErrUnsupported, so that a caller refuses rather than guesses.
+// Everything works on Linux. On Windows plain image files work fully and
+// disks return errors wrapping errors.ErrUnsupported. Elsewhere plain image
+// files can be read and written, and disks, exclusive opens and MountPoints
+// return errors.ErrUnsupported, so that a caller refuses rather than guesses.
 package blockdev
 
 import (
@@ -73,8 +74,9 @@ func (m Mode) writable() bool { return m == ReadWrite || m == ReadWriteExclusive
 
 // Device is an opened disk, partition or plain file. It is an io.ReaderAt and
 // io.WriterAt; like *os.File, ReadAt and WriteAt may be called from several
-// goroutines at once. Its size is fixed when it is opened: WriteAt refuses to
-// write past Size, so a plain file behaves like a disk of that size.
+// goroutines at once. Its size is set when it is opened (and only changed by
+// Truncate): WriteAt refuses to write past Size, so a plain file behaves like
+// a disk of that size.
 type Device struct {
 	Path       string // as given to Open
 	Size       int64  // bytes
@@ -161,8 +163,9 @@ func (d *Device) Zero() error {
 	return d.f.Truncate(d.Size)
 }
 
-// Truncate sets a plain file's size and updates Size. For a block device,
-// whose size cannot change, it returns an error wrapping ErrNotFile.
+// Truncate sets a plain file's size and updates Size. It must not run
+// concurrently with other methods. For a block device, whose size cannot
+// change, it returns an error wrapping ErrNotFile.
 func (d *Device) Truncate(size int64) error {
 	if err := d.checkResizable("truncate"); err != nil {
 		return err

@@ -143,4 +143,3 @@ func isBusy(err error) bool {
 }
 func isReadOnlyFS(err error) bool { return errors.Is(err, windows.ERROR_WRITE_PROTECT) }
 func isNoMedium(err error) bool   { return errors.Is(err, windows.ERROR_NOT_READY) }
-

@@ -327,7 +327,10 @@ func parseMountinfo(b []byte) ([]mountEntry, error) {
 			source:     unescapeOctal(fields[sep+2]),
 		})
 	}
-	return mounts, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read mounts: %w", err)
+	}
+	return mounts, nil
 }
 
 // readSwaps returns the active swap devices and files from /proc/swaps.

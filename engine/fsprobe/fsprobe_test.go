@@ -308,3 +308,31 @@ func FuzzProbe(f *testing.F) {
 		}
 	})
 }
+
+// TestProbeEncrypted uses hand-made headers: cryptsetup and BitLocker are not
+// among the tools the tests may install. Offsets follow the LUKS2 on-disk
+// format and libblkid's bitlocker.c.
+func TestProbeEncrypted(t *testing.T) {
+	luks := make([]byte, 4096)
+	copy(luks, "LUKS\xba\xbe\x00\x02")
+	copy(luks[24:], "secret-home")
+	copy(luks[168:], "6f8a1ad4-1c4e-4b4e-9d55-0c6f0f9d1b2a")
+	bitlocker := make([]byte, 4096)
+	copy(bitlocker, "\xeb\x58\x90-FVE-FS-")
+	bitlocker[510], bitlocker[511] = 0x55, 0xAA
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want Info
+	}{
+		{"luks2", luks, Info{Type: "crypto_LUKS", Label: "secret-home", UUID: "6f8a1ad4-1c4e-4b4e-9d55-0c6f0f9d1b2a", Used: -1}},
+		{"bitlocker", bitlocker, Info{Type: "BitLocker", Used: -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Probe(bytes.NewReader(tc.data), int64(len(tc.data)))
+			if err != nil || got != tc.want {
+				t.Errorf("Probe = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}

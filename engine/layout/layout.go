@@ -18,11 +18,13 @@
 package layout
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
@@ -36,7 +38,9 @@ const (
 	// None: the disk has no partition table (blank, or a filesystem on the
 	// whole disk).
 	None TableType = iota
+	// MBR is a DOS partition table, with logical partitions if any.
 	MBR
+	// GPT is a GUID partition table behind a protective (or hybrid) MBR.
 	GPT
 )
 
@@ -86,6 +90,8 @@ type Table struct {
 	// and later write them verbatim: for MBR, sector 0 and every extended
 	// boot record; for GPT, sector 0 (the protective MBR), the primary
 	// header and entry array, and the backup entry array and header.
+	// Ranges are sorted by offset, and ranges that touch are joined (so a
+	// standard GPT gives two: sectors 0-33 and the last 33 sectors).
 	Raw []RawRange
 	// RecoveredFromBackup is set when the primary GPT was damaged and the
 	// table was read from the backup at the end of the disk. The primary
@@ -491,26 +497,23 @@ func readGPT(d *disk, ss int64, mbr0 []byte) (*Table, error) {
 
 func roundUp(n, m int64) int64 { return (n + m - 1) / m * m }
 
-// mergeRaw drops ranges contained in an earlier one (e.g. an entry array
-// that starts at LBA 1 on a tiny disk) and sorts by offset.
+// mergeRaw sorts ranges by offset and joins those that overlap or touch,
+// so a GPT's protective MBR, header and entries come out as one range.
 func mergeRaw(rs []RawRange) []RawRange {
-	out := rs[:0:0]
+	slices.SortStableFunc(rs, func(a, b RawRange) int { return cmp.Compare(a.Offset, b.Offset) })
+	var out []RawRange
 	for _, r := range rs {
-		dup := false
-		for _, o := range out {
-			if r.Offset >= o.Offset && r.Offset+int64(len(r.Data)) <= o.Offset+int64(len(o.Data)) {
-				dup = true
-				break
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			end := last.Offset + int64(len(last.Data))
+			if r.Offset <= end {
+				if rEnd := r.Offset + int64(len(r.Data)); rEnd > end {
+					last.Data = append(last.Data[:len(last.Data):len(last.Data)], r.Data[end-r.Offset:]...)
+				}
+				continue
 			}
 		}
-		if !dup {
-			out = append(out, r)
-		}
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].Offset < out[j-1].Offset; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
+		out = append(out, RawRange{Offset: r.Offset, Data: r.Data})
 	}
 	return out
 }

@@ -1,0 +1,141 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+	"github.com/lifeboat-rescue/lifeboat/images"
+)
+
+// CheckOptions describe a check of an image.
+type CheckOptions struct {
+	Image    string
+	Password func() ([]byte, error)
+	Progress Progress
+}
+
+// CheckResult says what a check covered.
+type CheckResult struct {
+	StoredBytes int64 // bytes of stored chunks read and verified
+	DiskBytes   int64 // bytes of the streams they describe
+	Elapsed     time.Duration
+}
+
+// Check reads every byte of an image and verifies it: header, trailer,
+// metadata and index checksums, every stored chunk's checksum, decryption
+// and decompression, and every chunk's plaintext hash. A failure is an
+// *images.CorruptError naming the first bad offset.
+func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
+	start := time.Now()
+	im, err := images.Open(o.Image, images.OpenOptions{Password: o.Password})
+	if err != nil {
+		return nil, describeOpenError(o.Image, err)
+	}
+	defer im.Close()
+	info := im.Info()
+	if info.Locked {
+		return nil, fmt.Errorf("image %s is encrypted: %w; give the password with --password-file FILE or LIFEBOAT_PASSWORD, or run on a terminal", o.Image, images.ErrPasswordNeeded)
+	}
+	tr := startStage(o.Progress, StageCheck, info.DataBytes)
+	err = im.Verify(ctx, images.VerifyOptions{Progress: tr.add})
+	tr.end()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("check of %s cancelled: %w", o.Image, ctx.Err())
+		}
+		return nil, err
+	}
+	res := &CheckResult{StoredBytes: info.DataBytes, Elapsed: time.Since(start)}
+	for _, s := range im.Meta.Streams {
+		res.DiskBytes += s.Size
+	}
+	return res, nil
+}
+
+// ImageInfo is what `lifeboat info` shows.
+type ImageInfo struct {
+	Image string
+	images.Info
+	Meta images.Metadata
+}
+
+// Info opens an image and describes it. An encrypted image is described
+// without its password (its metadata is not encrypted); password, if set,
+// unlocks it so the record counts are filled in too.
+func Info(image string, password func() ([]byte, error)) (*ImageInfo, error) {
+	im, err := images.Open(image, images.OpenOptions{Password: password})
+	if err != nil {
+		return nil, describeOpenError(image, err)
+	}
+	defer im.Close()
+	return &ImageInfo{Image: image, Info: im.Info(), Meta: im.Meta}, nil
+}
+
+// DiskInfo is one disk as `lifeboat disks` shows it.
+type DiskInfo struct {
+	blockdev.Disk
+	Table      string          `json:"table"`        // "gpt", "mbr", "" none, "unreadable"
+	FS         *images.FS      `json:"fs,omitempty"` // a filesystem on the whole disk
+	Partitions []PartitionInfo `json:"partitions"`
+}
+
+// PartitionInfo is one partition with what was found in it.
+type PartitionInfo struct {
+	blockdev.Partition
+	Type string     `json:"type,omitempty"`
+	Name string     `json:"name,omitempty"`
+	FS   *images.FS `json:"fs,omitempty"`
+}
+
+// Disks lists the machine's disks with their tables and filesystems.
+// Disks that cannot be read (no permission, no medium) are listed with
+// what the system says about them.
+func Disks() ([]DiskInfo, error) {
+	ds, err := blockdev.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DiskInfo, 0, len(ds))
+	for _, d := range ds {
+		di := DiskInfo{Disk: d}
+		var t *layout.Table
+		if dev, err := blockdev.Open(d.Path, blockdev.ReadOnly); err == nil {
+			t, err = layout.Read(dev, dev.Size, dev.SectorSize)
+			switch {
+			case err != nil:
+				di.Table = "unreadable"
+			case t.Type == layout.None:
+				di.FS = probeFS(dev, dev.Size)
+			default:
+				di.Table = t.Type.String()
+			}
+			for _, p := range d.Partitions {
+				pi := PartitionInfo{Partition: p}
+				if p.Start >= 0 && p.Size > 0 && p.Start+p.Size <= dev.Size {
+					pi.FS = probeFS(sectionOf(dev, p.Start, p.Size), p.Size)
+				}
+				if t != nil {
+					for _, tp := range t.Partitions {
+						if tp.Number == p.Number {
+							pi.Type, pi.Name = tp.Type, tp.Name
+						}
+					}
+				}
+				di.Partitions = append(di.Partitions, pi)
+			}
+			dev.Close()
+		} else {
+			for _, p := range d.Partitions {
+				di.Partitions = append(di.Partitions, PartitionInfo{Partition: p})
+			}
+		}
+		out = append(out, di)
+	}
+	return out, nil
+}
+
+func sectionOf(r io.ReaderAt, off, n int64) *io.SectionReader { return io.NewSectionReader(r, off, n) }

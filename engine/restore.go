@@ -1,0 +1,400 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
+	"github.com/lifeboat-rescue/lifeboat/images"
+)
+
+// RestoreOptions describe one restore.
+type RestoreOptions struct {
+	Image string
+	// Password is asked for only if the image is encrypted.
+	Password func() ([]byte, error)
+	Target   string // disk, partition or plain file (created if missing)
+	// Partition restores only partition N (1-based, as in sdb2) of a disk
+	// image; 0 restores the whole stream.
+	Partition int
+	// Confirm is called after every check passed and before the first byte
+	// is written; an error from it aborts with nothing written.
+	Confirm  func(Plan) error
+	NoVerify bool
+	Progress Progress
+	Log      *slog.Logger
+}
+
+// Plan is what a restore is about to do, for confirmation.
+type Plan struct {
+	Image       string
+	Target      string
+	TargetSize  int64    // 0 when the target file will be created
+	Create      bool     // target is a new plain file
+	What        string   // "disk", "partition 2", ...
+	Bytes       int64    // bytes the restore covers on the target
+	Overwrites  []string // human lines: what the target holds now
+	TargetIsDev bool
+}
+
+// RestoreResult says what a restore did.
+type RestoreResult struct {
+	Target   string
+	Bytes    int64 // range covered on the target
+	Written  int64 // bytes actually written (holes on fresh files are skipped)
+	Verified bool
+	Elapsed  time.Duration
+	Notes    []string
+}
+
+// Restore writes an image (or one partition of it) to a target. Every
+// check that can refuse — password, image integrity, target size, mounts,
+// the target holding the image — runs before the first byte is written.
+func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
+	log := logger(o.Log)
+	start := time.Now()
+	im, err := images.Open(o.Image, images.OpenOptions{Password: o.Password})
+	if err != nil {
+		return nil, describeOpenError(o.Image, err)
+	}
+	defer im.Close()
+	if im.Encrypted() && im.Info().Locked {
+		return nil, fmt.Errorf("image %s is encrypted: %w; give the password with --password-file FILE or LIFEBOAT_PASSWORD, or run on a terminal", o.Image, images.ErrPasswordNeeded)
+	}
+	sr, err := im.Stream(0)
+	if err != nil {
+		return nil, err
+	}
+	from, to, what, err := restoreRange(sr.Meta, o.Partition, o.Image)
+	if err != nil {
+		return nil, err
+	}
+	need := to - from
+
+	// Target checks.
+	plan := Plan{Image: o.Image, Target: o.Target, What: what, Bytes: need}
+	tst, err := os.Stat(o.Target)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if looksLikeDevice(o.Target) {
+			return nil, fmt.Errorf("target %s does not exist; run \"lifeboat disks\" to list disks: %w", o.Target, err)
+		}
+		if _, err := os.Stat(filepath.Dir(o.Target)); err != nil {
+			return nil, fmt.Errorf("target %s: its folder does not exist; create it first: %w", o.Target, err)
+		}
+		plan.Create = true
+	case err != nil:
+		return nil, fmt.Errorf("target %s: %w", o.Target, err)
+	case tst.IsDir():
+		return nil, fmt.Errorf("target %s is a folder; name a disk, a partition or an image file", o.Target)
+	}
+	for _, part := range im.Info().Parts {
+		holds := false
+		if plan.Create {
+			holds = sameFile(part, o.Target)
+		} else if holds, err = blockdev.Holds(o.Target, part); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			return nil, fmt.Errorf("check target %s: %w", o.Target, err)
+		}
+		if holds {
+			return nil, refuse(o.Target, "it holds the image being restored (%s)", "restore to another disk, or copy the image to another disk first", part)
+		}
+	}
+	if !plan.Create {
+		mps, err := blockdev.MountPoints(o.Target)
+		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			return nil, fmt.Errorf("check target %s: %w", o.Target, err)
+		}
+		if len(mps) > 0 {
+			return nil, refuse(o.Target, "it has mounted filesystems (%s)", "unmount them first (umount), or choose another target", strings.Join(mps, ", "))
+		}
+		d, err := blockdev.Open(o.Target, blockdev.ReadOnly)
+		if err != nil {
+			return nil, fmt.Errorf("restore target: %w", err)
+		}
+		plan.TargetSize, plan.TargetIsDev = d.Size, d.IsBlock
+		plan.Overwrites = describeTarget(d)
+		d.Close()
+		if plan.TargetSize < need {
+			fix := "choose a larger target"
+			if !plan.TargetIsDev {
+				fix = "choose a larger target, or delete the file so lifeboat creates it at the right size"
+			}
+			return nil, refuse(o.Target, "it is %s (%d bytes), smaller than the %s (%d bytes) the %s needs",
+				fix, HumanBytes(plan.TargetSize), plan.TargetSize, HumanBytes(need), need, what)
+		}
+	}
+
+	// The image is read in full once before writing: a damaged image is
+	// refused with nothing written.
+	tr := startStage(o.Progress, StagePrecheck, im.Info().DataBytes)
+	err = im.Verify(ctx, images.VerifyOptions{Stored: true, Progress: tr.add})
+	tr.end()
+	if err != nil {
+		return nil, describeOpenError(o.Image, err)
+	}
+	if o.Confirm != nil {
+		if err := o.Confirm(plan); err != nil {
+			return nil, err
+		}
+	}
+
+	// Writing starts here.
+	var dst *blockdev.Device
+	fresh := false // every byte of the range reads as zero already
+	if plan.Create {
+		f, err := os.OpenFile(o.Target, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("create target %s: %w", o.Target, err)
+		}
+		err = f.Truncate(need)
+		f.Close()
+		if err != nil {
+			os.Remove(o.Target)
+			return nil, fmt.Errorf("create target %s: %w", o.Target, err)
+		}
+		fresh = true
+	}
+	dst, err = blockdev.Open(o.Target, blockdev.ReadWriteExclusive)
+	if err != nil {
+		return nil, fmt.Errorf("restore target: %w", err)
+	}
+	defer dst.Close()
+	if !plan.Create && !dst.IsBlock && dst.Size == need {
+		fresh = dst.Zero() == nil
+	}
+	log.Info("restore started", "image", o.Image, "target", o.Target, "what", what, "bytes", need)
+	res := &RestoreResult{Target: o.Target, Bytes: need}
+	segs, err := writeRange(ctx, sr, from, to, dst, fresh, o.Progress, res)
+	if err == nil {
+		if err = dst.Sync(); err != nil {
+			err = &IOError{Op: "sync", Path: o.Target, Err: err}
+		}
+	}
+	if err != nil {
+		log.Error("restore failed", "target", o.Target, "err", err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("restore to %s cancelled after %s of %s: the target is incomplete and will not boot or mount; run the restore again: %w",
+				o.Target, HumanBytes(res.Written), HumanBytes(need), ctx.Err())
+		}
+		return nil, fmt.Errorf("restore to %s failed after %s; the target is incomplete: %w", o.Target, HumanBytes(res.Written), err)
+	}
+	if !o.NoVerify {
+		if err := verifyTarget(ctx, dst, segs, o.Progress); err != nil {
+			log.Error("verify failed", "target", o.Target, "err", err)
+			return nil, err
+		}
+		res.Verified = true
+	}
+	if sr.Meta.Table != nil && sr.Meta.Table.Type == "gpt" && o.Partition == 0 && plan.TargetSize > need {
+		res.Notes = append(res.Notes, fmt.Sprintf("the target is %s larger than the source disk: the space after it is unallocated, and the GPT backup header stays where the source disk ended (tools such as sgdisk -e move it)", HumanBytes(plan.TargetSize-need)))
+	}
+	res.Elapsed = time.Since(start)
+	log.Info("restore finished", "target", o.Target, "written", res.Written, "verified", res.Verified, "elapsed", res.Elapsed)
+	return res, nil
+}
+
+// restoreRange is the byte range of the stream a restore covers.
+func restoreRange(s *images.Stream, partition int, image string) (from, to int64, what string, err error) {
+	if partition == 0 {
+		return 0, s.Size, string(s.Kind), nil
+	}
+	if s.Kind != images.KindDisk || s.Table == nil {
+		return 0, 0, "", fmt.Errorf("image %s holds a %s without a partition table; restore it without --partition", image, s.Kind)
+	}
+	var nums []string
+	for _, p := range s.Table.Partitions {
+		if p.Number == partition {
+			if p.Start < 0 || p.Size <= 0 || p.Start+p.Size > s.Size {
+				return 0, 0, "", fmt.Errorf("partition %d of image %s lies outside the disk; it cannot be restored alone", partition, image)
+			}
+			return p.Start, p.Start + p.Size, fmt.Sprintf("partition %d", partition), nil
+		}
+		nums = append(nums, fmt.Sprint(p.Number))
+	}
+	return 0, 0, "", fmt.Errorf("image %s has no partition %d; it has partitions %s (see lifeboat info)", image, partition, strings.Join(nums, ", "))
+}
+
+// segment is a written piece of the target, for read-back verification.
+type segment struct {
+	off  int64 // on the target
+	n    int
+	zero bool
+	sum  [32]byte
+}
+
+var zeros = make([]byte, 4<<20)
+
+// writeRange writes stream bytes [from, to) to dst at offset 0.
+func writeRange(ctx context.Context, sr *images.StreamReader, from, to int64, dst *blockdev.Device, fresh bool, p Progress, res *RestoreResult) ([]segment, error) {
+	var segs []segment
+	tr := startStage(p, StageRestore, to-from)
+	defer tr.end()
+	err := sr.ForEachChunk(ctx, from, to, func(c images.Chunk) error {
+		lo, hi := max(c.Off, from), min(c.Off+int64(c.Len), to)
+		s := segment{off: lo - from, n: int(hi - lo)}
+		switch {
+		case c.Unused:
+			tr.add(int64(s.n))
+			return nil
+		case c.Zero:
+			s.zero = true
+			if !fresh {
+				for done := 0; done < s.n; {
+					m := min(s.n-done, len(zeros))
+					if _, err := dst.WriteAt(zeros[:m], s.off+int64(done)); err != nil {
+						return &IOError{Op: "write", Path: dst.Path, Offset: s.off + int64(done), Err: err}
+					}
+					done += m
+					res.Written += int64(m)
+				}
+			}
+		default:
+			b := c.Data[lo-c.Off : hi-c.Off]
+			if len(b) == c.Len {
+				s.sum = c.Sum
+			} else {
+				s.sum = sha256.Sum256(b)
+			}
+			if _, err := dst.WriteAt(b, s.off); err != nil {
+				return &IOError{Op: "write", Path: dst.Path, Offset: s.off, Err: err}
+			}
+			res.Written += int64(len(b))
+		}
+		segs = append(segs, s)
+		tr.add(int64(s.n))
+		return nil
+	})
+	return segs, err
+}
+
+// verifyTarget reads back every written segment from the medium and
+// compares it with what the image holds.
+func verifyTarget(ctx context.Context, dst *blockdev.Device, segs []segment, p Progress) error {
+	if err := dst.DropCache(); err != nil {
+		return fmt.Errorf("verify %s: %w", dst.Path, err)
+	}
+	var total int64
+	for _, s := range segs {
+		total += int64(s.n)
+	}
+	tr := startStage(p, StageVerify, total)
+	defer tr.end()
+	workers := runtime.GOMAXPROCS(0)
+	next := make(chan int)
+	var mu sync.Mutex
+	bad := int64(-1)
+	var firstErr error
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 0, 1<<20)
+			for i := range next {
+				s := segs[i]
+				if cap(buf) < s.n {
+					buf = make([]byte, s.n)
+				}
+				b := buf[:s.n]
+				var err error
+				if _, rerr := dst.ReadAt(b, s.off); rerr != nil {
+					err = &IOError{Op: "read back", Path: dst.Path, Offset: s.off, Err: rerr}
+				} else if s.zero && !bytes.Equal(b, zeros[:len(b)]) || !s.zero && sha256.Sum256(b) != s.sum {
+					err = fmt.Errorf("%w: %s does not read back what was written at bytes %d–%d; the disk may be failing: try another disk",
+						ErrVerify, dst.Path, s.off, s.off+int64(s.n))
+				}
+				if err != nil {
+					mu.Lock()
+					if bad < 0 || s.off < bad {
+						bad, firstErr = s.off, err
+					}
+					mu.Unlock()
+				}
+				tr.add(int64(s.n))
+			}
+		}()
+	}
+loop:
+	for i := range segs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("verification of %s cancelled (the restore itself finished): %w", dst.Path, ctx.Err())
+	}
+	return nil
+}
+
+func looksLikeDevice(p string) bool {
+	return strings.HasPrefix(p, "/dev/") || strings.HasPrefix(p, `\\.\`)
+}
+
+func sameFile(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// describeTarget says what the target holds now, for the confirmation.
+func describeTarget(d *blockdev.Device) []string {
+	var out []string
+	s := &images.Stream{}
+	if ds, err := describeSource(d, BackupOptions{Kind: images.KindDisk}); err == nil {
+		s = ds
+	}
+	if s.Table == nil {
+		if fs := probeFS(d, d.Size); fs != nil {
+			out = append(out, fmt.Sprintf("a %s filesystem %q", fs.Type, fs.Label))
+		}
+		return out
+	}
+	for _, p := range s.Table.Partitions {
+		line := fmt.Sprintf("partition %d (%s)", p.Number, HumanBytes(p.Size))
+		if p.FS != nil {
+			line += fmt.Sprintf(": %s %q", p.FS.Type, p.FS.Label)
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// describeOpenError adds what to do to image errors.
+func describeOpenError(image string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("image %s does not exist; check the path (split images are opened by their first part): %w", image, err)
+	}
+	return err
+}
+
+// HumanBytes formats a byte count with binary units: "1.5 GiB".
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,163 @@
+// Package cli is lifeboat's command line: flags in, engine calls out. It
+// holds no logic of its own beyond asking for passwords and confirmations
+// and rendering results; cmd/lifeboat only sets up signals and exits with
+// ExitCode. Tests run it in-process with Execute.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeboat-rescue/lifeboat/engine"
+	"github.com/lifeboat-rescue/lifeboat/images"
+	"github.com/lifeboat-rescue/lifeboat/internal/version"
+)
+
+// Exit codes, documented in the README.
+const (
+	ExitOK        = 0
+	ExitFailure   = 1   // anything not listed below
+	ExitUsage     = 2   // wrong command line
+	ExitImage     = 3   // image damaged, incomplete or not an image
+	ExitPassword  = 4   // password wrong or missing
+	ExitRefused   = 5   // refused before writing (target/output unsuitable) or not confirmed
+	ExitNotFound  = 6   // source, target or image missing, or no permission
+	ExitIO        = 7   // read or write error on a device
+	ExitVerify    = 8   // restored data does not read back as written
+	ExitCancelled = 130 // interrupted (Ctrl-C)
+)
+
+// ExitCode maps an error from Execute to the process exit code.
+func ExitCode(err error) int {
+	var ue *usageError
+	var ioe *engine.IOError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, context.Canceled):
+		return ExitCancelled
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, images.ErrWrongPassword), errors.Is(err, images.ErrPasswordNeeded):
+		return ExitPassword
+	case errors.Is(err, images.ErrCorrupt), errors.Is(err, images.ErrIncomplete), errors.Is(err, images.ErrNotImage):
+		return ExitImage
+	case errors.Is(err, engine.ErrRefused), errors.Is(err, engine.ErrDeclined):
+		return ExitRefused
+	case errors.Is(err, engine.ErrVerify):
+		return ExitVerify
+	case errors.As(err, &ioe):
+		return ExitIO
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+		return ExitNotFound
+	}
+	return ExitFailure
+}
+
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
+
+// env is what a command may touch of the outside world.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	quiet          bool
+	yes            bool
+	// interactive lets tests answer prompts through a non-terminal stdin.
+	interactive bool
+}
+
+// Execute runs the lifeboat command line. It never exits the process.
+func Execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return execute(ctx, &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}, args)
+}
+
+func execute(ctx context.Context, e *env, args []string) error {
+	stdin, stdout, stderr := e.stdin, e.stdout, e.stderr
+	root := &cobra.Command{
+		Use:   "lifeboat",
+		Short: "Back up, restore and check disks and partitions",
+		Long: `Lifeboat backs up whole disks and partitions into compressed, optionally
+encrypted and split image files, checks them, and restores them.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version.Version,
+	}
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().BoolVarP(&e.quiet, "quiet", "q", false, "no progress bar")
+	root.PersistentFlags().BoolVarP(&e.yes, "yes", "y", false, "do not ask for confirmation (for scripts)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
+	root.AddCommand(disksCmd(e), backupCmd(e), infoCmd(e), checkCmd(e), restoreCmd(e), versionCmd(e))
+	err := root.ExecuteContext(ctx)
+	if err != nil && isCobraUsage(err) {
+		err = &usageError{err}
+	}
+	return err
+}
+
+// isCobraUsage recognises cobra's own argument errors.
+func isCobraUsage(err error) bool {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return false
+	}
+	s := err.Error()
+	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "accepts ") ||
+		strings.HasPrefix(s, "requires ") || strings.Contains(s, "required flag") || strings.HasPrefix(s, "invalid argument")
+}
+
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s: expected %s, got %d arguments; see %s --help", c.CommandPath(), what, len(args), c.CommandPath())
+		}
+		return nil
+	}
+}
+
+func versionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, args []string) error {
+			fmt.Fprintf(e.stdout, "lifeboat %s (image format %d)\n", version.Version, images.FormatVersion)
+			return nil
+		},
+	}
+}
+
+// parseSize reads sizes such as 4G, 700M, 50MiB, 1.5G or 123456 (bytes).
+// K, M, G and T are binary multiples, as in most disk tools.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToUpper(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
+			mult = int64(1) << (10 * (i + 1))
+			t = t[:n-1]
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f <= 0 || f*float64(mult) > 1<<62 {
+		return 0, fmt.Errorf("size %q: use a number with an optional K, M, G or T suffix, e.g. 4G", s)
+	}
+	return int64(f * float64(mult)), nil
+}

@@ -1,0 +1,327 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeboat-rescue/lifeboat/engine"
+	"github.com/lifeboat-rescue/lifeboat/images"
+	"github.com/lifeboat-rescue/lifeboat/internal/version"
+)
+
+func disksCmd(e *env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "disks",
+		Short: "List disks and partitions",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, args []string) error {
+			ds, err := engine.Disks()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(e, ds)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 2, 2, ' ', 0)
+			fmt.Fprintln(tw, "DEVICE\tSIZE\tSECTOR\tBUS\tMODEL\tTABLE\tFS\tLABEL")
+			for _, d := range ds {
+				fsType, label := "", ""
+				if d.FS != nil {
+					fsType, label = d.FS.Type, d.FS.Label
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.Path, human(d.Size), d.SectorSize, d.Bus, d.Model, d.Table, fsType, label)
+				for _, p := range d.Partitions {
+					fsType, label, used := "", "", ""
+					if p.FS != nil {
+						fsType, label = p.FS.Type, p.FS.Label
+						if p.FS.Used >= 0 {
+							used = " (" + human(p.FS.Used) + " used)"
+						}
+					}
+					fmt.Fprintf(tw, "  %s\t%s\t\t\t%s\t\t%s\t%s\n", p.Path, human(p.Size), p.Name, fsType+used, label)
+				}
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "machine-readable output")
+	return c
+}
+
+func writeJSON(e *env, v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+type backupFlags struct {
+	output, compression, split, cipher, passwordFile string
+	encrypt, sectorBySector, overwrite               bool
+}
+
+func backupCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "backup",
+		Short: "Back up a disk or a partition into an image",
+	}
+	for _, kind := range []images.StreamKind{images.KindDisk, images.KindPartition} {
+		var f backupFlags
+		use, short := "disk SOURCE -o IMAGE", "Back up a whole disk (or a raw disk image file)"
+		if kind == images.KindPartition {
+			use, short = "part SOURCE -o IMAGE", "Back up one partition"
+		}
+		sub := &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  exactArgs(1, "one SOURCE"),
+			RunE:  func(c *cobra.Command, args []string) error { return runBackup(c, e, kind, args[0], &f) },
+		}
+		fl := sub.Flags()
+		fl.StringVarP(&f.output, "output", "o", "", "image file to write (- for standard output)")
+		fl.StringVar(&f.compression, "compression", "normal", "none, fast, normal or high")
+		fl.StringVar(&f.split, "split", "", "split the image into parts of at most SIZE (e.g. 4G; at least 50M)")
+		fl.BoolVar(&f.encrypt, "encrypt", false, "encrypt the image with a password")
+		fl.StringVar(&f.cipher, "cipher", "aes-256-gcm", "aes-256-gcm or xchacha20-poly1305 (with --encrypt)")
+		fl.StringVar(&f.passwordFile, "password-file", "", "read the password from FILE (or set LIFEBOAT_PASSWORD)")
+		fl.BoolVar(&f.sectorBySector, "sector-by-sector", false, "store every sector, used or not")
+		fl.BoolVar(&f.overwrite, "overwrite", false, "replace an existing image of the same name")
+		c.AddCommand(sub)
+	}
+	return c
+}
+
+func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, f *backupFlags) error {
+	if f.output == "" {
+		return usagef("no output image: add -o FILE (or -o - for standard output)")
+	}
+	lvl, err := images.ParseLevel(f.compression)
+	if err != nil {
+		return &usageError{err}
+	}
+	o := engine.BackupOptions{Source: source, Kind: kind, Output: f.output, Stdout: e.stdout, Compression: lvl,
+		SectorBySector: f.sectorBySector, Overwrite: f.overwrite, ToolVersion: version.Version}
+	if f.split != "" {
+		if f.output == "-" {
+			return usagef("--split needs a file output, not standard output")
+		}
+		if o.SplitSize, err = parseSize(f.split); err != nil {
+			return &usageError{err}
+		}
+		if o.SplitSize < images.MinSplitSize {
+			return usagef("--split %s is too small: parts must be at least 50M", f.split)
+		}
+	}
+	if f.encrypt {
+		if o.Cipher, err = images.ParseCipher(f.cipher); err != nil || o.Cipher == images.CipherNone {
+			return usagef("--cipher %q: use aes-256-gcm or xchacha20-poly1305", f.cipher)
+		}
+		if o.Password, err = newPassword(e, f.passwordFile); err != nil {
+			return err
+		}
+	} else if f.passwordFile != "" {
+		return usagef("--password-file is given but --encrypt is not; add --encrypt to encrypt the image")
+	}
+	out := e.stdout
+	if f.output == "-" {
+		out = e.stderr // standard output carries the image
+	}
+	bar := newBar(e)
+	o.Progress = bar
+	res, err := engine.Backup(c.Context(), o)
+	if err != nil {
+		return err
+	}
+	parts := ""
+	if o.SplitSize > 0 {
+		if im, err := images.Open(f.output, images.OpenOptions{}); err == nil {
+			parts = fmt.Sprintf(" in %d parts", len(im.Info().Parts))
+			im.Close()
+		}
+	}
+	fmt.Fprintf(out, "Backed up %s (%s) to %s%s: %s stored, %s in %s (%s/s)\n", source, human(res.SourceSize), f.output, parts,
+		human(res.Stored), human(res.SourceSize), res.Elapsed.Round(100*time.Millisecond), human(int64(float64(res.SourceSize)/max(res.Elapsed.Seconds(), 1e-3))))
+	return nil
+}
+
+func infoCmd(e *env) *cobra.Command {
+	var asJSON bool
+	var passwordFile string
+	c := &cobra.Command{
+		Use:   "info IMAGE",
+		Short: "Show what an image holds",
+		Args:  exactArgs(1, "one IMAGE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			var pw func() ([]byte, error)
+			if passwordFile != "" || e.getenv(passwordEnv) != "" {
+				pw = existingPassword(e, passwordFile, args[0])
+			}
+			ii, err := engine.Info(args[0], pw)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(e, ii)
+			}
+			printInfo(e, ii)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "machine-readable output")
+	c.Flags().StringVar(&passwordFile, "password-file", "", "unlock an encrypted image with the password in FILE")
+	return c
+}
+
+func printInfo(e *env, ii *engine.ImageInfo) {
+	w := tabwriter.NewWriter(e.stdout, 0, 2, 2, ' ', 0)
+	p := func(k, f string, a ...any) { fmt.Fprintf(w, "%s:\t%s\n", k, fmt.Sprintf(f, a...)) }
+	p("Image", "%s (%s)", ii.Image, human(ii.FileSize))
+	if len(ii.Parts) > 1 {
+		p("Parts", "%d parts of at most %s: %s", len(ii.Parts), human(ii.SplitSize), strings.Join(baseNames(ii.Parts), " "))
+	}
+	p("UUID", "%s", ii.UUID)
+	if ii.ParentUUID != "" {
+		p("Parent", "%s", ii.ParentUUID)
+	}
+	p("Created", "%s by lifeboat %s", ii.Created.Local().Format("2006-01-02 15:04:05 MST"), ii.ToolVersion)
+	p("Compression", "%s (zstd, %s chunks)", ii.Compression, human(int64(ii.ChunkSize)))
+	if ii.Cipher != images.CipherNone {
+		lock := ""
+		if ii.Locked {
+			lock = " — locked: give the password for chunk statistics"
+		}
+		p("Encryption", "%s, key from the password by Argon2id%s", ii.Cipher, lock)
+	} else {
+		p("Encryption", "none")
+	}
+	for i, s := range ii.Meta.Streams {
+		p(fmt.Sprintf("Stream %d", i+1), "%s %s, %s, %d-byte sectors, %s", s.Kind, s.Source, human(s.Size), s.SectorSize, s.Mode)
+		p("  Data", "%s of %s held as data (the rest is zeros)", human(s.Stored), human(s.Size))
+		if s.Model != "" || s.Serial != "" {
+			p("  Model", "%s %s", s.Model, s.Serial)
+		}
+		if s.FS != nil {
+			p("  Filesystem", "%s", fsLine(s.FS))
+		}
+		if s.Table != nil {
+			p("  Table", "%s %s", s.Table.Type, s.Table.DiskGUID)
+			for _, pt := range s.Table.Partitions {
+				line := fmt.Sprintf("start %s, size %s, type %s", human(pt.Start), human(pt.Size), pt.Type)
+				if pt.Name != "" {
+					line += fmt.Sprintf(", name %q", pt.Name)
+				}
+				if pt.FS != nil {
+					line += ", " + fsLine(pt.FS)
+				}
+				p(fmt.Sprintf("  Partition %d", pt.Number), "%s", line)
+				if pt.ModeReason != "" {
+					p("", "    %s: %s", pt.Mode, pt.ModeReason)
+				}
+			}
+		}
+	}
+	if !ii.Locked {
+		p("Stored", "%s in %d chunks", human(ii.DataBytes), ii.Records)
+	}
+	for _, n := range ii.Meta.Notes {
+		p("Note", "%s", n)
+	}
+	w.Flush()
+}
+
+func fsLine(f *images.FS) string {
+	s := f.Type
+	if f.Label != "" {
+		s += fmt.Sprintf(" %q", f.Label)
+	}
+	if f.UUID != "" {
+		s += " " + f.UUID
+	}
+	if f.Used >= 0 && f.Size > 0 {
+		s += fmt.Sprintf(", %s of %s used", human(f.Used), human(f.Size))
+	}
+	return s
+}
+
+func baseNames(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = filepath.Base(p)
+	}
+	return out
+}
+
+func checkCmd(e *env) *cobra.Command {
+	var passwordFile string
+	c := &cobra.Command{
+		Use:   "check IMAGE",
+		Short: "Verify every byte of an image",
+		Args:  exactArgs(1, "one IMAGE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			bar := newBar(e)
+			res, err := engine.Check(c.Context(), engine.CheckOptions{Image: args[0], Password: existingPassword(e, passwordFile, args[0]), Progress: bar})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Image %s is intact: %s of chunks verified, describing %s, in %s\n",
+				args[0], human(res.StoredBytes), human(res.DiskBytes), res.Elapsed.Round(100*time.Millisecond))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&passwordFile, "password-file", "", "password of an encrypted image, from FILE (or set LIFEBOAT_PASSWORD)")
+	return c
+}
+
+func restoreCmd(e *env) *cobra.Command {
+	var target, passwordFile string
+	var partition int
+	var noVerify bool
+	c := &cobra.Command{
+		Use:   "restore IMAGE --target DEVICE",
+		Short: "Restore an image (or one partition of it) to a disk, partition or file",
+		Args:  exactArgs(1, "one IMAGE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if target == "" {
+				return usagef("no target: add --target DEVICE (a disk, a partition or an image file)")
+			}
+			if partition < 0 {
+				return usagef("--partition %d: partitions are numbered from 1", partition)
+			}
+			bar := newBar(e)
+			res, err := engine.Restore(c.Context(), engine.RestoreOptions{
+				Image: args[0], Target: target, Partition: partition, NoVerify: noVerify,
+				Password: existingPassword(e, passwordFile, args[0]),
+				Progress: bar,
+				Confirm: func(p engine.Plan) error {
+					bar.pause()
+					defer bar.resume()
+					return confirm(e, p)
+				},
+			})
+			if err != nil {
+				return err
+			}
+			v := "not verified (--no-verify)"
+			if res.Verified {
+				v = "verified by reading it back"
+			}
+			fmt.Fprintf(e.stdout, "Restored %s to %s: %s in %s, %s\n", args[0], target, human(res.Bytes), res.Elapsed.Round(100*time.Millisecond), v)
+			for _, n := range res.Notes {
+				fmt.Fprintf(e.stdout, "Note: %s\n", n)
+			}
+			return nil
+		},
+	}
+	fl := c.Flags()
+	fl.StringVarP(&target, "target", "t", "", "disk, partition or image file to overwrite (a missing file is created)")
+	fl.IntVar(&partition, "partition", 0, "restore only partition N of a disk image")
+	fl.BoolVar(&noVerify, "no-verify", false, "skip reading the target back after writing")
+	fl.StringVar(&passwordFile, "password-file", "", "password of an encrypted image, from FILE (or set LIFEBOAT_PASSWORD)")
+	return c
+}
