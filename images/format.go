@@ -106,11 +106,8 @@ func headerLen(fixed []byte) (int, error) {
 	if len(fixed) < headerFixed || string(fixed[:8]) != headerMagic {
 		return 0, errNotImage
 	}
-	if v := binary.LittleEndian.Uint16(fixed[8:]); v != FormatVersion {
-		return 0, fmt.Errorf("format version %d is not supported by this lifeboat (it reads version %d); use a newer lifeboat", v, FormatVersion)
-	}
 	n := binary.LittleEndian.Uint32(fixed[12:])
-	if n == 0 || n > maxHeaderBody || binary.LittleEndian.Uint16(fixed[10:]) != 0 {
+	if n == 0 || n > maxHeaderBody {
 		return 0, errBadHeader
 	}
 	return headerFixed + int(n) + sha256.Size, nil
@@ -119,8 +116,12 @@ func headerLen(fixed []byte) (int, error) {
 func decodeHeader(b []byte) (*header, error) {
 	body := b[:len(b)-sha256.Size]
 	sum := sha256.Sum256(body)
-	if !bytes.Equal(sum[:], b[len(body):]) {
+	if !bytes.Equal(sum[:], b[len(body):]) || binary.LittleEndian.Uint16(b[10:]) != 0 {
 		return nil, errBadHeader
+	}
+	// Only a header that passed its checksum can claim a newer version.
+	if v := binary.LittleEndian.Uint16(b[8:]); v != FormatVersion {
+		return nil, fmt.Errorf("format version %d is not supported by this lifeboat (it reads version %d); use a newer lifeboat", v, FormatVersion)
 	}
 	h := new(header)
 	dec := json.NewDecoder(bytes.NewReader(body[headerFixed:]))

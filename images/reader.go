@@ -92,10 +92,8 @@ func open(name string, first io.ReaderAt, firstSize int64, parts func(*header, [
 		return &CorruptError{Image: name, Part: name, PartOff: off, Offset: off, What: what, Err: err}
 	}
 	hl, err := headerLen(fixed)
-	if errors.Is(err, ErrCorrupt) {
+	if err != nil {
 		return nil, corrupt(0, "its header is invalid", ErrCorrupt)
-	} else if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if int64(hl) > firstSize {
 		return nil, corrupt(0, "the file ends inside its header", ErrIncomplete)
@@ -105,8 +103,10 @@ func open(name string, first io.ReaderAt, firstSize int64, parts func(*header, [
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	h, err := decodeHeader(hb)
-	if err != nil {
+	if errors.Is(err, ErrCorrupt) {
 		return nil, corrupt(0, "its header fails its checksum", ErrCorrupt)
+	} else if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	im := &Image{Name: name, h: h, hbytes: hb, workers: o.Workers}
 	if im.workers <= 0 {

@@ -85,6 +85,12 @@ func Execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return execute(ctx, &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}, args)
 }
 
+// ExecuteInteractive is Execute for callers that answer prompts through
+// stdin although it is not a terminal (tests, a UI driving the CLI).
+func ExecuteInteractive(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return execute(ctx, &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, interactive: true}, args)
+}
+
 func execute(ctx context.Context, e *env, args []string) error {
 	stdin, stdout, stderr := e.stdin, e.stdout, e.stderr
 	root := &cobra.Command{

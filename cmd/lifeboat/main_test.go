@@ -1,0 +1,321 @@
+package main
+
+// End-to-end tests of the lifeboat binary: real filesystems made by mkfs,
+// real loop devices and mounts, the real process with its exit codes.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/images"
+)
+
+var lifeboat string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lifeboat-bin")
+	if err != nil {
+		panic(err)
+	}
+	lifeboat = filepath.Join(dir, "lifeboat")
+	if out, err := exec.Command("go", "build", "-o", lifeboat, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// lb runs the binary; env entries are added to a clean environment.
+func lb(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(lifeboat, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	r := result{o.String(), e.String(), 0}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lifeboat %s → %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	return r
+}
+
+func mustLB(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	r := lb(t, env, args...)
+	if r.code != 0 {
+		t.Fatalf("lifeboat %v failed with %d: %s", args, r.code, r.stderr)
+	}
+	return r
+}
+
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: run make deps", tool)
+		}
+	}
+}
+
+func sh(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// fillTree writes files of random and text-like content, n bytes in all.
+func fillTree(t *testing.T, dir string, n int64, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 2))
+	var chacha [32]byte
+	chacha[0] = byte(seed)
+	rnd := rand.NewChaCha8(chacha)
+	words := strings.Fields("the quick lifeboat restores a disk image from backup while sectors and chunks are hashed compressed verified")
+	for i := 0; n > 0; i++ {
+		sub := filepath.Join(dir, fmt.Sprintf("d%02d", i%7))
+		os.MkdirAll(sub, 0o755)
+		size := min(n, int64(1+r.IntN(8<<20)))
+		b := make([]byte, size)
+		if i%2 == 0 {
+			rnd.Read(b)
+		} else {
+			var buf bytes.Buffer
+			for int64(buf.Len()) < size {
+				buf.WriteString(words[r.IntN(len(words))])
+				buf.WriteByte(" \n"[r.IntN(2)])
+			}
+			copy(b, buf.Bytes())
+		}
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%04d.dat", i)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n -= size
+	}
+}
+
+// mkext4 makes an ext4 filesystem image of size bytes holding fill bytes of files.
+func mkext4(t *testing.T, path string, size, fill int64) {
+	need(t, "mkfs.ext4")
+	tree := filepath.Join(t.TempDir(), "tree")
+	fillTree(t, tree, fill, uint64(size))
+	if err := os.Truncate(path, 0); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	f, _ := os.Create(path)
+	f.Truncate(size)
+	f.Close()
+	sh(t, "mkfs.ext4", "-q", "-F", "-E", "root_owner=0:0", "-d", tree, path)
+}
+
+func fileSum(t *testing.T, path string) [32]byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+func sameFiles(t *testing.T, a, b string) {
+	t.Helper()
+	if fileSum(t, a) != fileSum(t, b) {
+		t.Fatalf("%s and %s differ", a, b)
+	}
+}
+
+const pw = "LIFEBOAT_PASSWORD=correct horse"
+
+// Acceptance: a 1 GiB ext4 with files, restored from a normal, encrypted,
+// split image, is byte-identical and e2fsck clean.
+func TestExt4EncryptedSplitRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow round trip")
+	}
+	need(t, "e2fsck")
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "ext4.img")
+	mkext4(t, disk, 1<<30, 160<<20)
+	img := filepath.Join(dir, "pc1.lbi")
+	r := mustLB(t, []string{pw}, "backup", "part", disk, "-o", img, "--compression", "normal", "--split", "50M", "--encrypt")
+	if !strings.Contains(r.stdout, "parts") {
+		t.Errorf("summary does not mention parts: %s", r.stdout)
+	}
+	if _, err := os.Stat(images.PartName(img, 3)); err != nil {
+		t.Fatalf("expected at least 3 parts: %v", err)
+	}
+	info := mustLB(t, nil, "info", img)
+	for _, want := range []string{"aes-256-gcm", "locked", "ext4", "50.0 MiB"} {
+		if !strings.Contains(info.stdout, want) {
+			t.Errorf("info lacks %q", want)
+		}
+	}
+	mustLB(t, []string{pw}, "check", img)
+	out := filepath.Join(dir, "restored.img")
+	mustLB(t, []string{pw}, "restore", img, "--target", out, "--yes")
+	sameFiles(t, disk, out)
+	sh(t, "e2fsck", "-fn", out)
+}
+
+func TestEveryCompressionLevelVFAT(t *testing.T) {
+	need(t, "mkfs.vfat", "fsck.vfat")
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "fat.img")
+	f, _ := os.Create(disk)
+	f.Truncate(64 << 20)
+	f.Close()
+	sh(t, "mkfs.vfat", "-F", "32", "-n", "LBTEST", disk)
+	// Put files in with mtools-free means: the filesystem is fresh, so
+	// write pseudo-data into its free area too; the image must keep it.
+	for _, lvl := range []string{"none", "fast", "normal", "high"} {
+		t.Run(lvl, func(t *testing.T) {
+			img := filepath.Join(dir, lvl+".lbi")
+			mustLB(t, nil, "backup", "part", disk, "-o", img, "--compression", lvl)
+			info := mustLB(t, nil, "info", "--json", img)
+			if !strings.Contains(info.stdout, `"type": "vfat"`) || !strings.Contains(info.stdout, `"LBTEST"`) {
+				t.Errorf("info --json does not show the vfat label: %s", info.stdout)
+			}
+			out := filepath.Join(dir, lvl+".out")
+			mustLB(t, nil, "restore", img, "--target", out, "--yes")
+			sameFiles(t, disk, out)
+			sh(t, "fsck.vfat", "-n", out)
+		})
+	}
+}
+
+// A disk with a partition table: whole-disk restore, and one partition
+// restored alone.
+func TestPartitionedDisk(t *testing.T) {
+	need(t, "sfdisk", "mkfs.vfat")
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "disk.img")
+	f, _ := os.Create(disk)
+	f.Truncate(128 << 20)
+	f.Close()
+	cmd := exec.Command("sfdisk", "-q", disk)
+	cmd.Stdin = strings.NewReader("label: gpt\nstart=2048, size=65536, type=uefi, name=ESP\nstart=67584, type=linux, name=root\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v %s", err, out)
+	}
+	esp := filepath.Join(dir, "esp.img")
+	root := filepath.Join(dir, "root.img")
+	f, _ = os.Create(esp)
+	f.Truncate(65536 * 512)
+	f.Close()
+	sh(t, "mkfs.vfat", "-F", "16", "-n", "ESP", esp)
+	mkext4(t, root, (128<<20)-67584*512-34*512, 20<<20)
+	sh(t, "dd", "if="+esp, "of="+disk, "bs=512", "seek=2048", "conv=notrunc", "status=none")
+	sh(t, "dd", "if="+root, "of="+disk, "bs=512", "seek=67584", "conv=notrunc", "status=none")
+
+	img := filepath.Join(dir, "disk.lbi")
+	mustLB(t, nil, "backup", "disk", disk, "-o", img)
+	info := mustLB(t, nil, "info", img)
+	for _, want := range []string{"gpt", "Partition 1", "Partition 2", `"ESP"`, "ext4"} {
+		if !strings.Contains(info.stdout, want) {
+			t.Errorf("info lacks %q:\n%s", want, info.stdout)
+		}
+	}
+	whole := filepath.Join(dir, "whole.img")
+	mustLB(t, nil, "restore", img, "--target", whole, "--yes")
+	sameFiles(t, disk, whole)
+
+	// Partition 2 into an existing, larger file: only its range is written.
+	part := filepath.Join(dir, "p2.img")
+	f, _ = os.Create(part)
+	f.Truncate(100 << 20)
+	f.Close()
+	mustLB(t, nil, "restore", img, "--partition", "2", "--target", part, "--yes")
+	got, _ := os.ReadFile(part)
+	want, _ := os.ReadFile(root)
+	if !bytes.Equal(got[:len(want)], want) {
+		t.Fatal("partition 2 restored differs")
+	}
+	r := lb(t, nil, "restore", img, "--partition", "7", "--target", part, "--yes")
+	if r.code != 1 || !strings.Contains(r.stderr, "has no partition 7") {
+		t.Errorf("missing partition: %d %s", r.code, r.stderr)
+	}
+}
+
+// Streamed to a pipe, read back from the file the pipe filled.
+func TestBackupToPipe(t *testing.T) {
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "d.img")
+	mkext4(t, disk, 64<<20, 10<<20)
+	img := filepath.Join(dir, "piped.lbi")
+	out, _ := os.Create(img)
+	cmd := exec.Command(lifeboat, "backup", "disk", disk, "-o", "-")
+	pr, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A real pipe through another process, as with `| ssh` or `| curl -T`.
+	cat := exec.Command("cat")
+	cat.Stdin, cat.Stdout = pr, out
+	if err := cat.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("backup to pipe: %v %s", err, stderr.String())
+	}
+	out.Close()
+	mustLB(t, nil, "check", img)
+	res := filepath.Join(dir, "r.img")
+	mustLB(t, nil, "restore", img, "--target", res, "--yes")
+	sameFiles(t, disk, res)
+}
+
+// Ctrl-C during a backup: exit 130, no image, no temporary file left.
+func TestCancelLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "big.img")
+	f, _ := os.Create(disk)
+	var seed [32]byte
+	rnd := rand.NewChaCha8(seed)
+	buf := make([]byte, 1<<20)
+	for range 768 {
+		rnd.Read(buf)
+		f.Write(buf)
+	}
+	f.Close()
+	outDir := filepath.Join(dir, "out")
+	os.Mkdir(outDir, 0o755)
+	cmd := exec.Command(lifeboat, "backup", "disk", disk, "-o", filepath.Join(outDir, "x.lbi"), "--compression", "high")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Start()
+	time.Sleep(700 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit = %v, want 130; %s", err, stderr.String())
+	}
+	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+		t.Fatalf("cancelled backup left %v", ents)
+	}
+	if !strings.Contains(stderr.String(), "cancelled") {
+		t.Errorf("message: %s", stderr.String())
+	}
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building and testing Lifeboat need,
+# only those missing. Idempotent; run by `make deps` and .ci/run.
+set -euo pipefail
+
+pkgs=(
+  e2fsprogs   # mkfs.ext4, e2fsck, dumpe2fs: real filesystems in tests
+  dosfstools  # mkfs.vfat, fsck.vfat
+  exfatprogs  # mkfs.exfat
+  ntfs-3g     # mkntfs
+  util-linux  # losetup, mount, blkid
+  fdisk       # sfdisk: MBR/GPT fixtures
+  gdisk       # sgdisk: GPT fixtures and cross-checks
+  zstd        # the peer in make bench
+  qemu-utils  # qemu-img
+  coreutils
+  make
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all Debian packages present"
+  exit 0
+fi
+echo "deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps: need root (or sudo) to install ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
