@@ -77,8 +77,8 @@ func (k KDFCost) orDefault() KDFCost {
 
 const (
 	keyLen          = 32
-	maxKDFMemKiB    = 4 << 20 // refuse absurd costs from an untrusted header
-	maxKDFTime      = 64
+	maxKDFMemKiB    = 1 << 20 // 1 GiB: refuse absurd costs from an untrusted header
+	maxKDFTime      = 16
 	wrapAD          = "lifeboat-key-v1"
 	indexNonceChunk = ^uint64(0)
 	indexNonceStrm  = ^uint32(0)
