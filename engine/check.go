@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
@@ -77,23 +78,38 @@ func Info(image string, password func() ([]byte, error)) (*ImageInfo, error) {
 
 // DiskInfo is one disk as `lifeboat disks` shows it.
 type DiskInfo struct {
-	blockdev.Disk
-	Table      string          `json:"table"`        // "gpt", "mbr", "" none, "unreadable"
-	FS         *images.FS      `json:"fs,omitempty"` // a filesystem on the whole disk
-	Partitions []PartitionInfo `json:"partitions"`
+	Name        string          `json:"name"`
+	Path        string          `json:"path"`
+	Model       string          `json:"model,omitempty"`
+	Serial      string          `json:"serial,omitempty"`
+	Bus         string          `json:"bus,omitempty"`
+	BackingFile string          `json:"backing_file,omitempty"`
+	Size        int64           `json:"size"`
+	SectorSize  int             `json:"sector_size"`
+	Removable   bool            `json:"removable"`
+	ReadOnly    bool            `json:"read_only"`
+	Table       string          `json:"table"`        // "gpt", "mbr", "" none, "unreadable"
+	FS          *images.FS      `json:"fs,omitempty"` // a filesystem on the whole disk
+	Partitions  []PartitionInfo `json:"partitions"`
+	// Error says why the disk could not be read, if it could not.
+	Error string `json:"error,omitempty"`
 }
 
 // PartitionInfo is one partition with what was found in it.
 type PartitionInfo struct {
-	blockdev.Partition
-	Type string     `json:"type,omitempty"`
-	Name string     `json:"name,omitempty"`
-	FS   *images.FS `json:"fs,omitempty"`
+	Name   string     `json:"name"`
+	Path   string     `json:"path"`
+	Number int        `json:"number"`
+	Start  int64      `json:"start"`
+	Size   int64      `json:"size"`
+	Type   string     `json:"type,omitempty"`
+	Label  string     `json:"label,omitempty"` // GPT partition name
+	FS     *images.FS `json:"fs,omitempty"`
 }
 
 // Disks lists the machine's disks with their tables and filesystems.
 // Disks that cannot be read (no permission, no medium) are listed with
-// what the system says about them.
+// what the system says about them and the error.
 func Disks() ([]DiskInfo, error) {
 	ds, err := blockdev.List()
 	if err != nil {
@@ -101,37 +117,40 @@ func Disks() ([]DiskInfo, error) {
 	}
 	out := make([]DiskInfo, 0, len(ds))
 	for _, d := range ds {
-		di := DiskInfo{Disk: d}
+		di := DiskInfo{Name: d.Name, Path: d.Path, Model: d.Model, Serial: d.Serial, Bus: d.Bus, BackingFile: d.BackingFile,
+			Size: d.Size, SectorSize: d.SectorSize, Removable: d.Removable, ReadOnly: d.ReadOnly, Partitions: []PartitionInfo{}}
+		dev, err := blockdev.Open(d.Path, blockdev.ReadOnly)
+		if err != nil {
+			di.Error = err.Error()
+		}
 		var t *layout.Table
-		if dev, err := blockdev.Open(d.Path, blockdev.ReadOnly); err == nil {
+		if dev != nil {
 			t, err = layout.Read(dev, dev.Size, dev.SectorSize)
 			switch {
 			case err != nil:
-				di.Table = "unreadable"
+				di.Table, di.Error = "unreadable", err.Error()
 			case t.Type == layout.None:
 				di.FS = probeFS(dev, dev.Size)
 			default:
-				di.Table = t.Type.String()
+				di.Table = strings.ToLower(t.Type.String())
 			}
-			for _, p := range d.Partitions {
-				pi := PartitionInfo{Partition: p}
-				if p.Start >= 0 && p.Size > 0 && p.Start+p.Size <= dev.Size {
-					pi.FS = probeFS(sectionOf(dev, p.Start, p.Size), p.Size)
-				}
-				if t != nil {
-					for _, tp := range t.Partitions {
-						if tp.Number == p.Number {
-							pi.Type, pi.Name = tp.Type, tp.Name
-						}
+		}
+		for _, p := range d.Partitions {
+			pi := PartitionInfo{Name: p.Name, Path: p.Path, Number: p.Number, Start: p.Start, Size: p.Size}
+			if dev != nil && p.Start >= 0 && p.Size > 0 && p.Start+p.Size <= dev.Size {
+				pi.FS = probeFS(sectionOf(dev, p.Start, p.Size), p.Size)
+			}
+			if t != nil {
+				for _, tp := range t.Partitions {
+					if tp.Number == p.Number {
+						pi.Type, pi.Label = tp.Type, tp.Name
 					}
 				}
-				di.Partitions = append(di.Partitions, pi)
 			}
+			di.Partitions = append(di.Partitions, pi)
+		}
+		if dev != nil {
 			dev.Close()
-		} else {
-			for _, p := range d.Partitions {
-				di.Partitions = append(di.Partitions, PartitionInfo{Partition: p})
-			}
 		}
 		out = append(out, di)
 	}

@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -318,4 +319,58 @@ func TestCancelLeavesNothing(t *testing.T) {
 	if !strings.Contains(stderr.String(), "cancelled") {
 		t.Errorf("message: %s", stderr.String())
 	}
+}
+
+// `lifeboat disks` shows a real loop disk with its GPT and filesystems.
+func TestDisksListsLoopDisk(t *testing.T) {
+	need(t, "losetup", "sfdisk", "mkfs.vfat", "partx")
+	if os.Geteuid() != 0 {
+		t.Skip("loop devices need root; run make test as root")
+	}
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "d.img")
+	f, _ := os.Create(disk)
+	f.Truncate(96 << 20)
+	f.Close()
+	cmd := exec.Command("sfdisk", "-q", disk)
+	cmd.Stdin = strings.NewReader("label: gpt\nstart=2048, size=65536, type=uefi, name=EFI\nstart=67584, type=linux, name=data\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v %s", err, out)
+	}
+	loop := strings.TrimSpace(sh(t, "losetup", "--find", "--show", "--partscan", disk))
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	if _, err := os.Stat(loop + "p1"); err != nil {
+		exec.Command("partx", "--add", loop).Run()
+	}
+	sh(t, "mkfs.vfat", "-F", "16", "-n", "LBESP", loop+"p1")
+	r := mustLB(t, nil, "disks", "--json")
+	var disks []struct {
+		Path, Bus, Table string
+		Partitions       []struct {
+			Number int
+			Label  string
+			FS     *struct{ Type, Label string }
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &disks); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range disks {
+		if d.Path != loop {
+			continue
+		}
+		if d.Bus != "loop" || d.Table != "gpt" || len(d.Partitions) != 2 {
+			t.Fatalf("disk %+v", d)
+		}
+		p := d.Partitions[0]
+		if p.Label != "EFI" || p.FS == nil || p.FS.Type != "vfat" || p.FS.Label != "LBESP" {
+			t.Fatalf("partition 1: %+v %+v", p, p.FS)
+		}
+		text := mustLB(t, nil, "disks")
+		if !strings.Contains(text.stdout, loop) || !strings.Contains(text.stdout, "LBESP") {
+			t.Errorf("text listing lacks the loop disk:\n%s", text.stdout)
+		}
+		return
+	}
+	t.Fatalf("%s not listed: %s", loop, r.stdout)
 }

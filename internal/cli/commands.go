@@ -30,13 +30,20 @@ func disksCmd(e *env) *cobra.Command {
 				return writeJSON(e, ds)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 2, 2, ' ', 0)
-			fmt.Fprintln(tw, "DEVICE\tSIZE\tSECTOR\tBUS\tMODEL\tTABLE\tFS\tLABEL")
+			fmt.Fprintln(tw, "DEVICE\tSIZE\tSECTOR\tBUS\tMODEL / NAME\tSERIAL\tTABLE\tFS\tLABEL")
 			for _, d := range ds {
 				fsType, label := "", ""
 				if d.FS != nil {
 					fsType, label = d.FS.Type, d.FS.Label
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.Path, human(d.Size), d.SectorSize, d.Bus, d.Model, d.Table, fsType, label)
+				model := d.Model
+				if d.BackingFile != "" {
+					model = d.BackingFile
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Path, human(d.Size), d.SectorSize, d.Bus, model, d.Serial, d.Table, fsType, label)
+				if d.Error != "" {
+					fmt.Fprintf(tw, "  (%s)\n", d.Error)
+				}
 				for _, p := range d.Partitions {
 					fsType, label, used := "", "", ""
 					if p.FS != nil {
@@ -45,7 +52,7 @@ func disksCmd(e *env) *cobra.Command {
 							used = " (" + human(p.FS.Used) + " used)"
 						}
 					}
-					fmt.Fprintf(tw, "  %s\t%s\t\t\t%s\t\t%s\t%s\n", p.Path, human(p.Size), p.Name, fsType+used, label)
+					fmt.Fprintf(tw, "  %s\t%s\t\t\t%s\t\t\t%s\t%s\n", p.Path, human(p.Size), p.Label, fsType+used, label)
 				}
 			}
 			return tw.Flush()
