@@ -83,8 +83,7 @@ type Segment struct {
 
 // Generate writes size bytes of a mixed test disk to w. The bytes are a pure
 // function of (size, seed): the same pair gives the same disk on every
-// machine and in every run, and a smaller size gives a different layout, not
-// a prefix.
+// machine and in every run.
 //
 // The disk is a sequence of segments of 64 KiB to 16 MiB (log-uniform, on
 // 4 KiB boundaries) of four kinds; by bytes roughly 40% text-like, 20% random,

@@ -1,0 +1,46 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// maxRSS returns a finished process's peak resident set size in bytes.
+func maxRSS(ps *os.ProcessState) int64 {
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return -1
+	}
+	return ru.Maxrss * 1024 // Linux reports KiB
+}
+
+// syncAll flushes all dirty data of all filesystems, like sync(1).
+func syncAll() { syscall.Sync() }
+
+// loadAverage returns the 1-minute load average, or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
+}
+
+// selfPeakRSS returns this process's peak resident set size in bytes, or -1.
+func selfPeakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kib); err == nil {
+				return kib * 1024
+			}
+		}
+	}
+	return -1
+}

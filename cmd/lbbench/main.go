@@ -1,0 +1,42 @@
+// Command lbbench measures lifeboat's backup and restore throughput, output
+// size and peak memory against dd | zstd on a generated mixed test disk, and
+// prints the comparison as a table. `make bench` runs it; see package bench.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lifeboat-rescue/lifeboat/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := bench.Execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	code := exitCode(err)
+	if code != 0 && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "lbbench:", err)
+	}
+	os.Exit(code)
+}
+
+// exitCode is the one place that maps errors to exit codes.
+func exitCode(err error) int {
+	var usage bench.UsageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, context.Canceled):
+		return 130
+	case errors.As(err, &usage):
+		return 2
+	default:
+		return 1
+	}
+}
