@@ -69,7 +69,7 @@ func writeJSON(e *env, v any) error {
 }
 
 type backupFlags struct {
-	output, compression, split, cipher, passwordFile string
+	output, compression, split, cipher, passwordFile, chunkSize string
 	encrypt, sectorBySector, overwrite               bool
 }
 
@@ -99,6 +99,7 @@ func backupCmd(e *env) *cobra.Command {
 		fl.StringVar(&f.passwordFile, "password-file", "", "read the password from FILE (or set LIFEBOAT_PASSWORD)")
 		fl.BoolVar(&f.sectorBySector, "sector-by-sector", false, "store every sector, used or not")
 		fl.BoolVar(&f.overwrite, "overwrite", false, "replace an existing image of the same name")
+		fl.StringVar(&f.chunkSize, "chunk-size", "", "unit of compression and dedup, 64K to 16M (default 1M)")
 		c.AddCommand(sub)
 	}
 	return c
@@ -114,6 +115,13 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 	}
 	o := engine.BackupOptions{Source: source, Kind: kind, Output: f.output, Stdout: e.stdout, Compression: lvl,
 		SectorBySector: f.sectorBySector, Overwrite: f.overwrite, ToolVersion: version.Version}
+	if f.chunkSize != "" {
+		cs, err := parseSize(f.chunkSize)
+		if err != nil || cs < 64<<10 || cs > 16<<20 || cs%4096 != 0 {
+			return usagef("--chunk-size %s: use a multiple of 4K between 64K and 16M", f.chunkSize)
+		}
+		o.ChunkSize = int(cs)
+	}
 	if f.split != "" {
 		if f.output == "-" {
 			return usagef("--split needs a file output, not standard output")
