@@ -228,7 +228,7 @@ func restoreRange(s *images.Stream, partition int, image string) (from, to int64
 // segment is a written piece of the target, for read-back verification.
 type segment struct {
 	off  int64 // on the target
-	n    int
+	n    int64
 	zero bool
 	sum  [32]byte
 }
@@ -241,27 +241,27 @@ func writeRange(ctx context.Context, sr *images.StreamReader, from, to int64, ds
 	tr := startStage(p, StageRestore, to-from)
 	defer tr.end()
 	err := sr.ForEachChunk(ctx, from, to, func(c images.Chunk) error {
-		lo, hi := max(c.Off, from), min(c.Off+int64(c.Len), to)
-		s := segment{off: lo - from, n: int(hi - lo)}
+		lo, hi := max(c.Off, from), min(c.Off+c.Len, to)
+		s := segment{off: lo - from, n: hi - lo}
 		switch {
 		case c.Unused:
-			tr.add(int64(s.n))
+			tr.add(s.n)
 			return nil
 		case c.Zero:
 			s.zero = true
 			if !fresh {
-				for done := 0; done < s.n; {
-					m := min(s.n-done, len(zeros))
-					if _, err := dst.WriteAt(zeros[:m], s.off+int64(done)); err != nil {
-						return &IOError{Op: "write", Path: dst.Path, Offset: s.off + int64(done), Err: err}
+				for done := int64(0); done < s.n; {
+					m := min(s.n-done, int64(len(zeros)))
+					if _, err := dst.WriteAt(zeros[:m], s.off+done); err != nil {
+						return &IOError{Op: "write", Path: dst.Path, Offset: s.off + done, Err: err}
 					}
 					done += m
-					res.Written += int64(m)
+					res.Written += m
 				}
 			}
 		default:
 			b := c.Data[lo-c.Off : hi-c.Off]
-			if len(b) == c.Len {
+			if int64(len(b)) == c.Len {
 				s.sum = c.Sum
 			} else {
 				s.sum = sha256.Sum256(b)
@@ -272,7 +272,7 @@ func writeRange(ctx context.Context, sr *images.StreamReader, from, to int64, ds
 			res.Written += int64(len(b))
 		}
 		segs = append(segs, s)
-		tr.add(int64(s.n))
+		tr.add(s.n)
 		return nil
 	})
 	return segs, err
@@ -286,7 +286,7 @@ func verifyTarget(ctx context.Context, dst *blockdev.Device, segs []segment, p P
 	}
 	var total int64
 	for _, s := range segs {
-		total += int64(s.n)
+		total += s.n
 	}
 	tr := startStage(p, StageVerify, total)
 	defer tr.end()
@@ -300,28 +300,15 @@ func verifyTarget(ctx context.Context, dst *blockdev.Device, segs []segment, p P
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 0, 1<<20)
+			buf := make([]byte, len(zeros))
 			for i := range next {
-				s := segs[i]
-				if cap(buf) < s.n {
-					buf = make([]byte, s.n)
-				}
-				b := buf[:s.n]
-				var err error
-				if _, rerr := dst.ReadAt(b, s.off); rerr != nil {
-					err = &IOError{Op: "read back", Path: dst.Path, Offset: s.off, Err: rerr}
-				} else if s.zero && !bytes.Equal(b, zeros[:len(b)]) || !s.zero && sha256.Sum256(b) != s.sum {
-					err = fmt.Errorf("%w: %s does not read back what was written at bytes %d–%d; the disk may be failing: try another disk",
-						ErrVerify, dst.Path, s.off, s.off+int64(s.n))
-				}
-				if err != nil {
+				if err := verifySegment(dst, segs[i], buf, tr); err != nil {
 					mu.Lock()
-					if bad < 0 || s.off < bad {
-						bad, firstErr = s.off, err
+					if bad < 0 || segs[i].off < bad {
+						bad, firstErr = segs[i].off, err
 					}
 					mu.Unlock()
 				}
-				tr.add(int64(s.n))
 			}
 		}()
 	}
@@ -340,6 +327,41 @@ loop:
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("verification of %s cancelled (the restore itself finished): %w", dst.Path, ctx.Err())
+	}
+	return nil
+}
+
+// verifySegment reads one segment back: a data chunk in one piece, a hole
+// (possibly long) in buffer-sized pieces.
+func verifySegment(dst *blockdev.Device, s segment, buf []byte, tr *tracker) error {
+	mismatch := func(off int64) error {
+		return fmt.Errorf("%w: %s does not read back what was written at bytes %d–%d; the disk may be failing: try another disk",
+			ErrVerify, dst.Path, off, s.off+s.n)
+	}
+	if !s.zero {
+		if int64(cap(buf)) < s.n {
+			buf = make([]byte, s.n)
+		}
+		b := buf[:s.n]
+		if _, err := dst.ReadAt(b, s.off); err != nil {
+			return &IOError{Op: "read back", Path: dst.Path, Offset: s.off, Err: err}
+		}
+		tr.add(s.n)
+		if sha256.Sum256(b) != s.sum {
+			return mismatch(s.off)
+		}
+		return nil
+	}
+	for done := int64(0); done < s.n; {
+		b := buf[:min(int64(len(buf)), s.n-done)]
+		if _, err := dst.ReadAt(b, s.off+done); err != nil {
+			return &IOError{Op: "read back", Path: dst.Path, Offset: s.off + done, Err: err}
+		}
+		if !bytes.Equal(b, zeros[:len(b)]) {
+			return mismatch(s.off + done)
+		}
+		done += int64(len(b))
+		tr.add(int64(len(b)))
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ const (
 	maxMetaLen  = 64 << 20
 	maxIndexLen = 2 << 30
 
-	// DefaultChunkSize is the unit of compression, hashing, dedup and random
+	// DefaultChunkSize is the average chunk: the unit of compression, hashing, dedup and random
 	// access.
 	DefaultChunkSize = 1 << 20
 	minChunkSize     = 64 << 10
@@ -79,7 +79,8 @@ type header struct {
 	ParentUUID  string     `json:"parent_uuid,omitempty"`
 	Created     time.Time  `json:"created"`
 	ToolVersion string     `json:"tool_version"`
-	ChunkSize   int        `json:"chunk_size"`
+	ChunkSize   int        `json:"chunk_size"` // the largest plaintext of a record
+	Chunking    *chunking  `json:"chunking,omitempty"`
 	Compression Level      `json:"compression"`
 	Cipher      Cipher     `json:"cipher"`
 	KDF         *kdfParams `json:"kdf,omitempty"`
@@ -232,10 +233,42 @@ type record struct {
 
 const recordSize = 8 + 4 + 4 + 1 + 4 + 8 + 4 + 32
 
-// streamIndex is one virtual device's chunk map.
+// extent is a run of a stream's bytes: stored in a record, or a hole.
+type extent struct {
+	Len uint64
+	Ref uint32 // record number, refZero or refUnused
+}
+
+const extentSize = 12
+
+// streamIndex is one virtual device's map: extents in order, tiling it.
 type streamIndex struct {
 	Size int64
-	Refs []uint32
+	Ext  []extent
+	off  []int64 // off[i] is where extent i starts; derived when decoding
+}
+
+// find returns the extent holding byte off (0 <= off < Size).
+func (s *streamIndex) find(off int64) int {
+	lo, hi := 0, len(s.off)-1
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if s.off[mid] <= off {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
+}
+
+func (s *streamIndex) index() {
+	s.off = make([]int64, len(s.Ext))
+	var o int64
+	for i, e := range s.Ext {
+		s.off[i] = o
+		o += int64(e.Len)
+	}
 }
 
 type index struct {
@@ -246,7 +279,7 @@ type index struct {
 func (x *index) encode() []byte {
 	n := 8 + 4
 	for _, s := range x.Streams {
-		n += 8 + 8 + 4*len(s.Refs)
+		n += 8 + 8 + extentSize*len(s.Ext)
 	}
 	n += 4 + recordSize*len(x.Records)
 	b := make([]byte, 0, n)
@@ -254,9 +287,10 @@ func (x *index) encode() []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(x.Streams)))
 	for _, s := range x.Streams {
 		b = binary.LittleEndian.AppendUint64(b, uint64(s.Size))
-		b = binary.LittleEndian.AppendUint64(b, uint64(len(s.Refs)))
-		for _, r := range s.Refs {
-			b = binary.LittleEndian.AppendUint32(b, r)
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(s.Ext)))
+		for _, e := range s.Ext {
+			b = binary.LittleEndian.AppendUint64(b, e.Len)
+			b = binary.LittleEndian.AppendUint32(b, e.Ref)
 		}
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(x.Records)))
@@ -273,8 +307,8 @@ func (x *index) encode() []byte {
 	return b
 }
 
-// decodeIndex parses and validates an index against the header's chunk
-// size and the data area [dataStart, dataEnd) it must tile exactly.
+// decodeIndex parses and validates an index against the header's largest
+// chunk size and the data area [dataStart, dataEnd) it must tile exactly.
 func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, error) {
 	bad := func(what string) error { return fmt.Errorf("%w: %s", errBadIndex, what) }
 	if len(b) < 12 || string(b[:8]) != indexMagic {
@@ -304,15 +338,26 @@ func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, err
 	x := &index{Streams: make([]streamIndex, ns)}
 	for i := range x.Streams {
 		size, ok1 := u64()
-		nref, ok2 := u64()
-		if !ok1 || !ok2 || int64(size) < 0 || nref != uint64((int64(size)+int64(chunkSize)-1)/int64(chunkSize)) || nref*4 > uint64(len(p)) {
+		next, ok2 := u64()
+		if !ok1 || !ok2 || int64(size) < 0 || next > uint64(len(p))/extentSize || (size > 0) != (next > 0) {
 			return nil, bad("stream size")
 		}
-		refs := make([]uint32, nref)
-		for j := range refs {
-			refs[j], _ = u32()
+		ext := make([]extent, next)
+		var total uint64
+		for j := range ext {
+			l, _ := u64()
+			r, _ := u32()
+			if l == 0 || l > size-total {
+				return nil, bad(fmt.Sprintf("stream %d extent %d length", i, j))
+			}
+			total += l
+			ext[j] = extent{Len: l, Ref: r}
 		}
-		x.Streams[i] = streamIndex{Size: int64(size), Refs: refs}
+		if total != size {
+			return nil, bad(fmt.Sprintf("stream %d extents do not add up to its size", i))
+		}
+		x.Streams[i] = streamIndex{Size: int64(size), Ext: ext}
+		x.Streams[i].index()
 	}
 	nr, ok := u32()
 	if !ok || uint64(nr)*recordSize != uint64(len(p)) || nr > maxRecord {
@@ -338,7 +383,7 @@ func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, err
 		}
 		next += int64(r.Len)
 		if r.RawLen == 0 || int(r.RawLen) > chunkSize || r.Codec > CodecZstd ||
-			int(r.Stream) >= len(x.Streams) || r.Chunk >= uint64(len(x.Streams[r.Stream].Refs)) {
+			int(r.Stream) >= len(x.Streams) || r.Chunk >= uint64(len(x.Streams[r.Stream].Ext)) {
 			return nil, bad(fmt.Sprintf("record %d fields", i))
 		}
 	}
@@ -346,25 +391,19 @@ func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, err
 		return nil, bad("records do not fill the data area")
 	}
 	for si, s := range x.Streams {
-		for ci, ref := range s.Refs {
-			if ref == refZero || ref == refUnused {
+		for ei, e := range s.Ext {
+			if e.Ref == refZero || e.Ref == refUnused {
 				continue
 			}
-			if ref >= nr {
-				return nil, bad(fmt.Sprintf("stream %d chunk %d refers to a missing record", si, ci))
+			if e.Ref >= nr {
+				return nil, bad(fmt.Sprintf("stream %d extent %d refers to a missing record", si, ei))
 			}
-			if int64(x.Records[ref].RawLen) != chunkLen(s.Size, chunkSize, ci) {
-				return nil, bad(fmt.Sprintf("stream %d chunk %d length", si, ci))
+			if uint64(x.Records[e.Ref].RawLen) != e.Len {
+				return nil, bad(fmt.Sprintf("stream %d extent %d length", si, ei))
 			}
 		}
 	}
 	return x, nil
-}
-
-// chunkLen is the length of chunk ci of a stream of the given size.
-func chunkLen(size int64, chunkSize, ci int) int64 {
-	off := int64(ci) * int64(chunkSize)
-	return min(int64(chunkSize), size-off)
 }
 
 func allZero(b []byte) bool {

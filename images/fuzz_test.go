@@ -30,7 +30,7 @@ func seedImages(t testing.TB) map[string][]byte {
 	}{
 		{"plain-normal", WriterOptions{ChunkSize: 64 << 10, Compression: LevelNormal}},
 		{"aes", WriterOptions{ChunkSize: 64 << 10, Compression: LevelFast, Password: []byte("pw"), KDF: testKDF}},
-		{"xchacha", WriterOptions{ChunkSize: 64 << 10, Cipher: CipherXChaCha20Poly1305, Password: []byte("pw"), KDF: testKDF}},
+		{"xchacha", WriterOptions{ChunkSize: 64 << 10, Compression: LevelHigh, Cipher: CipherXChaCha20Poly1305, Password: []byte("pw"), KDF: testKDF}},
 	} {
 		var buf bytes.Buffer
 		w, err := NewStreamWriter(&buf, c.name, c.o)

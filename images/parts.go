@@ -24,7 +24,10 @@ func PartName(base string, n int) string {
 	return fmt.Sprintf("%s.%03d%s", strings.TrimSuffix(base, ext), n, ext)
 }
 
-const partialSuffix = ".partial"
+const (
+	partialSuffix  = ".partial"
+	writebackEvery = 32 << 20
+)
 
 // partSink writes the logical image stream into one or more files under
 // temporary names, or into a plain io.Writer when streaming.
@@ -39,6 +42,8 @@ type partSink struct {
 	n      int // parts opened so far
 	cur    *os.File
 	left   int64 // payload bytes the current part still takes
+	pos    int64 // bytes written to cur
+	synced int64 // bytes of cur handed to startWriteback
 	tmp    []string
 	final  []string
 	closed []*os.File
@@ -62,6 +67,11 @@ func (s *partSink) Write(p []byte) (int, error) {
 		m, err := s.cur.Write(p[:n])
 		done += m
 		s.left -= int64(m)
+		s.pos += int64(m)
+		if s.pos-s.synced >= writebackEvery {
+			startWriteback(s.cur, s.synced, s.pos-s.synced)
+			s.synced = s.pos
+		}
 		if err != nil {
 			return done, fmt.Errorf("write %s: %w", s.final[len(s.final)-1], err)
 		}
@@ -89,7 +99,7 @@ func (s *partSink) next() error {
 	if err != nil {
 		return fmt.Errorf("create image part: %w", err)
 	}
-	s.cur, s.left = f, s.split
+	s.cur, s.left, s.pos, s.synced = f, s.split, 0, 0
 	s.tmp = append(s.tmp, tmp)
 	s.final = append(s.final, name)
 	if s.n > 1 {
@@ -97,6 +107,7 @@ func (s *partSink) next() error {
 			return fmt.Errorf("write %s: %w", tmp, err)
 		}
 		s.left -= partHeaderLen
+		s.pos = partHeaderLen
 	}
 	return nil
 }

@@ -44,7 +44,6 @@ func (sr *StreamReader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("negative offset")
 	}
-	cs := int64(sr.im.h.ChunkSize)
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
 	done := 0
@@ -52,20 +51,20 @@ func (sr *StreamReader) ReadAt(p []byte, off int64) (int, error) {
 		if off >= sr.s.Size {
 			return done, io.EOF
 		}
-		ci := int(off / cs)
-		rel := int(off % cs)
-		ref := sr.s.Refs[ci]
-		n := int(min(int64(len(p)), chunkLen(sr.s.Size, int(cs), ci)-int64(rel)))
-		if ref == refZero || ref == refUnused {
+		ei := sr.s.find(off)
+		e := sr.s.Ext[ei]
+		rel := off - sr.s.off[ei]
+		n := int(min(int64(len(p)), int64(e.Len)-rel))
+		if e.Ref == refZero || e.Ref == refUnused {
 			clear(p[:n])
 		} else {
-			if sr.cached != ci {
-				data, _, err := sr.im.decodeInto(ref, sr.a, sr.b)
+			if sr.cached != ei {
+				data, _, err := sr.im.decodeInto(e.Ref, sr.a, sr.b)
 				if err != nil {
 					sr.cached = -1
 					return done, err
 				}
-				sr.data, sr.cached = data, ci
+				sr.data, sr.cached = data, ei
 			}
 			copy(p[:n], sr.data[rel:])
 		}
@@ -74,15 +73,15 @@ func (sr *StreamReader) ReadAt(p []byte, off int64) (int, error) {
 	return done, nil
 }
 
-// Chunk is one chunk of a stream as ForEachChunk delivers it.
+// Chunk is one extent of a stream as ForEachChunk delivers it.
 type Chunk struct {
-	Index int
+	Index int   // extent number
 	Off   int64 // in the stream
-	Len   int
+	Len   int64
 	// Data is the chunk's verified plaintext; nil for Zero and Unused
 	// chunks. It is only valid during the callback.
 	Data   []byte
-	Zero   bool     // all bytes zero
+	Zero   bool     // all bytes zero (a hole, possibly long)
 	Unused bool     // not stored; content undefined
 	Sum    [32]byte // SHA-256 of Data (zero for holes)
 }
@@ -102,23 +101,24 @@ func (sr *StreamReader) ForEachChunk(ctx context.Context, from, to int64, fn fun
 	}
 	bufs := sync.Pool{New: func() any { return newBuf(cs) }}
 	produce := func(emit func(int) error) error {
-		for ci := int(from / int64(cs)); int64(ci)*int64(cs) < to; ci++ {
-			if err := emit(ci); err != nil {
+		for ei := sr.s.find(from); ei < len(sr.s.Ext) && sr.s.off[ei] < to; ei++ {
+			if err := emit(ei); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	work := func(ci int) (cres, error) {
-		c := Chunk{Index: ci, Off: int64(ci) * int64(cs), Len: int(chunkLen(sr.s.Size, cs, ci))}
-		switch ref := sr.s.Refs[ci]; ref {
+	work := func(ei int) (cres, error) {
+		e := sr.s.Ext[ei]
+		c := Chunk{Index: ei, Off: sr.s.off[ei], Len: int64(e.Len)}
+		switch e.Ref {
 		case refZero:
 			c.Zero = true
 		case refUnused:
 			c.Unused = true
 		default:
 			sp, op := bufs.Get().(*[]byte), bufs.Get().(*[]byte)
-			data, holder, err := im.decodeInto(ref, sp, op)
+			data, holder, err := im.decodeInto(e.Ref, sp, op)
 			if holder != sp {
 				bufs.Put(sp)
 			}
@@ -128,7 +128,7 @@ func (sr *StreamReader) ForEachChunk(ctx context.Context, from, to int64, fn fun
 			if err != nil {
 				return cres{}, err
 			}
-			c.Data, c.Sum = data, im.x.Records[ref].Sum
+			c.Data, c.Sum = data, im.x.Records[e.Ref].Sum
 			return cres{c, holder}, nil
 		}
 		return cres{c: c}, nil
@@ -146,9 +146,9 @@ func (sr *StreamReader) ForEachChunk(ctx context.Context, from, to int64, fn fun
 // StoredBytes is how many stream bytes are held as data (not holes).
 func (sr *StreamReader) StoredBytes() int64 {
 	var n int64
-	for ci, ref := range sr.s.Refs {
-		if ref != refZero && ref != refUnused {
-			n += chunkLen(sr.s.Size, sr.im.h.ChunkSize, ci)
+	for _, e := range sr.s.Ext {
+		if e.Ref != refZero && e.Ref != refUnused {
+			n += int64(e.Len)
 		}
 	}
 	return n

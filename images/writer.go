@@ -18,7 +18,9 @@ import (
 
 // WriterOptions configure a new image.
 type WriterOptions struct {
-	ChunkSize   int   // 0: DefaultChunkSize
+	// ChunkSize is the average chunk size (0: DefaultChunkSize); chunks
+	// are a quarter to four times that, at most 16 MiB.
+	ChunkSize   int
 	Compression Level // default LevelNone; the CLI defaults to LevelNormal
 	// Password encrypts the image when set, with Cipher (default AES-256-GCM).
 	Password []byte
@@ -45,6 +47,8 @@ type Writer struct {
 	uuid   [16]byte
 	aead   cipher.AEAD
 	enc    *zstd.Encoder
+	// chunking says how streams are cut; header.ChunkSize is its Max.
+	chunking chunking
 
 	sink *partSink
 	off  int64 // logical bytes written
@@ -106,14 +110,15 @@ func newWriter(name string, o WriterOptions) (*Writer, error) {
 	if o.Created.IsZero() {
 		o.Created = time.Now()
 	}
-	w := &Writer{name: name, opts: o, byHash: map[[32]byte]uint32{}}
+	w := &Writer{name: name, opts: o, byHash: map[[32]byte]uint32{}, chunking: newChunking(o.ChunkSize)}
 	rand.Read(w.uuid[:])
 	w.h = &header{
 		ImageUUID:   formatUUID(w.uuid),
 		ParentUUID:  o.ParentUUID,
 		Created:     o.Created.UTC().Truncate(time.Second),
 		ToolVersion: o.ToolVersion,
-		ChunkSize:   o.ChunkSize,
+		ChunkSize:   w.chunking.Max,
+		Chunking:    &w.chunking,
 		Compression: o.Compression,
 		SplitSize:   o.SplitSize,
 	}
@@ -135,7 +140,7 @@ func newWriter(name string, o WriterOptions) (*Writer, error) {
 		lvl := map[Level]zstd.EncoderLevel{LevelFast: zstd.SpeedFastest, LevelNormal: zstd.SpeedDefault, LevelHigh: zstd.SpeedBetterCompression}[o.Compression]
 		var err error
 		w.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(lvl), zstd.WithEncoderConcurrency(o.Workers),
-			zstd.WithEncoderCRC(false), zstd.WithWindowSize(windowFor(o.ChunkSize)), zstd.WithLowerEncoderMem(true))
+			zstd.WithEncoderCRC(false), zstd.WithWindowSize(windowFor(w.chunking.Max)), zstd.WithLowerEncoderMem(true))
 		if err != nil {
 			return nil, err
 		}
@@ -184,13 +189,14 @@ type StreamStats struct {
 }
 
 type wjob struct {
-	chunk int
-	buf   *[]byte
+	ext  int     // extent number in the stream
+	buf  *[]byte // data; nil for a zero extent
+	zero int64   // length of a zero extent
 }
 
 type wres struct {
-	chunk   int
-	zero    bool
+	ext     int
+	zero    int64 // > 0: a zero extent of this length
 	dup     bool
 	sum     [32]byte
 	payload *[]byte // stored bytes
@@ -200,48 +206,54 @@ type wres struct {
 }
 
 // AddStream copies size bytes of src into the image as the next stream,
-// reading sequentially and compressing, hashing and encrypting on every
-// worker. ctx cancels it.
+// reading sequentially, cutting it into content-defined chunks (chunker.go)
+// and compressing, hashing and encrypting them on every worker. ctx cancels it.
 func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so StreamOptions) (StreamStats, error) {
 	var st StreamStats
 	if w.done {
 		return st, errors.New("image already committed")
 	}
-	cs := w.opts.ChunkSize
+	ck := w.chunking
 	sid := uint32(len(w.idx.Streams))
-	nchunks := int((size + int64(cs) - 1) / int64(cs))
-	refs := make([]uint32, nchunks)
+	var ext []extent
 	pendingDup := map[int][32]byte{}
-	pool := sync.Pool{New: func() any { b := make([]byte, cs+cs/8+64); return &b }}
+	pool := sync.Pool{New: func() any { b := make([]byte, 0, ck.Max+ck.Max/8+64); return &b }}
 
 	produce := func(emit func(wjob) error) error {
-		for c := 0; c < nchunks; c++ {
-			bp := pool.Get().(*[]byte)
-			n := int(chunkLen(size, cs, c))
-			b := (*bp)[:n]
-			off := int64(c) * int64(cs)
-			if m, err := src.ReadAt(b, off); m < n {
-				pool.Put(bp)
+		n := 0
+		c := newCutter(ck, func() *[]byte { bp := pool.Get().(*[]byte); *bp = (*bp)[:0]; return bp },
+			func(buf *[]byte, zero int64) error {
+				err := emit(wjob{ext: n, buf: buf, zero: zero})
+				if err != nil && buf != nil {
+					pool.Put(buf)
+				}
+				n++
+				return err
+			})
+		rbuf := make([]byte, readSize)
+		for off := int64(0); off < size; {
+			r := rbuf[:min(int64(len(rbuf)), size-off)]
+			if m, err := src.ReadAt(r, off); m < len(r) {
+				c.release(pool.Put)
 				if err == nil || err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
 				return &ReadError{Offset: off + int64(m), Err: err}
 			}
-			*bp = b
-			if err := emit(wjob{c, bp}); err != nil {
-				pool.Put(bp)
+			if err := c.add(r); err != nil {
+				c.release(pool.Put)
 				return err
 			}
+			off += int64(len(r))
 		}
-		return nil
+		return c.flush()
 	}
 	work := func(j wjob) (wres, error) {
-		b := *j.buf
-		r := wres{chunk: j.chunk, buf: j.buf, rawLen: len(b)}
-		if allZero(b) {
-			r.zero = true
-			return r, nil
+		if j.buf == nil {
+			return wres{ext: j.ext, zero: j.zero}, nil
 		}
+		b := *j.buf
+		r := wres{ext: j.ext, buf: j.buf, rawLen: len(b)}
 		r.sum = sha256.Sum256(b)
 		if _, loaded := w.seen.LoadOrStore(r.sum, struct{}{}); loaded {
 			r.dup = true
@@ -264,7 +276,7 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 			}
 		}
 		if w.aead != nil {
-			payload = w.aead.Seal(payload[:0], chunkNonce(w.aead, sid, uint64(j.chunk)), payload, chunkAD(w.uuid, sid, uint64(j.chunk), &r.sum))
+			payload = w.aead.Seal(payload[:0], chunkNonce(w.aead, sid, uint64(j.ext)), payload, chunkAD(w.uuid, sid, uint64(j.ext), &r.sum))
 		}
 		*holder = payload
 		r.payload = holder
@@ -283,35 +295,37 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 			}
 		}()
 		st.Chunks++
-		if !r.zero {
-			st.DataBytes += int64(r.rawLen)
-		}
+		n := int64(r.rawLen)
 		switch {
-		case r.zero:
-			refs[r.chunk] = refZero
+		case r.zero > 0:
+			ext = append(ext, extent{Len: uint64(r.zero), Ref: refZero})
 			st.ZeroChunks++
+			n = r.zero
 		case r.dup:
-			pendingDup[r.chunk] = r.sum
+			pendingDup[len(ext)] = r.sum
+			ext = append(ext, extent{Len: uint64(r.rawLen)})
 			st.DupChunks++
+			st.DataBytes += n
 		default:
 			if len(w.idx.Records) >= maxRecord {
 				return errors.New("image has too many records")
 			}
 			p := *r.payload
 			rec := record{Off: w.off, Len: uint32(len(p)), RawLen: uint32(r.rawLen), Codec: r.codec,
-				Stream: sid, Chunk: uint64(r.chunk), CRC: crc32c(p), Sum: r.sum}
+				Stream: sid, Chunk: uint64(r.ext), CRC: crc32c(p), Sum: r.sum}
 			if err := w.write(p); err != nil {
 				return err
 			}
 			id := uint32(len(w.idx.Records))
 			w.idx.Records = append(w.idx.Records, rec)
 			w.byHash[r.sum] = id
-			refs[r.chunk] = id
+			ext = append(ext, extent{Len: uint64(r.rawLen), Ref: id})
 			st.Records++
 			st.Stored += int64(len(p))
+			st.DataBytes += n
 		}
 		if so.Progress != nil {
-			so.Progress(int64(r.rawLen))
+			so.Progress(n)
 		}
 		return nil
 	}
@@ -319,14 +333,14 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 	if err != nil {
 		return st, err
 	}
-	for c, sum := range pendingDup {
+	for e, sum := range pendingDup {
 		id, ok := w.byHash[sum]
 		if !ok {
-			return st, fmt.Errorf("internal error: chunk %d duplicates a record that was never written", c)
+			return st, fmt.Errorf("internal error: extent %d duplicates a record that was never written", e)
 		}
-		refs[c] = id
+		ext[e].Ref = id
 	}
-	w.idx.Streams = append(w.idx.Streams, streamIndex{Size: size, Refs: refs})
+	w.idx.Streams = append(w.idx.Streams, streamIndex{Size: size, Ext: ext})
 	return st, nil
 }
 
