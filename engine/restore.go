@@ -189,6 +189,11 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		}
 		return nil, fmt.Errorf("restore to %s failed after %s; the target is incomplete: %w", o.Target, HumanBytes(res.Written), err)
 	}
+	if o.Partition == 0 && sr.Meta.Kind == images.KindDisk {
+		if err := dst.RereadPartitions(); err != nil {
+			res.Notes = append(res.Notes, err.Error())
+		}
+	}
 	if !o.NoVerify {
 		if err := verifyTarget(ctx, dst, segs, o.Progress); err != nil {
 			log.Error("verify failed", "target", o.Target, "err", err)

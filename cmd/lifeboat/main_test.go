@@ -374,3 +374,73 @@ func TestDisksListsLoopDisk(t *testing.T) {
 	}
 	t.Fatalf("%s not listed: %s", loop, r.stdout)
 }
+
+// Restore onto a real block device: a blank loop disk gets the image's
+// partition table and filesystems, and the kernel sees the new partitions.
+func TestRestoreToBlockDevice(t *testing.T) {
+	need(t, "losetup", "sfdisk", "e2fsck")
+	if os.Geteuid() != 0 {
+		t.Skip("loop devices need root; run make test as root")
+	}
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "src.img")
+	f, _ := os.Create(disk)
+	f.Truncate(64 << 20)
+	f.Close()
+	cmd := exec.Command("sfdisk", "-q", disk)
+	cmd.Stdin = strings.NewReader("label: dos\nstart=2048, type=83\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v %s", err, out)
+	}
+	root := filepath.Join(dir, "root.img")
+	mkext4(t, root, (64<<20)-2048*512, 12<<20)
+	sh(t, "dd", "if="+root, "of="+disk, "bs=512", "seek=2048", "conv=notrunc", "status=none")
+	img := filepath.Join(dir, "src.lbi")
+	mustLB(t, nil, "backup", "disk", disk, "-o", img)
+
+	// A larger blank target with old junk at its start.
+	target := filepath.Join(dir, "target.img")
+	junk := bytes.Repeat([]byte("old data "), (80<<20)/9+1)[:80<<20]
+	os.WriteFile(target, junk, 0o644)
+	loop := strings.TrimSpace(sh(t, "losetup", "--find", "--show", "--partscan", target))
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	mustLB(t, nil, "restore", img, "--target", loop, "--yes")
+	got := make([]byte, 64<<20)
+	lf, _ := os.Open(loop)
+	lf.ReadAt(got, 0)
+	lf.Close()
+	want, _ := os.ReadFile(disk)
+	if !bytes.Equal(got, want) {
+		t.Fatal("the loop disk does not hold the image's bytes")
+	}
+	// The kernel re-read the table: partition 1 exists and is clean.
+	if !kernelScansLoopPartitions(t, disk) {
+		t.Logf("this kernel shows no partitions of loop devices even for a table sfdisk wrote (no partition parser or minors): the re-read cannot be observed here")
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(loop + "p1"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%sp1 did not appear after the restore", loop)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	sh(t, "e2fsck", "-fn", loop+"p1")
+}
+
+// kernelScansLoopPartitions attaches a copy of a partitioned disk with
+// partition scanning and says whether its first partition appears.
+func kernelScansLoopPartitions(t *testing.T, disk string) bool {
+	loop := strings.TrimSpace(sh(t, "losetup", "--find", "--show", "--partscan", "--read-only", disk))
+	defer exec.Command("losetup", "-d", loop).Run()
+	for range 20 {
+		if _, err := os.Stat("/sys/block/" + filepath.Base(loop) + "/" + filepath.Base(loop) + "p1"); err == nil {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}

@@ -192,3 +192,23 @@ func devPath(sysDir, name string) string {
 	}
 	return "/dev/" + strings.ReplaceAll(name, "!", "/")
 }
+
+// RereadPartitions asks the kernel to read the disk's partition table
+// again (BLKRRPART), after a restore wrote a new one, so that its partition
+// devices match it. Plain files and devices without partitions (a loop
+// device attached without partition scanning) have nothing to re-read: nil.
+func (d *Device) RereadPartitions() error {
+	if !d.IsBlock {
+		return nil
+	}
+	var opErr error
+	err := d.control(func(fd int) {
+		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.BLKRRPART, 0); e != 0 && e != unix.EINVAL {
+			opErr = fmt.Errorf("re-read the partition table of %s (BLKRRPART): %w; unplug and replug the disk, or reboot, before using its partitions", d.Path, e)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return opErr
+}

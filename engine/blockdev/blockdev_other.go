@@ -77,3 +77,7 @@ func formatDev(dev uint64) string { return fmt.Sprintf("%#x", dev) }
 func isBusy(error) bool       { return false }
 func isReadOnlyFS(error) bool { return false }
 func isNoMedium(error) bool   { return false }
+
+// RereadPartitions has nothing to do here: plain image files have no
+// partition devices.
+func (d *Device) RereadPartitions() error { return nil }

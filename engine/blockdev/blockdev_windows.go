@@ -143,3 +143,7 @@ func isBusy(err error) bool {
 }
 func isReadOnlyFS(err error) bool { return errors.Is(err, windows.ERROR_WRITE_PROTECT) }
 func isNoMedium(err error) bool   { return errors.Is(err, windows.ERROR_NOT_READY) }
+
+// RereadPartitions has nothing to do here: plain image files have no
+// partition devices.
+func (d *Device) RereadPartitions() error { return nil }
