@@ -70,7 +70,7 @@ func writeJSON(e *env, v any) error {
 
 type backupFlags struct {
 	output, compression, split, cipher, passwordFile, chunkSize string
-	encrypt, sectorBySector, overwrite               bool
+	encrypt, sectorBySector, overwrite                          bool
 }
 
 func backupCmd(e *env) *cobra.Command {
