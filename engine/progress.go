@@ -76,10 +76,22 @@ type tracker struct {
 const reportEvery = 250 * time.Millisecond
 
 func startStage(p Progress, stage Stage, total int64) *tracker {
+	t := newTracker(p, stage, total)
+	t.run()
+	return t
+}
+
+// newTracker counts without reporting until run: a stage that works in
+// the background of another one (verification behind a restore) reports
+// only once it is the one the user waits for.
+func newTracker(p Progress, stage Stage, total int64) *tracker {
 	if p == nil {
 		p = NoProgress{}
 	}
-	t := &tracker{p: p, stage: stage, total: total, start: time.Now(), stop: make(chan struct{})}
+	return &tracker{p: p, stage: stage, total: total, start: time.Now(), stop: make(chan struct{})}
+}
+
+func (t *tracker) run() {
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -94,7 +106,6 @@ func startStage(p Progress, stage Stage, total int64) *tracker {
 			}
 		}
 	}()
-	return t
 }
 
 func (t *tracker) add(n int64) { t.done.Add(n) }

@@ -81,3 +81,7 @@ func isNoMedium(error) bool   { return false }
 // RereadPartitions has nothing to do here: plain image files have no
 // partition devices.
 func (d *Device) RereadPartitions() error { return nil }
+
+// FlushRange syncs the whole device: there is no range sync here, and the
+// cache cannot be dropped, so a read-back may come from the cache.
+func (d *Device) FlushRange(off, n int64) error { return d.DropCache() }

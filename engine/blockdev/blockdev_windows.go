@@ -147,3 +147,7 @@ func isNoMedium(err error) bool   { return errors.Is(err, windows.ERROR_NOT_READ
 // RereadPartitions has nothing to do here: plain image files have no
 // partition devices.
 func (d *Device) RereadPartitions() error { return nil }
+
+// FlushRange syncs the whole device: there is no range sync here, and the
+// cache cannot be dropped, so a read-back may come from the cache.
+func (d *Device) FlushRange(off, n int64) error { return d.DropCache() }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -76,8 +77,18 @@ type env struct {
 	getenv         func(string) string
 	quiet          bool
 	yes            bool
+	verbose        bool
 	// interactive lets tests answer prompts through a non-terminal stdin.
 	interactive bool
+}
+
+// log returns the logger the engine gets: steps with timings on stderr
+// with --verbose, nothing otherwise.
+func (e *env) log() *slog.Logger {
+	if !e.verbose {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, nil))
 }
 
 // Execute runs the lifeboat command line. It never exits the process.
@@ -108,6 +119,7 @@ encrypted and split image files, checks them, and restores them.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().BoolVarP(&e.quiet, "quiet", "q", false, "no progress bar")
 	root.PersistentFlags().BoolVarP(&e.yes, "yes", "y", false, "do not ask for confirmation (for scripts)")
+	root.PersistentFlags().BoolVarP(&e.verbose, "verbose", "v", false, "log each step with timings to standard error")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(disksCmd(e), backupCmd(e), infoCmd(e), checkCmd(e), restoreCmd(e), versionCmd(e))
 	err := root.ExecuteContext(ctx)

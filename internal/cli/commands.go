@@ -114,7 +114,7 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 		return &usageError{err}
 	}
 	o := engine.BackupOptions{Source: source, Kind: kind, Output: f.output, Stdout: e.stdout, Compression: lvl,
-		SectorBySector: f.sectorBySector, Overwrite: f.overwrite, ToolVersion: version.Version}
+		SectorBySector: f.sectorBySector, Overwrite: f.overwrite, ToolVersion: version.Version, Log: e.log()}
 	if f.chunkSize != "" {
 		cs, err := parseSize(f.chunkSize)
 		if err != nil || cs < 64<<10 || cs > 16<<20 || cs%4096 != 0 {
@@ -310,7 +310,7 @@ func restoreCmd(e *env) *cobra.Command {
 			}
 			bar := newBar(e)
 			res, err := engine.Restore(c.Context(), engine.RestoreOptions{
-				Image: args[0], Target: target, Partition: partition, NoVerify: noVerify,
+				Image: args[0], Target: target, Partition: partition, NoVerify: noVerify, Log: e.log(),
 				Password: existingPassword(e, passwordFile, args[0]),
 				Progress: bar,
 				Confirm: func(p engine.Plan) error {
