@@ -198,11 +198,18 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	}
 	if err != nil {
 		log.Error("restore failed", "target", o.Target, "err", err)
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("restore to %s cancelled after %s of %s: the target is incomplete and will not boot or mount; run the restore again: %w",
-				o.Target, HumanBytes(res.Written), HumanBytes(need), ctx.Err())
+		state := "the target is incomplete and will not boot or mount; run the restore again"
+		if plan.Create {
+			// A half-written file that looks like a disk image helps nobody.
+			dst.Close()
+			os.Remove(o.Target)
+			state = "the partly written file was removed"
 		}
-		return nil, fmt.Errorf("restore to %s failed after %s; the target is incomplete: %w", o.Target, HumanBytes(res.Written), err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("restore to %s cancelled after %s of %s: %s: %w",
+				o.Target, HumanBytes(res.Written), HumanBytes(need), state, ctx.Err())
+		}
+		return nil, fmt.Errorf("restore to %s failed after %s: %s: %w", o.Target, HumanBytes(res.Written), state, err)
 	}
 	if o.Partition == 0 && sr.Meta.Kind == images.KindDisk {
 		if err := dst.RereadPartitions(); err != nil {
