@@ -20,6 +20,7 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/images"
 	"github.com/lifeboat-rescue/lifeboat/internal/version"
+	"github.com/lifeboat-rescue/lifeboat/rescue"
 )
 
 // Exit codes, documented in the README.
@@ -121,7 +122,7 @@ encrypted and split image files, checks them, and restores them.`,
 	root.PersistentFlags().BoolVarP(&e.yes, "yes", "y", false, "do not ask for confirmation (for scripts)")
 	root.PersistentFlags().BoolVarP(&e.verbose, "verbose", "v", false, "log each step with timings to standard error")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(disksCmd(e), backupCmd(e), infoCmd(e), checkCmd(e), restoreCmd(e), versionCmd(e))
+	root.AddCommand(disksCmd(e), backupCmd(e), infoCmd(e), checkCmd(e), restoreCmd(e), versionCmd(e), rescueCmd(e))
 	err := root.ExecuteContext(ctx)
 	if err != nil && isCobraUsage(err) {
 		err = &usageError{err}
@@ -146,6 +147,20 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 			return usagef("%s: expected %s, got %d arguments; see %s --help", c.CommandPath(), what, len(args), c.CommandPath())
 		}
 		return nil
+	}
+}
+
+// rescueCmd is the uinit of the rescue environment (hidden: it loads
+// drivers and mounts filesystems, which only makes sense there).
+func rescueCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:    "rescue",
+		Short:  "Run the rescue environment's start-up (inside the rescue media only)",
+		Hidden: true,
+		Args:   exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return rescue.Run(c.Context(), rescue.Options{Version: version.Version})
+		},
 	}
 }
 

@@ -1,0 +1,188 @@
+// Package rescue is the code that runs first inside Lifeboat's rescue
+// environment (a Debian kernel and a u-root initramfs whose uinit is
+// `lifeboat rescue`): it loads the drivers for the hardware present, brings
+// up the network, mounts every readable filesystem read-only under /mnt,
+// finds images, and then either runs the unattended job the kernel command
+// line describes or offers a prompt on the console.
+//
+// The kernel command line drives unattended mode:
+//
+//	lifeboat.action=restore
+//	lifeboat.image=LABEL=IMAGES:/backups/pc1.lbi   (or UUID=…:/path, /dev/sdb1:/path, /mnt/…)
+//	lifeboat.target=first-empty-disk                (or /dev/sda, serial=WD-123)
+//	lifeboat.partition=2                            (restore one partition only)
+//	lifeboat.password-file=LABEL=KEYS:/pc1.pw       (for encrypted images)
+//	lifeboat.force=1                                (allow a target that is not empty)
+//	lifeboat.done=poweroff                          (or reboot, or shell)
+//
+// Results are printed as one machine-readable line:
+//
+//	LIFEBOAT-RESULT status=ok exit=0 action=restore image=… target=/dev/vdb bytes=… seconds=…
+//	LIFEBOAT-RESULT status=failed exit=5 action=restore reason="…"
+package rescue
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Action is what an unattended job does.
+type Action int
+
+const (
+	ActionNone Action = iota
+	ActionRestore
+)
+
+func (a Action) String() string {
+	switch a {
+	case ActionNone:
+		return "none"
+	case ActionRestore:
+		return "restore"
+	}
+	return fmt.Sprintf("action(%d)", int(a))
+}
+
+// Done is what happens after an unattended job.
+type Done int
+
+const (
+	DonePowerOff Done = iota
+	DoneReboot
+	DoneShell
+)
+
+func (d Done) String() string {
+	return [...]string{"poweroff", "reboot", "shell"}[d]
+}
+
+// Job is an unattended job from the kernel command line.
+type Job struct {
+	Action       Action
+	Image        string // image spec: LABEL=x:/path, UUID=x:/path, /dev/x:/path, or a path
+	Target       string // /dev/x, serial=…, or first-empty-disk
+	Partition    int
+	PasswordFile string // same spec forms as Image
+	Force        bool
+	Done         Done
+}
+
+// ParseCmdline reads the lifeboat.* parameters of a kernel command line.
+// Quoted values ("a b") are kept whole. Unknown lifeboat.* parameters are
+// errors, so a typo does not silently turn an unattended restore into a
+// prompt nobody answers.
+func ParseCmdline(cmdline string) (Job, error) {
+	var j Job
+	for _, f := range splitCmdline(cmdline) {
+		k, v, _ := strings.Cut(f, "=")
+		if !strings.HasPrefix(k, "lifeboat.") {
+			continue
+		}
+		switch strings.TrimPrefix(k, "lifeboat.") {
+		case "action":
+			switch v {
+			case "restore":
+				j.Action = ActionRestore
+			case "", "none", "menu":
+				j.Action = ActionNone
+			default:
+				return j, fmt.Errorf("lifeboat.action=%s: use restore (clone and backup come later)", v)
+			}
+		case "image":
+			j.Image = v
+		case "target":
+			j.Target = v
+		case "partition":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return j, fmt.Errorf("lifeboat.partition=%s: use a partition number from 1", v)
+			}
+			j.Partition = n
+		case "password-file", "password_file":
+			j.PasswordFile = v
+		case "force":
+			j.Force = v == "1" || v == "yes" || v == "true"
+		case "done":
+			switch v {
+			case "poweroff", "":
+				j.Done = DonePowerOff
+			case "reboot":
+				j.Done = DoneReboot
+			case "shell", "menu":
+				j.Done = DoneShell
+			default:
+				return j, fmt.Errorf("lifeboat.done=%s: use poweroff, reboot or shell", v)
+			}
+		default:
+			return j, fmt.Errorf("unknown kernel parameter %s; see the README for the lifeboat.* parameters", k)
+		}
+	}
+	if j.Action == ActionRestore {
+		if j.Image == "" {
+			return j, fmt.Errorf("lifeboat.action=restore needs lifeboat.image=LABEL=…:/path/to/image.lbi")
+		}
+		if j.Target == "" {
+			return j, fmt.Errorf("lifeboat.action=restore needs lifeboat.target=/dev/… (or serial=…, or first-empty-disk)")
+		}
+	}
+	return j, nil
+}
+
+// splitCmdline splits on spaces outside double quotes and drops the quotes.
+func splitCmdline(s string) []string {
+	var out []string
+	var b strings.Builder
+	inQ, any := false, false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			inQ, any = !inQ, true
+		case (r == ' ' || r == '\t' || r == '\n') && !inQ:
+			if any {
+				out = append(out, b.String())
+				b.Reset()
+				any = false
+			}
+		default:
+			b.WriteRune(r)
+			any = true
+		}
+	}
+	if any {
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// FileSpec is a file named by the filesystem that holds it.
+type FileSpec struct {
+	By   string // "label", "uuid", "device" or "path"
+	Key  string // the label, UUID or device
+	Path string // inside that filesystem (or the whole path for "path")
+}
+
+// ParseFileSpec reads LABEL=x:/p, UUID=x:/p, /dev/x:/p or /p.
+func ParseFileSpec(s string) (FileSpec, error) {
+	switch {
+	case strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"):
+		return FileSpec{}, fmt.Errorf("image %s: images over HTTP are not supported yet; put the image on a disk or USB stick", s)
+	case strings.HasPrefix(s, "LABEL="), strings.HasPrefix(s, "UUID="):
+		kind, rest, _ := strings.Cut(s, "=")
+		key, p, ok := strings.Cut(rest, ":")
+		if !ok || key == "" || !strings.HasPrefix(p, "/") {
+			return FileSpec{}, fmt.Errorf("%q: write %s=NAME:/path/inside/it", s, kind)
+		}
+		return FileSpec{By: strings.ToLower(kind), Key: key, Path: p}, nil
+	case strings.HasPrefix(s, "/dev/"):
+		dev, p, ok := strings.Cut(s, ":")
+		if !ok || !strings.HasPrefix(p, "/") {
+			return FileSpec{}, fmt.Errorf("%q: write /dev/DEVICE:/path/inside/it", s)
+		}
+		return FileSpec{By: "device", Key: dev, Path: p}, nil
+	case strings.HasPrefix(s, "/"):
+		return FileSpec{By: "path", Path: s}, nil
+	}
+	return FileSpec{}, fmt.Errorf("%q: name the file as LABEL=NAME:/path, UUID=ID:/path, /dev/DEVICE:/path or an absolute path", s)
+}

@@ -1,0 +1,80 @@
+package rescue
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseCmdline(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Job
+		err  string
+	}{
+		{"console=ttyS0 quiet", Job{}, ""},
+		{`console=ttyS0 lifeboat.action=restore lifeboat.image=LABEL=IMAGES:/backups/pc1.lbi lifeboat.target=first-empty-disk lifeboat.done=poweroff`,
+			Job{Action: ActionRestore, Image: "LABEL=IMAGES:/backups/pc1.lbi", Target: "first-empty-disk", Done: DonePowerOff}, ""},
+		{`lifeboat.action=restore lifeboat.image="LABEL=MY IMAGES:/a b.lbi" lifeboat.target=serial=WD-1 lifeboat.partition=2 lifeboat.force=1 lifeboat.done=reboot`,
+			Job{Action: ActionRestore, Image: "LABEL=MY IMAGES:/a b.lbi", Target: "serial=WD-1", Partition: 2, Force: true, Done: DoneReboot}, ""},
+		{"lifeboat.action=restore lifeboat.target=/dev/sda", Job{}, "needs lifeboat.image"},
+		{"lifeboat.action=restore lifeboat.image=/mnt/x.lbi", Job{}, "needs lifeboat.target"},
+		{"lifeboat.action=format", Job{}, "use restore"},
+		{"lifeboat.taget=/dev/sda", Job{}, "unknown kernel parameter lifeboat.taget"},
+		{"lifeboat.partition=0", Job{}, "from 1"},
+		{"lifeboat.done=halt", Job{}, "poweroff, reboot or shell"},
+	} {
+		got, err := ParseCmdline(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: err = %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%q: got %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseFileSpec(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want FileSpec
+		err  string
+	}{
+		{"LABEL=IMAGES:/backups/pc1.lbi", FileSpec{"label", "IMAGES", "/backups/pc1.lbi"}, ""},
+		{"UUID=1234-ABCD:/pc1.lbi", FileSpec{"uuid", "1234-ABCD", "/pc1.lbi"}, ""},
+		{"/dev/sdb1:/pc1.lbi", FileSpec{"device", "/dev/sdb1", "/pc1.lbi"}, ""},
+		{"/mnt/sdb1/pc1.lbi", FileSpec{"path", "", "/mnt/sdb1/pc1.lbi"}, ""},
+		{"http://10.0.0.1/images/pc1.lbi", FileSpec{}, "not supported yet"},
+		{"LABEL=IMAGES", FileSpec{}, "LABEL=NAME:/path"},
+		{"pc1.lbi", FileSpec{}, "absolute path"},
+	} {
+		got, err := ParseFileSpec(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: err = %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%q: got %+v, %v", tc.in, got, err)
+		}
+	}
+}
+
+// FuzzParseCmdline: the kernel command line comes from a boot menu or a
+// PXE server; whatever it holds must not crash the rescue environment.
+func FuzzParseCmdline(f *testing.F) {
+	f.Add(`console=ttyS0 lifeboat.action=restore lifeboat.image="LABEL=A B:/x.lbi" lifeboat.target=first-empty-disk`)
+	f.Add(`lifeboat.image=UUID=1:/a lifeboat.partition=3 lifeboat.done=shell "`)
+	f.Fuzz(func(t *testing.T, s string) {
+		j, err := ParseCmdline(s)
+		if err == nil && j.Action == ActionRestore && (j.Image == "" || j.Target == "") {
+			t.Fatalf("accepted a restore without image or target: %+v", j)
+		}
+		if j.Image != "" {
+			ParseFileSpec(j.Image)
+		}
+	})
+}

@@ -1,0 +1,654 @@
+//go:build linux
+
+package rescue
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/u-root/u-root/pkg/dhclient"
+	"github.com/u-root/u-root/pkg/kmodule"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-rescue/lifeboat/engine"
+	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
+	"github.com/lifeboat-rescue/lifeboat/images"
+)
+
+// Options configure Run. The zero value is what the rescue environment uses.
+type Options struct {
+	Version string
+	// Console receives everything the user must see; it defaults to
+	// /dev/console, because u-root's init hands the uinit a pipe whose
+	// last lines can be lost at power-off.
+	Console io.Writer
+	Input   io.Reader // default os.Stdin
+	Cmdline string    // default: /proc/cmdline
+	// ModuleDir defaults to /lib/modules/<kernel release>.
+	ModuleDir string
+	MountRoot string // default /mnt
+	// NoPowerOff leaves the job's done action to the caller (tests on a host).
+	NoPowerOff bool
+}
+
+// ReadyMarker starts the line printed when the environment is ready.
+const ReadyMarker = "LIFEBOAT-READY"
+
+// ResultMarker starts the machine-readable result line of a job.
+const ResultMarker = "LIFEBOAT-RESULT"
+
+type env struct {
+	o       Options
+	con     io.Writer
+	conMu   sync.Mutex
+	start   time.Time
+	mounts  []mount
+	loaded  map[string]bool
+	aliases []alias
+}
+
+type mount struct {
+	dev, dir, fstype, label, uuid string
+	disk                          string // the whole disk it is on
+}
+
+// Run brings the environment up and runs the job or the prompt. It returns
+// only for DoneShell or when the user leaves the prompt.
+func Run(ctx context.Context, o Options) error {
+	e := &env{o: o, start: time.Now(), loaded: map[string]bool{}}
+	if o.Console == nil {
+		if c, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
+			e.con = c
+		} else {
+			e.con = os.Stdout
+		}
+	} else {
+		e.con = o.Console
+	}
+	if o.Input == nil {
+		e.o.Input = os.Stdin
+	}
+	if o.MountRoot == "" {
+		e.o.MountRoot = "/mnt"
+	}
+	if o.ModuleDir == "" {
+		var u unix.Utsname
+		unix.Uname(&u)
+		e.o.ModuleDir = filepath.Join("/lib/modules", unix.ByteSliceToString(u.Release[:]))
+	}
+	cmdline := o.Cmdline
+	if cmdline == "" {
+		b, _ := os.ReadFile("/proc/cmdline")
+		cmdline = string(b)
+	}
+	// u-root's DHCP client and kmodule log through the standard logger.
+	log.SetOutput(io.Discard)
+	job, jobErr := ParseCmdline(cmdline)
+
+	upStart := uptime()
+	e.say("lifeboat %s rescue environment starting (kernel up %.2fs)", o.Version, upStart)
+	e.loadDrivers()
+	netDone := e.startNetwork(ctx)
+	e.mountAll()
+	images := e.findImages()
+	disks, _ := engine.Disks()
+	// Guest clock: uptime when our init started and now, for boot benchmarks.
+	e.say("%s version=%s disks=%d images=%d init_ms=%d uptime_start=%.3f uptime_ready=%.3f", ReadyMarker, o.Version, len(disks), len(images),
+		time.Since(e.start).Milliseconds(), upStart, uptime())
+	e.showDisks(disks)
+	if len(images) == 0 {
+		e.say("No images found on the disks (*.lbi). Attach the disk or stick that holds them and type: rescan")
+	}
+	for _, im := range images {
+		e.say("image: %s", im)
+	}
+
+	if jobErr != nil {
+		e.result(job, 2, "", jobErr)
+		return e.finish(ctx, DoneShell, netDone)
+	}
+	if job.Action != ActionNone {
+		e.runJob(ctx, job)
+		return e.finish(ctx, job.Done, netDone)
+	}
+	return e.prompt(ctx)
+}
+
+// uptime is the guest's own clock: seconds since the kernel started.
+func uptime() float64 {
+	var si unix.Sysinfo_t
+	b, err := os.ReadFile("/proc/uptime")
+	if err == nil {
+		var up float64
+		if _, err := fmt.Sscanf(string(b), "%f", &up); err == nil {
+			return up
+		}
+	}
+	unix.Sysinfo(&si)
+	return float64(si.Uptime)
+}
+
+func (e *env) say(format string, args ...any) {
+	e.conMu.Lock()
+	defer e.conMu.Unlock()
+	fmt.Fprintf(e.con, format+"\n", args...)
+	if f, ok := e.con.(*os.File); ok {
+		f.Sync()
+	}
+}
+
+// --- drivers ---
+
+type alias struct{ pattern, module string }
+
+// loadDrivers does what udev's coldplug does: every device's modalias is
+// matched against modules.alias and the matching modules are loaded, again
+// and again while loading them makes new devices appear (a USB controller
+// brings its disks). Filesystem modules are loaded up front.
+func (e *env) loadDrivers() {
+	e.aliases = readAliases(filepath.Join(e.o.ModuleDir, "modules.alias"))
+	for _, m := range []string{"crc32c_generic", "ext4", "vfat", "exfat", "isofs", "fuse", "nls_cp437", "nls_iso8859_1", "nls_utf8", "loop"} {
+		e.load(m, "")
+	}
+	quiet := 0
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) && quiet < 3 {
+		if e.coldplug() == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (e *env) load(name, params string) bool {
+	if e.loaded[name] {
+		return false
+	}
+	e.loaded[name] = true
+	if strings.Contains(name, "usb_storage") || name == "usb-storage" {
+		params = "delay_use=0" // do not wait a second before scanning a stick
+	}
+	if err := kmodule.ProbeOptions(name, params, kmodule.ProbeOpts{RootDir: "/", KVer: filepath.Base(e.o.ModuleDir)}); err != nil {
+		slog.Debug("module", "name", name, "err", err)
+		return false
+	}
+	return true
+}
+
+func (e *env) coldplug() int {
+	n := 0
+	files, _ := filepath.Glob("/sys/bus/*/devices/*/modalias")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		ma := strings.TrimSpace(string(b))
+		for _, a := range e.aliases {
+			if ok, _ := path.Match(a.pattern, ma); ok && e.load(a.module, "") {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func readAliases(p string) []alias {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []alias
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fs := strings.Fields(s.Text())
+		if len(fs) == 3 && fs[0] == "alias" {
+			out = append(out, alias{fs[1], fs[2]})
+		}
+	}
+	return out
+}
+
+// --- network ---
+
+// startNetwork asks for DHCP on every link in the background; boot never
+// waits for it. The returned channel closes when all attempts ended.
+func (e *env) startNetwork(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		links, err := netlink.LinkList()
+		if err != nil {
+			return
+		}
+		var ifs []netlink.Link
+		for _, l := range links {
+			if l.Attrs().Flags&0x8 != 0 || l.Type() != "device" { // loopback
+				continue
+			}
+			ifs = append(ifs, l)
+		}
+		if len(ifs) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		for r := range dhclient.SendRequests(ctx, ifs, true, false, dhclient.Config{Timeout: 3 * time.Second, Retries: 4}, 5*time.Second) {
+			if r.Err != nil {
+				e.say("network: %s: no DHCP answer (%v)", r.Interface.Attrs().Name, r.Err)
+				continue
+			}
+			if err := r.Lease.Configure(); err != nil {
+				e.say("network: %s: %v", r.Interface.Attrs().Name, err)
+				continue
+			}
+			e.say("network: %s is up: %s", r.Interface.Attrs().Name, r.Lease)
+		}
+	}()
+	return done
+}
+
+// --- filesystems ---
+
+// mountAll mounts every filesystem it can read, read-only, at
+// MountRoot/<device name> (for example /mnt/sdb1).
+func (e *env) mountAll() {
+	disks, err := engine.Disks()
+	if err != nil {
+		e.say("disks: %v", err)
+		return
+	}
+	for _, d := range disks {
+		if d.Bus == "loop" || strings.HasPrefix(d.Name, "zram") {
+			continue
+		}
+		if len(d.Partitions) == 0 {
+			e.tryMount(d.Path, d.Path, d.Name, d.FS)
+		}
+		for _, p := range d.Partitions {
+			e.tryMount(d.Path, p.Path, p.Name, p.FS)
+		}
+	}
+}
+
+func (e *env) tryMount(disk, dev, name string, fs *images.FS) {
+	var fstype, label, uuid string
+	if fs != nil {
+		fstype, label, uuid = fs.Type, fs.Label, fs.UUID
+	} else if strings.HasPrefix(name, "sr") {
+		fstype = "iso9660"
+	} else {
+		return
+	}
+	dir := filepath.Join(e.o.MountRoot, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return
+	}
+	var err error
+	switch fstype {
+	case "ext2", "ext3", "ext4":
+		err = unix.Mount(dev, dir, "ext4", unix.MS_RDONLY, "noload")
+	case "vfat", "exfat", "iso9660":
+		err = unix.Mount(dev, dir, fstype, unix.MS_RDONLY, "")
+	case "ntfs":
+		// Debian's kernel has no NTFS driver: ntfs-3g over FUSE.
+		var out []byte
+		out, err = exec.Command("ntfs-3g", "-o", "ro", dev, dir).CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+		}
+	default:
+		os.Remove(dir)
+		return
+	}
+	if err != nil {
+		e.say("mount %s (%s): %v", dev, fstype, err)
+		os.Remove(dir)
+		return
+	}
+	e.mounts = append(e.mounts, mount{dev: dev, dir: dir, fstype: fstype, label: label, uuid: uuid, disk: disk})
+	e.say("mounted %s (%s %q) read-only at %s", dev, fstype, label, dir)
+}
+
+// unmountDisk releases our read-only mounts on a disk about to be written.
+func (e *env) unmountDisk(disk string) error {
+	var keep []mount
+	for _, m := range e.mounts {
+		if m.disk != disk {
+			keep = append(keep, m)
+			continue
+		}
+		if err := unix.Unmount(m.dir, 0); err != nil {
+			return fmt.Errorf("unmount %s from %s: %w", m.dev, m.dir, err)
+		}
+	}
+	e.mounts = keep
+	return nil
+}
+
+var splitPart = regexp.MustCompile(`\.\d{3}\.lbi$`)
+
+// findImages lists *.lbi first parts on the mounted filesystems, a few
+// folders deep.
+func (e *env) findImages() []string {
+	var out []string
+	for _, m := range e.mounts {
+		filepath.WalkDir(m.dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if d.IsDir() && strings.Count(strings.TrimPrefix(p, m.dir), "/") > 3 {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() && strings.HasSuffix(p, ".lbi") && !splitPart.MatchString(p) {
+				out = append(out, p)
+			}
+			return nil
+		})
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *env) showDisks(disks []engine.DiskInfo) {
+	for _, d := range disks {
+		if d.Bus == "loop" {
+			continue
+		}
+		line := fmt.Sprintf("disk: %s %s bus=%s", d.Path, engine.HumanBytes(d.Size), d.Bus)
+		if d.Model != "" {
+			line += fmt.Sprintf(" model=%q", d.Model)
+		}
+		if d.Serial != "" {
+			line += " serial=" + d.Serial
+		}
+		if d.Table != "" {
+			line += " table=" + d.Table
+		}
+		e.say("%s", line)
+		for _, p := range d.Partitions {
+			l := fmt.Sprintf("  %s %s", p.Path, engine.HumanBytes(p.Size))
+			if p.FS != nil {
+				l += fmt.Sprintf(" %s %q", p.FS.Type, p.FS.Label)
+			}
+			e.say("%s", l)
+		}
+	}
+}
+
+// --- the job ---
+
+// resolveFile finds a file named by the filesystem that holds it.
+func (e *env) resolveFile(spec string) (string, error) {
+	fs, err := ParseFileSpec(spec)
+	if err != nil {
+		return "", err
+	}
+	if fs.By == "path" {
+		return fs.Path, nil
+	}
+	for _, m := range e.mounts {
+		if fs.By == "label" && m.label == fs.Key || fs.By == "uuid" && strings.EqualFold(m.uuid, fs.Key) || fs.By == "device" && m.dev == fs.Key {
+			p := filepath.Join(m.dir, filepath.FromSlash(fs.Path))
+			if _, err := os.Stat(p); err != nil {
+				return "", fmt.Errorf("%s: the filesystem %s=%s is mounted at %s but has no %s", spec, strings.ToUpper(fs.By), fs.Key, m.dir, fs.Path)
+			}
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: no mounted filesystem has %s %s; attach the disk that holds it (found: %s)", spec, fs.By, fs.Key, e.mountList())
+}
+
+func (e *env) mountList() string {
+	var s []string
+	for _, m := range e.mounts {
+		s = append(s, fmt.Sprintf("%s %s label=%q", m.dev, m.fstype, m.label))
+	}
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, "; ")
+}
+
+// resolveTarget finds the target disk. first-empty-disk is the first disk
+// with no partition table and only zeros in its first and last MiB.
+func (e *env) resolveTarget(spec, image string) (string, error) {
+	disks, err := engine.Disks()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case strings.HasPrefix(spec, "/dev/"):
+		return spec, nil
+	case strings.HasPrefix(spec, "serial="):
+		want := strings.TrimPrefix(spec, "serial=")
+		for _, d := range disks {
+			if d.Serial == want {
+				return d.Path, nil
+			}
+		}
+		return "", fmt.Errorf("lifeboat.target=%s: no disk has that serial; disks: %s", spec, diskList(disks))
+	case spec == "first-empty-disk":
+		for _, d := range disks {
+			if d.Bus == "loop" || d.ReadOnly || strings.HasPrefix(d.Name, "sr") {
+				continue
+			}
+			if holds, _ := blockdev.Holds(d.Path, image); holds {
+				continue
+			}
+			if empty, _ := diskEmpty(d.Path); empty && d.Table == "" {
+				return d.Path, nil
+			}
+		}
+		return "", fmt.Errorf("lifeboat.target=first-empty-disk: no disk is empty (no partition table, zeros in its first and last MiB); disks: %s", diskList(disks))
+	}
+	return "", fmt.Errorf("lifeboat.target=%s: use /dev/DISK, serial=SERIAL or first-empty-disk", spec)
+}
+
+func diskList(ds []engine.DiskInfo) string {
+	var s []string
+	for _, d := range ds {
+		if d.Bus != "loop" {
+			s = append(s, fmt.Sprintf("%s (%s, serial %q, table %q)", d.Path, engine.HumanBytes(d.Size), d.Serial, d.Table))
+		}
+	}
+	return strings.Join(s, ", ")
+}
+
+// diskEmpty reports whether the first and last MiB of a disk are zeros.
+func diskEmpty(p string) (bool, error) {
+	d, err := blockdev.Open(p, blockdev.ReadOnly)
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	n := min(d.Size, 1<<20)
+	buf := make([]byte, n)
+	for _, off := range []int64{0, d.Size - n} {
+		if _, err := d.ReadAt(buf, off); err != nil {
+			return false, err
+		}
+		for _, b := range buf {
+			if b != 0 {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+func (e *env) runJob(ctx context.Context, j Job) {
+	start := time.Now()
+	image, err := e.resolveFile(j.Image)
+	if err != nil {
+		e.result(j, 6, "", err)
+		return
+	}
+	target, err := e.resolveTarget(j.Target, image)
+	if err != nil {
+		e.result(j, 5, "", err)
+		return
+	}
+	if !j.Force && !strings.HasPrefix(j.Target, "first-empty") {
+		if empty, err := diskEmpty(target); err == nil && !empty {
+			e.result(j, 5, target, fmt.Errorf("target %s is not empty (it has data in its first or last MiB); add lifeboat.force=1 to overwrite it", target))
+			return
+		}
+	}
+	var pw func() ([]byte, error)
+	if j.PasswordFile != "" {
+		pw = func() ([]byte, error) {
+			p, err := e.resolveFile(j.PasswordFile)
+			if err != nil {
+				return nil, err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil, err
+			}
+			line, _, _ := strings.Cut(string(b), "\n")
+			return []byte(strings.TrimRight(line, "\r")), nil
+		}
+	}
+	if err := e.unmountDisk(target); err != nil {
+		e.result(j, 5, target, err)
+		return
+	}
+	e.say("lifeboat: restoring %s to %s", image, target)
+	res, err := engine.Restore(ctx, engine.RestoreOptions{
+		Image: image, Target: target, Partition: j.Partition, Password: pw,
+		Progress: &consoleProgress{e: e},
+	})
+	if err != nil {
+		e.result(j, exitCode(err), target, err)
+		return
+	}
+	e.say("%s status=ok exit=0 action=%s image=%s target=%s bytes=%d verified=%v seconds=%.1f", ResultMarker, j.Action, image, target, res.Bytes, res.Verified, time.Since(start).Seconds())
+}
+
+func (e *env) result(j Job, code int, target string, err error) {
+	reason := strings.ReplaceAll(err.Error(), `"`, `'`)
+	e.say("lifeboat: %v", err)
+	e.say("%s status=failed exit=%d action=%s target=%s reason=\"%s\"", ResultMarker, code, j.Action, target, reason)
+}
+
+// exitCode mirrors the CLI's exit codes (internal/cli), which this package
+// cannot import.
+func exitCode(err error) int {
+	var re *engine.RefusedError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return 130
+	case errors.As(err, &re), errors.Is(err, engine.ErrRefused):
+		return 5
+	case errors.Is(err, engine.ErrVerify):
+		return 8
+	case errors.Is(err, os.ErrNotExist):
+		return 6
+	}
+	if s := err.Error(); strings.Contains(s, "password") {
+		return 4
+	} else if strings.Contains(s, "image") && (strings.Contains(s, "damaged") || strings.Contains(s, "incomplete")) {
+		return 3
+	}
+	return 1
+}
+
+type consoleProgress struct {
+	e    *env
+	last time.Time
+}
+
+func (p *consoleProgress) Report(s engine.Status) {
+	if !s.Final && time.Since(p.last) < 3*time.Second {
+		return
+	}
+	p.last = time.Now()
+	pct := 100.0
+	if s.Total > 0 {
+		pct = float64(s.Done) * 100 / float64(s.Total)
+	}
+	p.e.say("lifeboat: %s %5.1f%% %s of %s, %s/s", s.Stage, pct, engine.HumanBytes(s.Done), engine.HumanBytes(s.Total), engine.HumanBytes(int64(s.Rate)))
+}
+
+// finish carries out the done action.
+func (e *env) finish(ctx context.Context, d Done, netDone <-chan struct{}) error {
+	if e.o.NoPowerOff {
+		return nil
+	}
+	switch d {
+	case DonePowerOff, DoneReboot:
+		for _, m := range e.mounts {
+			unix.Unmount(m.dir, 0)
+		}
+		unix.Sync()
+		e.say("lifeboat: %s", d)
+		time.Sleep(200 * time.Millisecond) // let the serial line drain
+		cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
+		if d == DoneReboot {
+			cmd = unix.LINUX_REBOOT_CMD_RESTART
+		}
+		return unix.Reboot(cmd)
+	}
+	return e.prompt(ctx)
+}
+
+// prompt is the console until the text UI lands: it runs lifeboat
+// commands, a shell, or powers off.
+func (e *env) prompt(ctx context.Context) error {
+	e.say("Type a lifeboat command (disks, info IMAGE, check IMAGE, restore IMAGE --target DISK), or: rescan, shell, poweroff, reboot")
+	in := bufio.NewScanner(e.o.Input)
+	for {
+		fmt.Fprint(e.con, "lifeboat> ")
+		if !in.Scan() {
+			return in.Err()
+		}
+		f := strings.Fields(in.Text())
+		if len(f) == 0 {
+			continue
+		}
+		switch f[0] {
+		case "poweroff", "reboot":
+			return e.finish(ctx, map[string]Done{"poweroff": DonePowerOff, "reboot": DoneReboot}[f[0]], nil)
+		case "shell", "sh":
+			e.run("/bbin/gosh")
+		case "rescan":
+			e.coldplug()
+			e.mountAll()
+			for _, im := range e.findImages() {
+				e.say("image: %s", im)
+			}
+		default:
+			if f[0] == "lifeboat" {
+				f = f[1:]
+			}
+			e.run("/proc/self/exe", f...)
+		}
+	}
+}
+
+func (e *env) run(name string, args ...string) {
+	c := exec.Command(name, args...)
+	c.Stdin, c.Stdout, c.Stderr = e.o.Input, e.con, e.con
+	if err := c.Run(); err != nil {
+		e.say("(%v)", err)
+	}
+}

@@ -1,0 +1,26 @@
+//go:build !linux
+
+package rescue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Options configure Run.
+type Options struct {
+	Version    string
+	Console    io.Writer
+	Input      io.Reader
+	Cmdline    string
+	ModuleDir  string
+	MountRoot  string
+	NoPowerOff bool
+}
+
+// Run works only inside the Linux rescue environment.
+func Run(ctx context.Context, o Options) error {
+	return fmt.Errorf("the rescue environment runs only on Linux; boot the Lifeboat rescue media instead: %w", errors.ErrUnsupported)
+}
