@@ -5,7 +5,7 @@ LDFLAGS := -X github.com/lifeboat-rescue/lifeboat/internal/version.Version=$(VER
 BIN     := bin/lifeboat
 FUZZTIME ?= 20s
 
-.PHONY: all deps build test test-quick vet cross bench fuzz media clean
+.PHONY: all deps build test test-quick vet cross bench bench-rescue fuzz rescue media clean
 
 all: build
 
@@ -24,10 +24,16 @@ vet:
 cross:
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
 
-# Everything: unit tests, real-filesystem round trips, fuzz seed corpora.
+# The rescue environment: Debian's kernel (downloaded into out/cache, not
+# installed) and a u-root initramfs with lifeboat as its uinit → out/rescue.
+rescue:
+	$(GO) run ./cmd/mkrescue -o out/rescue -cache out/cache -version $(VERSION) -v
+
+# Everything: unit tests, real-filesystem round trips, fuzz seed corpora,
+# and the QEMU boots of the rescue environment (qemu-tests/).
 # Needs root for loop devices and mounts; installs missing packages first.
-test: deps vet cross build
-	$(GO) test -timeout 40m ./...
+test: deps vet cross build rescue
+	LIFEBOAT_RESCUE=$(CURDIR)/out/rescue $(GO) test -timeout 40m ./...
 
 # Without the slow round trips, for development.
 test-quick: vet
@@ -36,6 +42,11 @@ test-quick: vet
 # Speed and size against dd|zstd on a generated 2 GiB mixed disk.
 bench: build
 	$(GO) run ./cmd/lbbench -lifeboat $(BIN) -dir out/bench
+	$(MAKE) bench-rescue
+
+# Rescue environment size and boot time under QEMU (median of 3).
+bench-rescue: rescue
+	LIFEBOAT_RESCUE=$(CURDIR)/out/rescue $(GO) test ./qemu-tests/ -run '^$$' -bench RescueBoot -benchtime 3x -timeout 20m
 
 # Each fuzz target for FUZZTIME (go test runs only the seed corpus).
 fuzz:

@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -59,7 +60,12 @@ type env struct {
 	start   time.Time
 	mounts  []mount
 	loaded  map[string]bool
+	nloaded int
 	aliases []alias
+	byBus   map[string][]alias
+	seen    map[string]bool // modalias files already matched
+	usb     bool            // a USB host controller driver was loaded
+	mu      sync.Mutex
 }
 
 type mount struct {
@@ -102,14 +108,18 @@ func Run(ctx context.Context, o Options) error {
 
 	upStart := uptime()
 	e.say("lifeboat %s rescue environment starting (kernel up %.2fs)", o.Version, upStart)
+	t0 := time.Now()
 	e.loadDrivers()
+	driversMS := time.Since(t0).Milliseconds()
 	netDone := e.startNetwork(ctx)
+	t0 = time.Now()
 	e.mountAll()
+	mountMS := time.Since(t0).Milliseconds()
 	images := e.findImages()
 	disks, _ := engine.Disks()
 	// Guest clock: uptime when our init started and now, for boot benchmarks.
-	e.say("%s version=%s disks=%d images=%d init_ms=%d uptime_start=%.3f uptime_ready=%.3f", ReadyMarker, o.Version, len(disks), len(images),
-		time.Since(e.start).Milliseconds(), upStart, uptime())
+	e.say("%s version=%s disks=%d images=%d modules=%d drivers_ms=%d mount_ms=%d init_ms=%d uptime_start=%.3f uptime_ready=%.3f",
+		ReadyMarker, o.Version, len(disks), len(images), e.nloaded, driversMS, mountMS, time.Since(e.start).Milliseconds(), upStart, uptime())
 	e.showDisks(disks)
 	if len(images) == 0 {
 		e.say("No images found on the disks (*.lbi). Attach the disk or stick that holds them and type: rescan")
@@ -158,22 +168,27 @@ type alias struct{ pattern, module string }
 
 // loadDrivers does what udev's coldplug does: every device's modalias is
 // matched against modules.alias and the matching modules are loaded, again
-// and again while loading them makes new devices appear (a USB controller
-// brings its disks). Filesystem modules are loaded up front.
+// while loading them makes new devices appear (a USB controller brings its
+// disks), until nothing new has appeared for a moment. Filesystem modules
+// are loaded when a filesystem needs them (mountAll).
 func (e *env) loadDrivers() {
 	e.aliases = readAliases(filepath.Join(e.o.ModuleDir, "modules.alias"))
-	for _, m := range []string{"crc32c_generic", "ext4", "vfat", "exfat", "isofs", "fuse", "nls_cp437", "nls_iso8859_1", "nls_utf8", "loop"} {
-		e.load(m, "")
+	e.byBus = map[string][]alias{}
+	for _, a := range e.aliases {
+		bus, _, _ := strings.Cut(a.pattern, ":")
+		e.byBus[bus] = append(e.byBus[bus], a)
 	}
+	e.seen = map[string]bool{}
 	quiet := 0
 	deadline := time.Now().Add(8 * time.Second)
-	for time.Now().Before(deadline) && quiet < 3 {
+	// USB devices appear a while after their controller's driver loads.
+	for time.Now().Before(deadline) && (quiet < 2 || quiet < 5 && e.usb) {
 		if e.coldplug() == 0 {
 			quiet++
 		} else {
 			quiet = 0
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(75 * time.Millisecond)
 	}
 }
 
@@ -181,32 +196,63 @@ func (e *env) load(name, params string) bool {
 	if e.loaded[name] {
 		return false
 	}
+	return e.loadOne(name)
+}
+
+// loadOne loads a module and its dependencies; several may run at once.
+func (e *env) loadOne(name string) bool {
+	params := ""
+	e.mu.Lock()
 	e.loaded[name] = true
+	e.mu.Unlock()
 	if strings.Contains(name, "usb_storage") || name == "usb-storage" {
 		params = "delay_use=0" // do not wait a second before scanning a stick
+	}
+	if strings.HasSuffix(name, "hci_pci") || strings.HasSuffix(name, "hci_hcd") {
+		e.usb = true
 	}
 	if err := kmodule.ProbeOptions(name, params, kmodule.ProbeOpts{RootDir: "/", KVer: filepath.Base(e.o.ModuleDir)}); err != nil {
 		slog.Debug("module", "name", name, "err", err)
 		return false
 	}
+	e.mu.Lock()
+	e.nloaded++
+	e.mu.Unlock()
 	return true
 }
 
+// coldplug matches the modaliases not seen before, loads what they need
+// and returns how many new devices it found.
 func (e *env) coldplug() int {
 	n := 0
+	var todo []string
 	files, _ := filepath.Glob("/sys/bus/*/devices/*/modalias")
 	for _, f := range files {
+		if e.seen[f] {
+			continue
+		}
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue
 		}
+		e.seen[f] = true
+		n++
 		ma := strings.TrimSpace(string(b))
-		for _, a := range e.aliases {
-			if ok, _ := path.Match(a.pattern, ma); ok && e.load(a.module, "") {
-				n++
+		bus, _, _ := strings.Cut(ma, ":")
+		for _, a := range e.byBus[bus] {
+			if ok, _ := path.Match(a.pattern, ma); ok && !e.loaded[a.module] && !slices.Contains(todo, a.module) {
+				todo = append(todo, a.module)
 			}
 		}
 	}
+	// Drivers probe their devices while they load, slowly on some
+	// hardware (an IDE controller): load independent ones side by side.
+	var wg sync.WaitGroup
+	for _, m := range todo {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.loadOne(m) }()
+	}
+	wg.Wait()
 	return n
 }
 
@@ -293,7 +339,7 @@ func (e *env) tryMount(disk, dev, name string, fs *images.FS) {
 	var fstype, label, uuid string
 	if fs != nil {
 		fstype, label, uuid = fs.Type, fs.Label, fs.UUID
-	} else if strings.HasPrefix(name, "sr") {
+	} else if strings.HasPrefix(name, "sr") && isISO9660(dev) {
 		fstype = "iso9660"
 	} else {
 		return
@@ -301,6 +347,9 @@ func (e *env) tryMount(disk, dev, name string, fs *images.FS) {
 	dir := filepath.Join(e.o.MountRoot, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return
+	}
+	for _, m := range fsModules[fstype] {
+		e.load(m, "")
 	}
 	var err error
 	switch fstype {
@@ -326,6 +375,26 @@ func (e *env) tryMount(disk, dev, name string, fs *images.FS) {
 	}
 	e.mounts = append(e.mounts, mount{dev: dev, dir: dir, fstype: fstype, label: label, uuid: uuid, disk: disk})
 	e.say("mounted %s (%s %q) read-only at %s", dev, fstype, label, dir)
+}
+
+// isISO9660 looks for the CD001 signature; an empty drive fails to read.
+func isISO9660(dev string) bool {
+	f, err := os.Open(dev)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 5)
+	_, err = f.ReadAt(b, 32769)
+	return err == nil && string(b) == "CD001"
+}
+
+// fsModules are loaded before the first mount of each filesystem type
+// (ext4's crc32c is a soft dependency that the loader does not follow).
+var fsModules = map[string][]string{
+	"ext2": {"crc32c_generic", "ext4"}, "ext3": {"crc32c_generic", "ext4"}, "ext4": {"crc32c_generic", "ext4"},
+	"vfat": {"nls_cp437", "nls_iso8859_1", "nls_utf8", "vfat"}, "exfat": {"nls_utf8", "exfat"},
+	"iso9660": {"isofs"}, "ntfs": {"fuse"},
 }
 
 // unmountDisk releases our read-only mounts on a disk about to be written.

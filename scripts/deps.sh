@@ -13,6 +13,10 @@ pkgs=(
   gdisk       # sgdisk: GPT fixtures and cross-checks
   zstd        # the peer in make bench
   qemu-utils  # qemu-img
+  qemu-system-x86  # the rescue environment boots in QEMU in the tests
+  kmod        # depmod for the rescue kernel's modules
+  dpkg        # dpkg -x unpacks the rescue kernel without installing it
+  apt
   coreutils
   make
 )

@@ -1,0 +1,254 @@
+//go:build linux
+
+// Package bundle builds the rescue bundle: Debian's kernel, and an
+// initramfs made through u-root's Go APIs holding u-root's init, a few
+// u-root commands, the lifeboat binary as the uinit, the kernel modules the
+// rescue environment needs and ntfs-3g with its libraries. The media writer
+// and the PXE server package what it writes:
+//
+//	out/rescue/vmlinuz        the kernel (EFI-stub bzImage)
+//	out/rescue/initramfs      zstd-compressed newc cpio
+//	out/rescue/bundle.json    versions, sizes, checksums, default command line
+//
+// Smallest use:
+//
+//	b, err := bundle.Build(ctx, bundle.Options{Out: "out/rescue", Source: "."})
+package bundle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/u-root/gobusybox/src/pkg/golang"
+	"github.com/u-root/mkuimage/uimage"
+	"github.com/u-root/uio/llog"
+
+	"github.com/lifeboat-rescue/lifeboat/rescue/kernel"
+)
+
+// Options configure Build.
+type Options struct {
+	Out    string // output folder
+	Source string // the lifeboat module root (where go.mod is)
+	// Cache keeps the downloaded kernel between builds.
+	Cache string
+	// Kernel and Modules bring your own kernel instead of Debian's: a
+	// bzImage and its /lib/modules/<version> folder.
+	Kernel, Modules string
+	// ExtraModules are loaded in addition to kernel.DefaultModules.
+	ExtraModules []string
+	Version      string // recorded in lifeboat and bundle.json
+	Log          *slog.Logger
+}
+
+// DefaultCmdline is the kernel command line media and PXE use unless told
+// otherwise.
+const DefaultCmdline = "console=tty0 console=ttyS0,115200 quiet"
+
+// Commands are the u-root commands in the initramfs, built as one busybox.
+var Commands = []string{
+	"init", "gosh", "ls", "cat", "cp", "mv", "rm", "mkdir", "mount", "umount", "dmesg", "ip", "ps",
+	"shutdown", "poweroff", "lsmod", "insmod", "df", "free", "echo", "grep", "hexdump", "sync", "uname", "blkid",
+}
+
+// Info is bundle.json.
+type Info struct {
+	Version       string          `json:"version"`
+	KernelVersion string          `json:"kernel_version"`
+	Cmdline       string          `json:"cmdline"`
+	Created       time.Time       `json:"created"`
+	Files         map[string]File `json:"files"`
+	Modules       []string        `json:"modules"`
+	Commands      []string        `json:"commands"`
+}
+
+// File is one file of the bundle.
+type File struct {
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Build writes the bundle into o.Out.
+func Build(ctx context.Context, o Options) (*Info, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Cache == "" {
+		o.Cache = filepath.Join(o.Out, "..", "cache")
+	}
+	for _, d := range []string{o.Out, o.Cache} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	tmp, err := os.MkdirTemp("", "lifeboat-rescue-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	var k *kernel.Kernel
+	if o.Kernel != "" || o.Modules != "" {
+		if o.Kernel == "" || o.Modules == "" {
+			return nil, errors.New("--kernel and --modules go together: give the bzImage and its /lib/modules/VERSION folder")
+		}
+		k, err = kernel.FromDirs(o.Kernel, o.Modules)
+	} else {
+		log.Info("kernel fetch started", "cache", o.Cache)
+		k, err = kernel.Fetch(ctx, o.Cache, log)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kernel: %w", err)
+	}
+	log.Info("kernel ready", "version", k.Version, "image", k.Image)
+
+	mods, err := k.Resolve(append(append([]string{}, kernel.DefaultModules...), o.ExtraModules...))
+	if err != nil {
+		return nil, fmt.Errorf("kernel modules: %w", err)
+	}
+	stage := filepath.Join(tmp, "stage")
+	if err := k.Stage(stage, mods); err != nil {
+		return nil, fmt.Errorf("stage kernel modules: %w", err)
+	}
+
+	// The lifeboat binary, static, as the uinit.
+	lb := filepath.Join(tmp, "lifeboat")
+	ld := "-s -w -X github.com/lifeboat-rescue/lifeboat/internal/version.Version=" + o.Version
+	if err := run(ctx, o.Source, []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"},
+		"go", "build", "-trimpath", "-ldflags", ld, "-o", lb, "./cmd/lifeboat"); err != nil {
+		return nil, err
+	}
+
+	files := []string{lb + ":bin/lifeboat", filepath.Join(stage, "lib") + ":lib"}
+	// NTFS: Debian's kernel has no NTFS driver; ntfs-3g runs over FUSE.
+	// uimage adds its shared libraries (found with ldd).
+	if p, err := exec.LookPath("ntfs-3g"); err == nil {
+		files = append(files, p+":bin/ntfs-3g")
+	} else {
+		log.Warn("ntfs-3g not found on the build host: NTFS disks will not mount in the rescue environment; install the ntfs-3g package")
+	}
+	cpio := filepath.Join(tmp, "initramfs.cpio")
+	var pkgs []string
+	for _, c := range Commands {
+		pkgs = append(pkgs, "github.com/u-root/u-root/cmds/core/"+c)
+	}
+	l := llog.New(slog.LevelInfo, func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) })
+	if err := os.MkdirAll(filepath.Join(tmp, "uimage"), 0o755); err != nil {
+		return nil, err
+	}
+	log.Info("initramfs build started", "commands", len(pkgs))
+	err = uimage.Create(l,
+		uimage.WithEnv(golang.WithWorkingDir(o.Source), func(e *golang.Environ) { e.CgoEnabled = false; e.GOOS = "linux"; e.GOARCH = "amd64" }),
+		uimage.WithTempDir(filepath.Join(tmp, "uimage")),
+		uimage.WithBusyboxCommands(pkgs...),
+		uimage.WithInit("init"),
+		uimage.WithUinit("/bin/lifeboat", "rescue"),
+		uimage.WithShell("gosh"),
+		uimage.WithFiles(files...),
+		uimage.WithCPIOOutput(cpio),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("build the initramfs with u-root: %w", err)
+	}
+	initrd := filepath.Join(o.Out, "initramfs")
+	if err := compress(cpio, initrd); err != nil {
+		return nil, err
+	}
+	vmlinuz := filepath.Join(o.Out, "vmlinuz")
+	if err := copyFile(k.Image, vmlinuz); err != nil {
+		return nil, err
+	}
+	info := &Info{Version: o.Version, KernelVersion: k.Version, Cmdline: DefaultCmdline,
+		Created: time.Now().UTC().Truncate(time.Second), Files: map[string]File{}, Commands: Commands}
+	for _, m := range mods {
+		info.Modules = append(info.Modules, m.Name)
+	}
+	sort.Strings(info.Modules)
+	for _, f := range []string{vmlinuz, initrd} {
+		fi, err := describe(f)
+		if err != nil {
+			return nil, err
+		}
+		info.Files[filepath.Base(f)] = fi
+	}
+	b, _ := json.MarshalIndent(info, "", "  ")
+	if err := os.WriteFile(filepath.Join(o.Out, "bundle.json"), append(b, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	log.Info("bundle ready", "out", o.Out, "initramfs", info.Files["initramfs"].Size, "kernel", info.Files["vmlinuz"].Size)
+	return info, nil
+}
+
+func run(ctx context.Context, dir string, env []string, name string, args ...string) error {
+	c := exec.CommandContext(ctx, name, args...)
+	c.Dir = dir
+	c.Env = append(os.Environ(), env...)
+	out, err := c.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// compress writes src as a zstd stream the kernel can unpack
+// (CONFIG_RD_ZSTD): one frame with its content size, no checksum needed.
+func compress(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst + ".partial")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(dst + ".partial")
+	enc, err := zstd.NewWriter(out, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithWindowSize(8<<20))
+	if err != nil {
+		out.Close()
+		return err
+	}
+	if _, err := io.Copy(enc, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(dst+".partial", dst)
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
+
+func describe(p string) (File, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return File{}, err
+	}
+	s := sha256.Sum256(b)
+	return File{Size: int64(len(b)), SHA256: hex.EncodeToString(s[:])}, nil
+}

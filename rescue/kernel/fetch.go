@@ -1,0 +1,480 @@
+//go:build linux
+
+package kernel
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kernel is an unpacked kernel: its image and its module tree, which holds
+// modules.dep.
+type Kernel struct {
+	Version   string // kernel release, e.g. "6.1.0-56-amd64"
+	Image     string // path to the bzImage (boot/vmlinuz-<Version>)
+	ModuleDir string // <root>/lib/modules/<Version>
+}
+
+// metaPackage is the Debian package that always depends on the current
+// versioned amd64 kernel package.
+const metaPackage = "linux-image-amd64"
+
+// stampFile, inside an unpacked root, names the .deb it was unpacked from,
+// so that a new Debian revision of the same kernel release is noticed.
+const stampFile = ".lifeboat-deb"
+
+// ErrNotBzImage is returned when a kernel image lacks the x86 boot
+// protocol's "HdrS" signature; pass an x86 bzImage (vmlinuz), not a vmlinux
+// ELF file or a compressed archive of one.
+var ErrNotBzImage = errors.New("not an x86 bzImage")
+
+// CommandError is a failed external command. Its message holds the command
+// line and what the command wrote to stderr, which usually says what to fix.
+type CommandError struct {
+	Argv   []string
+	Dir    string // working directory, "" for the current one
+	Stderr string
+	Err    error // usually an *exec.ExitError or exec.ErrNotFound
+}
+
+func (e *CommandError) Error() string {
+	msg := fmt.Sprintf("%s: %v", strings.Join(e.Argv, " "), e.Err)
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+func (e *CommandError) Unwrap() error { return e.Err }
+
+// Fetch returns Debian's current amd64 kernel, unpacked in cacheDir. It asks
+// apt which versioned package linux-image-amd64 depends on (running
+// apt-get update once if apt knows no packages yet), downloads that .deb with
+// apt-get download, unpacks it with dpkg -x and generates modules.dep with
+// depmod; nothing is installed into the host.
+//
+// The cache holds, for kernel release KVER:
+//
+//	cacheDir/linux-image-KVER_DEBVERSION_amd64.deb
+//	cacheDir/root-KVER/boot/vmlinuz-KVER
+//	cacheDir/root-KVER/lib/modules/KVER/        (with modules.dep)
+//	cacheDir/root-KVER/.lifeboat-deb            (names the .deb it came from)
+//
+// A second call finds all of it and only runs apt-cache and apt-get
+// --print-uris, which read apt's local lists. Old releases are never
+// removed. Concurrent calls on the same cacheDir wait for each other.
+//
+// log may be nil.
+func Fetch(ctx context.Context, cacheDir string, log *slog.Logger) (*Kernel, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cacheDir, err := filepath.Abs(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("kernel cache: %w", err)
+	}
+	unlock, err := lockDir(ctx, cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// Left by a Fetch that was killed; with the lock held, nobody uses them.
+	for _, pat := range []string{"download.tmp-*", "root-*.tmp-*"} {
+		stale, _ := filepath.Glob(filepath.Join(cacheDir, pat))
+		for _, p := range stale {
+			os.RemoveAll(p)
+		}
+	}
+
+	pkg, kver, err := currentPackage(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	log = log.With("package", pkg)
+
+	// --print-uris prints nothing for a file already in the working
+	// directory, so ask from an empty one; the download lands there too.
+	tmp, err := os.MkdirTemp(cacheDir, "download.tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("kernel cache: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	out, err := run(ctx, tmp, aptGet("download", "--print-uris", pkg)...)
+	if err != nil {
+		return nil, err
+	}
+	deb, err := parsePrintURIs(out)
+	if err != nil {
+		return nil, fmt.Errorf("apt-get download --print-uris %s: %w", pkg, err)
+	}
+
+	root := filepath.Join(cacheDir, "root-"+kver)
+	k := &Kernel{
+		Version:   kver,
+		Image:     filepath.Join(root, "boot", "vmlinuz-"+kver),
+		ModuleDir: filepath.Join(root, "lib", "modules", kver),
+	}
+	if stamp, err := os.ReadFile(filepath.Join(root, stampFile)); err == nil && string(stamp) == deb.name {
+		if err := k.check(); err == nil {
+			log.Debug("kernel: reusing cache", "root", root)
+			return k, nil
+		}
+	}
+
+	debPath := filepath.Join(cacheDir, deb.name)
+	if err := deb.verify(debPath); err != nil {
+		log.Info("kernel: download started", "deb", deb.name, "size", deb.size)
+		start := time.Now()
+		if _, err := run(ctx, tmp, aptGet("download", pkg)...); err != nil {
+			log.Error("kernel: download failed", "err", err)
+			return nil, err
+		}
+		if err := deb.verify(filepath.Join(tmp, deb.name)); err != nil {
+			return nil, fmt.Errorf("apt-get download %s: %w", pkg, err)
+		}
+		if err := os.Rename(filepath.Join(tmp, deb.name), debPath); err != nil {
+			return nil, fmt.Errorf("kernel cache: %w", err)
+		}
+		log.Info("kernel: download finished", "deb", debPath, "took", time.Since(start).Round(time.Millisecond))
+	}
+
+	log.Info("kernel: unpack started", "deb", debPath, "root", root)
+	start := time.Now()
+	newRoot, err := os.MkdirTemp(cacheDir, "root-"+kver+".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("kernel cache: %w", err)
+	}
+	defer os.RemoveAll(newRoot) // a no-op after the rename below
+	if _, err := run(ctx, "", "dpkg", "-x", debPath, newRoot); err != nil {
+		log.Error("kernel: unpack failed", "err", err)
+		return nil, err
+	}
+	if err := depmod(ctx, newRoot, kver); err != nil {
+		log.Error("kernel: depmod failed", "err", err)
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(newRoot, stampFile), []byte(deb.name), 0o644); err != nil {
+		return nil, fmt.Errorf("kernel cache: %w", err)
+	}
+	if err := os.RemoveAll(root); err != nil {
+		return nil, fmt.Errorf("kernel cache: %w", err)
+	}
+	if err := os.Rename(newRoot, root); err != nil {
+		return nil, fmt.Errorf("kernel cache: %w", err)
+	}
+	if err := k.check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", debPath, err)
+	}
+	log.Info("kernel: unpack finished", "root", root, "took", time.Since(start).Round(time.Millisecond))
+	return k, nil
+}
+
+// FromDirs describes a kernel the user brought (--kernel and --modules):
+// image is its bzImage and moduleDir its lib/modules/<release> directory,
+// whose name is taken as the release. If moduleDir lacks modules.dep and is
+// writable, FromDirs runs depmod to create it.
+func FromDirs(image, moduleDir string) (*Kernel, error) {
+	moduleDir, err := filepath.Abs(filepath.Clean(moduleDir))
+	if err != nil {
+		return nil, err
+	}
+	k := &Kernel{Version: filepath.Base(moduleDir), Image: image, ModuleDir: moduleDir}
+	if fi, err := os.Stat(moduleDir); err != nil {
+		return nil, fmt.Errorf("kernel modules: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("kernel modules: %s is not a directory; pass lib/modules/<release>", moduleDir)
+	}
+	dep := filepath.Join(moduleDir, "modules.dep")
+	if _, err := os.Stat(dep); errors.Is(err, os.ErrNotExist) {
+		if unix.Access(moduleDir, unix.W_OK) != nil {
+			return nil, fmt.Errorf("kernel modules: %s has no modules.dep and is not writable; run depmod for release %s or pass a writable copy", moduleDir, k.Version)
+		}
+		if err := depmodDir(context.Background(), moduleDir, k.Version); err != nil {
+			return nil, err
+		}
+	}
+	if err := k.check(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// check makes sure the image is a bzImage of this release and the module
+// tree has modules.dep.
+func (k *Kernel) check() error {
+	v, err := ImageVersion(k.Image)
+	if err != nil {
+		return err
+	}
+	if v != "" && v != k.Version {
+		return fmt.Errorf("kernel image %s is release %s but the modules in %s are for %s; pass the matching pair", k.Image, v, k.ModuleDir, k.Version)
+	}
+	if _, err := os.Stat(filepath.Join(k.ModuleDir, "modules.dep")); err != nil {
+		return fmt.Errorf("kernel modules: %w; run depmod for release %s", err, k.Version)
+	}
+	return nil
+}
+
+// ImageVersion returns the kernel release stored in a bzImage's setup
+// header (the first word of its version string, as uname -r prints it), or
+// "" if the header carries none. It wraps ErrNotBzImage if path is not an
+// x86 bzImage.
+func ImageVersion(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("kernel image: %w", err)
+	}
+	defer f.Close()
+	// Documentation/arch/x86/boot.rst: the "HdrS" magic at 0x202, the
+	// offset of the version string minus 0x200 at 0x20E.
+	hdr := make([]byte, 0x210)
+	if _, err := f.ReadAt(hdr, 0); err != nil || string(hdr[0x202:0x206]) != "HdrS" {
+		return "", fmt.Errorf("kernel image %s: %w", path, ErrNotBzImage)
+	}
+	off := binary.LittleEndian.Uint16(hdr[0x20E:])
+	if off == 0 {
+		return "", nil
+	}
+	buf := make([]byte, 256)
+	n, _ := f.ReadAt(buf, int64(off)+0x200)
+	buf = buf[:n]
+	if i := bytes.IndexByte(buf, 0); i >= 0 {
+		buf = buf[:i]
+	}
+	fs := strings.Fields(string(buf))
+	if len(fs) == 0 {
+		return "", nil
+	}
+	return fs[0], nil
+}
+
+// currentPackage returns the versioned kernel package linux-image-amd64
+// depends on and its kernel release.
+func currentPackage(ctx context.Context, log *slog.Logger) (pkg, kver string, err error) {
+	argv := []string{"apt-cache", "depends", metaPackage}
+	out, err := run(ctx, "", argv...)
+	if err == nil {
+		if pkg, kver, err = parseDepends(out); err == nil {
+			return pkg, kver, nil
+		}
+	}
+	if ctx.Err() != nil {
+		return "", "", err
+	}
+	// A fresh container has no package lists: fetch them once.
+	log.Info("kernel: apt-get update started", "why", err)
+	start := time.Now()
+	if _, err := run(ctx, "", aptGet("update")...); err != nil {
+		log.Error("kernel: apt-get update failed", "err", err)
+		return "", "", err
+	}
+	log.Info("kernel: apt-get update finished", "took", time.Since(start).Round(time.Millisecond))
+	out, err = run(ctx, "", argv...)
+	if err != nil {
+		return "", "", err
+	}
+	pkg, kver, err = parseDepends(out)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+	}
+	return pkg, kver, nil
+}
+
+// parseDepends finds the versioned kernel package in the output of
+// apt-cache depends linux-image-amd64:
+//
+//	linux-image-amd64
+//	  Depends: linux-image-6.1.0-56-amd64
+func parseDepends(out []byte) (pkg, kver string, err error) {
+	s := bufio.NewScanner(bytes.NewReader(out))
+	for s.Scan() {
+		// "|Depends:" marks an alternative; either way it is a dependency.
+		dep, ok := strings.CutPrefix(strings.TrimLeft(s.Text(), " \t|"), "Depends:")
+		if !ok {
+			continue
+		}
+		dep = strings.TrimSpace(dep)
+		if v, ok := strings.CutPrefix(dep, "linux-image-"); ok && dep != metaPackage && v != "" && !strings.ContainsAny(v, " <>/") {
+			return dep, v, nil
+		}
+	}
+	return "", "", fmt.Errorf("no versioned linux-image package among the dependencies of %s; is this a Debian amd64 host with apt sources?", metaPackage)
+}
+
+// debFile is one line of apt-get download --print-uris:
+//
+//	'http://…/linux-image-…_amd64.deb' linux-image-…_amd64.deb 70550672 SHA256:a86e…
+type debFile struct {
+	name   string
+	size   int64
+	sha256 string // hex, "" if apt printed another hash
+}
+
+func parsePrintURIs(out []byte) (debFile, error) {
+	for _, line := range strings.Split(string(out), "\n") {
+		fs := strings.Fields(line)
+		if len(fs) < 3 || !strings.HasPrefix(fs[0], "'") {
+			continue
+		}
+		var d debFile
+		d.name = fs[1]
+		if d.name != filepath.Base(d.name) || !strings.HasSuffix(d.name, ".deb") {
+			return debFile{}, fmt.Errorf("unexpected file name %q", d.name)
+		}
+		size, err := strconv.ParseInt(fs[2], 10, 64)
+		if err != nil {
+			return debFile{}, fmt.Errorf("unexpected size in %q", line)
+		}
+		d.size = size
+		if len(fs) > 3 {
+			d.sha256, _ = strings.CutPrefix(fs[3], "SHA256:")
+			if d.sha256 == fs[3] {
+				d.sha256 = ""
+			}
+		}
+		return d, nil
+	}
+	return debFile{}, fmt.Errorf("no download URI in %q", strings.TrimSpace(string(out)))
+}
+
+// verify checks a downloaded .deb against the size and hash apt expects.
+func (d debFile) verify(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() != d.size {
+		return fmt.Errorf("%s has %d bytes, apt expects %d", path, fi.Size(), d.size)
+	}
+	if d.sha256 == "" {
+		return nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != d.sha256 {
+		return fmt.Errorf("%s has SHA256 %s, apt expects %s", path, got, d.sha256)
+	}
+	return nil
+}
+
+// aptGet returns an apt-get command line. As root, apt-get download drops
+// to the _apt user, which cannot write into a cache under /root or /var:
+// keep root.
+func aptGet(args ...string) []string {
+	argv := []string{"apt-get", "-q"}
+	if os.Geteuid() == 0 {
+		argv = append(argv, "-o", "APT::Sandbox::User=root")
+	}
+	return append(argv, args...)
+}
+
+// depmod generates modules.dep and friends for release kver under root.
+func depmod(ctx context.Context, root, kver string) error {
+	bin, err := depmodPath()
+	if err != nil {
+		return err
+	}
+	_, err = run(ctx, "", bin, "-b", root, kver)
+	return err
+}
+
+// depmodDir runs depmod on a module directory anywhere: depmod (kmod 30)
+// only knows <base>/lib/modules/<release>, so give it a base whose
+// lib/modules/<release> is a symbolic link to dir. It writes through it.
+func depmodDir(ctx context.Context, dir, kver string) error {
+	base, err := os.MkdirTemp("", "lifeboat-depmod-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(base)
+	if err := os.MkdirAll(filepath.Join(base, "lib", "modules"), 0o755); err != nil {
+		return err
+	}
+	if err := os.Symlink(dir, filepath.Join(base, "lib", "modules", kver)); err != nil {
+		return err
+	}
+	return depmod(ctx, base, kver)
+}
+
+// depmodPath finds depmod, which lives in /usr/sbin where a user's PATH may
+// not reach.
+func depmodPath() (string, error) {
+	if p, err := exec.LookPath("depmod"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/sbin/depmod", "/sbin/depmod"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", &CommandError{Argv: []string{"depmod"}, Stderr: "depmod not found; install the kmod package (apt-get install kmod)", Err: exec.ErrNotFound}
+}
+
+// run runs argv in dir and returns its stdout. Output is in the C locale
+// because it is parsed.
+func run(ctx context.Context, dir string, argv ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %w", strings.Join(argv, " "), ctx.Err())
+		}
+		return nil, &CommandError{Argv: argv, Dir: dir, Stderr: stderr.String(), Err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+// lockDir takes an exclusive lock on dir/.lock, waiting until ctx is done.
+func lockDir(ctx context.Context, dir string) (unlock func(), err error) {
+	name := filepath.Join(dir, ".lock")
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("kernel cache: %w", err)
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			f.Close()
+			return nil, &os.PathError{Op: "flock", Path: name, Err: err}
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("kernel cache %s is locked by another process: %w", dir, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
