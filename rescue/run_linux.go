@@ -64,8 +64,11 @@ type env struct {
 	aliases []alias
 	byBus   map[string][]alias
 	seen    map[string]bool // modalias files already matched
+	known   map[string]bool // disks already mounted and shown
+	settled chan struct{}   // closed when no new hardware appears
 	usb     bool            // a USB host controller driver was loaded
-	mu      sync.Mutex
+	mu      sync.Mutex      // held while mounting and scanning
+	modMu   sync.Mutex      // guards loaded and nloaded while modules load side by side
 }
 
 type mount struct {
@@ -76,7 +79,7 @@ type mount struct {
 // Run brings the environment up and runs the job or the prompt. It returns
 // only for DoneShell or when the user leaves the prompt.
 func Run(ctx context.Context, o Options) error {
-	e := &env{o: o, start: time.Now(), loaded: map[string]bool{}}
+	e := &env{o: o, start: time.Now(), loaded: map[string]bool{}, known: map[string]bool{}}
 	if o.Console == nil {
 		if c, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
 			e.con = c
@@ -113,10 +116,13 @@ func Run(ctx context.Context, o Options) error {
 	driversMS := time.Since(t0).Milliseconds()
 	netDone := e.startNetwork(ctx)
 	t0 = time.Now()
-	e.mountAll()
+	disks, err := engine.Disks()
+	if err != nil {
+		e.say("disks: %v", err)
+	}
+	e.mountNew(disks)
 	mountMS := time.Since(t0).Milliseconds()
 	images := e.findImages()
-	disks, _ := engine.Disks()
 	// Guest clock: uptime when our init started and now, for boot benchmarks.
 	e.say("%s version=%s disks=%d images=%d modules=%d drivers_ms=%d mount_ms=%d init_ms=%d uptime_start=%.3f uptime_ready=%.3f",
 		ReadyMarker, o.Version, len(disks), len(images), e.nloaded, driversMS, mountMS, time.Since(e.start).Milliseconds(), upStart, uptime())
@@ -127,6 +133,9 @@ func Run(ctx context.Context, o Options) error {
 	for _, im := range images {
 		e.say("image: %s", im)
 	}
+	// Slow hardware (USB sticks) keeps arriving after ready.
+	e.settled = make(chan struct{})
+	go e.watch(disks)
 
 	if jobErr != nil {
 		e.result(job, 2, "", jobErr)
@@ -202,9 +211,9 @@ func (e *env) load(name, params string) bool {
 // loadOne loads a module and its dependencies; several may run at once.
 func (e *env) loadOne(name string) bool {
 	params := ""
-	e.mu.Lock()
+	e.modMu.Lock()
 	e.loaded[name] = true
-	e.mu.Unlock()
+	e.modMu.Unlock()
 	if strings.Contains(name, "usb_storage") || name == "usb-storage" {
 		params = "delay_use=0" // do not wait a second before scanning a stick
 	}
@@ -215,9 +224,9 @@ func (e *env) loadOne(name string) bool {
 		slog.Debug("module", "name", name, "err", err)
 		return false
 	}
-	e.mu.Lock()
+	e.modMu.Lock()
 	e.nloaded++
-	e.mu.Unlock()
+	e.modMu.Unlock()
 	return true
 }
 
@@ -314,24 +323,60 @@ func (e *env) startNetwork(ctx context.Context) <-chan struct{} {
 
 // --- filesystems ---
 
-// mountAll mounts every filesystem it can read, read-only, at
-// MountRoot/<device name> (for example /mnt/sdb1).
-func (e *env) mountAll() {
-	disks, err := engine.Disks()
-	if err != nil {
-		e.say("disks: %v", err)
-		return
-	}
+// mountNew mounts every filesystem it can read on disks it has not seen,
+// read-only, at MountRoot/<device name> (for example /mnt/sdb1), and
+// returns how many disks were new.
+func (e *env) mountNew(disks []engine.DiskInfo) int {
+	n := 0
 	for _, d := range disks {
-		if d.Bus == "loop" || strings.HasPrefix(d.Name, "zram") {
+		if d.Bus == "loop" || strings.HasPrefix(d.Name, "zram") || e.known[d.Path] {
 			continue
 		}
+		e.known[d.Path] = true
+		n++
 		if len(d.Partitions) == 0 {
 			e.tryMount(d.Path, d.Path, d.Name, d.FS)
 		}
 		for _, p := range d.Partitions {
 			e.tryMount(d.Path, p.Path, p.Name, p.FS)
 		}
+	}
+	return n
+}
+
+// watch goes on loading drivers for devices that appear after ready (USB
+// enumeration is slow), shows and mounts new disks, and closes e.settled
+// once nothing new has appeared for a while.
+func (e *env) watch(seen []engine.DiskInfo) {
+	defer close(e.settled)
+	start, last := time.Now(), time.Now()
+	quiet := 1500 * time.Millisecond
+	if e.usb {
+		quiet = 3 * time.Second
+	}
+	for time.Since(last) < quiet && time.Since(start) < 20*time.Second {
+		time.Sleep(200 * time.Millisecond)
+		e.mu.Lock()
+		if e.coldplug() > 0 {
+			last = time.Now()
+		}
+		disks, err := engine.Disks()
+		if err == nil {
+			var fresh []engine.DiskInfo
+			for _, d := range disks {
+				if !e.known[d.Path] && d.Bus != "loop" {
+					fresh = append(fresh, d)
+				}
+			}
+			if e.mountNew(fresh) > 0 {
+				last = time.Now()
+				e.showDisks(fresh)
+				for _, im := range e.findImages() {
+					e.say("image: %s", im)
+				}
+			}
+		}
+		e.mu.Unlock()
 	}
 }
 
@@ -566,6 +611,7 @@ func diskEmpty(p string) (bool, error) {
 
 func (e *env) runJob(ctx context.Context, j Job) {
 	start := time.Now()
+	<-e.settled // the image or the target may be on a USB stick still arriving
 	image, err := e.resolveFile(j.Image)
 	if err != nil {
 		e.result(j, 6, "", err)
@@ -700,11 +746,15 @@ func (e *env) prompt(ctx context.Context) error {
 		case "shell", "sh":
 			e.run("/bbin/gosh")
 		case "rescan":
+			e.mu.Lock()
 			e.coldplug()
-			e.mountAll()
+			if disks, err := engine.Disks(); err == nil {
+				e.mountNew(disks)
+			}
 			for _, im := range e.findImages() {
 				e.say("image: %s", im)
 			}
+			e.mu.Unlock()
 		default:
 			if f[0] == "lifeboat" {
 				f = f[1:]
