@@ -1,0 +1,242 @@
+//go:build linux
+
+package qemu
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Binary is the QEMU that Start and KVMUsable run.
+const Binary = "qemu-system-x86_64"
+
+// Bus is the controller a disk hangs off, as the guest sees it.
+type Bus int
+
+const (
+	Virtio Bus = iota // virtio-blk-pci: /dev/vdX, serial in /sys/block/vdX/serial
+	AHCI              // SATA disk on an ich9-ahci controller: /dev/sdX
+	NVMe              // NVMe controller with one namespace: /dev/nvmeNn1
+	USB               // usb-storage on a qemu-xhci controller: /dev/sdX
+	IDE               // the pc machine's PIIX IDE, at most 4 disks: /dev/sdX
+)
+
+func (b Bus) String() string {
+	switch b {
+	case Virtio:
+		return "virtio"
+	case AHCI:
+		return "ahci"
+	case NVMe:
+		return "nvme"
+	case USB:
+		return "usb"
+	case IDE:
+		return "ide"
+	}
+	return "Bus(" + strconv.Itoa(int(b)) + ")"
+}
+
+// Disk is a raw image file attached to the guest.
+type Disk struct {
+	Path string // raw image file
+	Bus  Bus
+	// Serial is what the guest reads as the disk's serial number. NVMe
+	// needs one, so an empty Serial there becomes "lifeboatN" (N = index).
+	Serial string
+	// ReadOnly keeps the image file unchanged. On Virtio, NVMe and USB the
+	// guest sees a read-only disk. QEMU's ATA disks (AHCI, IDE) cannot be
+	// read-only; there the guest sees a writable disk whose writes QEMU
+	// keeps in a temporary overlay (snapshot=on) and drops.
+	ReadOnly bool
+}
+
+// NetMode says what network the guest has.
+type NetMode int
+
+const (
+	NetNone    NetMode = iota // no NIC at all
+	NetNoCable                // a virtio-net NIC whose link is down; VM.SetLink(true) plugs it into NetUser's network
+	NetNoDHCP                 // a virtio-net NIC with carrier on an empty segment: DHCP requests go unanswered
+	NetUser                   // QEMU user networking (10.0.2.0/24) with its built-in DHCP server
+)
+
+func (n NetMode) String() string {
+	switch n {
+	case NetNone:
+		return "none"
+	case NetNoCable:
+		return "nocable"
+	case NetNoDHCP:
+		return "nodhcp"
+	case NetUser:
+		return "user"
+	}
+	return "NetMode(" + strconv.Itoa(int(n)) + ")"
+}
+
+// Accel chooses QEMU's accelerator.
+type Accel int
+
+const (
+	AccelAuto Accel = iota // KVM if KVMUsable, else TCG
+	AccelTCG
+	AccelKVM
+)
+
+func (a Accel) String() string {
+	switch a {
+	case AccelAuto:
+		return "auto"
+	case AccelTCG:
+		return "tcg"
+	case AccelKVM:
+		return "kvm"
+	}
+	return "Accel(" + strconv.Itoa(int(a)) + ")"
+}
+
+// Options describe one VM. Kernel is required; the rest has defaults.
+type Options struct {
+	Kernel, Initrd string
+	// Append is the kernel command line. The console is the first serial
+	// port, so it needs console=ttyS0 for the kernel's and init's output.
+	Append   string
+	MemoryMB int // default 256
+	CPUs     int // default 1
+	Disks    []Disk
+	Net      NetMode
+	Accel    Accel
+	// ExtraArgs go to QEMU last.
+	ExtraArgs []string
+	// Log, if set, receives every console line as it arrives (prefixed by
+	// the time since Start) and QEMU's own complaints. It is called from the
+	// VM's reader goroutines until Kill or Wait returns; t.Logf fits.
+	Log func(format string, args ...any)
+}
+
+// netID is the name of the guest NIC's netdev, which QMP's set_link takes.
+const netID = "net0"
+
+// args returns QEMU's arguments, without the binary, for a VM whose QMP
+// socket is qmpSock. It does no I/O, so tests can check it.
+func (o Options) args(accel Accel, qmpSock string) ([]string, error) {
+	if o.Kernel == "" {
+		return nil, fmt.Errorf("qemu: Options.Kernel is empty; pass the path of a bzImage")
+	}
+	mem, cpus := o.MemoryMB, o.CPUs
+	if mem <= 0 {
+		mem = 256
+	}
+	if cpus <= 0 {
+		cpus = 1
+	}
+	a := []string{
+		// No display, no default devices (NIC, CD-ROM, VGA): only what
+		// Options ask for. The serial port is the console on stdio.
+		"-nographic", "-nodefaults", "-serial", "stdio",
+		"-no-reboot",
+		// Start paused; Start sets the link state over QMP, then continues.
+		"-S", "-chardev", "socket,id=qmp,path=" + optEscape(qmpSock), "-mon", "chardev=qmp,mode=control",
+		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+	}
+	switch accel {
+	case AccelKVM:
+		a = append(a, "-accel", "kvm", "-cpu", "host")
+	default:
+		a = append(a, "-accel", "tcg")
+	}
+	a = append(a, "-kernel", o.Kernel)
+	if o.Initrd != "" {
+		a = append(a, "-initrd", o.Initrd)
+	}
+	if o.Append != "" {
+		a = append(a, "-append", o.Append)
+	}
+	d, err := diskArgs(o.Disks)
+	if err != nil {
+		return nil, err
+	}
+	a = append(a, d...)
+	switch o.Net {
+	case NetNone:
+	case NetNoCable, NetUser:
+		// romfile= leaves out the iPXE option ROM: we boot with -kernel,
+		// and SeaBIOS would spend time starting it.
+		a = append(a, "-netdev", "user,id="+netID, "-device", "virtio-net-pci,netdev="+netID+",romfile=")
+	case NetNoDHCP:
+		// A hub with only the guest on it: carrier, but nobody answers.
+		// QEMU warns that the hub "is not connected to host network".
+		a = append(a, "-netdev", "hubport,id="+netID+",hubid=0", "-device", "virtio-net-pci,netdev="+netID+",romfile=")
+	default:
+		return nil, fmt.Errorf("qemu: unknown %v", o.Net)
+	}
+	return append(a, o.ExtraArgs...), nil
+}
+
+const (
+	maxAHCI = 6 // ports of one ich9-ahci controller
+	maxIDE  = 4 // two PIIX channels, master and slave
+)
+
+func diskArgs(disks []Disk) ([]string, error) {
+	var a []string
+	var nAHCI, nIDE int
+	var xhci bool
+	for i, d := range disks {
+		if d.Path == "" {
+			return nil, fmt.Errorf("qemu: disk %d has no Path", i)
+		}
+		id := "d" + strconv.Itoa(i)
+		drive := "file=" + optEscape(d.Path) + ",if=none,id=" + id + ",format=raw"
+		dev := ""
+		switch d.Bus {
+		case Virtio:
+			dev = "virtio-blk-pci,drive=" + id
+		case AHCI:
+			if nAHCI == maxAHCI {
+				return nil, fmt.Errorf("qemu: disk %d: an AHCI controller has %d ports, all taken", i, maxAHCI)
+			}
+			if nAHCI == 0 {
+				a = append(a, "-device", "ich9-ahci,id=ahci")
+			}
+			dev = "ide-hd,drive=" + id + ",bus=ahci." + strconv.Itoa(nAHCI)
+			nAHCI++
+		case NVMe:
+			if d.Serial == "" {
+				d.Serial = "lifeboat" + strconv.Itoa(i)
+			}
+			dev = "nvme,drive=" + id
+		case USB:
+			if !xhci {
+				a = append(a, "-device", "qemu-xhci,id=xhci")
+				xhci = true
+			}
+			dev = "usb-storage,drive=" + id + ",bus=xhci.0"
+		case IDE:
+			if nIDE == maxIDE {
+				return nil, fmt.Errorf("qemu: disk %d: the IDE controller has %d places, all taken", i, maxIDE)
+			}
+			dev = "ide-hd,drive=" + id + ",bus=ide." + strconv.Itoa(nIDE/2) + ",unit=" + strconv.Itoa(nIDE%2)
+			nIDE++
+		default:
+			return nil, fmt.Errorf("qemu: disk %d: unknown %v", i, d.Bus)
+		}
+		if d.ReadOnly {
+			if d.Bus == AHCI || d.Bus == IDE {
+				drive += ",snapshot=on"
+			} else {
+				drive += ",readonly=on"
+			}
+		}
+		if d.Serial != "" {
+			dev += ",serial=" + optEscape(d.Serial)
+		}
+		a = append(a, "-drive", drive, "-device", dev)
+	}
+	return a, nil
+}
+
+// optEscape doubles commas, QEMU's escape inside an option value.
+func optEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }

@@ -1,0 +1,241 @@
+//go:build linux
+
+// Package qemutests boots the real rescue environment (Debian's kernel and
+// the u-root initramfs from `make rescue`) in QEMU and drives it: the
+// acceptance tests of the rescue issue.
+package qemutests
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/qemu-tests/qemu"
+	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
+)
+
+var (
+	bundleOnce sync.Once
+	bundleDir  string
+	bundleErr  error
+)
+
+// rescueBundle returns the folder with vmlinuz and initramfs: the one
+// LIFEBOAT_RESCUE names (make test builds it), or one built here.
+func rescueBundle(t testing.TB) string {
+	bundleOnce.Do(func() {
+		if d := os.Getenv("LIFEBOAT_RESCUE"); d != "" {
+			bundleDir = d
+			return
+		}
+		root, err := filepath.Abs("..")
+		if err != nil {
+			bundleErr = err
+			return
+		}
+		bundleDir = filepath.Join(root, "out", "rescue")
+		if _, err := os.Stat(filepath.Join(bundleDir, "bundle.json")); err == nil {
+			return
+		}
+		_, bundleErr = bundle.Build(context.Background(), bundle.Options{Out: bundleDir, Source: root,
+			Cache: filepath.Join(root, "out", "cache"), Version: "test"})
+	})
+	if bundleErr != nil {
+		t.Fatalf("build the rescue bundle (make rescue): %v", bundleErr)
+	}
+	return bundleDir
+}
+
+func boot(t testing.TB, append string, disks []qemu.Disk, net qemu.NetMode) *qemu.VM {
+	t.Helper()
+	dir := rescueBundle(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	vm, err := qemu.Start(ctx, qemu.Options{
+		Kernel:   filepath.Join(dir, "vmlinuz"),
+		Initrd:   filepath.Join(dir, "initramfs"),
+		Append:   "console=ttyS0,115200 quiet panic=-1 " + append,
+		MemoryMB: 256,
+		Disks:    disks,
+		Net:      net,
+		Log:      t.Logf,
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vm.Kill(); cancel() })
+	return vm
+}
+
+const bootTimeout = 90 * time.Second
+
+func sparse(t testing.TB, path string, size int64) string {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(size)
+	f.Close()
+	return path
+}
+
+func sh(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// 1. Boots in 256 MB to the ready marker and lists disks on every bus.
+func TestBootListsDisksOnEveryBus(t *testing.T) {
+	dir := t.TempDir()
+	vm := boot(t, "", []qemu.Disk{
+		{Path: sparse(t, filepath.Join(dir, "virtio.img"), 16<<20), Bus: qemu.Virtio, Serial: "LB-VIRTIO"},
+		{Path: sparse(t, filepath.Join(dir, "ahci.img"), 24<<20), Bus: qemu.AHCI, Serial: "LB-AHCI"},
+		{Path: sparse(t, filepath.Join(dir, "nvme.img"), 32<<20), Bus: qemu.NVMe, Serial: "LB-NVME"},
+		{Path: sparse(t, filepath.Join(dir, "usb.img"), 40<<20), Bus: qemu.USB, Serial: "LB-USB"},
+	}, qemu.NetNone)
+	if _, err := vm.Expect(`LIFEBOAT-READY`, bootTimeout); err != nil {
+		t.Fatal(err)
+	}
+	// Disks print at ready, or as they arrive after it (USB is slow).
+	want := []string{`disk: /dev/vd\w+ 16.0 MiB bus=virtio`, `disk: /dev/sd\w+ 24.0 MiB bus=sata`,
+		`disk: /dev/nvme\w+ 32.0 MiB bus=nvme`, `disk: /dev/sd\w+ 40.0 MiB bus=usb`}
+	for len(want) > 0 {
+		i, _, err := vm.ExpectAny(30*time.Second, want...)
+		if err != nil {
+			t.Fatalf("disks not listed %v: %v", want, err)
+		}
+		want = append(want[:i], want[i+1:]...)
+	}
+}
+
+// 4. Without a cable or a DHCP server the boot still reaches ready.
+func TestBootWithoutNetwork(t *testing.T) {
+	for _, net := range []qemu.NetMode{qemu.NetNoCable, qemu.NetNoDHCP} {
+		t.Run(net.String(), func(t *testing.T) {
+			vm := boot(t, "", nil, net)
+			if _, err := vm.Expect(`LIFEBOAT-READY`, bootTimeout); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// imagesDisk makes an ext4 filesystem labelled IMAGES holding the files.
+func imagesDisk(t testing.TB, path string, size int64, files map[string]string) string {
+	tree := filepath.Join(t.TempDir(), "tree")
+	for name, src := range files {
+		dst := filepath.Join(tree, name)
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(dst, b, 0o644)
+	}
+	sparse(t, path, size)
+	sh(t, "mkfs.ext4", "-q", "-F", "-L", "IMAGES", "-d", tree, path)
+	return path
+}
+
+// sourceFS makes an ext4 filesystem with files and returns their checksums.
+func sourceFS(t testing.TB, path string, size int64) map[string][32]byte {
+	tree := filepath.Join(t.TempDir(), "src")
+	sums := map[string][32]byte{}
+	for i := range 12 {
+		name := fmt.Sprintf("dir%d/file%02d.bin", i%3, i)
+		b := bytes.Repeat([]byte(fmt.Sprintf("lifeboat file %d ", i)), 3000*(i+1))
+		os.MkdirAll(filepath.Join(tree, filepath.Dir(name)), 0o755)
+		os.WriteFile(filepath.Join(tree, name), b, 0o644)
+		sums[name] = sha256.Sum256(b)
+	}
+	sparse(t, path, size)
+	sh(t, "mkfs.ext4", "-q", "-F", "-L", "SOURCE", "-d", tree, path)
+	return sums
+}
+
+func lifeboatBin(t testing.TB) string {
+	p := filepath.Join(t.TempDir(), "lifeboat")
+	c := exec.Command("go", "build", "-o", p, "../cmd/lifeboat")
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("build lifeboat: %v %s", err, out)
+	}
+	return p
+}
+
+// 2. Unattended restore onto the first empty disk, then power-off; the
+// host checks the result.
+func TestUnattendedRestore(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "source.img")
+	sums := sourceFS(t, src, 48<<20)
+	img := filepath.Join(dir, "pc1.lbi")
+	sh(t, lifeboatBin(t), "backup", "part", src, "-o", img)
+	store := imagesDisk(t, filepath.Join(dir, "images.img"), 64<<20, map[string]string{"backups/pc1.lbi": img})
+	target := sparse(t, filepath.Join(dir, "target.img"), 64<<20)
+
+	vm := boot(t, "lifeboat.action=restore lifeboat.image=LABEL=IMAGES:/backups/pc1.lbi lifeboat.target=first-empty-disk lifeboat.done=poweroff",
+		[]qemu.Disk{{Path: store, Bus: qemu.Virtio, Serial: "IMAGES"}, {Path: target, Bus: qemu.Virtio, Serial: "TARGET"}}, qemu.NetNone)
+	m, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+) exit=(\d+)`, 4*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[1] != "ok" {
+		t.Fatalf("result %s exit %s", m[1], m[2])
+	}
+	if err := vm.Wait(time.Minute); err != nil {
+		t.Fatalf("the VM did not power off: %v", err)
+	}
+	want, _ := os.ReadFile(src)
+	got, _ := os.ReadFile(target)
+	if !bytes.Equal(got[:len(want)], want) {
+		t.Fatal("the target does not hold the source filesystem")
+	}
+	sh(t, "e2fsck", "-fn", target)
+	for name, sum := range sums {
+		out, err := exec.Command("debugfs", "-R", "cat /"+name, target).Output()
+		if err != nil || sha256.Sum256(out) != sum {
+			t.Errorf("%s: checksum differs after restore (%v)", name, err)
+		}
+	}
+}
+
+// 3. A target too small: the reason is printed, nothing is written, and the
+// VM powers off.
+func TestUnattendedRefusesSmallTarget(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "source.img")
+	sourceFS(t, src, 48<<20)
+	img := filepath.Join(dir, "pc1.lbi")
+	sh(t, lifeboatBin(t), "backup", "part", src, "-o", img)
+	store := imagesDisk(t, filepath.Join(dir, "images.img"), 64<<20, map[string]string{"pc1.lbi": img})
+	small := sparse(t, filepath.Join(dir, "small.img"), 16<<20)
+
+	vm := boot(t, "lifeboat.action=restore lifeboat.image=LABEL=IMAGES:/pc1.lbi lifeboat.target=serial=SMALL lifeboat.done=poweroff",
+		[]qemu.Disk{{Path: store, Bus: qemu.Virtio, Serial: "IMAGES"}, {Path: small, Bus: qemu.Virtio, Serial: "SMALL"}}, qemu.NetNone)
+	m, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+) exit=(\d+).*reason="(.*)"`, 3*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[1] != "failed" || m[2] != "5" || !regexp.MustCompile(`smaller than`).MatchString(m[3]) {
+		t.Fatalf("result %q", m[0])
+	}
+	if err := vm.Wait(time.Minute); err != nil {
+		t.Fatalf("the VM did not power off: %v", err)
+	}
+	b, _ := os.ReadFile(small)
+	if !bytes.Equal(b, make([]byte, len(b))) {
+		t.Fatal("the small target was written to")
+	}
+}
