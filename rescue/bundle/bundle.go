@@ -1,18 +1,5 @@
 //go:build linux
 
-// Package bundle builds the rescue bundle: Debian's kernel, and an
-// initramfs made through u-root's Go APIs holding u-root's init, a few
-// u-root commands, the lifeboat binary as the uinit, the kernel modules the
-// rescue environment needs and ntfs-3g with its libraries. The media writer
-// and the PXE server package what it writes:
-//
-//	out/rescue/vmlinuz        the kernel (EFI-stub bzImage)
-//	out/rescue/initramfs      zstd-compressed newc cpio
-//	out/rescue/bundle.json    versions, sizes, checksums, default command line
-//
-// Smallest use:
-//
-//	b, err := bundle.Build(ctx, bundle.Options{Out: "out/rescue", Source: "."})
 package bundle
 
 import (
@@ -62,23 +49,6 @@ const DefaultCmdline = "console=tty0 console=ttyS0,115200 quiet"
 var Commands = []string{
 	"init", "gosh", "ls", "cat", "cp", "mv", "rm", "mkdir", "mount", "umount", "dmesg", "ip", "ps",
 	"shutdown", "poweroff", "lsmod", "insmod", "df", "free", "echo", "grep", "hexdump", "sync", "uname", "blkid",
-}
-
-// Info is bundle.json.
-type Info struct {
-	Version       string          `json:"version"`
-	KernelVersion string          `json:"kernel_version"`
-	Cmdline       string          `json:"cmdline"`
-	Created       time.Time       `json:"created"`
-	Files         map[string]File `json:"files"`
-	Modules       []string        `json:"modules"`
-	Commands      []string        `json:"commands"`
-}
-
-// File is one file of the bundle.
-type File struct {
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
 }
 
 // Build writes the bundle into o.Out.
