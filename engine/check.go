@@ -32,7 +32,7 @@ type CheckResult struct {
 // *images.CorruptError naming the first bad offset.
 func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
 	start := time.Now()
-	im, err := images.Open(o.Image, images.OpenOptions{Password: o.Password})
+	im, err := openImage(o.Image, images.OpenOptions{Password: o.Password})
 	if err != nil {
 		return nil, describeOpenError(o.Image, err)
 	}
@@ -68,7 +68,7 @@ type ImageInfo struct {
 // without its password (its metadata is not encrypted); password, if set,
 // unlocks it so the record counts are filled in too.
 func Info(image string, password func() ([]byte, error)) (*ImageInfo, error) {
-	im, err := images.Open(image, images.OpenOptions{Password: password})
+	im, err := openImage(image, images.OpenOptions{Password: password})
 	if err != nil {
 		return nil, describeOpenError(image, err)
 	}

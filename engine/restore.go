@@ -62,7 +62,7 @@ type RestoreResult struct {
 func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	log := logger(o.Log)
 	start := time.Now()
-	im, err := images.Open(o.Image, images.OpenOptions{Password: o.Password})
+	im, err := openImage(o.Image, images.OpenOptions{Password: o.Password})
 	if err != nil {
 		return nil, describeOpenError(o.Image, err)
 	}
@@ -99,6 +99,9 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	}
 	for _, part := range im.Info().Parts {
 		holds := false
+		if IsURL(part) {
+			break // an image on a server is on no local disk
+		}
 		if plan.Create {
 			holds = sameFile(part, o.Target)
 		} else if holds, err = blockdev.Holds(o.Target, part); err != nil && !errors.Is(err, errors.ErrUnsupported) {

@@ -244,9 +244,9 @@ func (p *partSet) Close() error {
 
 // openParts opens part 1 and, when the header says the image is split, the
 // parts after it, until one shorter than the split size (the last).
-func openParts(name string, first *os.File, firstSize int64, h *header, uuid [16]byte) (*partSet, error) {
+func openParts(name string, first io.ReaderAt, firstSize int64, firstC io.Closer, open PartOpener, h *header, uuid [16]byte) (*partSet, error) {
 	ps := &partSet{name: name}
-	ps.parts = append(ps.parts, partFile{name: name, r: first, c: first, n: firstSize})
+	ps.parts = append(ps.parts, partFile{name: name, r: first, c: firstC, n: firstSize})
 	ps.size = firstSize
 	if h.SplitSize == 0 {
 		return ps, nil
@@ -258,7 +258,7 @@ func openParts(name string, first *os.File, firstSize int64, h *header, uuid [16
 	last := firstSize
 	for n := 2; last == h.SplitSize; n++ {
 		pn := PartName(name, n)
-		f, err := os.Open(pn)
+		r, size, c, err := open(pn)
 		if errors.Is(err, fs.ErrNotExist) {
 			// Part 1..n-1 are all full: either the image ends exactly at
 			// a part boundary or part n is missing. The trailer decides.
@@ -268,26 +268,20 @@ func openParts(name string, first *os.File, firstSize int64, h *header, uuid [16
 			ps.Close()
 			return nil, err
 		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			ps.Close()
-			return nil, err
-		}
 		hb := make([]byte, partHeaderLen)
-		if _, err := f.ReadAt(hb, 0); err != nil || st.Size() > h.SplitSize {
-			f.Close()
+		if _, err := r.ReadAt(hb, 0); err != nil || size > h.SplitSize {
+			c.Close()
 			ps.Close()
 			return nil, &CorruptError{Image: name, Part: pn, What: "this part is truncated or too long", Err: ErrCorrupt}
 		}
 		if err := checkPartHeader(hb, uuid, n); err != nil {
-			f.Close()
+			c.Close()
 			ps.Close()
 			return nil, &CorruptError{Image: name, Part: pn, Offset: ps.size, What: strings.TrimPrefix(err.Error(), ErrCorrupt.Error()+": "), Err: ErrCorrupt}
 		}
-		ps.parts = append(ps.parts, partFile{name: pn, r: f, c: f, start: ps.size, skip: partHeaderLen, n: st.Size() - partHeaderLen})
-		ps.size += st.Size() - partHeaderLen
-		last = st.Size()
+		ps.parts = append(ps.parts, partFile{name: pn, r: r, c: c, start: ps.size, skip: partHeaderLen, n: size - partHeaderLen})
+		ps.size += size - partHeaderLen
+		last = size
 	}
 	return ps, nil
 }

@@ -50,24 +50,42 @@ type Image struct {
 
 // Open opens the image whose first part is at path, with every split part.
 func Open(path string, o OpenOptions) (*Image, error) {
-	f, err := os.Open(path)
+	return OpenWith(path, openFile, o)
+}
+
+// PartOpener opens one file of an image by name (the first part's name, or
+// a later part's name from PartName) and says how long it is. A part that
+// does not exist must give an error wrapping fs.ErrNotExist.
+type PartOpener func(name string) (r io.ReaderAt, size int64, c io.Closer, err error)
+
+func openFile(name string) (io.ReaderAt, int64, io.Closer, error) {
+	f, err := os.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("open image: %w", err)
+		return nil, 0, nil, err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("open image: %w", err)
+		return nil, 0, nil, err
 	}
 	if st.IsDir() {
 		f.Close()
-		return nil, fmt.Errorf("open image %s: it is a folder; name the image file inside it", path)
+		return nil, 0, nil, fmt.Errorf("%s is a folder; name the image file inside it", name)
 	}
-	im, err := open(path, f, st.Size(), func(h *header, uuid [16]byte) (*partSet, error) {
-		return openParts(path, f, st.Size(), h, uuid)
+	return f, st.Size(), f, nil
+}
+
+// OpenWith opens an image whose parts come from open: files, HTTP URLs.
+func OpenWith(name string, open PartOpener, o OpenOptions) (*Image, error) {
+	r, size, c, err := open(name)
+	if err != nil {
+		return nil, fmt.Errorf("open image: %w", err)
+	}
+	im, err := openImage(name, r, size, func(h *header, uuid [16]byte) (*partSet, error) {
+		return openParts(name, r, size, c, open, h, uuid)
 	}, o)
 	if err != nil {
-		f.Close()
+		c.Close()
 	}
 	return im, err
 }
@@ -75,7 +93,7 @@ func Open(path string, o OpenOptions) (*Image, error) {
 // OpenReaderAt opens an unsplit image held by r (an HTTP range reader, a
 // memory buffer). name is used in messages.
 func OpenReaderAt(r io.ReaderAt, size int64, name string, o OpenOptions) (*Image, error) {
-	return open(name, r, size, func(h *header, _ [16]byte) (*partSet, error) {
+	return openImage(name, r, size, func(h *header, _ [16]byte) (*partSet, error) {
 		if h.SplitSize != 0 {
 			return nil, fmt.Errorf("image %s is split into parts; open it by file name so its parts can be found", name)
 		}
@@ -83,7 +101,7 @@ func OpenReaderAt(r io.ReaderAt, size int64, name string, o OpenOptions) (*Image
 	}, o)
 }
 
-func open(name string, first io.ReaderAt, firstSize int64, parts func(*header, [16]byte) (*partSet, error), o OpenOptions) (*Image, error) {
+func openImage(name string, first io.ReaderAt, firstSize int64, parts func(*header, [16]byte) (*partSet, error), o OpenOptions) (*Image, error) {
 	fixed := make([]byte, headerFixed)
 	if n, _ := first.ReadAt(fixed, 0); n < headerFixed || string(fixed[:8]) != headerMagic {
 		return nil, fmt.Errorf("%s: %w (no Lifeboat header); choose the first part (.lbi) of a Lifeboat backup", name, ErrNotImage)

@@ -8,12 +8,13 @@
 // The kernel command line drives unattended mode:
 //
 //	lifeboat.action=restore
-//	lifeboat.image=LABEL=IMAGES:/backups/pc1.lbi   (or UUID=…:/path, /dev/sdb1:/path, /mnt/…)
+//	lifeboat.image=LABEL=IMAGES:/backups/pc1.lbi   (or UUID=…:/path, /dev/sdb1:/path, /mnt/…, http://…)
 //	lifeboat.target=first-empty-disk                (or /dev/sda, serial=WD-123)
 //	lifeboat.partition=2                            (restore one partition only)
 //	lifeboat.password-file=LABEL=KEYS:/pc1.pw       (for encrypted images)
 //	lifeboat.force=1                                (allow a target that is not empty)
 //	lifeboat.done=poweroff                          (or reboot, or shell)
+//	lifeboat.report=http://server/api/report/MAC    (POST the result line there)
 //
 // Results are printed as one machine-readable line:
 //
@@ -67,6 +68,8 @@ type Job struct {
 	PasswordFile string // same spec forms as Image
 	Force        bool
 	Done         Done
+	// Report is a URL the result line is POSTed to (the PXE server).
+	Report string
 }
 
 // ParseCmdline reads the lifeboat.* parameters of a kernel command line.
@@ -102,6 +105,11 @@ func ParseCmdline(cmdline string) (Job, error) {
 			j.Partition = n
 		case "password-file", "password_file":
 			j.PasswordFile = v
+		case "report":
+			if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+				return j, fmt.Errorf("lifeboat.report=%s: use an http:// URL", v)
+			}
+			j.Report = v
 		case "force":
 			j.Force = v == "1" || v == "yes" || v == "true"
 		case "done":
@@ -158,16 +166,16 @@ func splitCmdline(s string) []string {
 
 // FileSpec is a file named by the filesystem that holds it.
 type FileSpec struct {
-	By   string // "label", "uuid", "device" or "path"
+	By   string // "label", "uuid", "device", "path" or "url"
 	Key  string // the label, UUID or device
 	Path string // inside that filesystem (or the whole path for "path")
 }
 
-// ParseFileSpec reads LABEL=x:/p, UUID=x:/p, /dev/x:/p or /p.
+// ParseFileSpec reads LABEL=x:/p, UUID=x:/p, /dev/x:/p, /p or an http(s) URL.
 func ParseFileSpec(s string) (FileSpec, error) {
 	switch {
 	case strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"):
-		return FileSpec{}, fmt.Errorf("image %s: images over HTTP are not supported yet; put the image on a disk or USB stick", s)
+		return FileSpec{By: "url", Path: s}, nil
 	case strings.HasPrefix(s, "LABEL="), strings.HasPrefix(s, "UUID="):
 		kind, rest, _ := strings.Cut(s, "=")
 		key, p, ok := strings.Cut(rest, ":")

@@ -22,6 +22,7 @@ func TestParseCmdline(t *testing.T) {
 		{"lifeboat.taget=/dev/sda", Job{}, "unknown kernel parameter lifeboat.taget"},
 		{"lifeboat.partition=0", Job{}, "from 1"},
 		{"lifeboat.done=halt", Job{}, "poweroff, reboot or shell"},
+		{"lifeboat.report=ftp://x", Job{}, "http:// URL"},
 	} {
 		got, err := ParseCmdline(tc.in)
 		if tc.err != "" {
@@ -46,7 +47,7 @@ func TestParseFileSpec(t *testing.T) {
 		{"UUID=1234-ABCD:/pc1.lbi", FileSpec{"uuid", "1234-ABCD", "/pc1.lbi"}, ""},
 		{"/dev/sdb1:/pc1.lbi", FileSpec{"device", "/dev/sdb1", "/pc1.lbi"}, ""},
 		{"/mnt/sdb1/pc1.lbi", FileSpec{"path", "", "/mnt/sdb1/pc1.lbi"}, ""},
-		{"http://10.0.0.1/images/pc1.lbi", FileSpec{}, "not supported yet"},
+		{"http://10.0.0.1/images/pc1.lbi", FileSpec{"url", "", "http://10.0.0.1/images/pc1.lbi"}, ""},
 		{"LABEL=IMAGES", FileSpec{}, "LABEL=NAME:/path"},
 		{"pc1.lbi", FileSpec{}, "absolute path"},
 	} {

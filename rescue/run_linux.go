@@ -10,6 +10,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -66,9 +67,11 @@ type env struct {
 	seen    map[string]bool // modalias files already matched
 	known   map[string]bool // disks already mounted and shown
 	settled chan struct{}   // closed when no new hardware appears
-	usb     bool            // a USB host controller driver was loaded
-	mu      sync.Mutex      // held while mounting and scanning
-	modMu   sync.Mutex      // guards loaded and nloaded while modules load side by side
+	netUp   chan struct{}   // closed when a link got an address
+	netOnce sync.Once
+	usb     bool       // a USB host controller driver was loaded
+	mu      sync.Mutex // held while mounting and scanning
+	modMu   sync.Mutex // guards loaded and nloaded while modules load side by side
 }
 
 type mount struct {
@@ -79,7 +82,7 @@ type mount struct {
 // Run brings the environment up and runs the job or the prompt. It returns
 // only for DoneShell or when the user leaves the prompt.
 func Run(ctx context.Context, o Options) error {
-	e := &env{o: o, start: time.Now(), loaded: map[string]bool{}, known: map[string]bool{}}
+	e := &env{o: o, start: time.Now(), loaded: map[string]bool{}, known: map[string]bool{}, netUp: make(chan struct{})}
 	if o.Console == nil {
 		if c, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
 			e.con = c
@@ -316,6 +319,7 @@ func (e *env) startNetwork(ctx context.Context) <-chan struct{} {
 				continue
 			}
 			e.say("network: %s is up: %s", r.Interface.Attrs().Name, r.Lease)
+			e.netOnce.Do(func() { close(e.netUp) })
 		}
 	}()
 	return done
@@ -516,7 +520,7 @@ func (e *env) resolveFile(spec string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if fs.By == "path" {
+	if fs.By == "path" || fs.By == "url" {
 		return fs.Path, nil
 	}
 	for _, m := range e.mounts {
@@ -612,6 +616,14 @@ func diskEmpty(p string) (bool, error) {
 func (e *env) runJob(ctx context.Context, j Job) {
 	start := time.Now()
 	<-e.settled // the image or the target may be on a USB stick still arriving
+	if strings.HasPrefix(j.Image, "http") {
+		select {
+		case <-e.netUp:
+		case <-time.After(90 * time.Second):
+			e.result(j, 6, "", fmt.Errorf("image %s: no network address after 90 s; plug in the cable or check the DHCP server", j.Image))
+			return
+		}
+	}
 	image, err := e.resolveFile(j.Image)
 	if err != nil {
 		e.result(j, 6, "", err)
@@ -656,13 +668,34 @@ func (e *env) runJob(ctx context.Context, j Job) {
 		e.result(j, exitCode(err), target, err)
 		return
 	}
-	e.say("%s status=ok exit=0 action=%s image=%s target=%s bytes=%d verified=%v seconds=%.1f", ResultMarker, j.Action, image, target, res.Bytes, res.Verified, time.Since(start).Seconds())
+	e.report(j, fmt.Sprintf("%s status=ok exit=0 action=%s image=%s target=%s bytes=%d verified=%v seconds=%.1f", ResultMarker, j.Action, image, target, res.Bytes, res.Verified, time.Since(start).Seconds()))
+}
+
+// report prints the result line and, if the job says where, POSTs it.
+func (e *env) report(j Job, line string) {
+	e.say("%s", line)
+	if j.Report == "" {
+		return
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	for attempt := range 3 {
+		resp, err := c.Post(j.Report, "text/plain", strings.NewReader(line+"\n"))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 300 {
+				return
+			}
+			err = fmt.Errorf("%s", resp.Status)
+		}
+		e.say("lifeboat: report to %s failed (%v)", j.Report, err)
+		time.Sleep(time.Duration(attempt+1) * time.Second)
+	}
 }
 
 func (e *env) result(j Job, code int, target string, err error) {
 	reason := strings.ReplaceAll(err.Error(), `"`, `'`)
 	e.say("lifeboat: %v", err)
-	e.say("%s status=failed exit=%d action=%s target=%s reason=\"%s\"", ResultMarker, code, j.Action, target, reason)
+	e.report(j, fmt.Sprintf("%s status=failed exit=%d action=%s target=%s reason=\"%s\"", ResultMarker, code, j.Action, target, reason))
 }
 
 // exitCode mirrors the CLI's exit codes (internal/cli), which this package

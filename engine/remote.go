@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/images"
+)
+
+// IsURL reports whether an image is named by an http(s) URL.
+func IsURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+// openImage opens an image from a file or, for a URL, over HTTP with range
+// requests (the PXE server and any web server that honours Range work).
+func openImage(name string, o images.OpenOptions) (*images.Image, error) {
+	if IsURL(name) {
+		return images.OpenWith(name, openHTTP, o)
+	}
+	return images.Open(name, o)
+}
+
+var httpClient = &http.Client{Transport: &http.Transport{
+	MaxIdleConnsPerHost: 8,
+	IdleConnTimeout:     30 * time.Second,
+}}
+
+// httpFile is an io.ReaderAt over one URL.
+type httpFile struct {
+	url  string
+	size int64
+}
+
+func openHTTP(url string) (io.ReaderAt, int64, io.Closer, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("%s: %w; check the address and that the server is running", url, err)
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, 0, nil, fmt.Errorf("%s: the server has no such file: %w", url, fs.ErrNotExist)
+	case resp.StatusCode != http.StatusOK:
+		return nil, 0, nil, fmt.Errorf("%s: the server answered %s", url, resp.Status)
+	case resp.ContentLength < 0:
+		return nil, 0, nil, fmt.Errorf("%s: the server does not say how long the file is; serve it with a Content-Length", url)
+	case resp.Header.Get("Accept-Ranges") != "bytes":
+		return nil, 0, nil, fmt.Errorf("%s: the server does not take range requests (Accept-Ranges: bytes); serve images with lifeboat pxe serve or a web server that does", url)
+	}
+	f := &httpFile{url: url, size: resp.ContentLength}
+	return f, f.size, io.NopCloser(nil), nil
+}
+
+// ReadAt fetches one range, retrying a few times: a long restore should
+// not fail on one dropped connection.
+func (f *httpFile) ReadAt(p []byte, off int64) (int, error) {
+	if off >= f.size {
+		return 0, io.EOF
+	}
+	want := min(int64(len(p)), f.size-off)
+	var err error
+	for attempt := range 4 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+		}
+		var n int
+		n, err = f.get(p[:want], off)
+		if err == nil {
+			if want < int64(len(p)) {
+				return n, io.EOF
+			}
+			return n, nil
+		}
+	}
+	return 0, err
+}
+
+func (f *httpFile) get(p []byte, off int64) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, f.url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+int64(len(p))-1, 10))
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", f.url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent {
+		return 0, fmt.Errorf("%s: range request answered %s", f.url, resp.Status)
+	}
+	n, err := io.ReadFull(resp.Body, p)
+	if err != nil {
+		return n, fmt.Errorf("%s: %w", f.url, err)
+	}
+	return n, nil
+}
