@@ -60,7 +60,26 @@ const (
 	NetNoCable                // a virtio-net NIC whose link is down; VM.SetLink(true) plugs it into NetUser's network
 	NetNoDHCP                 // a virtio-net NIC with carrier on an empty segment: DHCP requests go unanswered
 	NetUser                   // QEMU user networking (10.0.2.0/24) with its built-in DHCP server
+	NetTap                    // a virtio-net NIC on Options.Tap (in Options.NetNS), with QEMU's iPXE ROM for network boot
 )
+
+// Firmware is what the VM boots with.
+type Firmware int
+
+const (
+	BIOS Firmware = iota // SeaBIOS
+	UEFI                 // OVMF (Debian's ovmf package)
+)
+
+func (f Firmware) String() string {
+	if f == UEFI {
+		return "uefi"
+	}
+	return "bios"
+}
+
+// OVMF is where Debian's ovmf package puts the UEFI firmware.
+const OVMF = "/usr/share/ovmf/OVMF.fd"
 
 func (n NetMode) String() string {
 	switch n {
@@ -72,6 +91,8 @@ func (n NetMode) String() string {
 		return "nodhcp"
 	case NetUser:
 		return "user"
+	case NetTap:
+		return "tap"
 	}
 	return "NetMode(" + strconv.Itoa(int(n)) + ")"
 }
@@ -97,9 +118,21 @@ func (a Accel) String() string {
 	return "Accel(" + strconv.Itoa(int(a)) + ")"
 }
 
-// Options describe one VM. Kernel is required; the rest has defaults.
+// Options describe one VM: a kernel (Kernel, Initrd, Append), or what the
+// firmware boots (CDROM, disks, the network with Boot "n").
 type Options struct {
 	Kernel, Initrd string
+	Firmware       Firmware
+	// CDROM is an ISO on an AHCI CD drive.
+	CDROM string
+	// Boot is the firmware's boot order without Kernel: "d" CD, "c" disk,
+	// "n" network.
+	Boot string
+	// NetNS runs QEMU inside this network namespace (ip netns exec), so
+	// NetTap's tap device can live on a bridge the test made there.
+	NetNS string
+	Tap   string // the tap device for NetTap
+	MAC   string // the NIC's MAC address; QEMU's default if empty
 	// Append is the kernel command line. The console is the first serial
 	// port, so it needs console=ttyS0 for the kernel's and init's output.
 	Append   string
@@ -122,8 +155,8 @@ const netID = "net0"
 // args returns QEMU's arguments, without the binary, for a VM whose QMP
 // socket is qmpSock. It does no I/O, so tests can check it.
 func (o Options) args(accel Accel, qmpSock string) ([]string, error) {
-	if o.Kernel == "" {
-		return nil, fmt.Errorf("qemu: Options.Kernel is empty; pass the path of a bzImage")
+	if o.Kernel == "" && o.CDROM == "" && o.Boot == "" && len(o.Disks) == 0 {
+		return nil, fmt.Errorf("qemu: nothing to boot: set Options.Kernel, CDROM, Disks or Boot")
 	}
 	mem, cpus := o.MemoryMB, o.CPUs
 	if mem <= 0 {
@@ -147,12 +180,24 @@ func (o Options) args(accel Accel, qmpSock string) ([]string, error) {
 	default:
 		a = append(a, "-accel", "tcg")
 	}
-	a = append(a, "-kernel", o.Kernel)
-	if o.Initrd != "" {
-		a = append(a, "-initrd", o.Initrd)
+	if o.Firmware == UEFI {
+		a = append(a, "-bios", OVMF)
 	}
-	if o.Append != "" {
-		a = append(a, "-append", o.Append)
+	if o.Kernel != "" {
+		a = append(a, "-kernel", o.Kernel)
+		if o.Initrd != "" {
+			a = append(a, "-initrd", o.Initrd)
+		}
+		if o.Append != "" {
+			a = append(a, "-append", o.Append)
+		}
+	}
+	if o.Boot != "" {
+		a = append(a, "-boot", "order="+o.Boot)
+	}
+	if o.CDROM != "" {
+		a = append(a, "-drive", "file="+optEscape(o.CDROM)+",if=none,id=cd0,format=raw,media=cdrom,readonly=on",
+			"-device", "ich9-ahci,id=cdahci", "-device", "ide-cd,drive=cd0,bus=cdahci.0")
 	}
 	d, err := diskArgs(o.Disks)
 	if err != nil {
@@ -169,6 +214,15 @@ func (o Options) args(accel Accel, qmpSock string) ([]string, error) {
 		// A hub with only the guest on it: carrier, but nobody answers.
 		// QEMU warns that the hub "is not connected to host network".
 		a = append(a, "-netdev", "hubport,id="+netID+",hubid=0", "-device", "virtio-net-pci,netdev="+netID+",romfile=")
+	case NetTap:
+		if o.Tap == "" {
+			return nil, fmt.Errorf("qemu: NetTap needs Options.Tap")
+		}
+		dev := "virtio-net-pci,netdev=" + netID
+		if o.MAC != "" {
+			dev += ",mac=" + o.MAC
+		}
+		a = append(a, "-netdev", "tap,id="+netID+",ifname="+optEscape(o.Tap)+",script=no,downscript=no", "-device", dev)
 	default:
 		return nil, fmt.Errorf("qemu: unknown %v", o.Net)
 	}
@@ -240,3 +294,11 @@ func diskArgs(disks []Disk) ([]string, error) {
 
 // optEscape doubles commas, QEMU's escape inside an option value.
 func optEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+// netnsPrefix runs QEMU inside a network namespace when one is named.
+func netnsPrefix(ns string) []string {
+	if ns == "" {
+		return nil
+	}
+	return []string{"ip", "netns", "exec", ns}
+}

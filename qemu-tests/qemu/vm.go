@@ -99,7 +99,7 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 
 	v := &VM{
 		ctx:     ctx,
-		argv:    append([]string{Binary}, args...),
+		argv:    append(netnsPrefix(o.NetNS), append([]string{Binary}, args...)...),
 		net:     o.Net,
 		dir:     dir,
 		logf:    o.Log,
