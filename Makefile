@@ -54,10 +54,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzProbe -fuzztime $(FUZZTIME) ./engine/fsprobe/
 	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) ./engine/layout/
 
-# The rescue media (ISO and USB image) come with the rescue and mkmedia work.
-media:
-	@echo "make media: the rescue environment and media writer are not built yet (issues 3 and 4)." >&2
-	@exit 1
+# The rescue media: a hybrid ISO (CD or stick, BIOS and UEFI) and a USB
+# image (GPT: BIOS boot, ESP, LIFEBOAT-DATA) from the rescue bundle.
+media: deps build rescue
+	$(BIN) mkmedia iso -o out/lifeboat.iso --bundle out/rescue
+	$(BIN) mkmedia usb -o out/lifeboat-usb.img --bundle out/rescue --yes
+	@ls -l out/lifeboat.iso out/lifeboat-usb.img
 
 clean:
 	rm -rf bin out

@@ -110,6 +110,8 @@ func ParseCmdline(cmdline string) (Job, error) {
 				return j, fmt.Errorf("lifeboat.report=%s: use an http:// URL", v)
 			}
 			j.Report = v
+		case "debug":
+			// handled by Run: library logs go to the console
 		case "force":
 			j.Force = v == "1" || v == "yes" || v == "true"
 		case "done":

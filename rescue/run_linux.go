@@ -10,6 +10,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,9 +21,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/u-root/u-root/pkg/dhclient"
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/u-root/u-root/pkg/kmodule"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -69,6 +72,7 @@ type env struct {
 	settled chan struct{}   // closed when no new hardware appears
 	netUp   chan struct{}   // closed when a link got an address
 	netOnce sync.Once
+	debug   bool       // lifeboat.debug on the command line: library logs to the console
 	usb     bool       // a USB host controller driver was loaded
 	mu      sync.Mutex // held while mounting and scanning
 	modMu   sync.Mutex // guards loaded and nloaded while modules load side by side
@@ -77,6 +81,7 @@ type env struct {
 type mount struct {
 	dev, dir, fstype, label, uuid string
 	disk                          string // the whole disk it is on
+	partName                      string // GPT partition name, also matched by LABEL=
 }
 
 // Run brings the environment up and runs the job or the prompt. It returns
@@ -110,6 +115,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// u-root's DHCP client and kmodule log through the standard logger.
 	log.SetOutput(io.Discard)
+	if strings.Contains(cmdline, "lifeboat.debug") {
+		log.SetOutput(e.con)
+		e.debug = true
+	}
 	job, jobErr := ParseCmdline(cmdline)
 
 	upStart := uptime()
@@ -287,42 +296,115 @@ func readAliases(p string) []alias {
 
 // --- network ---
 
-// startNetwork asks for DHCP on every link in the background; boot never
-// waits for it. The returned channel closes when all attempts ended.
+// startNetwork asks for DHCP on every wired link in the background, also
+// on links that appear later (a NIC driver still probing, a USB adapter);
+// boot never waits for it. The returned channel closes when it gives up
+// looking for new links.
 func (e *env) startNetwork(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		links, err := netlink.LinkList()
-		if err != nil {
-			return
-		}
-		var ifs []netlink.Link
-		for _, l := range links {
-			if l.Attrs().Flags&0x8 != 0 || l.Type() != "device" { // loopback
-				continue
+		handled := map[string]bool{}
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			links, err := netlink.LinkList()
+			if err == nil {
+				for _, l := range links {
+					a := l.Attrs()
+					if a.Flags&net.FlagLoopback != 0 || l.Type() != "device" || handled[a.Name] {
+						continue
+					}
+					handled[a.Name] = true
+					go e.dhcp(ctx, l)
+				}
 			}
-			ifs = append(ifs, l)
-		}
-		if len(ifs) == 0 {
-			return
-		}
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		for r := range dhclient.SendRequests(ctx, ifs, true, false, dhclient.Config{Timeout: 3 * time.Second, Retries: 4}, 5*time.Second) {
-			if r.Err != nil {
-				e.say("network: %s: no DHCP answer (%v)", r.Interface.Attrs().Name, r.Err)
-				continue
-			}
-			if err := r.Lease.Configure(); err != nil {
-				e.say("network: %s: %v", r.Interface.Attrs().Name, err)
-				continue
-			}
-			e.say("network: %s is up: %s", r.Interface.Attrs().Name, r.Lease)
-			e.netOnce.Do(func() { close(e.netUp) })
+			time.Sleep(500 * time.Millisecond)
 		}
 	}()
 	return done
+}
+
+// dhcp brings a link up and asks for an IPv4 lease, retrying in the
+// background; it configures the address, the default route and DNS.
+func (e *env) dhcp(ctx context.Context, l netlink.Link) {
+	name := l.Attrs().Name
+	if err := netlink.LinkSetUp(l); err != nil {
+		e.say("network: %s: %v", name, err)
+		return
+	}
+	var lease *nclient4.Lease
+	for attempt := 0; attempt < 8 && ctx.Err() == nil; attempt++ {
+		conn, err := dhcpConn(name)
+		if err != nil {
+			e.say("network: %s: %v", name, err)
+			time.Sleep(time.Second)
+			continue
+		}
+		opts := []nclient4.ClientOpt{nclient4.WithTimeout(3 * time.Second), nclient4.WithRetry(2)}
+		if e.debug {
+			opts = append(opts, nclient4.WithDebugLogger())
+		}
+		c, err := nclient4.NewWithConn(conn, l.Attrs().HardwareAddr, opts...)
+		if err != nil {
+			conn.Close()
+			time.Sleep(time.Second)
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		lease, err = c.Request(rctx, dhcpv4.WithBroadcast(true))
+		cancel()
+		c.Close()
+		if err == nil {
+			break
+		}
+		lease = nil
+	}
+	if lease == nil {
+		e.say("network: %s: no DHCP answer", name)
+		return
+	}
+	ack := lease.ACK
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: ack.YourIPAddr, Mask: ack.SubnetMask()}}
+	if err := netlink.AddrReplace(l, addr); err != nil {
+		e.say("network: %s: set address %v: %v", name, addr, err)
+		return
+	}
+	if gw := ack.Router(); len(gw) > 0 {
+		netlink.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw[0]})
+	}
+	if dns := ack.DNS(); len(dns) > 0 {
+		var b strings.Builder
+		for _, d := range dns {
+			fmt.Fprintf(&b, "nameserver %s\n", d)
+		}
+		os.WriteFile("/etc/resolv.conf", []byte(b.String()), 0o644)
+	}
+	e.say("network: %s is up: %s from %s", name, addr, ack.ServerIPAddr)
+	e.netOnce.Do(func() { close(e.netUp) })
+}
+
+// dhcpConn is a UDP socket on port 68 tied to one interface that may send
+// broadcasts before it has an address: a plain socket works where a raw
+// packet socket did not (sends on it never completed under QEMU's TCG).
+// Replies come as broadcasts because requests set the broadcast flag.
+func dhcpConn(ifname string) (net.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(network, address string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1); serr != nil {
+				return
+			}
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
+				return
+			}
+			serr = unix.BindToDevice(int(fd), ifname)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:68")
 }
 
 // --- filesystems ---
@@ -339,10 +421,10 @@ func (e *env) mountNew(disks []engine.DiskInfo) int {
 		e.known[d.Path] = true
 		n++
 		if len(d.Partitions) == 0 {
-			e.tryMount(d.Path, d.Path, d.Name, d.FS)
+			e.tryMount(d.Path, d.Path, d.Name, "", d.FS)
 		}
 		for _, p := range d.Partitions {
-			e.tryMount(d.Path, p.Path, p.Name, p.FS)
+			e.tryMount(d.Path, p.Path, p.Name, p.Label, p.FS)
 		}
 	}
 	return n
@@ -384,7 +466,7 @@ func (e *env) watch(seen []engine.DiskInfo) {
 	}
 }
 
-func (e *env) tryMount(disk, dev, name string, fs *images.FS) {
+func (e *env) tryMount(disk, dev, name, partName string, fs *images.FS) {
 	var fstype, label, uuid string
 	if fs != nil {
 		fstype, label, uuid = fs.Type, fs.Label, fs.UUID
@@ -422,7 +504,7 @@ func (e *env) tryMount(disk, dev, name string, fs *images.FS) {
 		os.Remove(dir)
 		return
 	}
-	e.mounts = append(e.mounts, mount{dev: dev, dir: dir, fstype: fstype, label: label, uuid: uuid, disk: disk})
+	e.mounts = append(e.mounts, mount{dev: dev, dir: dir, fstype: fstype, label: label, uuid: uuid, disk: disk, partName: partName})
 	e.say("mounted %s (%s %q) read-only at %s", dev, fstype, label, dir)
 }
 
@@ -442,7 +524,7 @@ func isISO9660(dev string) bool {
 // (ext4's crc32c is a soft dependency that the loader does not follow).
 var fsModules = map[string][]string{
 	"ext2": {"crc32c_generic", "ext4"}, "ext3": {"crc32c_generic", "ext4"}, "ext4": {"crc32c_generic", "ext4"},
-	"vfat": {"nls_cp437", "nls_iso8859_1", "nls_utf8", "vfat"}, "exfat": {"nls_utf8", "exfat"},
+	"vfat": {"nls_cp437", "nls_ascii", "nls_iso8859_1", "nls_utf8", "vfat"}, "exfat": {"nls_utf8", "exfat"},
 	"iso9660": {"isofs"}, "ntfs": {"fuse"},
 }
 
@@ -524,7 +606,9 @@ func (e *env) resolveFile(spec string) (string, error) {
 		return fs.Path, nil
 	}
 	for _, m := range e.mounts {
-		if fs.By == "label" && m.label == fs.Key || fs.By == "uuid" && strings.EqualFold(m.uuid, fs.Key) || fs.By == "device" && m.dev == fs.Key {
+		// LABEL= matches the filesystem label or the GPT partition name:
+		// FAT labels hold 11 characters, so LIFEBOAT-DATA is a name.
+		if fs.By == "label" && (m.label == fs.Key || m.partName == fs.Key) || fs.By == "uuid" && strings.EqualFold(m.uuid, fs.Key) || fs.By == "device" && m.dev == fs.Key {
 			p := filepath.Join(m.dir, filepath.FromSlash(fs.Path))
 			if _, err := os.Stat(p); err != nil {
 				return "", fmt.Errorf("%s: the filesystem %s=%s is mounted at %s but has no %s", spec, strings.ToUpper(fs.By), fs.Key, m.dir, fs.Path)

@@ -17,6 +17,13 @@ pkgs=(
   kmod        # depmod for the rescue kernel's modules
   dpkg        # dpkg -x unpacks the rescue kernel without installing it
   apt
+  grub-pc-bin grub-efi-amd64-bin  # GRUB images for the media, made at bundle time
+  ovmf        # UEFI firmware for the QEMU boots
+  xorriso     # cross-checks the ISO in tests
+  mtools      # reads the USB image's FAT partitions in tests
+  ipxe        # network boot loaders the PXE server hands out
+  dnsmasq-base  # an ordinary DHCP server beside ours in the proxy-mode test
+  iproute2    # network namespaces for the PXE tests
   coreutils
   make
 )

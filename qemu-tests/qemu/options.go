@@ -173,6 +173,9 @@ func (o Options) args(accel Accel, qmpSock string) ([]string, error) {
 		// Start paused; Start sets the link state over QMP, then continues.
 		"-S", "-chardev", "socket,id=qmp,path=" + optEscape(qmpSock), "-mon", "chardev=qmp,mode=control",
 		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+		// Entropy for the guest: QEMU's default CPU under TCG has no
+		// RDRAND, and getrandom would block until the kernel RNG is ready.
+		"-device", "virtio-rng-pci",
 	}
 	switch accel {
 	case AccelKVM:

@@ -23,6 +23,7 @@ import (
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/uio/llog"
 
+	"github.com/lifeboat-rescue/lifeboat/mkmedia/grubprep"
 	"github.com/lifeboat-rescue/lifeboat/rescue/kernel"
 )
 
@@ -137,6 +138,12 @@ func Build(ctx context.Context, o Options) (*Info, error) {
 	initrd := filepath.Join(o.Out, "initramfs")
 	if err := compress(cpio, initrd); err != nil {
 		return nil, err
+	}
+	// The bootloader pieces media need, made here once with grub-mkimage
+	// so that mkmedia itself stays pure Go.
+	log.Info("boot files started")
+	if err := grubprep.Prepare(ctx, filepath.Join(o.Out, "boot")); err != nil {
+		return nil, fmt.Errorf("boot files for media: %w", err)
 	}
 	vmlinuz := filepath.Join(o.Out, "vmlinuz")
 	if err := copyFile(k.Image, vmlinuz); err != nil {

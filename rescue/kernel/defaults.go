@@ -12,6 +12,9 @@ package kernel
 var DefaultModules = []string{
 	// virtio (QEMU and most clouds)
 	"virtio_pci", "virtio_blk", "virtio_scsi", "virtio_net", "virtio_console",
+	// entropy: without RDRAND (QEMU TCG, old CPUs) the kernel RNG may not be
+	// ready for a long time, and getrandom blocks the DHCP client
+	"virtio_rng",
 	// SATA, and the PIIX IDE that QEMU's default pc machine gives a -cdrom
 	"ahci", "ata_piix", "sd_mod",
 	// NVMe
@@ -27,7 +30,7 @@ var DefaultModules = []string{
 	// through the crypto API, which asks for it only by a soft dependency
 	// that kmodule ignores.
 	"crc32c_generic", "ext4", "vfat", "exfat", "isofs", "fuse",
-	"nls_cp437", "nls_iso8859_1", "nls_utf8",
+	"nls_cp437", "nls_iso8859_1", "nls_utf8", "nls_ascii", // Debian's FAT default iocharset is ascii
 	// raw sockets for DHCP, images on files
 	"af_packet", "loop",
 }

@@ -1,0 +1,29 @@
+// Package pxe is Lifeboat's network boot server: DHCP (a full server that
+// leases addresses, or a proxy that only answers PXE clients beside an
+// existing router), TFTP for the first-stage boot loader (iPXE) and HTTP for
+// the iPXE script, the rescue kernel and initramfs, images and the job
+// reports that the rescue environment posts back.
+//
+// Which file a client boots is decided from DHCP options 93 (client
+// architecture) and 77 (user class "iPXE"): BIOS firmware gets
+// undionly.kpxe and UEFI firmware snponly.efi over TFTP; iPXE, whether
+// chained that way or already in the NIC's option ROM, gets
+// http://SERVER/boot.ipxe?mac=MAC, a script that boots the rescue
+// environment with the kernel parameters of the first Rules entry that
+// matches the client's MAC address.
+//
+// Smallest use (as root, on an interface that has an IPv4 address):
+//
+//	err := pxe.Serve(ctx, pxe.Config{Interface: "br0", Bundle: "out/rescue"})
+//
+// Serve returns when ctx is cancelled. Start does the same but returns once
+// every socket is open, for callers that show Server.Clients.
+//
+// Network namespaces (Linux): sockets belong to the namespace of the thread
+// that creates them. Start opens all of them, and runs the TFTP server that
+// opens one socket per transfer, on a thread that it moves into
+// Config.Netns (a path such as /run/netns/NAME) or, when that is empty,
+// into the namespace of the thread that called Start. So a test may either
+// pass Netns, or call Start from a goroutine that did runtime.LockOSThread
+// and unix.Setns itself.
+package pxe

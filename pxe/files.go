@@ -1,0 +1,103 @@
+package pxe
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+)
+
+// errRefused is returned for names that try to leave a served directory or
+// name hidden files. The client gets "not found"-like refusals; the log
+// gets the name.
+var errRefused = errors.New("refused: only plain relative names of files inside the served directories are allowed")
+
+// cleanName checks a file name that came from the network: it must be a
+// relative slash-separated path without "." or ".." elements, empty
+// elements, backslashes, NUL bytes or elements starting with a dot. The
+// os.Root it is opened through then refuses symlinks that lead outside.
+func cleanName(name string) (string, error) {
+	if name == "" || len(name) > 1024 || strings.ContainsAny(name, "\\\x00") || !fs.ValidPath(name) || name == "." {
+		return "", errRefused
+	}
+	for _, e := range strings.Split(name, "/") {
+		if strings.HasPrefix(e, ".") {
+			return "", errRefused
+		}
+	}
+	return name, nil
+}
+
+// tree is one served directory.
+type tree struct {
+	dir  string
+	root *os.Root
+}
+
+func openTree(dir string) (*tree, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &tree{dir: dir, root: r}, nil
+}
+
+func (t *tree) close() {
+	if t != nil {
+		t.root.Close()
+	}
+}
+
+// open opens a regular file of t by a cleaned name.
+func (t *tree) open(name string) (*os.File, fs.FileInfo, error) {
+	if t == nil {
+		return nil, nil, fs.ErrNotExist
+	}
+	n, err := cleanName(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := t.root.Open(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: not a regular file: %w", name, fs.ErrNotExist)
+	}
+	return f, st, nil
+}
+
+// files maps the names clients ask for onto the served directories:
+//
+//	undionly.kpxe, snponly.efi, ipxe.efi   (and ipxe/NAME)  → IPXEDir
+//	rescue/NAME                                            → Bundle
+//	images/PATH                                            → Images (HTTP only)
+type files struct {
+	ipxe, rescue, images *tree
+}
+
+// openTFTP resolves a TFTP file name. TFTP serves the boot loaders and the
+// rescue bundle, not images (far too slow for them).
+func (f *files) openTFTP(name string) (*os.File, fs.FileInfo, error) {
+	n, err := cleanName(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rest, ok := strings.CutPrefix(n, "rescue/"); ok {
+		return f.rescue.open(rest)
+	}
+	if rest, ok := strings.CutPrefix(n, "ipxe/"); ok {
+		return f.ipxe.open(rest)
+	}
+	if strings.Contains(n, "/") {
+		return nil, nil, fs.ErrNotExist
+	}
+	return f.ipxe.open(n)
+}

@@ -1,0 +1,328 @@
+package pxe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+
+	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
+)
+
+// Server is a running PXE server.
+type Server struct {
+	c         Config
+	log       *slog.Logger
+	prefix    netip.Prefix // the interface's subnet
+	info      *bundle.Info
+	files     files
+	efiLoader string
+	leases    *leases // nil in proxy mode
+	clients   *clients
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// Serve runs the PXE server until ctx is cancelled, then returns ctx's
+// error wrapped. Errors at start name the port or file and what to do.
+func Serve(ctx context.Context, c Config) error {
+	s, err := Start(ctx, c)
+	if err != nil {
+		return err
+	}
+	return s.Wait()
+}
+
+// newServer checks c and prepares everything that needs no network: the
+// bundle, the served directories, the rules and the leases.
+func newServer(c Config, p netip.Prefix) (*Server, error) {
+	c, err := c.withDefaults(p)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{c: c, log: c.Log, prefix: p.Masked(), clients: newClients(), done: make(chan struct{})}
+	s.info, err = bundle.Read(c.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	if s.files.rescue, err = openTree(c.Bundle); err != nil {
+		return nil, fmt.Errorf("rescue bundle: %w", err)
+	}
+	if c.Images != "" {
+		if s.files.images, err = openTree(c.Images); err != nil {
+			s.close()
+			return nil, fmt.Errorf("images directory: %w; give an existing directory with --images", err)
+		}
+	}
+	s.efiLoader = "snponly.efi"
+	if t, err := openTree(c.IPXEDir); err != nil {
+		s.log.Warn("iPXE boot loaders not found: firmware PXE clients cannot boot (clients whose network card runs iPXE still can); install them with apt-get install ipxe", "dir", c.IPXEDir, "err", err)
+	} else {
+		s.files.ipxe = t
+		for _, n := range []string{"undionly.kpxe", "snponly.efi"} {
+			if _, err := os.Stat(filepath.Join(c.IPXEDir, n)); err != nil {
+				s.log.Warn("iPXE boot loader missing; install it with apt-get install ipxe", "file", filepath.Join(c.IPXEDir, n))
+			}
+		}
+		if _, err := os.Stat(filepath.Join(c.IPXEDir, "snponly.efi")); err != nil {
+			s.efiLoader = "ipxe.efi"
+		}
+	}
+	if !c.Proxy {
+		ex := []netip.Addr{c.Addr}
+		if c.Router.IsValid() {
+			ex = append(ex, c.Router)
+		}
+		ex = append(ex, c.DNS...)
+		if s.leases, err = openLeases(c.LeaseFile, c.Pool, ex...); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) close() {
+	s.files.ipxe.close()
+	s.files.rescue.close()
+	s.files.images.close()
+}
+
+// sockets are everything Start opens.
+type sockets struct {
+	dhcp, pxe net.PacketConn
+	tftp      *net.UDPConn
+	http      net.Listener
+}
+
+func (k *sockets) close() {
+	if k.dhcp != nil {
+		k.dhcp.Close()
+	}
+	if k.pxe != nil {
+		k.pxe.Close()
+	}
+	if k.tftp != nil {
+		k.tftp.Close()
+	}
+	if k.http != nil {
+		k.http.Close()
+	}
+}
+
+// Start opens every socket (in Config.Netns, or the calling thread's
+// network namespace) and serves in the background until ctx is cancelled
+// or Close is called; Wait returns why it stopped.
+func Start(ctx context.Context, c Config) (*Server, error) {
+	ns, err := openNetns(c.Netns)
+	if err != nil {
+		return nil, err
+	}
+	type started struct {
+		s   *Server
+		k   *sockets
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ready := make(chan started, 1)
+	tftpDone := make(chan error, 1)
+	// This goroutine owns the thread that sits in the namespace: it opens
+	// the sockets and then runs the TFTP server, which opens one socket
+	// per transfer.
+	go func() {
+		if err := ns.enter(); err != nil {
+			ready <- started{err: err}
+			return
+		}
+		p, err := interfaceAddr(c.Interface, c.Addr)
+		if err != nil {
+			ready <- started{err: err}
+			return
+		}
+		s, err := newServer(c, p)
+		if err != nil {
+			ready <- started{err: err}
+			return
+		}
+		k, err := s.listen()
+		if err != nil {
+			s.close()
+			ready <- started{err: err}
+			return
+		}
+		t := s.newTFTP(ctx)
+		ready <- started{s: s, k: k}
+		go func() {
+			<-ctx.Done()
+			t.Shutdown()
+		}()
+		tftpDone <- t.Serve(k.tftp)
+	}()
+	st := <-ready
+	ns.close()
+	if st.err != nil {
+		cancel()
+		return nil, st.err
+	}
+	s, k := st.s, st.k
+	s.cancel = cancel
+	go s.run(ctx, k, tftpDone)
+	return s, nil
+}
+
+// listen opens the sockets: DHCP on 67 and 4011 bound to the interface,
+// TFTP and HTTP on the server's address.
+func (s *Server) listen() (*sockets, error) {
+	k := &sockets{}
+	var err error
+	if k.dhcp, err = listenDHCP(s.c.Interface, dhcpv4.ServerPort); err != nil {
+		return nil, err
+	}
+	if k.pxe, err = listenDHCP(s.c.Interface, pxePort); err != nil {
+		k.close()
+		return nil, err
+	}
+	ta, err := net.ResolveUDPAddr("udp4", s.c.TFTPAddr)
+	if err != nil {
+		k.close()
+		return nil, fmt.Errorf("TFTP address %s: %w", s.c.TFTPAddr, err)
+	}
+	// udp4, not udp: a dual-stack socket caps the block size at 1452.
+	if k.tftp, err = net.ListenUDP("udp4", ta); err != nil {
+		k.close()
+		return nil, portError("UDP", ta.Port, s.c.Interface, "TFTP", "tftpd-hpa, dnsmasq", err)
+	}
+	ha := netip.AddrPortFrom(s.c.Addr, uint16(s.c.HTTPPort)).String()
+	if k.http, err = net.Listen("tcp4", ha); err != nil {
+		k.close()
+		return nil, portError("TCP", s.c.HTTPPort, s.c.Interface, "HTTP", "a web server", err)
+	}
+	return k, nil
+}
+
+// portError explains a failed bind.
+func portError(proto string, port int, iface, what, others string, err error) error {
+	if isAddrInUse(err) {
+		return fmt.Errorf("%s port %d on %s is already in use: another %s server (a second lifeboat pxe serve, %s) runs there; stop it first: %w", proto, port, iface, what, others, err)
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("%s port %d on %s: %w; the PXE server needs root (or CAP_NET_BIND_SERVICE and CAP_NET_RAW)", proto, port, iface, err)
+	}
+	return fmt.Errorf("%s port %d on %s (%s): %w", proto, port, iface, what, err)
+}
+
+func (s *Server) run(ctx context.Context, k *sockets, tftpDone chan error) {
+	defer close(s.done)
+	defer s.close()
+	errc := make(chan error, 4)
+	var wg sync.WaitGroup
+	for _, l := range []struct {
+		conn net.PacketConn
+		port int
+	}{{k.dhcp, dhcpv4.ServerPort}, {k.pxe, pxePort}} {
+		srv, err := server4.NewServer(s.c.Interface, nil, func(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
+			r := s.handleDHCP(m, l.port)
+			if r == nil {
+				return
+			}
+			to := replyAddr(m, peer, l.port)
+			if _, err := conn.WriteTo(r.ToBytes(), to); err != nil {
+				s.log.Warn("dhcp: reply not sent", "mac", m.ClientHWAddr.String(), "to", to.String(), "err", err)
+			}
+		}, server4.WithConn(l.conn))
+		if err != nil {
+			errc <- err
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := srv.Serve()
+			if ctx.Err() == nil {
+				errc <- fmt.Errorf("DHCP on %s port %d: %w", s.c.Interface, l.port, err)
+			}
+		}()
+	}
+	hs := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := hs.Serve(k.http); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("HTTP on %s: %w", k.http.Addr(), err)
+		}
+	}()
+	s.log.Info("pxe: serving", "interface", s.c.Interface, "addr", s.c.Addr, "mode", s.mode(), "pool", s.c.Pool.String(),
+		"http", "http://"+s.c.hostPort()+"/", "tftp", s.c.TFTPAddr, "bundle", s.c.Bundle, "images", s.c.Images, "leases", s.c.LeaseFile)
+
+	select {
+	case <-ctx.Done():
+		s.err = fmt.Errorf("pxe server on %s: %w", s.c.Interface, ctx.Err())
+	case err := <-errc:
+		s.err = err
+	case err := <-tftpDone:
+		s.err = fmt.Errorf("TFTP on %s: stopped: %v", s.c.TFTPAddr, err)
+		tftpDone <- nil
+	}
+	s.cancel()
+	k.dhcp.Close()
+	k.pxe.Close()
+	sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+	hs.Shutdown(sctx)
+	c()
+	hs.Close()
+	wg.Wait()
+	<-tftpDone
+	s.log.Info("pxe: stopped", "interface", s.c.Interface)
+}
+
+func (s *Server) mode() string {
+	if s.c.Proxy {
+		return "proxy"
+	}
+	return "full"
+}
+
+// Wait blocks until the server stopped and returns why: ctx's error
+// (wrapped) after cancellation or Close, or what failed.
+func (s *Server) Wait() error {
+	<-s.done
+	return s.err
+}
+
+// Close stops the server and waits for it.
+func (s *Server) Close() error {
+	s.cancel()
+	<-s.done
+	return nil
+}
+
+// Config is the configuration with defaults filled in.
+func (s *Server) Config() Config { return s.c }
+
+// URL is the server's HTTP base URL, e.g. http://192.168.77.1/.
+func (s *Server) URL() string { return "http://" + s.c.hostPort() + "/" }
+
+// Clients returns what the server knows about each client, by MAC
+// address. Any goroutine may call it at any time.
+func (s *Server) Clients() []ClientStatus { return s.clients.list() }
+
+// Leases returns the leases of a full-mode server (nil for a proxy).
+func (s *Server) Leases() []Lease {
+	if s.leases == nil {
+		return nil
+	}
+	return s.leases.all()
+}

@@ -1,0 +1,89 @@
+package pxe
+
+import (
+	"context"
+	"io"
+	"net/netip"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/pin/tftp/v3"
+)
+
+// newTFTP is a read-only pin/tftp server over s.files.
+func (s *Server) newTFTP(ctx context.Context) *tftp.Server {
+	t := tftp.NewServer(func(name string, rf io.ReaderFrom) error { return s.tftpRead(ctx, name, rf) }, nil)
+	t.SetTimeout(2 * time.Second)
+	t.SetRetries(5)
+	return t
+}
+
+func (s *Server) tftpRead(ctx context.Context, name string, rf io.ReaderFrom) error {
+	var peer netip.Addr
+	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
+		ra := ot.RemoteAddr()
+		peer, _ = netip.AddrFromSlice(ra.IP)
+		peer = peer.Unmap()
+	}
+	mac := s.clients.macOf(peer)
+	log := s.log.With("mac", mac, "ip", peer)
+	f, st, err := s.files.openTFTP(name)
+	if err != nil {
+		log.Warn("tftp: refused", "file", name, "err", err)
+		return err
+	}
+	defer f.Close()
+	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
+		ot.SetSize(st.Size())
+	}
+	if mac != "" {
+		s.clients.update(mac, peer, "", stageOf(name), "tftp "+name)
+	}
+	start := time.Now()
+	n, err := rf.ReadFrom(ctxReader{ctx, f})
+	d := time.Since(start)
+	if err != nil {
+		log.Warn("tftp: transfer failed", "file", name, "bytes", n, "duration", d.Round(time.Millisecond), "err", err)
+		return nil // the transfer already ended; pin/tftp must not send a second error
+	}
+	log.Info("tftp: sent", "file", name, "bytes", n, "duration", d.Round(time.Millisecond))
+	if mac != "" {
+		s.clients.update(mac, peer, "", stageAfter(name), "tftp sent "+name)
+	}
+	return nil
+}
+
+// stageOf is the stage of a client that fetches name.
+func stageOf(name string) Stage {
+	switch {
+	case name == "boot.ipxe":
+		return StageScript
+	case strings.HasPrefix(name, "rescue/"):
+		return StageLoading
+	case strings.HasPrefix(name, "images/"):
+		return StageImage
+	}
+	return StageBootloader
+}
+
+// stageAfter is the stage of a client that finished fetching name.
+func stageAfter(name string) Stage {
+	if path.Base(name) == "initramfs" {
+		return StageBooted
+	}
+	return stageOf(name)
+}
+
+// ctxReader stops a transfer when the server stops.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

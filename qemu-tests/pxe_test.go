@@ -1,0 +1,287 @@
+//go:build linux
+
+package qemutests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/qemu-tests/qemu"
+)
+
+// lab is a private network the test makes and removes: a namespace with a
+// bridge (the server's side, 192.168.77.1/24) and one tap device per VM.
+// Nothing touches the machine's real interfaces.
+type lab struct {
+	ns   string
+	taps []string
+}
+
+const labAddr = "192.168.77.1"
+
+func newLab(t *testing.T, vms int) *lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("network namespaces need root; run make test as root")
+	}
+	l := &lab{ns: fmt.Sprintf("lbpxe-%d-%d", os.Getpid(), rand.IntN(1e6))}
+	sh(t, "ip", "netns", "add", l.ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.ns).Run() })
+	ip := func(args ...string) { sh(t, "ip", append([]string{"-n", l.ns}, args...)...) }
+	ip("link", "set", "lo", "up")
+	ip("link", "add", "br0", "type", "bridge")
+	ip("addr", "add", labAddr+"/24", "dev", "br0")
+	ip("link", "set", "br0", "up")
+	for i := range vms {
+		tap := fmt.Sprintf("tap%d", i)
+		ip("tuntap", "add", "dev", tap, "mode", "tap")
+		ip("link", "set", tap, "master", "br0")
+		ip("link", "set", tap, "up")
+		l.taps = append(l.taps, tap)
+	}
+	return l
+}
+
+// start runs a process inside the namespace until the test ends.
+func (l *lab) start(t *testing.T, log io.Writer, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	c := exec.Command("ip", append([]string{"netns", "exec", l.ns, name}, args...)...)
+	c.Stdout, c.Stderr = log, log
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	return c
+}
+
+// syncBuffer collects a server's log for the test to read.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serve starts `lifeboat pxe serve` in the lab and waits for its HTTP port.
+func (l *lab) serve(t *testing.T, extra ...string) *syncBuffer {
+	t.Helper()
+	log := &syncBuffer{}
+	args := append([]string{"pxe", "serve", "--interface", "br0", "--bundle", rescueBundle(t)}, extra...)
+	if !slices.Contains(extra, "--proxy") {
+		args = append(args, "--lease-file", filepath.Join(t.TempDir(), "leases.json"))
+	}
+	l.start(t, log, lifeboatBin(t), args...)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := l.get("http://" + labAddr + "/api/status")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the PXE server did not start: %s\n%s", out, log.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Cleanup(func() { t.Logf("server log:\n%s", log.String()) })
+	return log
+}
+
+func (l *lab) boot(t *testing.T, i int, fw qemu.Firmware, disks []qemu.Disk) *qemu.VM {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	vm, err := qemu.Start(ctx, qemu.Options{
+		Firmware: fw, Boot: "n", Net: qemu.NetTap, NetNS: l.ns, Tap: l.taps[i],
+		MAC: fmt.Sprintf("52:54:00:12:34:%02x", 0x56+i), MemoryMB: 512, Disks: disks,
+		Log: func(f string, a ...any) { t.Logf(fmt.Sprintf("vm%d ", i)+f, a...) },
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vm.Kill(); cancel() })
+	return vm
+}
+
+// 1. A BIOS and a UEFI client PXE-boot to ready from the full-mode server.
+func TestPXEBootBIOSAndUEFI(t *testing.T) {
+	l := newLab(t, 2)
+	l.serve(t)
+	var wg sync.WaitGroup
+	for i, fw := range []qemu.Firmware{qemu.BIOS, qemu.UEFI} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vm := l.boot(t, i, fw, nil)
+			if _, err := vm.Expect(`LIFEBOAT-READY`, 4*time.Minute); err != nil {
+				t.Errorf("%v client: %v", fw, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// 2. Proxy mode beside an ordinary DHCP server: the client boots, and our
+// server handed out no address.
+func TestPXEProxyMode(t *testing.T) {
+	if _, err := exec.LookPath("dnsmasq"); err != nil {
+		t.Fatal("dnsmasq is missing: run make deps")
+	}
+	l := newLab(t, 1)
+	// The "router" lives in a second namespace, joined to the lab's bridge
+	// by a veth pair, like a real router on the same segment.
+	rns := l.ns + "-r"
+	sh(t, "ip", "netns", "add", rns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", rns).Run() })
+	sh(t, "ip", "-n", l.ns, "link", "add", "vethb", "type", "veth", "peer", "name", "vethr", "netns", rns)
+	sh(t, "ip", "-n", l.ns, "link", "set", "vethb", "master", "br0", "up")
+	sh(t, "ip", "-n", rns, "addr", "add", "192.168.77.2/24", "dev", "vethr")
+	sh(t, "ip", "-n", rns, "link", "set", "vethr", "up")
+	sh(t, "ip", "-n", rns, "link", "set", "lo", "up")
+	router := &syncBuffer{}
+	rc := exec.Command("ip", "netns", "exec", rns, "dnsmasq", "--no-daemon", "--port=0", "--interface=vethr", "--bind-interfaces",
+		"--dhcp-range=192.168.77.100,192.168.77.150,1h", "--no-resolv", "--log-dhcp",
+		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "dnsmasq.leases"), "--pid-file=")
+	rc.Stdout, rc.Stderr = router, router
+	if err := rc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Process.Kill(); rc.Wait() })
+	log := l.serve(t, "--proxy")
+	vm := l.boot(t, 0, qemu.BIOS, nil)
+	if _, err := vm.Expect(`LIFEBOAT-READY`, 4*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(router.String(), "DHCPACK") {
+		t.Errorf("the ordinary DHCP server acked nothing:\n%s", router.String())
+	}
+	var st []map[string]any
+	statusJSON(t, l, &st)
+	for _, c := range st {
+		if ip, _ := c["ip"].(string); ip != "" && !strings.HasPrefix(ip, "192.168.77.1") {
+			t.Errorf("proxy server leased %v", c)
+		}
+	}
+	_ = log
+}
+
+// get fetches a URL from inside the lab: the test binary runs itself there
+// (TestHelperHTTPGet), since this process lives outside the namespace.
+func (l *lab) get(url string) ([]byte, error) {
+	c := exec.Command("ip", "netns", "exec", l.ns, os.Args[0], "-test.run=^TestHelperHTTPGet$")
+	c.Env = append(os.Environ(), "LB_HTTP_GET="+url)
+	out, err := c.Output()
+	if err != nil {
+		return out, err
+	}
+	body, ok := bytes.CutPrefix(out, []byte("BODY:"))
+	if !ok {
+		return out, fmt.Errorf("helper: %s", out)
+	}
+	i := bytes.LastIndex(body, []byte("\nPASS"))
+	if i >= 0 {
+		body = body[:i]
+	}
+	return body, nil
+}
+
+func TestHelperHTTPGet(t *testing.T) {
+	url := os.Getenv("LB_HTTP_GET")
+	if url == "" {
+		t.Skip("a helper the PXE tests run inside their network namespace")
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		fmt.Print("ERR:", err)
+		os.Exit(1)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		fmt.Print("ERR:", resp.Status)
+		os.Exit(1)
+	}
+	fmt.Print("BODY:")
+	os.Stdout.Write(b)
+	os.Exit(0)
+}
+
+func statusJSON(t *testing.T, l *lab, v any) {
+	t.Helper()
+	out, err := l.get("http://" + labAddr + "/api/status")
+	if err != nil {
+		t.Fatalf("status: %v %s", err, out)
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		t.Fatalf("status %s: %v", out, err)
+	}
+}
+
+// 3. Mass restore: three clients boot at once and restore the same image
+// over HTTP to their blank disks by a "*" rule, and report back.
+func TestPXEMassRestore(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "source.img")
+	sourceFS(t, src, 48<<20)
+	imgs := filepath.Join(dir, "images")
+	os.Mkdir(imgs, 0o755)
+	sh(t, lifeboatBin(t), "backup", "part", src, "-o", filepath.Join(imgs, "pc1.lbi"))
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte(`clients:
+  - mac: "*"
+    args: "lifeboat.action=restore lifeboat.image=http://{server}/images/pc1.lbi lifeboat.target=first-empty-disk lifeboat.done=poweroff"
+`), 0o644)
+	l := newLab(t, 3)
+	log := l.serve(t, "--images", imgs, "--rules", rules)
+	var wg sync.WaitGroup
+	targets := make([]string, 3)
+	for i := range 3 {
+		targets[i] = sparse(t, filepath.Join(dir, fmt.Sprintf("target%d.img", i)), 64<<20)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vm := l.boot(t, i, qemu.BIOS, []qemu.Disk{{Path: targets[i], Bus: qemu.Virtio, Serial: fmt.Sprintf("T%d", i)}})
+			m, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+)`, 6*time.Minute)
+			if err != nil || m[1] != "ok" {
+				t.Errorf("client %d: %v %v", i, m, err)
+				return
+			}
+			if err := vm.Wait(time.Minute); err != nil {
+				t.Errorf("client %d did not power off: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	want, _ := os.ReadFile(src)
+	for i, tg := range targets {
+		got, _ := os.ReadFile(tg)
+		if !bytes.Equal(got[:len(want)], want) {
+			t.Errorf("client %d's disk does not hold the image", i)
+		}
+	}
+	if n := strings.Count(log.String(), "status=ok"); n < 3 {
+		t.Errorf("the server log shows %d successful jobs, want 3", n)
+	}
+}
