@@ -379,7 +379,7 @@ func (e *env) dhcp(ctx context.Context, l netlink.Link) {
 		}
 		os.WriteFile("/etc/resolv.conf", []byte(b.String()), 0o644)
 	}
-	e.say("network: %s is up: %s from %s", name, addr, ack.ServerIPAddr)
+	e.say("network: %s is up: %s from %s", name, addr, ack.ServerIdentifier())
 	e.netOnce.Do(func() { close(e.netUp) })
 }
 
