@@ -44,9 +44,10 @@ bench: build
 	$(GO) run ./cmd/lbbench -lifeboat $(BIN) -dir out/bench
 	$(MAKE) bench-rescue
 
-# Rescue environment size and boot time under QEMU (median of 3).
+# Rescue environment size and boot time under QEMU, directly and over PXE
+# (median of 3).
 bench-rescue: rescue
-	LIFEBOAT_RESCUE=$(CURDIR)/out/rescue $(GO) test ./qemu-tests/ -run '^$$' -bench RescueBoot -benchtime 3x -timeout 20m
+	LIFEBOAT_RESCUE=$(CURDIR)/out/rescue $(GO) test ./qemu-tests/ -run '^$$' -bench 'RescueBoot|PXEBoot' -benchtime 3x -timeout 30m
 
 # Each fuzz target for FUZZTIME (go test runs only the seed corpus).
 fuzz:

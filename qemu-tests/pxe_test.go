@@ -32,7 +32,7 @@ type lab struct {
 
 const labAddr = "192.168.77.1"
 
-func newLab(t *testing.T, vms int) *lab {
+func newLab(t testing.TB, vms int) *lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("network namespaces need root; run make test as root")
@@ -56,7 +56,7 @@ func newLab(t *testing.T, vms int) *lab {
 }
 
 // start runs a process inside the namespace until the test ends.
-func (l *lab) start(t *testing.T, log io.Writer, name string, args ...string) *exec.Cmd {
+func (l *lab) start(t testing.TB, log io.Writer, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	c := exec.Command("ip", append([]string{"netns", "exec", l.ns, name}, args...)...)
 	c.Stdout, c.Stderr = log, log
@@ -86,7 +86,7 @@ func (s *syncBuffer) String() string {
 }
 
 // serve starts `lifeboat pxe serve` in the lab and waits for its HTTP port.
-func (l *lab) serve(t *testing.T, extra ...string) *syncBuffer {
+func (l *lab) serve(t testing.TB, extra ...string) *syncBuffer {
 	t.Helper()
 	log := &syncBuffer{}
 	args := append([]string{"pxe", "serve", "--interface", "br0", "--bundle", rescueBundle(t)}, extra...)
@@ -109,7 +109,7 @@ func (l *lab) serve(t *testing.T, extra ...string) *syncBuffer {
 	return log
 }
 
-func (l *lab) boot(t *testing.T, i int, fw qemu.Firmware, disks []qemu.Disk) *qemu.VM {
+func (l *lab) boot(t testing.TB, i int, fw qemu.Firmware, disks []qemu.Disk) *qemu.VM {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	vm, err := qemu.Start(ctx, qemu.Options{
@@ -283,5 +283,27 @@ func TestPXEMassRestore(t *testing.T) {
 	}
 	if n := strings.Count(log.String(), "status=ok"); n < 3 {
 		t.Errorf("the server log shows %d successful jobs, want 3", n)
+	}
+}
+
+// BenchmarkPXEBoot measures power-on to ready over the network, BIOS and
+// UEFI, from the full-mode server (make bench-rescue runs it 3×).
+func BenchmarkPXEBoot(b *testing.B) {
+	for _, fw := range []qemu.Firmware{qemu.BIOS, qemu.UEFI} {
+		b.Run(fw.String(), func(b *testing.B) {
+			l := newLab(b, 1)
+			l.serve(b)
+			var wall []float64
+			for b.Loop() {
+				start := time.Now()
+				vm := l.boot(b, 0, fw, nil)
+				if _, err := vm.Expect(`LIFEBOAT-READY`, 4*time.Minute); err != nil {
+					b.Fatal(err)
+				}
+				wall = append(wall, time.Since(start).Seconds())
+				vm.Kill()
+			}
+			b.ReportMetric(median(wall), "power-on-to-ready-s")
+		})
 	}
 }
