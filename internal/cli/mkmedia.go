@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
 	"github.com/lifeboat-rescue/lifeboat/mkmedia"
 )
@@ -167,29 +163,8 @@ func confirmErase(e *env) func(string, int64) error {
 				}
 			}
 		}
-		return confirmTyped(e, fmt.Sprintf("EVERYTHING on %s will be erased and replaced by a Lifeboat rescue stick.", desc), target)
+		return confirmTyped(e, "writing a rescue stick erases "+target, fmt.Sprintf("EVERYTHING on %s will be erased and replaced by a Lifeboat rescue stick.", desc), target)
 	}
-}
-
-// confirmTyped shows what is about to happen and asks the user to type the
-// base name of object; --yes skips it, and without a terminal it refuses.
-func confirmTyped(e *env, what, object string) error {
-	if e.yes {
-		return nil
-	}
-	if _, ok := terminalFd(e.stdin); !ok && !e.interactive {
-		return fmt.Errorf("%w: %s; pass --yes to confirm when not on a terminal (nothing was written)", engine.ErrDeclined, what)
-	}
-	name := filepath.Base(object)
-	fmt.Fprintf(e.stderr, "\n%s\nType %q to continue: ", what, name)
-	line, err := bufio.NewReader(e.stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	if strings.TrimSpace(line) != name {
-		return fmt.Errorf("%w: you typed %q, not %q; nothing was written to %s", engine.ErrDeclined, strings.TrimSpace(line), name, object)
-	}
-	return nil
 }
 
 func reportMedia(e *env, path, what string, start time.Time) {

@@ -105,30 +105,37 @@ func existingPassword(e *env, file, image string) func() ([]byte, error) {
 
 // confirm asks the user to type the target's name before a restore writes.
 func confirm(e *env, p engine.Plan) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Restore %s (%s, %s) from %s\n", p.What, p.Target, human(p.Bytes), p.Image)
+	if p.Create {
+		fmt.Fprintf(&b, "  %s will be created.", p.Target)
+	} else {
+		fmt.Fprintf(&b, "  EVERYTHING on %s (%s) in the restored range will be overwritten.", p.Target, human(p.TargetSize))
+		for _, l := range p.Overwrites {
+			fmt.Fprintf(&b, "\n  It now holds %s", l)
+		}
+	}
+	return confirmTyped(e, "restoring overwrites "+p.Target, b.String(), p.Target)
+}
+
+// confirmTyped shows details and asks for the object's base name to be
+// typed; without a terminal (and without --yes) it refuses with summary.
+// Every path that returns an error wrote nothing.
+func confirmTyped(e *env, summary, details, object string) error {
 	if e.yes {
 		return nil
 	}
 	if _, ok := terminalFd(e.stdin); !ok && !e.interactive {
-		return fmt.Errorf("%w: restoring overwrites %s; pass --yes to confirm when not on a terminal (nothing was written)", engine.ErrDeclined, p.Target)
+		return fmt.Errorf("%w: %s; pass --yes to confirm when not on a terminal (nothing was written)", engine.ErrDeclined, summary)
 	}
-	w := e.stderr
-	fmt.Fprintf(w, "\nRestore %s (%s, %s) from %s\n", p.What, p.Target, human(p.Bytes), p.Image)
-	if p.Create {
-		fmt.Fprintf(w, "  %s will be created.\n", p.Target)
-	} else {
-		fmt.Fprintf(w, "  EVERYTHING on %s (%s) in the restored range will be overwritten.\n", p.Target, human(p.TargetSize))
-		for _, l := range p.Overwrites {
-			fmt.Fprintf(w, "  It now holds %s\n", l)
-		}
-	}
-	name := filepath.Base(p.Target)
-	fmt.Fprintf(w, "Type %q to continue: ", name)
+	name := filepath.Base(object)
+	fmt.Fprintf(e.stderr, "\n%s\nType %q to continue: ", details, name)
 	line, err := bufio.NewReader(e.stdin).ReadString('\n')
 	if err != nil && err != io.EOF {
 		return err
 	}
 	if strings.TrimSpace(line) != name {
-		return fmt.Errorf("%w: you typed %q, not %q; nothing was written to %s", engine.ErrDeclined, strings.TrimSpace(line), name, p.Target)
+		return fmt.Errorf("%w: you typed %q, not %q; nothing was written to %s", engine.ErrDeclined, strings.TrimSpace(line), name, object)
 	}
 	return nil
 }
