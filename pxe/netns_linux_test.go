@@ -304,3 +304,69 @@ func TestTFTP(t *testing.T) {
 }
 
 var _ = errors.New
+
+// Malformed, truncated and random packets sent to the running server's
+// DHCP (67, 4011) and TFTP (69) ports must not stop it: afterwards it still
+// leases and serves files. The packets are generated from a fixed seed and
+// bounded in number.
+func TestMalformedPacketsOnTheWire(t *testing.T) {
+	l := newLab(t)
+	bundleDir, ipxeDir, files := testBundle(t)
+	l.start(t, Config{Bundle: bundleDir, IPXEDir: ipxeDir})
+	run(t, "ip", "-n", l.cli, "addr", "add", "192.168.77.50/24", "dev", "veth1")
+	inNetns(t, l.cli, func() {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		rrq := append([]byte{0, 1}, "rescue/vmlinuz\x00octet\x00blksize\x001468\x00"...)
+		valid := [][]byte{
+			rrq,
+			{0, 1}, {0, 1, 'x'}, {0, 1, 'x', 0}, {0, 1, 'x', 0, 'o', 'c', 't'}, // truncated RRQs
+			{0, 2, 'x', 0, 'o', 'c', 't', 'e', 't', 0}, // write request (read-only server)
+			{0, 9, 1, 2, 3},                             // unknown opcode
+			append([]byte{0, 1}, bytes.Repeat([]byte("a"), 1400)...),
+			append(append([]byte{0, 1}, "rescue/vmlinuz\x00octet\x00blksize\x00"...), "99999999999999999999\x00"...),
+			append(append([]byte{0, 1}, "rescue/vmlinuz\x00octet\x00tsize\x00"...), "-1\x00"...),
+		}
+		r := rand.New(rand.NewPCG(1, 2))
+		for range 300 {
+			n := r.IntN(600)
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = byte(r.Uint32())
+			}
+			valid = append(valid, b)
+			if len(rrq) > 2 {
+				valid = append(valid, rrq[:r.IntN(len(rrq))])
+			}
+		}
+		for i, p := range valid {
+			for _, port := range []int{67, 4011, 69} {
+				dst := &net.UDPAddr{IP: net.ParseIP(labServer), Port: port}
+				if port == 67 && i%7 == 0 {
+					dst.IP = net.IPv4bcast
+				}
+				conn.WriteTo(p, dst)
+			}
+		}
+		// A valid DHCP dialogue and a file transfer still work.
+		time.Sleep(200 * time.Millisecond)
+		c, _ := tftp.NewClient(labServer + ":69")
+		c.SetTimeout(2 * time.Second)
+		wt, err := c.Receive("rescue/initramfs", "octet")
+		if err != nil {
+			t.Errorf("TFTP after garbage: %v", err)
+			return
+		}
+		var b bytes.Buffer
+		if _, err := wt.WriteTo(&b); err != nil || !bytes.Equal(b.Bytes(), files["rescue/initramfs"]) {
+			t.Errorf("TFTP after garbage: %d bytes, %v", b.Len(), err)
+		}
+	})
+	if _, err := l.dhcp(t, "52:54:00:aa:bb:cc"); err != nil {
+		t.Errorf("DHCP after garbage: %v", err)
+	}
+}
