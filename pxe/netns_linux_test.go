@@ -326,7 +326,7 @@ func TestMalformedPacketsOnTheWire(t *testing.T) {
 			rrq,
 			{0, 1}, {0, 1, 'x'}, {0, 1, 'x', 0}, {0, 1, 'x', 0, 'o', 'c', 't'}, // truncated RRQs
 			{0, 2, 'x', 0, 'o', 'c', 't', 'e', 't', 0}, // write request (read-only server)
-			{0, 9, 1, 2, 3},                             // unknown opcode
+			{0, 9, 1, 2, 3}, // unknown opcode
 			append([]byte{0, 1}, bytes.Repeat([]byte("a"), 1400)...),
 			append(append([]byte{0, 1}, "rescue/vmlinuz\x00octet\x00blksize\x00"...), "99999999999999999999\x00"...),
 			append(append([]byte{0, 1}, "rescue/vmlinuz\x00octet\x00tsize\x00"...), "-1\x00"...),
