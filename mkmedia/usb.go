@@ -320,6 +320,9 @@ func writeUSBFile(target string, s *usbSource, cfg string, o USBOptions, log *sl
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("USB image %s: %w", target, err)
 	}
+	if err := f.Chmod(0o644); err != nil { // CreateTemp made it 0600
+		return fmt.Errorf("USB image %s: %w", target, err)
+	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("USB image %s: %w", target, err)
 	}
