@@ -143,6 +143,30 @@ func TestPXEBootBIOSAndUEFI(t *testing.T) {
 	wg.Wait()
 }
 
+// Firmware that only does TFTP: OVMF's own PXE stack (no iPXE option ROM)
+// gets snponly.efi over TFTP, which then fetches the script, kernel and
+// initramfs over HTTP.
+func TestPXEBootNativeUEFI(t *testing.T) {
+	l := newLab(t, 1)
+	log := l.serve(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	vm, err := qemu.Start(ctx, qemu.Options{
+		Firmware: qemu.UEFI, Boot: "n", Net: qemu.NetTap, NetNS: l.ns, Tap: l.taps[0], NoNICROM: true,
+		MAC: "52:54:00:12:34:56", MemoryMB: 512, Log: t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Kill()
+	if _, err := vm.Expect(`LIFEBOAT-READY`, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "snponly.efi") {
+		t.Errorf("the server log does not show snponly.efi sent over TFTP")
+	}
+}
+
 // 2. Proxy mode beside an ordinary DHCP server: the client boots, and our
 // server handed out no address.
 func TestPXEProxyMode(t *testing.T) {

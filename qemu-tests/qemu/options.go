@@ -133,6 +133,9 @@ type Options struct {
 	NetNS string
 	Tap   string // the tap device for NetTap
 	MAC   string // the NIC's MAC address; QEMU's default if empty
+	// NoNICROM leaves out QEMU's iPXE option ROM on NetTap, so that OVMF's
+	// own network stack does the PXE boot (firmware that only does TFTP).
+	NoNICROM bool
 	// Append is the kernel command line. The console is the first serial
 	// port, so it needs console=ttyS0 for the kernel's and init's output.
 	Append   string
@@ -224,6 +227,9 @@ func (o Options) args(accel Accel, qmpSock string) ([]string, error) {
 		dev := "virtio-net-pci,netdev=" + netID
 		if o.MAC != "" {
 			dev += ",mac=" + o.MAC
+		}
+		if o.NoNICROM {
+			dev += ",romfile="
 		}
 		a = append(a, "-netdev", "tap,id="+netID+",ifname="+optEscape(o.Tap)+",script=no,downscript=no", "-device", dev)
 	default:
