@@ -145,6 +145,7 @@ func Run(ctx context.Context, o Options) error {
 	for _, im := range images {
 		e.say("image: %s", im)
 	}
+	go e.shellOn("/dev/tty2")
 	// Slow hardware (USB sticks) keeps arriving after ready.
 	e.settled = make(chan struct{})
 	go e.watch(disks)
@@ -877,6 +878,26 @@ func (e *env) prompt(ctx context.Context) error {
 				f = f[1:]
 			}
 			e.run("/proc/self/exe", f...)
+		}
+	}
+}
+
+// shellOn keeps u-root's shell running on a second console (Alt-F2 on a
+// screen), so a user can look around while the main console is busy.
+func (e *env) shellOn(tty string) {
+	for range 100 {
+		f, err := os.OpenFile(tty, os.O_RDWR, 0)
+		if err != nil {
+			return // no such console (serial-only machines)
+		}
+		c := exec.Command("/bbin/gosh")
+		c.Stdin, c.Stdout, c.Stderr = f, f, f
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		fmt.Fprintf(f, "\nLifeboat rescue shell (lifeboat --help for the tool)\n")
+		err = c.Run()
+		f.Close()
+		if err != nil && c.ProcessState == nil {
+			return // gosh missing: nothing to restart
 		}
 	}
 }
