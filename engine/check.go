@@ -138,7 +138,7 @@ func Disks() ([]DiskInfo, error) {
 		for _, p := range d.Partitions {
 			pi := PartitionInfo{Name: p.Name, Path: p.Path, Number: p.Number, Start: p.Start, Size: p.Size}
 			if dev != nil && p.Start >= 0 && p.Size > 0 && p.Start+p.Size <= dev.Size {
-				pi.FS = probeFS(sectionOf(dev, p.Start, p.Size), p.Size)
+				pi.FS = probeFS(io.NewSectionReader(dev, p.Start, p.Size), p.Size)
 			}
 			if t != nil {
 				for _, tp := range t.Partitions {
@@ -156,5 +156,3 @@ func Disks() ([]DiskInfo, error) {
 	}
 	return out, nil
 }
-
-func sectionOf(r io.ReaderAt, off, n int64) *io.SectionReader { return io.NewSectionReader(r, off, n) }

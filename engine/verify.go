@@ -27,7 +27,6 @@ type verifier struct {
 	first   error
 	bad     int64
 	stop    chan struct{}
-	stopped sync.Once
 	hseed   maphash.Seed // key of the read-back hashes
 }
 
@@ -115,7 +114,7 @@ func (v *verifier) wait(ok bool) error {
 		v.flushPending()
 		v.tr.run()
 	} else {
-		v.stopped.Do(func() { close(v.stop) })
+		close(v.stop) // wait is called once
 	}
 	close(v.windows)
 	v.wg.Wait()

@@ -5,7 +5,6 @@ package rescue
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -65,7 +64,6 @@ type env struct {
 	mounts  []mount
 	loaded  map[string]bool
 	nloaded int
-	aliases []alias
 	byBus   map[string][]alias
 	seen    map[string]bool // modalias files already matched
 	known   map[string]bool // disks already mounted and shown
@@ -126,7 +124,7 @@ func Run(ctx context.Context, o Options) error {
 	t0 := time.Now()
 	e.loadDrivers()
 	driversMS := time.Since(t0).Milliseconds()
-	netDone := e.startNetwork(ctx)
+	e.startNetwork(ctx)
 	t0 = time.Now()
 	disks, err := engine.Disks()
 	if err != nil {
@@ -151,12 +149,12 @@ func Run(ctx context.Context, o Options) error {
 	go e.watch(disks)
 
 	if jobErr != nil {
-		e.result(job, 2, "", jobErr)
-		return e.finish(ctx, DoneShell, netDone)
+		e.result(job, engine.ExitUsage, "", jobErr)
+		return e.finish(ctx, DoneShell)
 	}
 	if job.Action != ActionNone {
 		e.runJob(ctx, job)
-		return e.finish(ctx, job.Done, netDone)
+		return e.finish(ctx, job.Done)
 	}
 	return e.prompt(ctx)
 }
@@ -194,9 +192,8 @@ type alias struct{ pattern, module string }
 // disks), until nothing new has appeared for a moment. Filesystem modules
 // are loaded when a filesystem needs them (mountAll).
 func (e *env) loadDrivers() {
-	e.aliases = readAliases(filepath.Join(e.o.ModuleDir, "modules.alias"))
 	e.byBus = map[string][]alias{}
-	for _, a := range e.aliases {
+	for _, a := range readAliases(filepath.Join(e.o.ModuleDir, "modules.alias")) {
 		bus, _, _ := strings.Cut(a.pattern, ":")
 		e.byBus[bus] = append(e.byBus[bus], a)
 	}
@@ -299,12 +296,9 @@ func readAliases(p string) []alias {
 
 // startNetwork asks for DHCP on every wired link in the background, also
 // on links that appear later (a NIC driver still probing, a USB adapter);
-// boot never waits for it. The returned channel closes when it gives up
-// looking for new links.
-func (e *env) startNetwork(ctx context.Context) <-chan struct{} {
-	done := make(chan struct{})
+// boot never waits for it; it stops looking for new links after 30 s.
+func (e *env) startNetwork(ctx context.Context) {
 	go func() {
-		defer close(done)
 		handled := map[string]bool{}
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -322,7 +316,6 @@ func (e *env) startNetwork(ctx context.Context) <-chan struct{} {
 			time.Sleep(500 * time.Millisecond)
 		}
 	}()
-	return done
 }
 
 // dhcp brings a link up and asks for an IPv4 lease, retrying in the
@@ -705,23 +698,23 @@ func (e *env) runJob(ctx context.Context, j Job) {
 		select {
 		case <-e.netUp:
 		case <-time.After(90 * time.Second):
-			e.result(j, 6, "", fmt.Errorf("image %s: no network address after 90 s; plug in the cable or check the DHCP server", j.Image))
+			e.result(j, engine.ExitNotFound, "", fmt.Errorf("image %s: no network address after 90 s; plug in the cable or check the DHCP server", j.Image))
 			return
 		}
 	}
 	image, err := e.resolveFile(j.Image)
 	if err != nil {
-		e.result(j, 6, "", err)
+		e.result(j, engine.ExitNotFound, "", err)
 		return
 	}
 	target, err := e.resolveTarget(j.Target, image)
 	if err != nil {
-		e.result(j, 5, "", err)
+		e.result(j, engine.ExitRefused, "", err)
 		return
 	}
 	if !j.Force && !strings.HasPrefix(j.Target, "first-empty") {
 		if empty, err := diskEmpty(target); err == nil && !empty {
-			e.result(j, 5, target, fmt.Errorf("target %s is not empty (it has data in its first or last MiB); add lifeboat.force=1 to overwrite it", target))
+			e.result(j, engine.ExitRefused, target, fmt.Errorf("target %s is not empty (it has data in its first or last MiB); add lifeboat.force=1 to overwrite it", target))
 			return
 		}
 	}
@@ -741,7 +734,7 @@ func (e *env) runJob(ctx context.Context, j Job) {
 		}
 	}
 	if err := e.unmountDisk(target); err != nil {
-		e.result(j, 5, target, err)
+		e.result(j, engine.ExitRefused, target, err)
 		return
 	}
 	e.say("lifeboat: restoring %s to %s", image, target)
@@ -750,7 +743,7 @@ func (e *env) runJob(ctx context.Context, j Job) {
 		Progress: &consoleProgress{e: e},
 	})
 	if err != nil {
-		e.result(j, exitCode(err), target, err)
+		e.result(j, engine.ExitCode(err), target, err)
 		return
 	}
 	e.report(j, fmt.Sprintf("%s status=ok exit=0 action=%s image=%s target=%s bytes=%d verified=%v seconds=%.1f", ResultMarker, j.Action, image, target, res.Bytes, res.Verified, time.Since(start).Seconds()))
@@ -783,28 +776,6 @@ func (e *env) result(j Job, code int, target string, err error) {
 	e.report(j, fmt.Sprintf("%s status=failed exit=%d action=%s target=%s reason=\"%s\"", ResultMarker, code, j.Action, target, reason))
 }
 
-// exitCode mirrors the CLI's exit codes (internal/cli), which this package
-// cannot import.
-func exitCode(err error) int {
-	var re *engine.RefusedError
-	switch {
-	case errors.Is(err, context.Canceled):
-		return 130
-	case errors.As(err, &re), errors.Is(err, engine.ErrRefused):
-		return 5
-	case errors.Is(err, engine.ErrVerify):
-		return 8
-	case errors.Is(err, os.ErrNotExist):
-		return 6
-	}
-	if s := err.Error(); strings.Contains(s, "password") {
-		return 4
-	} else if strings.Contains(s, "image") && (strings.Contains(s, "damaged") || strings.Contains(s, "incomplete")) {
-		return 3
-	}
-	return 1
-}
-
 type consoleProgress struct {
 	e    *env
 	last time.Time
@@ -823,7 +794,7 @@ func (p *consoleProgress) Report(s engine.Status) {
 }
 
 // finish carries out the done action.
-func (e *env) finish(ctx context.Context, d Done, netDone <-chan struct{}) error {
+func (e *env) finish(ctx context.Context, d Done) error {
 	if e.o.NoPowerOff {
 		return nil
 	}
@@ -860,7 +831,7 @@ func (e *env) prompt(ctx context.Context) error {
 		}
 		switch f[0] {
 		case "poweroff", "reboot":
-			return e.finish(ctx, map[string]Done{"poweroff": DonePowerOff, "reboot": DoneReboot}[f[0]], nil)
+			return e.finish(ctx, map[string]Done{"poweroff": DonePowerOff, "reboot": DoneReboot}[f[0]])
 		case "shell", "sh":
 			e.run("/bbin/gosh")
 		case "rescan":

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"strconv"
@@ -23,45 +22,27 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/rescue"
 )
 
-// Exit codes, documented in the README.
+// Exit codes, documented in the README: engine's table.
 const (
-	ExitOK        = 0
-	ExitFailure   = 1   // anything not listed below
-	ExitUsage     = 2   // wrong command line
-	ExitImage     = 3   // image damaged, incomplete or not an image
-	ExitPassword  = 4   // password wrong or missing
-	ExitRefused   = 5   // refused before writing (target/output unsuitable) or not confirmed
-	ExitNotFound  = 6   // source, target or image missing, or no permission
-	ExitIO        = 7   // read or write error on a device
-	ExitVerify    = 8   // restored data does not read back as written
-	ExitCancelled = 130 // interrupted (Ctrl-C)
+	ExitOK        = engine.ExitOK
+	ExitFailure   = engine.ExitFailure
+	ExitUsage     = engine.ExitUsage
+	ExitImage     = engine.ExitImage
+	ExitPassword  = engine.ExitPassword
+	ExitRefused   = engine.ExitRefused
+	ExitNotFound  = engine.ExitNotFound
+	ExitIO        = engine.ExitIO
+	ExitVerify    = engine.ExitVerify
+	ExitCancelled = engine.ExitCancelled
 )
 
 // ExitCode maps an error from Execute to the process exit code.
 func ExitCode(err error) int {
 	var ue *usageError
-	var ioe *engine.IOError
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.Is(err, context.Canceled):
-		return ExitCancelled
-	case errors.As(err, &ue):
+	if errors.As(err, &ue) && !errors.Is(err, context.Canceled) {
 		return ExitUsage
-	case errors.Is(err, images.ErrWrongPassword), errors.Is(err, images.ErrPasswordNeeded):
-		return ExitPassword
-	case errors.Is(err, images.ErrCorrupt), errors.Is(err, images.ErrIncomplete), errors.Is(err, images.ErrNotImage):
-		return ExitImage
-	case errors.Is(err, engine.ErrRefused), errors.Is(err, engine.ErrDeclined):
-		return ExitRefused
-	case errors.Is(err, engine.ErrVerify):
-		return ExitVerify
-	case errors.As(err, &ioe):
-		return ExitIO
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
-		return ExitNotFound
 	}
-	return ExitFailure
+	return engine.ExitCode(err)
 }
 
 type usageError struct{ err error }
