@@ -478,3 +478,71 @@ func lfnEntries(name string, sn [11]byte) []byte {
 	}
 	return out
 }
+
+// fat12SetTimes sets every timestamp in a FAT12 image's directories to t.
+// go-diskfs stamps ".", ".." and the volume label with the clock, and the
+// EFI boot image inside the ISO must not change from one build to the next.
+func fat12SetTimes(img []byte, t time.Time) error {
+	if len(img) < 512 {
+		return fmt.Errorf("FAT image too short")
+	}
+	bps := int(binary.LittleEndian.Uint16(img[11:]))
+	spc := int(img[13])
+	reserved := int(binary.LittleEndian.Uint16(img[14:]))
+	nfats := int(img[16])
+	rootEntries := int(binary.LittleEndian.Uint16(img[17:]))
+	fatSectors := int(binary.LittleEndian.Uint16(img[22:]))
+	if bps == 0 || spc == 0 {
+		return fmt.Errorf("FAT image has no geometry")
+	}
+	fat := img[reserved*bps : (reserved+fatSectors)*bps]
+	rootStart := (reserved + nfats*fatSectors) * bps
+	dataStart := rootStart + rootEntries*32
+	clusterBytes := spc * bps
+	next := func(c int) int {
+		o := c * 3 / 2
+		if o+1 >= len(fat) {
+			return 0xfff
+		}
+		v := int(fat[o]) | int(fat[o+1])<<8
+		if c%2 == 1 {
+			return v >> 4
+		}
+		return v & 0xfff
+	}
+	date, tm := fatDateTime(t)
+	var walk func(dir []byte, depth int)
+	// Directory bytes are patched in place, so walk over slices of img.
+	walkChain := func(c int, depth int) {
+		for n := 0; c >= 2 && c < 0xff8 && n < 4096; n++ {
+			o := dataStart + (c-2)*clusterBytes
+			if o+clusterBytes > len(img) {
+				return
+			}
+			walk(img[o:o+clusterBytes], depth)
+			c = next(c)
+		}
+	}
+	walk = func(dir []byte, depth int) {
+		for i := 0; i+32 <= len(dir); i += 32 {
+			e := dir[i : i+32]
+			if e[0] == 0 {
+				return
+			}
+			if e[0] == 0xe5 || e[11] == 0x0f {
+				continue
+			}
+			e[13] = 0
+			binary.LittleEndian.PutUint16(e[14:], tm)
+			binary.LittleEndian.PutUint16(e[16:], date)
+			binary.LittleEndian.PutUint16(e[18:], date)
+			binary.LittleEndian.PutUint16(e[22:], tm)
+			binary.LittleEndian.PutUint16(e[24:], date)
+			if e[11]&0x10 != 0 && e[0] != '.' && depth < 8 {
+				walkChain(int(binary.LittleEndian.Uint16(e[26:])), depth+1)
+			}
+		}
+	}
+	walk(img[rootStart:dataStart], 0)
+	return nil
+}

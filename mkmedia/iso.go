@@ -282,6 +282,9 @@ func efiBootImage(efi []byte, info *bundle.Info, mtime time.Time) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
+	if err := fat12SetTimes(img, mtime); err != nil {
+		return nil, fmt.Errorf("EFI boot image: %w", err)
+	}
 	// Volume serial number (FAT12/16 extended BPB at 0x27) from the content.
 	sum := sha256.Sum256(append([]byte(BundleID(info)), efi...))
 	copy(img[0x27:0x2b], sum[:4])

@@ -168,6 +168,8 @@ func TestISO(t *testing.T) {
 
 	t.Run("reproducible", func(t *testing.T) {
 		again := filepath.Join(out, "again.iso")
+		// Cross a FAT timestamp tick (2 s) so a clock-derived byte shows.
+		time.Sleep(2100 * time.Millisecond)
 		if err := mkmedia.WriteISO(again, dir, o); err != nil {
 			t.Fatal(err)
 		}
