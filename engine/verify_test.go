@@ -42,16 +42,17 @@ func TestVerifierCatchesChangedBytes(t *testing.T) {
 				v.add(segment{off: off, n: int64(len(b)), sum: maphash.Bytes(v.hseed, b)})
 				off += int64(len(b))
 			}
-			v.add(segment{off: off, n: dst.Size - off, zero: true}) // a long hole
 			dst.Sync()
 			if tc.at >= 0 {
-				// The medium changes behind the writer's back, in the part
-				// still waiting for read-back (the first 64 MiB window may
-				// already have been verified).
+				// The medium changes behind the writer's back, after the
+				// write and before the read-back of that range: everything
+				// past the first 64 MiB window is still pending here (the
+				// window is handed over only when the hole below fills it).
 				raw, _ := os.OpenFile(path, os.O_RDWR, 0)
 				raw.WriteAt([]byte{0xAA}, tc.at)
 				raw.Close()
 			}
+			v.add(segment{off: off, n: dst.Size - off, zero: true}) // a long hole
 			err = v.wait(true)
 			if tc.at < 0 {
 				if err != nil {
