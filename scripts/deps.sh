@@ -12,6 +12,7 @@ pkgs=(
   fdisk       # sfdisk: MBR/GPT fixtures
   gdisk       # sgdisk: GPT fixtures and cross-checks
   zstd        # the peer in make bench
+  partclone   # Clonezilla's imager: used-block counts in tests, a peer in make bench
   qemu-utils  # qemu-img
   qemu-system-x86  # the rescue environment boots in QEMU in the tests
   kmod        # depmod for the rescue kernel's modules
