@@ -372,3 +372,72 @@ func BenchmarkWriteNormal(b *testing.B) {
 		w.Commit(&Metadata{Streams: []Stream{{}}})
 	}
 }
+
+// Only the used ranges are read and stored; short gaps read back as zeros
+// (stored as such), long gaps are unused extents, and everything in the used
+// ranges reads back exactly, also encrypted.
+func TestUsedRanges(t *testing.T) {
+	data := mixedData(24<<20, 7)
+	used := []Range{{0, 4096}, {8192, 512}, {3 << 20, 5<<20 + 1234}, {12 << 20, 1 << 20}, {24<<20 - 4096, 4096}}
+	for _, enc := range []bool{false, true} {
+		t.Run(fmt.Sprint("encrypted=", enc), func(t *testing.T) {
+			o := WriterOptions{Compression: LevelFast, KDF: testKDF}
+			if enc {
+				o.Password = []byte("pw")
+			}
+			path := filepath.Join(t.TempDir(), "u.lbi")
+			w, err := Create(path, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var progress int64
+			st, err := w.AddStream(context.Background(), bytes.NewReader(data), int64(len(data)),
+				StreamOptions{Used: used, Progress: func(n int64) { progress += n }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := StreamWork(int64(len(data)), used); progress != want {
+				t.Errorf("progress added up to %d, want %d", progress, want)
+			}
+			if st.UnusedBytes != (3<<20-8704)+(12<<20-8<<20-1234)+(24<<20-4096-13<<20) {
+				t.Errorf("unused bytes %d", st.UnusedBytes)
+			}
+			if err := w.Commit(&Metadata{Streams: []Stream{{Kind: KindPartition, Mode: ModeUsed}}}); err != nil {
+				t.Fatal(err)
+			}
+			im, err := Open(path, OpenOptions{Password: func() ([]byte, error) { return []byte("pw"), nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer im.Close()
+			if err := im.Verify(context.Background(), VerifyOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			sr, _ := im.Stream(0)
+			got := make([]byte, len(data))
+			if _, err := sr.ReadAt(got, 0); err != nil {
+				t.Fatal(err)
+			}
+			var pos int64
+			for _, r := range used {
+				if !allZero(got[pos:r.Off]) {
+					t.Errorf("gap %d-%d does not read as zeros", pos, r.Off)
+				}
+				if !bytes.Equal(got[r.Off:r.Off+r.Len], data[r.Off:r.Off+r.Len]) {
+					t.Errorf("used range %d+%d differs", r.Off, r.Len)
+				}
+				pos = r.Off + r.Len
+			}
+			var unused int64
+			sr.ForEachChunk(context.Background(), 0, sr.Size(), func(c Chunk) error {
+				if c.Unused {
+					unused += c.Len
+				}
+				return nil
+			})
+			if unused != st.UnusedBytes {
+				t.Errorf("reader sees %d unused bytes, writer recorded %d", unused, st.UnusedBytes)
+			}
+		})
+	}
+}

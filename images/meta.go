@@ -87,6 +87,12 @@ type Stream struct {
 	FS         *FS        `json:"fs,omitempty"` // for a partition stream
 	Stored     int64      `json:"stored_bytes"` // bytes of the stream held as data (not holes)
 	Created    time.Time  `json:"created"`
+	// Damaged lists source ranges that could not be read (backup with
+	// --rescue): they are stored as zeros.
+	Damaged []Range `json:"damaged,omitempty"`
+	// Unused is how many bytes of the stream were not stored because no
+	// filesystem uses them.
+	Unused int64 `json:"unused_bytes,omitempty"`
 }
 
 // Table is a disk's partition table, parsed and as raw sectors.

@@ -177,8 +177,42 @@ func (w *Writer) UUID() string { return w.h.ImageUUID }
 // StreamOptions configure AddStream.
 type StreamOptions struct {
 	// Progress, when set, is called on the caller's goroutine with the
-	// number of source bytes just finished.
+	// number of source bytes just finished (unused ranges count as 0).
 	Progress func(n int64)
+	// Used, when not nil, lists the only byte ranges of the source that are
+	// read and stored (sorted, not overlapping, inside the stream); the
+	// rest is recorded as unused and reads back as zeros. Gaps shorter than
+	// SmallGap are stored as zeros instead (not read), so chunks are not
+	// cut into slivers by a fragmented filesystem.
+	Used []Range
+}
+
+// Range is a run of bytes of a stream.
+type Range struct {
+	Off int64 `json:"offset"`
+	Len int64 `json:"length"`
+}
+
+// SmallGap is the longest unused gap AddStream fills with zeros rather than
+// recording as unused.
+const SmallGap = 1 << 20
+
+// StreamWork is how many source bytes AddStream processes (reads or fills
+// with zeros) for a stream of size bytes with the given used ranges: the
+// total its Progress calls add up to.
+func StreamWork(size int64, used []Range) int64 {
+	if used == nil {
+		return size
+	}
+	var n, pos int64
+	for _, r := range used {
+		if g := r.Off - pos; g > 0 && g < SmallGap {
+			n += g
+		}
+		n += r.Len
+		pos = r.Off + r.Len
+	}
+	return n
 }
 
 // StreamStats says what AddStream stored.
@@ -186,17 +220,20 @@ type StreamStats struct {
 	Chunks, ZeroChunks, DupChunks, Records int
 	Stored                                 int64 // bytes written for this stream's records
 	DataBytes                              int64 // stream bytes held as data: not zero chunks
+	UnusedBytes                            int64 // stream bytes recorded as unused (not read)
 }
 
 type wjob struct {
-	ext  int     // extent number in the stream
-	buf  *[]byte // data; nil for a zero extent
-	zero int64   // length of a zero extent
+	ext    int     // extent number in the stream
+	buf    *[]byte // data; nil for a zero or unused extent
+	zero   int64   // length of a zero extent
+	unused int64   // length of an unused extent
 }
 
 type wres struct {
 	ext     int
 	zero    int64 // > 0: a zero extent of this length
+	unused  int64 // > 0: an unused extent of this length
 	dup     bool
 	sum     [32]byte
 	payload *[]byte // stored bytes
@@ -231,26 +268,76 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 				return err
 			})
 		rbuf := make([]byte, readSize)
-		for off := int64(0); off < size; {
-			r := rbuf[:min(int64(len(rbuf)), size-off)]
-			if m, err := src.ReadAt(r, off); m < len(r) {
-				c.release(pool.Put)
-				if err == nil || err == io.EOF {
-					err = io.ErrUnexpectedEOF
+		copyRange := func(off, end int64) error {
+			for off < end {
+				r := rbuf[:min(int64(len(rbuf)), end-off)]
+				if m, err := src.ReadAt(r, off); m < len(r) {
+					if err == nil || err == io.EOF {
+						err = io.ErrUnexpectedEOF
+					}
+					return &ReadError{Offset: off + int64(m), Err: err}
 				}
-				return &ReadError{Offset: off + int64(m), Err: err}
+				if err := c.add(r); err != nil {
+					return err
+				}
+				off += int64(len(r))
 			}
-			if err := c.add(r); err != nil {
-				c.release(pool.Put)
-				return err
+			return nil
+		}
+		fillZeros := func(n int64) error {
+			clear(rbuf)
+			for n > 0 {
+				m := min(int64(len(rbuf)), n)
+				if err := c.add(rbuf[:m]); err != nil {
+					return err
+				}
+				n -= m
 			}
-			off += int64(len(r))
+			return nil
+		}
+		err := func() error {
+			if so.Used == nil {
+				return copyRange(0, size)
+			}
+			var pos int64
+			gap := func(end int64) error {
+				switch g := end - pos; {
+				case g <= 0:
+					return nil
+				case g < SmallGap:
+					return fillZeros(g)
+				default:
+					if err := c.flush(); err != nil {
+						return err
+					}
+					err := emit(wjob{ext: n, unused: g})
+					n++
+					return err
+				}
+			}
+			for _, r := range so.Used {
+				if r.Off < pos || r.Len < 0 || r.Off+r.Len > size {
+					return fmt.Errorf("internal error: used range %d+%d is out of order or outside the stream (%d bytes)", r.Off, r.Len, size)
+				}
+				if err := gap(r.Off); err != nil {
+					return err
+				}
+				if err := copyRange(r.Off, r.Off+r.Len); err != nil {
+					return err
+				}
+				pos = r.Off + r.Len
+			}
+			return gap(size)
+		}()
+		if err != nil {
+			c.release(pool.Put)
+			return err
 		}
 		return c.flush()
 	}
 	work := func(j wjob) (wres, error) {
 		if j.buf == nil {
-			return wres{ext: j.ext, zero: j.zero}, nil
+			return wres{ext: j.ext, zero: j.zero, unused: j.unused}, nil
 		}
 		b := *j.buf
 		r := wres{ext: j.ext, buf: j.buf, rawLen: len(b)}
@@ -297,6 +384,10 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 		st.Chunks++
 		n := int64(r.rawLen)
 		switch {
+		case r.unused > 0:
+			ext = append(ext, extent{Len: uint64(r.unused), Ref: refUnused})
+			st.UnusedBytes += r.unused
+			n = 0
 		case r.zero > 0:
 			ext = append(ext, extent{Len: uint64(r.zero), Ref: refZero})
 			st.ZeroChunks++
