@@ -33,12 +33,15 @@ type BackupOptions struct {
 	Overwrite   bool
 	KDF         images.KDFCost
 	// SectorBySector stores every sector even where a filesystem map could
-	// skip unused blocks. (Every backup is sector by sector until the
-	// filesystem maps land; the mode is recorded either way.)
+	// skip unused blocks (by default only the blocks the filesystems use
+	// are read and stored).
 	SectorBySector bool
-	ToolVersion    string
-	Progress       Progress
-	Log            *slog.Logger
+	// Rescue keeps going past read errors: unreadable sectors are recorded
+	// as damaged and stored as zeros. Without it a read error aborts.
+	Rescue      bool
+	ToolVersion string
+	Progress    Progress
+	Log         *slog.Logger
 }
 
 // BackupResult says what a backup wrote.
@@ -50,6 +53,10 @@ type BackupResult struct {
 	Chunks     int
 	ZeroChunks int
 	DupChunks  int
+	Mode       images.Mode
+	Unused     int64          // bytes not stored because no filesystem uses them
+	Damaged    []images.Range // unreadable ranges (with Rescue), stored as zeros
+	Fallbacks  []string       // partitions copied sector by sector, and why
 	Elapsed    time.Duration
 }
 
@@ -100,28 +107,43 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	}
 	defer w.Abort()
 
-	log.Info("backup started", "source", o.Source, "size", src.Size, "output", o.Output, "compression", o.Compression, "encrypted", len(o.Password) > 0)
-	tr := startStage(o.Progress, StageBackup, src.Size)
-	st, err := w.AddStream(ctx, src, src.Size, images.StreamOptions{Progress: tr.add})
+	var rd io.ReaderAt = src
+	var salv *salvager
+	if o.Rescue {
+		salv = &salvager{dev: src, log: log}
+		rd = salv
+	}
+	used, err := usedRanges(rd, stream, o.SectorBySector)
+	if err != nil {
+		return nil, readFailure(o.Source, err)
+	}
+	log.Info("backup started", "source", o.Source, "size", src.Size, "output", o.Output, "compression", o.Compression,
+		"encrypted", len(o.Password) > 0, "mode", stream.Mode, "used", rangesLen(used))
+	tr := startStage(o.Progress, StageBackup, images.StreamWork(src.Size, used))
+	st, err := w.AddStream(ctx, rd, src.Size, images.StreamOptions{Progress: tr.add, Used: used})
 	tr.end()
 	if err != nil {
 		log.Error("backup failed", "source", o.Source, "err", err)
 		var re *images.ReadError
 		if errors.As(err, &re) {
-			return nil, &IOError{Op: "read", Path: o.Source, Offset: re.Offset, Err: re.Err}
+			return nil, readFailure(o.Source, &IOError{Op: "read", Path: o.Source, Offset: re.Offset, Err: re.Err})
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("backup of %s cancelled; no image was written: %w", o.Source, ctx.Err())
 		}
 		return nil, fmt.Errorf("backup of %s to %s: %w", o.Source, o.Output, err)
 	}
-	stream.Stored = st.DataBytes
+	stream.Stored, stream.Unused = st.DataBytes, st.UnusedBytes
+	if salv != nil {
+		stream.Damaged = salv.Damaged()
+	}
 	meta := &images.Metadata{Streams: []images.Stream{*stream}}
 	if err := w.Commit(meta); err != nil {
 		return nil, fmt.Errorf("finish image %s: %w", o.Output, err)
 	}
 	res := &BackupResult{Image: o.Output, UUID: w.UUID(), SourceSize: src.Size, Stored: st.Stored,
-		Chunks: st.Chunks, ZeroChunks: st.ZeroChunks, DupChunks: st.DupChunks, Elapsed: time.Since(start)}
+		Chunks: st.Chunks, ZeroChunks: st.ZeroChunks, DupChunks: st.DupChunks, Elapsed: time.Since(start),
+		Mode: stream.Mode, Unused: st.UnusedBytes, Damaged: stream.Damaged, Fallbacks: fallbacks(stream)}
 	log.Info("backup finished", "image", o.Output, "stored", st.Stored, "elapsed", res.Elapsed)
 	return res, nil
 }
@@ -169,7 +191,6 @@ func parentDir(p string) string {
 func describeSource(src *blockdev.Device, o BackupOptions) (*images.Stream, error) {
 	s := &images.Stream{Kind: o.Kind, Source: o.Source, Size: src.Size, SectorSize: src.SectorSize,
 		Mode: images.ModeAllSectors, Created: time.Now().UTC().Truncate(time.Second)}
-	const reason = "filesystem maps are not implemented yet: every sector is stored (zeros as holes)"
 	if o.Kind == images.KindPartition {
 		s.FS = probeFS(io.NewSectionReader(src, 0, src.Size), src.Size)
 		return s, nil
@@ -189,11 +210,8 @@ func describeSource(src *blockdev.Device, o BackupOptions) (*images.Stream, erro
 		it.Raw = append(it.Raw, images.RawRange{Offset: r.Offset, Data: r.Data})
 	}
 	for _, p := range t.Partitions {
-		ip := images.Partition{Number: p.Number, Start: p.Start, Size: p.Size, Type: p.Type, Name: p.Name, GUID: p.GUID,
-			Bootable: p.Bootable, Mode: images.ModeAllSectors, ModeReason: reason}
-		if o.SectorBySector {
-			ip.ModeReason = "--sector-by-sector was given"
-		}
+		ip := images.Partition{Number: p.Number, Start: p.Start, Size: p.Size, Type: p.Type, Name: p.Name, GUID: p.GUID, Attributes: p.Attributes,
+			Bootable: p.Bootable, Mode: images.ModeAllSectors}
 		if p.Start >= 0 && p.Size > 0 && p.Start+p.Size <= src.Size {
 			ip.FS = probeFS(io.NewSectionReader(src, p.Start, p.Size), p.Size)
 		}
@@ -209,4 +227,30 @@ func probeFS(r io.ReaderAt, size int64) *images.FS {
 		return nil
 	}
 	return &images.FS{Type: fi.Type, Label: fi.Label, UUID: fi.UUID, Size: fi.Size, Used: fi.Used}
+}
+
+// readFailure says what to do about a read error of the source.
+func readFailure(source string, err error) error {
+	var ioe *IOError
+	if errors.As(err, &ioe) {
+		return fmt.Errorf("%w; to back up what can still be read, run the backup again with --rescue (unreadable sectors are then stored as zeros and listed)", err)
+	}
+	return fmt.Errorf("read %s: %w", source, err)
+}
+
+// fallbacks lists the parts of a stream stored sector by sector, and why.
+func fallbacks(s *images.Stream) []string {
+	var out []string
+	if s.Table == nil {
+		if s.ModeReason != "" {
+			out = append(out, s.ModeReason)
+		}
+		return out
+	}
+	for _, p := range s.Table.Partitions {
+		if p.ModeReason != "" {
+			out = append(out, fmt.Sprintf("partition %d: %s", p.Number, p.ModeReason))
+		}
+	}
+	return out
 }

@@ -9,11 +9,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
 	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
@@ -26,6 +26,9 @@ type RestoreOptions struct {
 	// Partition restores only partition N (1-based, as in sdb2) of a disk
 	// image; 0 restores the whole stream.
 	Partition int
+	// Layout says how a disk image's partitions are laid out on a target
+	// disk of another size (keep, fill, manual; alignment; new IDs).
+	Layout LayoutOptions
 	// Confirm is called after every check passed and before the first byte
 	// is written; an error from it aborts with nothing written.
 	Confirm  func(Plan) error
@@ -34,9 +37,9 @@ type RestoreOptions struct {
 	Log      *slog.Logger
 }
 
-// Plan is what a restore is about to do, for confirmation.
+// Plan is what a restore or clone is about to do, for confirmation.
 type Plan struct {
-	Image       string
+	Image       string // the image, or the source of a clone
 	Target      string
 	TargetSize  int64    // 0 when the target file will be created
 	Create      bool     // target is a new plain file
@@ -44,6 +47,11 @@ type Plan struct {
 	Bytes       int64    // bytes the restore covers on the target
 	Overwrites  []string // human lines: what the target holds now
 	TargetIsDev bool
+	// Layout is the partition layout the target gets, when the disk is
+	// laid out anew (nil when the bytes are written as stored).
+	Layout *layout.Plan
+	// Before are the source's partitions, for drawing before/after.
+	Before []images.Partition
 }
 
 // RestoreResult says what a restore did.
@@ -74,66 +82,15 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	from, to, what, err := restoreRange(sr.Meta, o.Partition, o.Image)
+	d := &delivery{src: sr, meta: sr.Meta, origin: o.Image, partition: o.Partition, layout: o.Layout, log: log, start: start}
+	for _, part := range im.Info().Parts {
+		if !IsURL(part) { // an image on a server is on no local disk
+			d.holders = append(d.holders, part)
+		}
+	}
+	plan, err := d.prepare(o.Target)
 	if err != nil {
 		return nil, err
-	}
-	need := to - from
-
-	// Target checks.
-	plan := Plan{Image: o.Image, Target: o.Target, What: what, Bytes: need}
-	tst, err := os.Stat(o.Target)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if looksLikeDevice(o.Target) {
-			return nil, fmt.Errorf("target %s does not exist; run \"lifeboat disks\" to list disks: %w", o.Target, err)
-		}
-		if _, err := os.Stat(filepath.Dir(o.Target)); err != nil {
-			return nil, fmt.Errorf("target %s: its folder does not exist; create it first: %w", o.Target, err)
-		}
-		plan.Create = true
-	case err != nil:
-		return nil, fmt.Errorf("target %s: %w", o.Target, err)
-	case tst.IsDir():
-		return nil, fmt.Errorf("target %s is a folder; name a disk, a partition or an image file", o.Target)
-	}
-	for _, part := range im.Info().Parts {
-		holds := false
-		if IsURL(part) {
-			break // an image on a server is on no local disk
-		}
-		if plan.Create {
-			holds = sameFile(part, o.Target)
-		} else if holds, err = blockdev.Holds(o.Target, part); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-			return nil, fmt.Errorf("check target %s: %w", o.Target, err)
-		}
-		if holds {
-			return nil, refuse(o.Target, "it holds the image being restored (%s)", "restore to another disk, or copy the image to another disk first", part)
-		}
-	}
-	if !plan.Create {
-		mps, err := blockdev.MountPoints(o.Target)
-		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
-			return nil, fmt.Errorf("check target %s: %w", o.Target, err)
-		}
-		if len(mps) > 0 {
-			return nil, refuse(o.Target, "it has mounted filesystems (%s)", "unmount them first (umount), or choose another target", strings.Join(mps, ", "))
-		}
-		d, err := blockdev.Open(o.Target, blockdev.ReadOnly)
-		if err != nil {
-			return nil, fmt.Errorf("restore target: %w", err)
-		}
-		plan.TargetSize, plan.TargetIsDev = d.Size, d.IsBlock
-		plan.Overwrites = describeTarget(d)
-		d.Close()
-		if plan.TargetSize < need {
-			fix := "choose a larger target"
-			if !plan.TargetIsDev {
-				fix = "choose a larger target, or delete the file so lifeboat creates it at the right size"
-			}
-			return nil, refuse(o.Target, "it is %s (%d bytes), smaller than the %s (%d bytes) the %s needs",
-				fix, HumanBytes(plan.TargetSize), plan.TargetSize, HumanBytes(need), need, what)
-		}
 	}
 
 	// The image is read in full once before writing: a damaged image is
@@ -147,84 +104,11 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		return nil, describeOpenError(o.Image, err)
 	}
 	if o.Confirm != nil {
-		if err := o.Confirm(plan); err != nil {
+		if err := o.Confirm(*plan); err != nil {
 			return nil, err
 		}
 	}
-
-	// Writing starts here.
-	var dst *blockdev.Device
-	fresh := false // every byte of the range reads as zero already
-	if plan.Create {
-		f, err := os.OpenFile(o.Target, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("create target %s: %w", o.Target, err)
-		}
-		err = f.Truncate(need)
-		f.Close()
-		if err != nil {
-			os.Remove(o.Target)
-			return nil, fmt.Errorf("create target %s: %w", o.Target, err)
-		}
-		fresh = true
-	}
-	dst, err = blockdev.Open(o.Target, blockdev.ReadWriteExclusive)
-	if err != nil {
-		return nil, fmt.Errorf("restore target: %w", err)
-	}
-	defer dst.Close()
-	if !plan.Create && !dst.IsBlock && dst.Size == need {
-		fresh = dst.Zero() == nil
-	}
-	log.Info("restore started", "image", o.Image, "target", o.Target, "what", what, "bytes", need)
-	res := &RestoreResult{Target: o.Target, Bytes: need}
-	var v *verifier
-	if !o.NoVerify {
-		v = newVerifier(ctx, dst, need, o.Progress)
-	}
-	err = writeRange(ctx, sr, from, to, dst, fresh, o.Progress, res, v)
-	log.Info("writing finished", "target", o.Target, "written", res.Written, "err", err, "elapsed", time.Since(start))
-	if err == nil {
-		if err = dst.Sync(); err != nil {
-			err = &IOError{Op: "sync", Path: o.Target, Err: err}
-		}
-		log.Info("sync finished", "target", o.Target, "err", err, "elapsed", time.Since(start))
-	}
-	if v != nil {
-		verr := v.wait(err == nil)
-		log.Info("verify finished", "target", o.Target, "err", verr, "elapsed", time.Since(start))
-		if err == nil && verr != nil {
-			log.Error("verify failed", "target", o.Target, "err", verr)
-			return nil, verr
-		}
-		res.Verified = err == nil
-	}
-	if err != nil {
-		log.Error("restore failed", "target", o.Target, "err", err)
-		state := "the target is incomplete and will not boot or mount; run the restore again"
-		if plan.Create {
-			// A half-written file that looks like a disk image helps nobody.
-			dst.Close()
-			os.Remove(o.Target)
-			state = "the partly written file was removed"
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("restore to %s cancelled after %s of %s: %s: %w",
-				o.Target, HumanBytes(res.Written), HumanBytes(need), state, ctx.Err())
-		}
-		return nil, fmt.Errorf("restore to %s failed after %s: %s: %w", o.Target, HumanBytes(res.Written), state, err)
-	}
-	if o.Partition == 0 && sr.Meta.Kind == images.KindDisk {
-		if err := dst.RereadPartitions(); err != nil {
-			res.Notes = append(res.Notes, err.Error())
-		}
-	}
-	if sr.Meta.Table != nil && sr.Meta.Table.Type == "gpt" && o.Partition == 0 && plan.TargetSize > need {
-		res.Notes = append(res.Notes, fmt.Sprintf("the target is %s larger than the source disk: the space after it is unallocated, and the GPT backup header stays where the source disk ended (tools such as sgdisk -e move it)", HumanBytes(plan.TargetSize-need)))
-	}
-	res.Elapsed = time.Since(start)
-	log.Info("restore finished", "target", o.Target, "written", res.Written, "verified", res.Verified, "elapsed", res.Elapsed)
-	return res, nil
+	return d.write(ctx, o.NoVerify, o.Progress)
 }
 
 // restoreRange is the byte range of the stream a restore covers.
@@ -258,14 +142,12 @@ type segment struct {
 
 var zeros = make([]byte, 4<<20)
 
-// writeRange writes stream bytes [from, to) to dst at offset 0, handing
+// writeRange writes source bytes [from, to) to dst at offset at, handing
 // what it wrote to v (if set) to be read back behind it.
-func writeRange(ctx context.Context, sr *images.StreamReader, from, to int64, dst *blockdev.Device, fresh bool, p Progress, res *RestoreResult, v *verifier) error {
-	tr := startStage(p, StageRestore, to-from)
-	defer tr.end()
-	err := sr.ForEachChunk(ctx, from, to, func(c images.Chunk) error {
+func writeRange(ctx context.Context, src chunkSource, from, to, at int64, dst *blockdev.Device, fresh bool, tr *tracker, res *RestoreResult, v *verifier) error {
+	err := src.ForEachChunk(ctx, from, to, func(c images.Chunk) error {
 		lo, hi := max(c.Off, from), min(c.Off+c.Len, to)
-		s := segment{off: lo - from, n: hi - lo}
+		s := segment{off: lo - from + at, n: hi - lo}
 		switch {
 		case c.Unused:
 			tr.add(s.n)

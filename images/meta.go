@@ -83,6 +83,7 @@ type Stream struct {
 	Model      string     `json:"model,omitempty"`
 	Serial     string     `json:"serial,omitempty"`
 	Mode       Mode       `json:"mode"`
+	ModeReason string     `json:"mode_reason,omitempty"` // why every sector was stored
 	Table      *Table     `json:"table,omitempty"`
 	FS         *FS        `json:"fs,omitempty"` // for a partition stream
 	Stored     int64      `json:"stored_bytes"` // bytes of the stream held as data (not holes)
@@ -118,8 +119,11 @@ type Partition struct {
 	Name     string `json:"name,omitempty"`
 	GUID     string `json:"guid,omitempty"`
 	Bootable bool   `json:"bootable,omitempty"`
-	FS       *FS    `json:"fs,omitempty"`
-	Mode     Mode   `json:"mode"`
+	// Attributes are the GPT attribute flags (required, no-block-IO,
+	// legacy-BIOS-bootable, and the type-specific upper bits).
+	Attributes uint64 `json:"attributes,omitempty"`
+	FS         *FS    `json:"fs,omitempty"`
+	Mode       Mode   `json:"mode"`
 	// ModeReason says why a partition was copied sector by sector.
 	ModeReason string `json:"mode_reason,omitempty"`
 }

@@ -70,7 +70,7 @@ func writeJSON(e *env, v any) error {
 
 type backupFlags struct {
 	output, compression, split, cipher, passwordFile, chunkSize string
-	encrypt, sectorBySector, overwrite                          bool
+	encrypt, sectorBySector, overwrite, rescue                  bool
 }
 
 func backupCmd(e *env) *cobra.Command {
@@ -97,7 +97,8 @@ func backupCmd(e *env) *cobra.Command {
 		fl.BoolVar(&f.encrypt, "encrypt", false, "encrypt the image with a password")
 		fl.StringVar(&f.cipher, "cipher", "aes-256-gcm", "aes-256-gcm or xchacha20-poly1305 (with --encrypt)")
 		fl.StringVar(&f.passwordFile, "password-file", "", "read the password from FILE (or set LIFEBOAT_PASSWORD)")
-		fl.BoolVar(&f.sectorBySector, "sector-by-sector", false, "store every sector, used or not")
+		fl.BoolVar(&f.sectorBySector, "sector-by-sector", false, "store every sector, used or not (default: only what the filesystems use)")
+		fl.BoolVar(&f.rescue, "rescue", false, "keep going past read errors: unreadable sectors are stored as zeros and listed")
 		fl.BoolVar(&f.overwrite, "overwrite", false, "replace an existing image of the same name")
 		fl.StringVar(&f.chunkSize, "chunk-size", "", "unit of compression and dedup, 64K to 16M (default 1M)")
 		c.AddCommand(sub)
@@ -114,7 +115,7 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 		return &usageError{err}
 	}
 	o := engine.BackupOptions{Source: source, Kind: kind, Output: f.output, Stdout: e.stdout, Compression: lvl,
-		SectorBySector: f.sectorBySector, Overwrite: f.overwrite, ToolVersion: version.Version, Log: e.log()}
+		SectorBySector: f.sectorBySector, Rescue: f.rescue, Overwrite: f.overwrite, ToolVersion: version.Version, Log: e.log()}
 	if f.chunkSize != "" {
 		cs, err := parseSize(f.chunkSize)
 		if err != nil || cs < 64<<10 || cs > 16<<20 || cs%4096 != 0 {
@@ -160,8 +161,26 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 			im.Close()
 		}
 	}
-	fmt.Fprintf(out, "Backed up %s (%s) to %s%s: %s stored, %s in %s (%s/s)\n", source, human(res.SourceSize), f.output, parts,
-		human(res.Stored), human(res.SourceSize), res.Elapsed.Round(100*time.Millisecond), human(int64(float64(res.SourceSize)/max(res.Elapsed.Seconds(), 1e-3))))
+	read := res.SourceSize - res.Unused
+	fmt.Fprintf(out, "Backed up %s (%s, %s in use) to %s%s: %s stored, in %s (%s/s)\n", source, human(res.SourceSize), human(read), f.output, parts,
+		human(res.Stored), res.Elapsed.Round(100*time.Millisecond), human(int64(float64(read)/max(res.Elapsed.Seconds(), 1e-3))))
+	for _, fb := range res.Fallbacks {
+		fmt.Fprintf(out, "Every sector copied: %s\n", fb)
+	}
+	if len(res.Damaged) > 0 {
+		var n int64
+		for _, d := range res.Damaged {
+			n += d.Len
+		}
+		fmt.Fprintf(out, "WARNING: %s of %s could not be read and is stored as zeros (%d ranges); \"lifeboat info %s\" lists them:\n", human(n), source, len(res.Damaged), f.output)
+		for i, d := range res.Damaged {
+			if i == 20 {
+				fmt.Fprintf(out, "  … %d more\n", len(res.Damaged)-20)
+				break
+			}
+			fmt.Fprintf(out, "  damaged: %d+%d\n", d.Off, d.Len)
+		}
+	}
 	return nil
 }
 
@@ -218,6 +237,15 @@ func printInfo(e *env, ii *engine.ImageInfo) {
 	for i, s := range ii.Meta.Streams {
 		p(fmt.Sprintf("Stream %d", i+1), "%s %s, %s, %d-byte sectors, %s", s.Kind, s.Source, human(s.Size), s.SectorSize, s.Mode)
 		p("  Data", "%s of %s held as data (the rest is zeros)", human(s.Stored), human(s.Size))
+		if s.Unused > 0 {
+			p("  Unused", "%s not stored: no filesystem uses it", human(s.Unused))
+		}
+		if s.ModeReason != "" {
+			p("  Every sector", "%s", s.ModeReason)
+		}
+		for _, d := range s.Damaged {
+			fmt.Fprintf(w, "  damaged: %d+%d\t(unreadable in the source, restored as zeros)\n", d.Off, d.Len)
+		}
 		if s.Model != "" || s.Serial != "" {
 			p("  Model", "%s %s", s.Model, s.Serial)
 		}
@@ -297,6 +325,7 @@ func restoreCmd(e *env) *cobra.Command {
 	var target, passwordFile string
 	var partition int
 	var noVerify bool
+	var lf layoutFlags
 	c := &cobra.Command{
 		Use:   "restore IMAGE --target DEVICE",
 		Short: "Restore an image (or one partition of it) to a disk, partition or file",
@@ -308,15 +337,19 @@ func restoreCmd(e *env) *cobra.Command {
 			if partition < 0 {
 				return usagef("--partition %d: partitions are numbered from 1", partition)
 			}
+			lo, err := lf.options()
+			if err != nil {
+				return err
+			}
 			bar := newBar(e)
 			res, err := engine.Restore(c.Context(), engine.RestoreOptions{
-				Image: args[0], Target: target, Partition: partition, NoVerify: noVerify, Log: e.log(),
+				Image: args[0], Target: target, Partition: partition, NoVerify: noVerify, Log: e.log(), Layout: lo,
 				Password: existingPassword(e, passwordFile, args[0]),
 				Progress: bar,
 				Confirm: func(p engine.Plan) error {
 					bar.pause()
 					defer bar.resume()
-					return confirm(e, p)
+					return confirmPlan(e, "Restore", p)
 				},
 			})
 			if err != nil {
@@ -338,5 +371,6 @@ func restoreCmd(e *env) *cobra.Command {
 	fl.IntVar(&partition, "partition", 0, "restore only partition N of a disk image")
 	fl.BoolVar(&noVerify, "no-verify", false, "skip reading the target back after writing")
 	fl.StringVar(&passwordFile, "password-file", "", "password of an encrypted image, from FILE (or set LIFEBOAT_PASSWORD)")
+	lf.add(fl)
 	return c
 }

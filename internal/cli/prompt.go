@@ -103,21 +103,6 @@ func existingPassword(e *env, file, image string) func() ([]byte, error) {
 	}
 }
 
-// confirm asks the user to type the target's name before a restore writes.
-func confirm(e *env, p engine.Plan) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Restore %s (%s, %s) from %s\n", p.What, p.Target, human(p.Bytes), p.Image)
-	if p.Create {
-		fmt.Fprintf(&b, "  %s will be created.", p.Target)
-	} else {
-		fmt.Fprintf(&b, "  EVERYTHING on %s (%s) in the restored range will be overwritten.", p.Target, human(p.TargetSize))
-		for _, l := range p.Overwrites {
-			fmt.Fprintf(&b, "\n  It now holds %s", l)
-		}
-	}
-	return confirmTyped(e, "restoring overwrites "+p.Target, b.String(), p.Target)
-}
-
 // confirmTyped shows details and asks for the object's base name to be
 // typed; without a terminal (and without --yes) it refuses with summary.
 // Every path that returns an error wrote nothing.

@@ -1,0 +1,366 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+	"github.com/lifeboat-rescue/lifeboat/images"
+)
+
+// LayoutOptions say how a disk's partitions are laid out on a target disk:
+// as stored, grown to fill it, or with sizes given per partition; starts
+// aligned; IDs kept or new; MBR or GPT.
+type LayoutOptions struct {
+	Mode   layout.Mode
+	Grow   int           // Fill: the partition that takes the extra space; 0 = the last data partition
+	Sizes  map[int]int64 // Manual: new sizes by partition number
+	Align  int64         // move starts up to multiples of this (e.g. 1 MiB); 0 keeps them
+	NewIDs bool          // new disk and partition GUIDs (MBR: disk signature)
+	Table  layout.TableType
+}
+
+// chunkSource is what a restore or clone reads: an image stream, or a live
+// disk read through its used-block map.
+type chunkSource interface {
+	ForEachChunk(ctx context.Context, from, to int64, fn func(images.Chunk) error) error
+}
+
+// delivery is what restore and clone share: a disk or partition stream (or
+// one partition of a disk stream) going to a target, laid out anew when the
+// target disk differs.
+type delivery struct {
+	src       chunkSource
+	meta      *images.Stream
+	origin    string   // the image, or the source of a clone
+	holders   []string // local files that must not live on the target
+	partition int
+	layout    LayoutOptions
+	log       *slog.Logger
+	start     time.Time
+	// set by prepare
+	target   string
+	plan     *Plan
+	from, to int64
+	laid     *layout.Plan // nil: the bytes are written as stored
+}
+
+// prepare runs every check that can refuse the target and plans the
+// layout; nothing is written.
+func (d *delivery) prepare(target string) (*Plan, error) {
+	d.target = target
+	from, to, what, err := restoreRange(d.meta, d.partition, d.origin)
+	if err != nil {
+		return nil, err
+	}
+	d.from, d.to = from, to
+	need := to - from
+	plan := &Plan{Image: d.origin, Target: target, What: what, Bytes: need}
+	if d.meta.Table != nil {
+		plan.Before = d.meta.Table.Partitions
+	}
+	tst, err := os.Stat(target)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if looksLikeDevice(target) {
+			return nil, fmt.Errorf("target %s does not exist; run \"lifeboat disks\" to list disks: %w", target, err)
+		}
+		if _, err := os.Stat(filepath.Dir(target)); err != nil {
+			return nil, fmt.Errorf("target %s: its folder does not exist; create it first: %w", target, err)
+		}
+		plan.Create = true
+	case err != nil:
+		return nil, fmt.Errorf("target %s: %w", target, err)
+	case tst.IsDir():
+		return nil, fmt.Errorf("target %s is a folder; name a disk, a partition or an image file", target)
+	}
+	for _, h := range d.holders {
+		holds := false
+		if plan.Create {
+			holds = sameFile(h, target)
+		} else if holds, err = blockdev.Holds(target, h); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			return nil, fmt.Errorf("check target %s: %w", target, err)
+		}
+		if holds {
+			return nil, refuse(target, "it holds %s, which is being read", "write to another disk, or copy the image to another disk first", h)
+		}
+	}
+	sectorSize := d.meta.SectorSize
+	if !plan.Create {
+		mps, err := blockdev.MountPoints(target)
+		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			return nil, fmt.Errorf("check target %s: %w", target, err)
+		}
+		if len(mps) > 0 {
+			return nil, refuse(target, "it has mounted filesystems (%s)", "unmount them first (umount), or choose another target", strings.Join(mps, ", "))
+		}
+		dev, err := blockdev.Open(target, blockdev.ReadOnly)
+		if err != nil {
+			return nil, fmt.Errorf("target: %w", err)
+		}
+		plan.TargetSize, plan.TargetIsDev = dev.Size, dev.IsBlock
+		if dev.IsBlock {
+			sectorSize = dev.SectorSize
+		}
+		plan.Overwrites = describeTarget(dev)
+		dev.Close()
+	}
+	if err := d.planLayout(plan, sectorSize); err != nil {
+		return nil, err
+	}
+	if d.laid == nil && !plan.Create && plan.TargetSize < need {
+		fix := "choose a larger target"
+		if !plan.TargetIsDev {
+			fix = "choose a larger target, or delete the file so lifeboat creates it at the right size"
+		}
+		return nil, refuse(target, "it is %s (%d bytes), smaller than the %s (%d bytes) the %s needs",
+			fix, HumanBytes(plan.TargetSize), plan.TargetSize, HumanBytes(need), need, what)
+	}
+	d.plan = plan
+	return plan, nil
+}
+
+// planLayout decides whether a whole-disk stream is written as stored or
+// laid out anew for the target, and plans the new layout.
+func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
+	t := d.meta.Table
+	if d.partition != 0 || d.meta.Kind != images.KindDisk || t == nil || (t.Type != "gpt" && t.Type != "mbr") {
+		if d.layout.Mode != layout.Keep && d.partition == 0 {
+			return fmt.Errorf("--layout %s needs a disk image with a partition table; %s holds a %s without one", d.layout.Mode, d.origin, d.meta.Kind)
+		}
+		return nil
+	}
+	size := plan.TargetSize
+	if plan.Create {
+		size = d.meta.Size
+	}
+	src := layoutTable(d.meta)
+	min := map[int]int64{}
+	for _, p := range src.Partitions {
+		min[p.Number] = p.Size // filesystems are grown, never shrunk
+	}
+	lp, err := layout.PlanLayout(src, size, sectorSize, layout.PlanOptions{Mode: d.layout.Mode, Grow: d.layout.Grow, Sizes: d.layout.Sizes,
+		Align: d.layout.Align, NewIDs: d.layout.NewIDs, Table: d.layout.Table, MinSizes: min})
+	if err != nil {
+		return fmt.Errorf("target %s (%s): %w", d.target, HumanBytes(size), err)
+	}
+	same := !d.layout.NewIDs && lp.Table.Type == src.Type && (size == d.meta.Size || src.Type == layout.MBR && size > d.meta.Size)
+	for _, m := range lp.Moves {
+		same = same && m.DstStart == m.SrcStart && m.DstSize == m.SrcSize
+	}
+	if same {
+		return nil // byte for byte, table included
+	}
+	d.laid, plan.Layout, plan.Bytes = lp, lp, size
+	return nil
+}
+
+// layoutTable turns a stored table back into the layout package's form.
+func layoutTable(s *images.Stream) *layout.Table {
+	t := &layout.Table{Type: layout.MBR, DiskGUID: s.Table.DiskGUID, SectorSize: s.SectorSize}
+	if s.Table.Type == "gpt" {
+		t.Type = layout.GPT
+	}
+	for _, p := range s.Table.Partitions {
+		t.Partitions = append(t.Partitions, layout.Partition{Number: p.Number, Start: p.Start, Size: p.Size, Type: p.Type,
+			Name: p.Name, GUID: p.GUID, Bootable: p.Bootable, Attributes: p.Attributes})
+	}
+	for _, r := range s.Table.Raw {
+		t.Raw = append(t.Raw, layout.RawRange{Offset: r.Offset, Data: r.Data})
+	}
+	return t
+}
+
+// write writes what prepare planned: data, read back behind the writer;
+// then, for a new layout, the partition table and grown filesystems.
+func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*RestoreResult, error) {
+	log, plan := d.log, d.plan
+	size := d.to - d.from
+	if d.laid != nil {
+		size = plan.Bytes
+	}
+	fresh := false // every byte of the target reads as zero already
+	if plan.Create {
+		f, err := os.OpenFile(d.target, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("create target %s: %w", d.target, err)
+		}
+		err = f.Truncate(size)
+		f.Close()
+		if err != nil {
+			os.Remove(d.target)
+			return nil, fmt.Errorf("create target %s: %w", d.target, err)
+		}
+		fresh = true
+	}
+	dst, err := blockdev.Open(d.target, blockdev.ReadWriteExclusive)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	defer dst.Close()
+	if !plan.Create && !dst.IsBlock && (dst.Size == size || d.laid != nil) {
+		fresh = dst.Zero() == nil // the whole file is being replaced
+	}
+	log.Info("writing started", "source", d.origin, "target", d.target, "what", plan.What, "bytes", size, "relayout", d.laid != nil)
+	res := &RestoreResult{Target: d.target, Bytes: size}
+	var v *verifier
+	if !noVerify {
+		v = newVerifier(ctx, dst, size, p)
+	}
+	if d.laid == nil {
+		tr := startStage(p, StageRestore, size)
+		err = writeRange(ctx, d.src, d.from, d.to, 0, dst, fresh, tr, res, v)
+		tr.end()
+	} else {
+		err = d.writeLaidOut(ctx, dst, fresh, p, res, v)
+	}
+	log.Info("writing finished", "target", d.target, "written", res.Written, "err", err, "elapsed", time.Since(d.start))
+	if err == nil {
+		if err = dst.Sync(); err != nil {
+			err = &IOError{Op: "sync", Path: d.target, Err: err}
+		}
+	}
+	if v != nil {
+		verr := v.wait(err == nil)
+		log.Info("verify finished", "target", d.target, "err", verr, "elapsed", time.Since(d.start))
+		if err == nil && verr != nil {
+			return nil, verr
+		}
+		res.Verified = err == nil
+	}
+	if err == nil && d.laid != nil {
+		err = d.finishLayout(ctx, dst, res)
+	}
+	if err != nil {
+		log.Error("writing failed", "target", d.target, "err", err)
+		state := "the target is incomplete and will not boot or mount; run the operation again"
+		if plan.Create {
+			// A half-written file that looks like a disk image helps nobody.
+			dst.Close()
+			os.Remove(d.target)
+			state = "the partly written file was removed"
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("writing %s cancelled after %s of %s: %s: %w",
+				d.target, HumanBytes(res.Written), HumanBytes(size), state, ctx.Err())
+		}
+		return nil, fmt.Errorf("writing %s failed after %s: %s: %w", d.target, HumanBytes(res.Written), state, err)
+	}
+	if d.partition == 0 && d.meta.Kind == images.KindDisk {
+		if err := dst.RereadPartitions(); err != nil {
+			res.Notes = append(res.Notes, err.Error())
+		}
+	}
+	res.Elapsed = time.Since(d.start)
+	log.Info("finished", "target", d.target, "written", res.Written, "verified", res.Verified, "elapsed", res.Elapsed)
+	return res, nil
+}
+
+// copies lists what a new layout copies, in target order: the boot area
+// before the first partition (boot code, GRUB's core image on MBR disks;
+// not the table itself, written last) and each partition's bytes.
+type copyOp struct{ from, to, at int64 }
+
+func (d *delivery) copies() []copyOp {
+	var ops []copyOp
+	firstSrc, firstDst := d.meta.Size, d.laid.DiskSize
+	for _, m := range d.laid.Moves {
+		if d.isContainer(m.Number) {
+			continue
+		}
+		firstSrc, firstDst = min(firstSrc, m.SrcStart), min(firstDst, m.DstStart)
+		ops = append(ops, copyOp{m.SrcStart, m.SrcStart + min(m.SrcSize, m.DstSize), m.DstStart})
+	}
+	var gapFrom int64
+	if raw := d.meta.Table.Raw; len(raw) > 0 && raw[0].Offset == 0 {
+		gapFrom = int64(len(raw[0].Data))
+	}
+	if gapTo := min(firstSrc, firstDst); gapTo > gapFrom {
+		ops = append(ops, copyOp{gapFrom, gapTo, gapFrom})
+	}
+	slices.SortFunc(ops, func(a, b copyOp) int { return cmp.Compare(a.at, b.at) })
+	return ops
+}
+
+func (d *delivery) isContainer(n int) bool {
+	p := tablePartition(d.meta.Table, n)
+	return d.meta.Table.Type == "mbr" && extendedTypes[strings.ToLower(p.Type)]
+}
+
+func (d *delivery) writeLaidOut(ctx context.Context, dst *blockdev.Device, fresh bool, p Progress, res *RestoreResult, v *verifier) error {
+	ops := d.copies()
+	var total int64
+	for _, op := range ops {
+		total += op.to - op.from
+	}
+	tr := startStage(p, StageRestore, total)
+	defer tr.end()
+	for _, op := range ops {
+		if err := writeRange(ctx, d.src, op.from, op.to, op.at, dst, fresh, tr, res, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishLayout writes the planned partition table, checks it reads back,
+// and grows the filesystems of grown partitions.
+func (d *delivery) finishLayout(ctx context.Context, dst *blockdev.Device, res *RestoreResult) error {
+	var boot []byte
+	if raw := d.meta.Table.Raw; len(raw) > 0 && raw[0].Offset == 0 && len(raw[0].Data) >= 440 {
+		boot = raw[0].Data[:440]
+	}
+	if err := layout.Write(dst, dst.Size, d.laid.Table, boot); err != nil {
+		return fmt.Errorf("write the partition table to %s: %w", d.target, err)
+	}
+	if err := dst.Sync(); err != nil {
+		return &IOError{Op: "sync", Path: d.target, Err: err}
+	}
+	got, err := layout.Read(dst, dst.Size, d.laid.Table.SectorSize)
+	if err != nil {
+		return fmt.Errorf("the partition table written to %s does not read back: %w", d.target, err)
+	}
+	for _, want := range d.laid.Table.Partitions {
+		ok := false
+		for _, g := range got.Partitions {
+			ok = ok || g.Number == want.Number && g.Start == want.Start && g.Size == want.Size
+		}
+		if !ok {
+			return fmt.Errorf("%w: partition %d of the table written to %s does not read back as planned", ErrVerify, want.Number, d.target)
+		}
+	}
+	res.Notes = append(res.Notes, d.laid.Notes...)
+	var grows []layout.Move
+	for _, m := range d.laid.Moves {
+		if m.DstSize > m.SrcSize && !d.isContainer(m.Number) {
+			grows = append(grows, m)
+		}
+	}
+	if len(grows) == 0 {
+		return nil
+	}
+	// The tools open the target themselves, through a loop device over the
+	// partition; everything this descriptor wrote is synced.
+	for _, m := range grows {
+		fsType := ""
+		if p := tablePartition(d.meta.Table, m.Number); p.FS != nil {
+			fsType = p.FS.Type
+		}
+		note, err := growFS(ctx, d.log, d.target, m.Number, fsType, m.DstStart, m.SrcSize, m.DstSize)
+		if err != nil {
+			return err
+		}
+		res.Notes = append(res.Notes, note)
+	}
+	return nil
+}

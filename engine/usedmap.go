@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/lifeboat-rescue/lifeboat/engine/fsmap"
+	"github.com/lifeboat-rescue/lifeboat/images"
+)
+
+// tailKeep is how much of the unpartitioned space at the end of a disk is
+// always copied: the GPT backup lives there, and so do the metadata of
+// RAID and some vendors' tools.
+const tailKeep = 1 << 20
+
+// extendedTypes are MBR extended-partition containers: they hold the EBRs
+// and the logical partitions, not a filesystem.
+var extendedTypes = map[string]bool{"0x05": true, "0x0f": true, "0x85": true}
+
+// usedRanges decides what of a source to copy, filling in each partition's
+// mode and reason in s: only what the filesystems use (fsmap), unless
+// allSectors. Areas outside partitions (boot code, gaps, the table) are
+// copied whole, except unpartitioned space at the end of a disk beyond its
+// last MiB. It returns nil (copy everything) when nothing can be skipped.
+func usedRanges(r io.ReaderAt, s *images.Stream, allSectors bool) ([]images.Range, error) {
+	if allSectors {
+		s.Mode, s.ModeReason = images.ModeAllSectors, "--sector-by-sector was given"
+		if s.Table != nil {
+			for i := range s.Table.Partitions {
+				s.Table.Partitions[i].Mode, s.Table.Partitions[i].ModeReason = images.ModeAllSectors, s.ModeReason
+			}
+		}
+		return nil, nil
+	}
+	if s.Table == nil {
+		// A partition, or a filesystem (or nothing known) on a whole disk.
+		m, err := fsmap.Read(r, s.Size)
+		if err != nil {
+			return nil, err
+		}
+		if m.Reason != "" {
+			s.Mode, s.ModeReason = images.ModeAllSectors, m.Reason
+			return nil, nil
+		}
+		s.Mode = images.ModeUsed
+		return toImageRanges(m.Used, 0), nil
+	}
+	parts := slices.Clone(s.Table.Partitions)
+	slices.SortFunc(parts, func(a, b images.Partition) int { return int(a.Start - b.Start) })
+	var used []images.Range
+	var pos int64
+	all := func(from, to int64) {
+		if to > from {
+			used = append(used, images.Range{Off: from, Len: to - from})
+		}
+	}
+	mapped := 0
+	for _, p := range parts {
+		if extendedTypes[strings.ToLower(p.Type)] {
+			continue // its EBRs are copied as the gaps between logicals
+		}
+		if p.Start < pos || p.Size <= 0 || p.Start+p.Size > s.Size {
+			// Overlapping or impossible partitions: copying everything is
+			// the only safe reading.
+			s.Mode, s.ModeReason = images.ModeAllSectors, fmt.Sprintf("partition %d overlaps another or lies outside the disk", p.Number)
+			for i := range s.Table.Partitions {
+				s.Table.Partitions[i].Mode, s.Table.Partitions[i].ModeReason = images.ModeAllSectors, s.ModeReason
+			}
+			return nil, nil
+		}
+		all(pos, p.Start)
+		m, err := fsmap.Read(io.NewSectionReader(r, p.Start, p.Size), p.Size)
+		if err != nil {
+			return nil, fmt.Errorf("partition %d: %w", p.Number, err)
+		}
+		tp := tablePartition(s.Table, p.Number)
+		if m.Reason != "" {
+			tp.Mode, tp.ModeReason = images.ModeAllSectors, m.Reason
+		} else {
+			tp.Mode, tp.ModeReason = images.ModeUsed, ""
+			mapped++
+		}
+		used = append(used, toImageRanges(m.Used, p.Start)...)
+		pos = p.Start + p.Size
+	}
+	all(max(pos, s.Size-tailKeep), s.Size)
+	s.Mode = images.ModeUsed
+	if mapped == 0 && pos >= s.Size-tailKeep {
+		s.Mode = images.ModeAllSectors
+	}
+	return mergeRanges(used), nil
+}
+
+func tablePartition(t *images.Table, n int) *images.Partition {
+	for i := range t.Partitions {
+		if t.Partitions[i].Number == n {
+			return &t.Partitions[i]
+		}
+	}
+	return &images.Partition{}
+}
+
+func toImageRanges(rs []fsmap.Range, base int64) []images.Range {
+	out := make([]images.Range, len(rs))
+	for i, r := range rs {
+		out[i] = images.Range{Off: base + r.Off, Len: r.Len}
+	}
+	return out
+}
+
+// mergeRanges joins ranges that touch (the input is sorted).
+func mergeRanges(rs []images.Range) []images.Range {
+	out := rs[:0]
+	for _, r := range rs {
+		if r.Len <= 0 {
+			continue
+		}
+		if k := len(out) - 1; k >= 0 && out[k].Off+out[k].Len >= r.Off {
+			out[k].Len = max(out[k].Len, r.Off+r.Len-out[k].Off)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func rangesLen(rs []images.Range) (n int64) {
+	for _, r := range rs {
+		n += r.Len
+	}
+	return n
+}
+
+func slicesSortRanges(rs []images.Range) {
+	slices.SortFunc(rs, func(a, b images.Range) int {
+		switch {
+		case a.Off < b.Off:
+			return -1
+		case a.Off > b.Off:
+			return 1
+		}
+		return 0
+	})
+}
