@@ -193,8 +193,8 @@ var bootTypes = map[string]string{
 	"DE94BBA4-06D1-4D40-A16A-BFD50179D6AC": "Windows recovery",
 	"21686148-6449-6E6F-744E-656564454649": "BIOS boot",
 	"BC13C2FF-59E6-4262-A352-B275FD6F7172": "Linux extended boot",
-	"0xef": "EFI system",
-	"0x27": "Windows recovery",
+	"0xef":                                 "EFI system",
+	"0x27":                                 "Windows recovery",
 }
 
 // osTypes can hold an operating system.
@@ -202,7 +202,7 @@ var osTypes = map[string]bool{
 	"EBD0A0A2-B9E5-4433-87C0-68B6B72699C7": true, // Microsoft basic data
 	"0FC63DAF-8483-4772-8E79-3D69D8477DE4": true, // Linux filesystem
 	"4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709": true, // Linux root (x86-64)
-	"0x07": true, "0x83": true,
+	"0x07":                                 true, "0x83": true,
 }
 
 // systemPartitions picks the partitions a system needs: boot support (ESP,
