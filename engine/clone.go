@@ -122,7 +122,7 @@ func Clone(ctx context.Context, o CloneOptions) (*CloneResult, error) {
 	}
 	res.Fallbacks = fallbacks(meta)
 	d := &delivery{src: &devSource{r: rd, size: src.Size, used: used, path: o.Source}, meta: meta, origin: o.Source,
-		holders: []string{o.Source}, layout: lo, log: log, start: start}
+		holders: []string{o.Source}, holderWhat: "the source being cloned", layout: lo, log: log, start: start}
 	plan, err := d.prepare(o.Target)
 	if err != nil {
 		return nil, err

@@ -40,14 +40,15 @@ type chunkSource interface {
 // one partition of a disk stream) going to a target, laid out anew when the
 // target disk differs.
 type delivery struct {
-	src       chunkSource
-	meta      *images.Stream
-	origin    string   // the image, or the source of a clone
-	holders   []string // local files that must not live on the target
-	partition int
-	layout    LayoutOptions
-	log       *slog.Logger
-	start     time.Time
+	src        chunkSource
+	meta       *images.Stream
+	origin     string   // the image, or the source of a clone
+	holders    []string // local files that must not live on the target
+	holderWhat string   // what they are: "the image being restored"
+	partition  int
+	layout     LayoutOptions
+	log        *slog.Logger
+	start      time.Time
 	// set by prepare
 	target   string
 	plan     *Plan
@@ -92,7 +93,7 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 			return nil, fmt.Errorf("check target %s: %w", target, err)
 		}
 		if holds {
-			return nil, refuse(target, "it holds %s, which is being read", "write to another disk, or copy the image to another disk first", h)
+			return nil, refuse(target, "it holds %s (%s)", "write to another disk, or copy the image to another disk first", d.holderWhat, h)
 		}
 	}
 	sectorSize := d.meta.SectorSize

@@ -82,7 +82,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &delivery{src: sr, meta: sr.Meta, origin: o.Image, partition: o.Partition, layout: o.Layout, log: log, start: start}
+	d := &delivery{src: sr, meta: sr.Meta, origin: o.Image, holderWhat: "the image being restored", partition: o.Partition, layout: o.Layout, log: log, start: start}
 	for _, part := range im.Info().Parts {
 		if !IsURL(part) { // an image on a server is on no local disk
 			d.holders = append(d.holders, part)

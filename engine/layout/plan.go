@@ -1,0 +1,622 @@
+package layout
+
+import (
+	"cmp"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Mode says how PlanLayout sizes the partitions on the target disk.
+type Mode int
+
+const (
+	// Keep keeps every partition's size and, where alignment allows, its
+	// start.
+	Keep Mode = iota
+	// Fill keeps the order and sizes but gives one partition (PlanOptions.Grow)
+	// all the space the target disk has beyond the stored layout, or takes
+	// it away down to that partition's used size.
+	Fill
+	// Manual sets the sizes given in PlanOptions.Sizes and grows nothing.
+	Manual
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Keep:
+		return "keep"
+	case Fill:
+		return "fill"
+	case Manual:
+		return "manual"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode parses "keep", "fill" or "manual".
+func ParseMode(s string) (Mode, error) {
+	for _, m := range []Mode{Keep, Fill, Manual} {
+		if strings.EqualFold(s, m.String()) {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("layout: unknown layout mode %q; use keep, fill or manual", s)
+}
+
+// PlanOptions say how to turn a stored table into a target layout.
+type PlanOptions struct {
+	Mode Mode
+	// Grow (Fill) is the number of the partition that takes the extra
+	// space; 0 means the last data partition on the disk (not an ESP,
+	// BIOS boot, MSR, recovery, swap or extended partition), or the last
+	// partition if there is none.
+	Grow int
+	// Sizes (Manual) are new sizes in bytes by partition number; a
+	// partition without an entry (or with 0) keeps its size.
+	Sizes map[int]int64
+	// Align in bytes (e.g. 1<<20) moves starts up to multiples of it; 0
+	// keeps the stored starts where they fit.
+	Align int64
+	// NewIDs gives the target a fresh disk GUID and partition GUIDs (GPT)
+	// or disk signature (MBR). Without it they are kept, so PARTUUID=
+	// references in fstab and boot loaders stay valid.
+	NewIDs bool
+	// Table is the target table type; None keeps the stored type.
+	Table TableType
+	// MinSizes are the bytes each partition needs at least (the used
+	// extent of its filesystem). A partition without an entry cannot be
+	// made smaller than its stored size.
+	MinSizes map[int]int64
+}
+
+// Move says where one partition's contents go.
+type Move struct {
+	Number            int
+	SrcStart, SrcSize int64 // in the stored table
+	DstStart, DstSize int64 // on the target
+}
+
+// Plan is a target layout computed by PlanLayout.
+type Plan struct {
+	// Table is the target table; Raw is empty. For MBR it includes the
+	// extended partition, resized to enclose its logical partitions.
+	Table *Table
+	// Moves has one entry per partition with contents, in Number order; an
+	// MBR extended partition has none (Write makes its boot records).
+	Moves    []Move
+	DiskSize int64
+	// Notes are lines for the user, e.g. "partition 3 grows from 1.0 GiB to
+	// 1.5 GiB".
+	Notes []string
+}
+
+// Well-known partition types.
+const (
+	typeESP       = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+	typeBIOSBoot  = "21686148-6449-6E6F-744E-656564454649"
+	typeMSR       = "E3C9E316-0B5C-4DB8-817D-F92DF00215AE"
+	typeWinRE     = "DE94BBA4-06D1-4D40-A16A-BFD50179D6AC"
+	typeSwap      = "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"
+	typeLinux     = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+	typeRootX64   = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
+	typeHome      = "933AC7E1-2EB4-4F13-B844-0E14E2AEF915"
+	typeBasicData = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
+	typeLVM       = "E6D6D379-F507-44C2-A23C-238F2A3DF928"
+	typeRAID      = "A19D880F-05FC-4D3B-A006-743F0F84911E"
+
+	attrLegacyBoot = 1 << 2
+
+	// gptEntries is the size of the entry array Write makes (the UEFI
+	// minimum of 16 KiB, as go-diskfs, sgdisk and sfdisk make it).
+	gptEntries = 128
+)
+
+// isDataType reports whether a partition holds user data, so that Fill
+// grows it by default.
+func isDataType(typ string) bool {
+	switch strings.ToUpper(typ) {
+	case typeESP, typeBIOSBoot, typeMSR, typeWinRE, typeSwap,
+		"0X05", "0X0F", "0X85", "0X27", "0XEF", "0X82":
+		return false
+	}
+	return true
+}
+
+// gptToMBR maps GPT types to MBR types for GPT→MBR conversion.
+var gptToMBR = map[string]string{
+	typeESP:       "0xef",
+	typeLinux:     "0x83",
+	typeRootX64:   "0x83",
+	typeHome:      "0x83",
+	typeSwap:      "0x82",
+	typeBasicData: "0x07",
+	typeLVM:       "0x8e",
+	typeRAID:      "0xfd",
+	typeWinRE:     "0x27",
+}
+
+// mbrToGPT maps MBR types to GPT types for MBR→GPT conversion.
+var mbrToGPT = map[string]string{
+	"0x83": typeLinux,
+	"0x07": typeBasicData,
+	"0xef": typeESP,
+	"0x82": typeSwap,
+	"0x01": typeBasicData, // FAT12
+	"0x04": typeBasicData, // FAT16 < 32 MiB
+	"0x06": typeBasicData, // FAT16
+	"0x0b": typeBasicData, // FAT32 CHS
+	"0x0c": typeBasicData, // FAT32 LBA
+	"0x0e": typeBasicData, // FAT16 LBA
+	"0x8e": typeLVM,
+	"0xfd": typeRAID,
+	"0x27": typeWinRE,
+}
+
+// item is one partition being placed.
+type item struct {
+	src     Partition
+	dst     Partition
+	logical bool  // an MBR logical partition on the target
+	min     int64 // smallest allowed size
+}
+
+// PlanLayout computes the target layout for a disk of diskSize bytes with
+// logical sector size sectorSize (0: the stored table's).
+//
+// It refuses, with an error that says what to do instead, layouts that do
+// not fit the disk, that would shrink a partition below its MinSizes, and
+// conversions the target table type cannot express.
+func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Plan, error) {
+	if src == nil || src.Type == None {
+		return nil, fmt.Errorf("layout: the image has no partition table to lay out; restore it as a whole disk")
+	}
+	if sectorSize == 0 {
+		sectorSize = src.SectorSize
+	}
+	switch sectorSize {
+	case 512, 1024, 2048, 4096:
+	default:
+		return nil, fmt.Errorf("layout: sector size %d is not supported; use 512 or 4096", sectorSize)
+	}
+	ss := int64(sectorSize)
+	tt := o.Table
+	if tt == None {
+		tt = src.Type
+	}
+	if tt != MBR && tt != GPT {
+		return nil, fmt.Errorf("layout: cannot plan a %v table", tt)
+	}
+	align := o.Align
+	switch {
+	case align < 0:
+		return nil, fmt.Errorf("layout: negative alignment %d", align)
+	case align == 0:
+		align = ss
+	case align%ss != 0:
+		return nil, fmt.Errorf("layout: alignment %d is not a multiple of the %d-byte sector size", align, ss)
+	}
+	if o.Mode != Keep && o.Mode != Fill && o.Mode != Manual {
+		return nil, fmt.Errorf("layout: unknown mode %v", o.Mode)
+	}
+
+	// The usable area [first, end) of the target.
+	sectors := diskSize / ss
+	var first, end int64
+	var notes []string
+	if tt == GPT {
+		arr := roundUp(gptEntries*128, ss)
+		first = 2*ss + arr
+		end = (sectors-1)*ss - arr
+	} else {
+		first = ss
+		end = sectors * ss
+		if sectors > 1<<32 {
+			end = 1 << 32 * ss
+			notes = append(notes, fmt.Sprintf("an MBR addresses only the first %s of the %s disk; the rest stays unused (use --table gpt to use all of it)", human(end), human(diskSize)))
+		}
+	}
+	if end <= first {
+		return nil, fmt.Errorf("layout: the target disk (%d bytes) is too small to hold a %v partition table", diskSize, tt)
+	}
+
+	items, ext, err := planItems(src, tt, ss)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("layout: the stored %v table has no partitions to lay out", src.Type)
+	}
+	byNumber := map[int]*item{}
+	for i := range items {
+		byNumber[items[i].src.Number] = &items[i]
+	}
+
+	// Sizes and the smallest sizes allowed.
+	for n, v := range o.Sizes {
+		if byNumber[n] == nil {
+			return nil, fmt.Errorf("layout: --size names partition %d, but the image has no such partition (or it is an extended partition)", n)
+		}
+		if v < 0 {
+			return nil, fmt.Errorf("layout: negative size %d for partition %d", v, n)
+		}
+	}
+	for i := range items {
+		it := &items[i]
+		it.dst.Size = it.src.Size
+		it.min = it.src.Size
+		if m, ok := o.MinSizes[it.src.Number]; ok && m >= 0 {
+			it.min = roundUp(m, ss)
+		}
+		if v := o.Sizes[it.src.Number]; o.Mode == Manual && v > 0 {
+			v = v / ss * ss
+			if v < it.min {
+				return nil, shrinkError(it, v)
+			}
+			it.dst.Size = v
+		}
+	}
+
+	grow := -1
+	if o.Mode == Fill {
+		if o.Grow != 0 {
+			it := byNumber[o.Grow]
+			if it == nil {
+				return nil, fmt.Errorf("layout: --grow names partition %d, but the image has no such partition (or it is an extended partition)", o.Grow)
+			}
+			grow = slices.IndexFunc(items, func(x item) bool { return x.src.Number == o.Grow })
+		} else {
+			grow = defaultGrow(items)
+		}
+	}
+
+	need := func(cursor int64) int64 { return cursor + (sectors*ss - end) }
+	switch o.Mode {
+	case Keep:
+		cursor := place(items, 0, len(items), true, first, align, ss)
+		if cursor > end {
+			return nil, tooSmall(items, diskSize, need(cursor), cursor-end, align, ss)
+		}
+	case Manual:
+		cursor := place(items, 0, len(items), true, first, align, ss)
+		if cursor > end {
+			// Give up the stored starts and pack the partitions.
+			cursor = place(items, 0, len(items), false, first, align, ss)
+		}
+		if cursor > end {
+			return nil, fmt.Errorf("layout: the partitions with the sizes asked for need a disk of at least %s, but the target disk has %s; make partitions smaller (--size N=SIZE) or choose a larger disk", human(need(cursor)), human(diskSize))
+		}
+	case Fill:
+		g := &items[grow]
+		place(items, 0, grow+1, true, first, align, ss)
+		// The partitions after the grow partition go to the end of the
+		// disk, in order, packed from the back.
+		e := end
+		for j := len(items) - 1; j > grow; j-- {
+			it := &items[j]
+			s := alignDown(e-it.dst.Size, align)
+			it.dst.Start = s
+			e = s
+			if it.logical {
+				e = s - align // room for its EBR
+			}
+		}
+		if grow+1 < len(items) {
+			e = alignDown(e, align) // the next partition starts aligned anyway
+		}
+		size := (e - g.dst.Start) / ss * ss
+		if size < g.min {
+			short := g.min - size
+			if _, ok := o.MinSizes[g.src.Number]; !ok {
+				return nil, fmt.Errorf("layout: the target disk (%s) is %s too small for the stored layout: partition %d cannot shrink because how much of it is used is not known; choose a disk of at least %s", human(diskSize), human(short), g.src.Number, human(diskSize+short))
+			}
+			return nil, fmt.Errorf("layout: the target disk (%s) is too small: partition %d would get %s but holds %s of data; choose a disk of at least %s", human(diskSize), g.src.Number, human(max(size, 0)), human(g.min), human(diskSize+short))
+		}
+		g.dst.Size = size
+	}
+
+	// Boot records of logical partitions, and the extended partition.
+	if err := placeEBRs(items, ext, first, align, ss, o.Mode == Keep || o.Mode == Manual); err != nil {
+		return nil, err
+	}
+
+	t, err := targetTable(src, tt, ss, items, ext, o.NewIDs)
+	if err != nil {
+		return nil, err
+	}
+	if err := check(t, diskSize); err != nil {
+		return nil, fmt.Errorf("layout: internal error, the planned table is invalid: %w", err)
+	}
+
+	p := &Plan{Table: t, DiskSize: diskSize}
+	moved := false // for alignment
+	for _, it := range items {
+		p.Moves = append(p.Moves, Move{
+			Number:   it.src.Number,
+			SrcStart: it.src.Start, SrcSize: it.src.Size,
+			DstStart: it.dst.Start, DstSize: it.dst.Size,
+		})
+		if it.dst.Start != it.src.Start && it.src.Start%align != 0 {
+			moved = true
+		}
+	}
+	slices.SortFunc(p.Moves, func(a, b Move) int { return cmp.Compare(a.Number, b.Number) })
+	for _, m := range p.Moves {
+		switch {
+		case m.DstSize > m.SrcSize:
+			p.Notes = append(p.Notes, fmt.Sprintf("partition %d grows from %s to %s", m.Number, human(m.SrcSize), human(m.DstSize)))
+		case m.DstSize < m.SrcSize:
+			p.Notes = append(p.Notes, fmt.Sprintf("partition %d shrinks from %s to %s", m.Number, human(m.SrcSize), human(m.DstSize)))
+		}
+		if m.DstStart != m.SrcStart {
+			p.Notes = append(p.Notes, fmt.Sprintf("partition %d moves from offset %s to %s", m.Number, human(m.SrcStart), human(m.DstStart)))
+			if strings.EqualFold(byNumber[m.Number].src.Type, typeBIOSBoot) {
+				p.Notes = append(p.Notes, fmt.Sprintf("partition %d is a BIOS boot partition; GRUB's MBR code points at its old place, so reinstall GRUB (grub-install) after restoring", m.Number))
+			}
+		}
+	}
+	if moved {
+		p.Notes = append(p.Notes, fmt.Sprintf("partitions start on %s boundaries", human(o.Align)))
+	}
+	if last := items[len(items)-1].dst; o.Mode != Fill && end-(last.Start+last.Size) >= max(align, 1<<20) {
+		p.Notes = append(p.Notes, fmt.Sprintf("%s at the end of the disk stays unallocated", human(end-(last.Start+last.Size))))
+	}
+	switch {
+	case src.Type != tt:
+		p.Notes = append(p.Notes, fmt.Sprintf("the %v table becomes %v with new identifiers; update PARTUUID= references in fstab and the boot loader", src.Type, tt))
+	case o.NewIDs:
+		p.Notes = append(p.Notes, "the disk and its partitions get new identifiers; update PARTUUID= references in fstab and the boot loader")
+	}
+	if tt == GPT {
+		p.Notes = append(p.Notes, fmt.Sprintf("the backup GPT is written at the end of the %s disk", human(diskSize)))
+	}
+	p.Notes = append(notes, p.Notes...)
+	return p, nil
+}
+
+// planItems lists the partitions to place, in disk order, converted to the
+// target table type, and returns the stored MBR extended partition if the
+// target keeps it.
+func planItems(src *Table, tt TableType, ss int64) ([]item, *Partition, error) {
+	var items []item
+	var ext *Partition
+	for _, p := range src.Partitions {
+		if p.Start%ss != 0 || p.Size%ss != 0 || p.EBR%ss != 0 {
+			return nil, nil, fmt.Errorf("layout: partition %d (at byte %d, %d bytes) does not fall on the target's %d-byte sectors; restore to a disk with %d-byte sectors", p.Number, p.Start, p.Size, ss, src.SectorSize)
+		}
+		if src.Type == MBR && isExtendedByte(mbrType(p.Type)) {
+			if tt == MBR {
+				ext = &p
+			}
+			continue
+		}
+		it := item{src: p, dst: p}
+		switch {
+		case src.Type == GPT && tt == MBR:
+			if n := len(src.Partitions); n > 4 {
+				return nil, nil, fmt.Errorf("layout: the image has %d partitions but an MBR holds 4 primary partitions; restore to a GPT disk (--table gpt, the default) or restore partitions one by one with --partition N", n)
+			}
+			if p.Number > 4 {
+				return nil, nil, fmt.Errorf("layout: partition %d has no MBR slot (an MBR numbers its primary partitions 1 to 4); restore to a GPT disk (--table gpt, the default) or restore partitions one by one with --partition N", p.Number)
+			}
+			typ, ok := gptToMBR[strings.ToUpper(p.Type)]
+			if !ok {
+				what := "its type " + p.Type + " has no MBR equivalent"
+				switch strings.ToUpper(p.Type) {
+				case typeBIOSBoot:
+					what = "it is a BIOS boot partition, which only GPT disks use"
+				case typeMSR:
+					what = "it is a Microsoft reserved partition, which only GPT disks use"
+				}
+				return nil, nil, fmt.Errorf("layout: partition %d cannot go into an MBR: %s; restore to a GPT disk (--table gpt, the default) or restore partitions one by one with --partition N", p.Number, what)
+			}
+			it.dst.Type, it.dst.Name, it.dst.Attributes = typ, "", 0
+		case src.Type == MBR && tt == GPT:
+			typ, ok := mbrToGPT[strings.ToLower(p.Type)]
+			if !ok {
+				return nil, nil, fmt.Errorf("layout: partition %d has MBR type %s, which has no GPT equivalent we know; restore to an MBR disk (--table mbr) or restore partitions one by one with --partition N", p.Number, p.Type)
+			}
+			it.dst.Type, it.dst.EBR, it.dst.Attributes = typ, 0, 0
+			if p.Bootable {
+				it.dst.Attributes = attrLegacyBoot
+			}
+		}
+		if tt == GPT && p.Number > gptEntries {
+			return nil, nil, fmt.Errorf("layout: partition %d does not fit a %d-entry GPT; restore partitions one by one with --partition N", p.Number, gptEntries)
+		}
+		it.logical = tt == MBR && p.Number > 4
+		items = append(items, it)
+	}
+	slices.SortStableFunc(items, func(a, b item) int { return cmp.Compare(a.src.Start, b.src.Start) })
+	// Linux numbers logical partitions in the order of the boot record
+	// chain, which Write lays out in disk order.
+	n := 5
+	for _, it := range items {
+		if it.logical {
+			if it.src.Number != n {
+				return nil, nil, fmt.Errorf("layout: the logical partitions are not in disk order (partition %d comes before partition %d); they cannot be re-laid out, restore the stored table as it is", it.src.Number, n)
+			}
+			n++
+		}
+	}
+	if n == 5 {
+		ext = nil // an empty extended partition is dropped
+	}
+	if n > 5 && ext == nil {
+		return nil, nil, fmt.Errorf("layout: the table has logical partitions but no extended partition")
+	}
+	return items, ext, nil
+}
+
+func mbrType(s string) (t uint8) {
+	v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(s), "0x"), 16, 8)
+	if err != nil {
+		return 0
+	}
+	return uint8(v)
+}
+
+// defaultGrow picks the last data partition on the disk, or the last one.
+func defaultGrow(items []item) int {
+	for i := len(items) - 1; i >= 0; i-- {
+		if isDataType(items[i].src.Type) {
+			return i
+		}
+	}
+	return len(items) - 1
+}
+
+// place lays out items[from:to] in order from cursor: each starts at the
+// next multiple of align, and with keep no earlier than its stored start.
+// A logical partition leaves room for its boot record before it. It
+// returns the end of the last one.
+func place(items []item, from, to int, keep bool, cursor, align, ss int64) int64 {
+	for i := from; i < to; i++ {
+		it := &items[i]
+		s := cursor
+		if it.logical {
+			s += ss
+		}
+		if keep && it.src.Start > s {
+			s = it.src.Start
+		}
+		it.dst.Start = roundUp(s, align)
+		cursor = it.dst.Start + it.dst.Size
+	}
+	return cursor
+}
+
+// placeEBRs puts each logical partition's boot record one alignment unit
+// before it (or in the first free sector after the previous partition, if
+// that is closer), keeps the stored place when keep and the partition did
+// not move, and sizes the extended partition to enclose them.
+func placeEBRs(items []item, ext *Partition, first, align, ss int64, keep bool) error {
+	if ext == nil {
+		return nil
+	}
+	prevEnd := first
+	extStart, extEnd := int64(-1), int64(-1)
+	for i := range items {
+		it := &items[i]
+		if it.logical {
+			switch {
+			case keep && it.dst.Start == it.src.Start && it.src.EBR >= prevEnd && it.src.EBR < it.dst.Start:
+				it.dst.EBR = it.src.EBR
+			case it.dst.Start-align >= prevEnd:
+				it.dst.EBR = it.dst.Start - align
+			default:
+				it.dst.EBR = prevEnd
+			}
+			if it.dst.EBR < prevEnd || it.dst.EBR+ss > it.dst.Start {
+				return fmt.Errorf("layout: internal error, no room for the boot record of logical partition %d", it.src.Number)
+			}
+			if extStart < 0 {
+				extStart = it.dst.EBR
+			}
+			extEnd = it.dst.Start + it.dst.Size
+		}
+		prevEnd = it.dst.Start + it.dst.Size
+	}
+	if extStart < 0 {
+		// An empty extended partition: keep it where it was if it is
+		// free, else drop it.
+		return nil
+	}
+	ext.Start, ext.Size, ext.EBR = extStart, extEnd-extStart, 0
+	return nil
+}
+
+// targetTable assembles the planned table with its identifiers.
+func targetTable(src *Table, tt TableType, ss int64, items []item, ext *Partition, newIDs bool) (*Table, error) {
+	t := &Table{Type: tt, SectorSize: int(ss), DiskGUID: src.DiskGUID}
+	fresh := newIDs || src.Type != tt
+	if fresh || t.DiskGUID == "" {
+		if tt == GPT {
+			t.DiskGUID = newGUID()
+		} else {
+			var b [4]byte
+			for binary.LittleEndian.Uint32(b[:]) == 0 {
+				_, _ = rand.Read(b[:])
+			}
+			t.DiskGUID = fmt.Sprintf("%08x", binary.LittleEndian.Uint32(b[:]))
+		}
+	}
+	for _, it := range items {
+		p := it.dst
+		p.Number = it.src.Number
+		switch {
+		case tt == MBR:
+			p.GUID = fmt.Sprintf("%s-%02x", t.DiskGUID, p.Number)
+			p.Name, p.Attributes = "", 0
+			if !it.logical {
+				p.EBR = 0
+			}
+		case fresh || p.GUID == "":
+			p.GUID = newGUID()
+		}
+		t.Partitions = append(t.Partitions, p)
+	}
+	if ext != nil && tt == MBR {
+		e := *ext
+		e.GUID = fmt.Sprintf("%s-%02x", t.DiskGUID, e.Number)
+		t.Partitions = append(t.Partitions, e)
+	}
+	slices.SortFunc(t.Partitions, func(a, b Partition) int { return cmp.Compare(a.Number, b.Number) })
+	return t, nil
+}
+
+func newGUID() string { return strings.ToUpper(uuid.New().String()) }
+
+// shrinkError explains why a partition cannot be as small as asked.
+func shrinkError(it *item, size int64) error {
+	n := it.src.Number
+	if it.min == it.src.Size {
+		return fmt.Errorf("layout: partition %d cannot shrink from %s to %s: how much of it is used is not known; keep its size (--size %d=%d or more)", n, human(it.src.Size), human(size), n, it.src.Size)
+	}
+	return fmt.Errorf("layout: partition %d cannot shrink to %s: its filesystem uses %s; give it at least that (--size %d=%d)", n, human(size), human(it.min), n, it.min)
+}
+
+// tooSmall explains a Keep layout that does not fit: how big a disk it
+// needs and which partition could shrink instead.
+func tooSmall(items []item, diskSize, need, over, align, ss int64) error {
+	msg := fmt.Sprintf("layout: the target disk (%s) is smaller than the %s the stored layout needs", human(diskSize), human(need))
+	it := &items[defaultGrow(items)]
+	size := alignDown(it.src.Size-over-align, ss)
+	if size >= it.min && size > 0 {
+		return fmt.Errorf("%s; choose a disk of at least %s, or restore with --layout manual --size %d=%d to shrink partition %d", msg, human(need), it.src.Number, size, it.src.Number)
+	}
+	if it.min < it.src.Size {
+		return fmt.Errorf("%s; choose a disk of at least %s (partition %d holds %s of data and cannot shrink enough)", msg, human(need), it.src.Number, human(it.min))
+	}
+	return fmt.Errorf("%s; choose a disk of at least %s", msg, human(need))
+}
+
+func alignDown(n, m int64) int64 {
+	if n < 0 {
+		return -roundUp(-n, m)
+	}
+	return n / m * m
+}
+
+// human formats a byte count as "512 B", "32 MiB" or "1.5 GiB".
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	suffix := string("KMGTPE"[exp]) + "iB"
+	if n%div == 0 {
+		return fmt.Sprintf("%d %s", n/div, suffix)
+	}
+	return fmt.Sprintf("%.1f %s", float64(n)/float64(div), suffix)
+}
