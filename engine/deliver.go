@@ -340,11 +340,17 @@ func (d *delivery) finishLayout(ctx context.Context, dst *blockdev.Device, res *
 			return fmt.Errorf("%w: partition %d of the table written to %s does not read back as planned", ErrVerify, want.Number, d.target)
 		}
 	}
-	res.Notes = append(res.Notes, d.laid.Notes...)
 	var grows []layout.Move
 	for _, m := range d.laid.Moves {
 		if m.DstSize > m.SrcSize && !d.isContainer(m.Number) {
 			grows = append(grows, m)
+		}
+	}
+	for _, n := range d.laid.Notes {
+		// The grown partitions get a note of their own below, saying
+		// what became of their filesystems.
+		if !slices.ContainsFunc(grows, func(m layout.Move) bool { return strings.HasPrefix(n, fmt.Sprintf("partition %d grows ", m.Number)) }) {
+			res.Notes = append(res.Notes, n)
 		}
 	}
 	if len(grows) == 0 {

@@ -43,7 +43,7 @@ type IOError struct {
 }
 
 func (e *IOError) Error() string {
-	return fmt.Sprintf("%s %s at byte %d: %v; the device may be failing or was removed", e.Op, e.Path, e.Offset, e.Err)
+	return fmt.Sprintf("%s %s at offset %d: %v; the device may be failing or was removed", e.Op, e.Path, e.Offset, e.Err)
 }
 
 func (e *IOError) Unwrap() error { return e.Err }

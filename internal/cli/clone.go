@@ -135,7 +135,7 @@ func cloneCmd(e *env) *cobra.Command {
 				if res.Verified {
 					v = "verified by reading it back"
 				}
-				fmt.Fprintf(e.stdout, "Cloned %s to %s: %s written in %s, %s\n", source, target, human(res.Written), res.Elapsed.Round(100*time.Millisecond), v)
+				fmt.Fprintf(e.stdout, "Cloned %s to %s: %s (%s written) in %s, %s\n", source, target, human(res.Bytes), human(res.Written), res.Elapsed.Round(100*time.Millisecond), v)
 				if len(res.Copied) > 0 && kind == engine.CloneSystem {
 					fmt.Fprintf(e.stdout, "Partitions copied: %v\n", res.Copied)
 				}

@@ -359,7 +359,7 @@ func restoreCmd(e *env) *cobra.Command {
 			if res.Verified {
 				v = "verified by reading it back"
 			}
-			fmt.Fprintf(e.stdout, "Restored %s to %s: %s in %s, %s\n", args[0], target, human(res.Bytes), res.Elapsed.Round(100*time.Millisecond), v)
+			fmt.Fprintf(e.stdout, "Restored %s to %s: %s (%s written) in %s, %s\n", args[0], target, human(res.Bytes), human(res.Written), res.Elapsed.Round(100*time.Millisecond), v)
 			for _, n := range res.Notes {
 				fmt.Fprintf(e.stdout, "Note: %s\n", n)
 			}

@@ -2,9 +2,10 @@
 
 // Package qemu boots a Linux kernel and initramfs in QEMU for end-to-end
 // tests: it attaches raw disk images on the buses PCs have (virtio, AHCI,
-// NVMe, USB, IDE), gives the guest no network, a NIC without a cable, a NIC
-// without DHCP, or QEMU's user network, and drives the serial console like a
-// person would: wait for a line, type a line.
+// NVMe, USB, IDE), optionally with unreadable sectors (Disk.BadSectors),
+// gives the guest no network, a NIC without a cable, a NIC without DHCP,
+// or QEMU's user network, and drives the serial console like a person
+// would: wait for a line, type a line.
 //
 // The smallest use, in a test:
 //

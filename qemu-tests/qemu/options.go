@@ -50,7 +50,24 @@ type Disk struct {
 	// read-only; there the guest sees a writable disk whose writes QEMU
 	// keeps in a temporary overlay (snapshot=on) and drops.
 	ReadOnly bool
+	// BadSectors make the disk fail reads like a dying one: every guest
+	// read request that touches one of these 512-byte sectors fails with
+	// EIO, on every try; reads that miss them, and all writes, work. QEMU's
+	// blkdebug driver does it, with one inject-error rule per sector, so
+	// keep the ranges to a few thousand sectors.
+	BadSectors []SectorRange
 }
+
+// SectorRange is Count 512-byte sectors from sector Start.
+type SectorRange struct {
+	Start, Count int64
+}
+
+// Offset is where the range starts in bytes, as tools report it.
+func (r SectorRange) Offset() int64 { return r.Start * 512 }
+
+// Length is the range's size in bytes.
+func (r SectorRange) Length() int64 { return r.Count * 512 }
 
 // NetMode says what network the guest has.
 type NetMode int
@@ -253,6 +270,16 @@ func diskArgs(disks []Disk) ([]string, error) {
 		}
 		id := "d" + strconv.Itoa(i)
 		drive := "file=" + optEscape(d.Path) + ",if=none,id=" + id + ",format=raw"
+		if len(d.BadSectors) > 0 {
+			bad, err := blkdebugOpts(d.BadSectors)
+			if err != nil {
+				return nil, fmt.Errorf("qemu: disk %d: %w", i, err)
+			}
+			// raw stays on top: its reads send blkdebug the read_aio
+			// event that arms the rules.
+			drive = "if=none,id=" + id + ",format=raw,file.driver=blkdebug,file.image.driver=file,file.image.filename=" +
+				optEscape(d.Path) + bad
+		}
 		dev := ""
 		switch d.Bus {
 		case Virtio:
@@ -299,6 +326,33 @@ func diskArgs(disks []Disk) ([]string, error) {
 		a = append(a, "-drive", drive, "-device", dev)
 	}
 	return a, nil
+}
+
+// maxBadSectors bounds BadSectors: blkdebug checks every rule on every
+// read request.
+const maxBadSectors = 4096
+
+// blkdebugOpts returns the inject-error rules of blkdebug for the sectors,
+// as -drive options of the drive's file node (leading comma included).
+// A rule fails a request that covers its sector's first byte, so one rule
+// per sector makes requests fail exactly where they touch a range.
+func blkdebugOpts(rs []SectorRange) (string, error) {
+	var b strings.Builder
+	n := 0
+	for _, r := range rs {
+		if r.Start < 0 || r.Count <= 0 {
+			return "", fmt.Errorf("bad sector range %d+%d: need Start >= 0 and Count > 0", r.Start, r.Count)
+		}
+		if n+int(min(r.Count, maxBadSectors+1)) > maxBadSectors {
+			return "", fmt.Errorf("more than %d bad sectors: blkdebug checks one rule per sector on every read", maxBadSectors)
+		}
+		for s := r.Start; s < r.Start+r.Count; s++ {
+			k := ",file.inject-error." + strconv.Itoa(n) + "."
+			b.WriteString(k + "event=read_aio" + k + "iotype=read" + k + "errno=5" + k + "sector=" + strconv.FormatInt(s, 10))
+			n++
+		}
+	}
+	return b.String(), nil
 }
 
 // optEscape doubles commas, QEMU's escape inside an option value.

@@ -31,6 +31,12 @@ func TestArgs(t *testing.T) {
 				"-drive", "file=a,,b.img,if=none,id=d0,format=raw", "-device", "usb-storage,drive=d0,bus=xhci.0,serial=U"}},
 		{"ide", Options{Disks: []Disk{{Path: "a.img", Bus: IDE}, {Path: "b.img", Bus: IDE}, {Path: "c.img", Bus: IDE}}},
 			[]string{"ide-hd,drive=d0,bus=ide.0,unit=0", "ide-hd,drive=d1,bus=ide.0,unit=1", "ide-hd,drive=d2,bus=ide.1,unit=0"}},
+		{"bad sectors", Options{Disks: []Disk{{Path: "a,b.img", Bus: Virtio, ReadOnly: true, BadSectors: []SectorRange{{20003, 2}, {7, 1}}}}},
+			[]string{"-drive", "if=none,id=d0,format=raw,file.driver=blkdebug,file.image.driver=file,file.image.filename=a,,b.img" +
+				",file.inject-error.0.event=read_aio,file.inject-error.0.iotype=read,file.inject-error.0.errno=5,file.inject-error.0.sector=20003" +
+				",file.inject-error.1.event=read_aio,file.inject-error.1.iotype=read,file.inject-error.1.errno=5,file.inject-error.1.sector=20004" +
+				",file.inject-error.2.event=read_aio,file.inject-error.2.iotype=read,file.inject-error.2.errno=5,file.inject-error.2.sector=7" +
+				",readonly=on", "-device", "virtio-blk-pci,drive=d0"}},
 		{"defaults", Options{}, []string{"-nographic", "-nodefaults", "-serial", "stdio", "-no-reboot", "-S", "-m", "256", "-smp", "1", "-accel", "tcg"}},
 		{"nocable", Options{Net: NetNoCable}, []string{"-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile="}},
 		{"nodhcp", Options{Net: NetNoDHCP}, []string{"-netdev", "hubport,id=net0,hubid=0", "-device", "virtio-net-pci,netdev=net0,romfile="}},
@@ -65,11 +71,13 @@ func TestArgsErrors(t *testing.T) {
 		seven[i] = Disk{Path: "a.img", Bus: AHCI}
 	}
 	for name, o := range map[string]Options{
-		"no kernel":  {},
-		"no path":    {Kernel: "k", Disks: []Disk{{Bus: Virtio}}},
-		"seven AHCI": {Kernel: "k", Disks: seven},
-		"bad bus":    {Kernel: "k", Disks: []Disk{{Path: "a.img", Bus: Bus(42)}}},
-		"bad net":    {Kernel: "k", Net: NetMode(42)},
+		"no kernel":       {},
+		"no path":         {Kernel: "k", Disks: []Disk{{Bus: Virtio}}},
+		"seven AHCI":      {Kernel: "k", Disks: seven},
+		"bad bus":         {Kernel: "k", Disks: []Disk{{Path: "a.img", Bus: Bus(42)}}},
+		"bad net":         {Kernel: "k", Net: NetMode(42)},
+		"empty bad range": {Kernel: "k", Disks: []Disk{{Path: "a.img", BadSectors: []SectorRange{{5, 0}}}}},
+		"too many bad":    {Kernel: "k", Disks: []Disk{{Path: "a.img", BadSectors: []SectorRange{{0, maxBadSectors + 1}}}}},
 	} {
 		if _, err := o.args(AccelTCG, "s"); err == nil {
 			t.Errorf("%s: no error", name)

@@ -5,6 +5,7 @@ package qemu
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,6 +111,42 @@ func TestDisksOnEveryBus(t *testing.T) {
 				t.Errorf("guest shows %s ro=%s serial=%q, want %s* ro=%s serial=%q", name, ro, serial, tt.prefix, tt.ro, tt.disk.Serial)
 			}
 		})
+	}
+}
+
+// Reads that touch a bad sector fail, on every try; the sectors around
+// them, and writes, work.
+func TestBadSectors(t *testing.T) {
+	t.Parallel()
+	disk := sparse(t, "bad.img", 16<<20)
+	vm := boot(t, Options{Disks: []Disk{{Path: disk, Bus: Virtio, BadSectors: []SectorRange{{20003, 3}, {30000, 1}}}}})
+	for _, tt := range []struct {
+		sector, count int64
+		ok            bool
+	}{
+		{20002, 1, true}, {20003, 1, false}, {20004, 1, false}, {20005, 1, false}, {20006, 1, true},
+		{20005, 1, false}, // again: the error stays
+		{19996, 8, false}, // covers the range's start
+		{20000, 8, false}, // 4 KiB page holding part of it
+		{20005, 3, false}, {20006, 16, true},
+		{29999, 1, true}, {30000, 1, false}, {30001, 1, true},
+		{0, 2048, true},
+	} {
+		cmd := fmt.Sprintf("read vda %d %d", tt.sector, tt.count)
+		want := "ok"
+		if !tt.ok {
+			want = "err=input/output error"
+		}
+		if err := vm.Send(cmd + "\n"); err != nil {
+			t.Fatal(err)
+		}
+		m, err := vm.Expect(`^READ vda \d+ \d+ (.*)$`, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m[1] != want {
+			t.Errorf("%s: %s, want %s", cmd, m[1], want)
+		}
 	}
 }
 

@@ -105,12 +105,17 @@ func Build(ctx context.Context, o Options) (*Info, error) {
 	}
 
 	files := []string{lb + ":bin/lifeboat", filepath.Join(stage, "lib") + ":lib"}
-	// NTFS: Debian's kernel has no NTFS driver; ntfs-3g runs over FUSE.
-	// uimage adds its shared libraries (found with ldd).
-	if p, err := exec.LookPath("ntfs-3g"); err == nil {
-		files = append(files, p+":bin/ntfs-3g")
-	} else {
-		log.Warn("ntfs-3g not found on the build host: NTFS disks will not mount in the rescue environment; install the ntfs-3g package")
+	// Host tools, with their shared libraries (uimage finds them with
+	// ldd): ntfs-3g mounts NTFS over FUSE (Debian's kernel has no NTFS
+	// driver); the others grow filesystems after a restore onto a larger
+	// disk.
+	for _, t := range hostTools {
+		p, err := lookSbin(t.name)
+		if err != nil {
+			log.Warn(t.name+" not found on the build host: the rescue environment will lack it", "why", t.why, "package", t.pkg)
+			continue
+		}
+		files = append(files, p+":bin/"+t.name)
 	}
 	cpio := filepath.Join(tmp, "initramfs.cpio")
 	var pkgs []string
@@ -228,4 +233,31 @@ func describe(p string) (File, error) {
 	}
 	s := sha256.Sum256(b)
 	return File{Size: int64(len(b)), SHA256: hex.EncodeToString(s[:])}, nil
+}
+
+// hostTools are the build host's programs the rescue environment carries.
+var hostTools = []struct{ name, pkg, why string }{
+	{"ntfs-3g", "ntfs-3g", "NTFS disks will not mount"},
+	{"ntfsresize", "ntfs-3g", "NTFS filesystems will not grow after a restore onto a larger disk"},
+	{"e2fsck", "e2fsprogs", "ext2/3/4 filesystems will not grow after a restore onto a larger disk"},
+	{"resize2fs", "e2fsprogs", "ext2/3/4 filesystems will not grow after a restore onto a larger disk"},
+}
+
+// lookSbin finds a program in PATH or the sbin folders (which a non-root
+// PATH lacks).
+func lookSbin(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin"} {
+		if p := filepath.Join(d, name); fileExists(p) {
+			return p, nil
+		}
+	}
+	return "", exec.ErrNotFound
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }

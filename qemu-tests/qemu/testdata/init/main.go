@@ -7,6 +7,9 @@
 //	disks N   wait up to 30 s for N block devices, print "DISK name size=BYTES ro=0|1 serial=S" each, then "DISKS DONE"
 //	net N     wait for N NICs, bring them up, print "NET name carrier=0|1" each, then "NET DONE"
 //	echo TEXT print "ECHO TEXT"
+//	read DISK SECTOR COUNT
+//	          read COUNT 512-byte sectors of /sys/block/DISK from SECTOR with O_DIRECT (no cache, no readahead),
+//	          print "READ DISK SECTOR COUNT ok" or "READ DISK SECTOR COUNT err=ERRNO"
 //	poweroff  power the machine off
 package main
 
@@ -43,6 +46,8 @@ func main() {
 			nics(n)
 		case "echo":
 			fmt.Println("ECHO " + arg)
+		case "read":
+			readSectors(arg)
 		case "poweroff":
 			poweroff()
 		case "":
@@ -179,4 +184,40 @@ func up(name string) error {
 		return e
 	}
 	return nil
+}
+
+// readSectors does the read command; arg is "DISK SECTOR COUNT". The
+// initramfs has no devtmpfs, so it makes the device node from sysfs.
+func readSectors(arg string) {
+	var name string
+	var sector, count int64
+	if _, err := fmt.Sscan(arg, &name, &sector, &count); err != nil || count <= 0 {
+		fmt.Printf("INIT ERROR: read %q: want DISK SECTOR COUNT\n", arg)
+		return
+	}
+	var major, minor uint32
+	if _, err := fmt.Sscanf(read("/sys/block/"+name, "dev"), "%d:%d", &major, &minor); err != nil {
+		fmt.Printf("INIT ERROR: read: no disk %s in /sys/block\n", name)
+		return
+	}
+	node := "/dev/" + name
+	if err := syscall.Mknod(node, syscall.S_IFBLK|0o600, int(major<<8|minor&0xff|(minor&^0xff)<<12)); err != nil && err != syscall.EEXIST {
+		fmt.Printf("INIT ERROR: mknod %s: %v\n", node, err)
+		return
+	}
+	fd, err := syscall.Open(node, syscall.O_RDONLY|syscall.O_DIRECT, 0)
+	if err != nil {
+		fmt.Printf("INIT ERROR: open %s: %v\n", node, err)
+		return
+	}
+	defer syscall.Close(fd)
+	// O_DIRECT wants a buffer aligned to the logical block size.
+	raw := make([]byte, count*512+4096)
+	off := int(4096 - uintptr(unsafe.Pointer(&raw[0]))%4096)
+	buf := raw[off : off+int(count*512)]
+	result := "ok"
+	if _, err := syscall.Pread(fd, buf, sector*512); err != nil {
+		result = "err=" + err.Error()
+	}
+	fmt.Printf("READ %s %d %d %s\n", name, sector, count, result)
 }
