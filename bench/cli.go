@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 )
 
 // UsageError is a mistake in the command line; cmd/lbbench exits 2 on it.
@@ -23,7 +25,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: lbbench [flags]\n\n"+
-			"Measures lifeboat backup and restore against dd | zstd on a generated mixed disk.\n"+
+			"Measures lifeboat backup and restore against dd | zstd on a generated mixed disk (part disk),\n"+
+			"and against partclone | zstd, qemu-img and dd | zstd on ext4 and NTFS images (part fs).\n"+
 			"The table goes to stdout, progress to stderr.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -34,6 +37,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&size, "size", size, "size of the generated disk, like 2G or 512M (binary units)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the generated disk")
 	fs.IntVar(&o.Reps, "reps", 3, "repetitions of the main comparison; the table shows the median")
+	fs.IntVar(&o.FSReps, "fs-reps", 2, "repetitions of each backup and restore in the fs part; the table shows the median")
+	parts := "disk,fs"
+	fs.StringVar(&parts, "parts", parts, "parts to run, comma-separated: disk (lifeboat against dd | zstd on the generated raw disk) and fs (ext4 and NTFS images against partclone, qemu-img and dd; needs root)")
 	generate := fs.String("generate", "", "only write the test disk (of -size and -seed) to `FILE`, and exit")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -48,8 +54,11 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if o.Size, err = ParseSize(size); err != nil {
 		return UsageError{fmt.Errorf("-size: %w", err)}
 	}
-	if o.Reps < 1 {
-		return UsageError{fmt.Errorf("-reps %d: want at least 1", o.Reps)}
+	if o.Reps < 1 || o.FSReps < 1 {
+		return UsageError{fmt.Errorf("-reps %d, -fs-reps %d: want at least 1", o.Reps, o.FSReps)}
+	}
+	if o.Parts, err = ParseParts(parts); err != nil {
+		return UsageError{fmt.Errorf("-parts: %w", err)}
 	}
 	if *generate != "" {
 		return GenerateFile(ctx, *generate, o.Size, o.Seed)
@@ -58,5 +67,64 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		o.Generator = []string{exe, "-size", strconv.FormatInt(o.Size, 10), "-seed", strconv.FormatUint(o.Seed, 10), "-generate"}
 	}
 	o.Log = slog.New(slog.NewTextHandler(stderr, nil))
-	return Run(ctx, o, stdout)
+	var errs []error
+	if o.Parts.Has(PartDisk) {
+		if err := Run(ctx, o, stdout); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
+	if o.Parts.Has(PartFS) {
+		errs = append(errs, RunFS(ctx, o, stdout))
+	}
+	return errors.Join(errs...)
+}
+
+// Part is one part of the bench, selected with -parts.
+type Part uint8
+
+const (
+	// PartDisk is lifeboat against dd | zstd on the generated raw disk (Run).
+	PartDisk Part = iota
+	// PartFS is ext4 and NTFS images against partclone, qemu-img and dd
+	// (RunFS).
+	PartFS
+	numParts
+)
+
+func (p Part) String() string {
+	switch p {
+	case PartDisk:
+		return "disk"
+	case PartFS:
+		return "fs"
+	}
+	return fmt.Sprintf("Part(%d)", uint8(p))
+}
+
+// Parts is a set of Part.
+type Parts uint8
+
+// Has reports whether p is in the set.
+func (s Parts) Has(p Part) bool { return s&(1<<p) != 0 }
+
+// ParseParts parses a comma-separated list of part names, like "disk,fs".
+func ParseParts(list string) (Parts, error) {
+	var s Parts
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		found := false
+		for p := range numParts {
+			if name == p.String() {
+				s |= 1 << p
+				found = true
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("unknown part %q in %q; the parts are disk and fs", name, list)
+		}
+	}
+	return s, nil
 }

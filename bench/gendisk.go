@@ -6,6 +6,12 @@
 // machine measures the same bytes. Run drives the measurement and prints a
 // table; cmd/lbbench is its command-line front end (`make bench`).
 //
+// RunFS is the second part: ext4 and NTFS images, filled through a loop
+// mount with the files of PlanFiles (text, random data, zero runs, copies,
+// many small files, and deleted files whose blocks are free but not zero),
+// backed up and restored by lifeboat and by partclone | zstd (Clonezilla's
+// way), qemu-img's compressed qcow2 and dd | zstd, from a cold page cache.
+//
 // The smallest use writes a 64 MiB test disk:
 //
 //	f, _ := os.Create("disk.img")

@@ -33,6 +33,11 @@ type Options struct {
 	// dd | zstd -3, backup and restore) runs; the table shows the median.
 	// Every other row runs once.
 	Reps int
+	// FSReps is how often RunFS backs up and restores with each tool; the
+	// table shows the median. Less than 1 means 1.
+	FSReps int
+	// Parts selects what Execute runs; Run and RunFS ignore it.
+	Parts Parts
 	// Log receives started/finished lines for each step; nil discards.
 	Log *slog.Logger
 	// Generator, if set, is a command that writes the disk when given
@@ -238,7 +243,12 @@ type result struct {
 	// rssUpperBound is set when a process's peak RSS was no more than
 	// lbbench's own, which it inherits; the true figure may be lower.
 	rssUpperBound bool
-	output        int64 // bytes written, for backups
+	// rssMax is the largest peak RSS of one of a pipeline's processes, in
+	// bytes; -1 if unknown. rssMaxUpperBound is set when it was no more than
+	// lbbench's own.
+	rssMax           int64
+	rssMaxUpperBound bool
+	output           int64 // bytes written, for backups
 }
 
 // step is one command of the plan: how to prepare, run and check it.
@@ -499,14 +509,16 @@ func runPipeline(ctx context.Context, stages [][]string, env []string, fsync str
 	for _, c := range cmds {
 		rss := maxRSS(c.ProcessState)
 		if rss < 0 || res.rss < 0 || self < 0 {
-			res.rss = -1
+			res.rss, res.rssMax = -1, -1
 			continue
 		}
 		res.rss += rss
+		res.rssMax = max(res.rssMax, rss)
 		if rss <= self {
 			res.rssUpperBound = true
 		}
 	}
+	res.rssMaxUpperBound = res.rssMax >= 0 && res.rssMax <= self
 	return res, nil
 }
 

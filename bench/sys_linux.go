@@ -44,3 +44,14 @@ func selfPeakRSS() int64 {
 	}
 	return -1
 }
+
+// dropCaches writes back dirty data and empties the page cache, so that the
+// next command reads from the disk like the first read after a boot. It needs
+// root.
+func dropCaches() error {
+	syscall.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0); err != nil {
+		return fmt.Errorf("bench: drop the page cache: %w (run as root, or times include cached reads)", err)
+	}
+	return nil
+}

@@ -2,7 +2,11 @@
 
 package bench
 
-import "os"
+import (
+	"errors"
+	"fmt"
+	"os"
+)
 
 // maxRSS returns -1, which the table prints as "n/a": rusage units differ
 // between systems (bytes on macOS, KiB on Linux) and the benchmark has only
@@ -18,3 +22,8 @@ func loadAverage() string { return "unknown" }
 
 // selfPeakRSS is not read on this system.
 func selfPeakRSS() int64 { return -1 }
+
+// dropCaches is Linux-only: times here include whatever the cache holds.
+func dropCaches() error {
+	return fmt.Errorf("bench: dropping the page cache is implemented only on Linux: %w", errors.ErrUnsupported)
+}

@@ -153,7 +153,8 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 	lp, err := layout.PlanLayout(src, size, sectorSize, layout.PlanOptions{Mode: d.layout.Mode, Grow: d.layout.Grow, Sizes: d.layout.Sizes,
 		Align: d.layout.Align, NewIDs: d.layout.NewIDs, Table: d.layout.Table, MinSizes: min})
 	if err != nil {
-		return fmt.Errorf("target %s (%s): %w", d.target, HumanBytes(size), err)
+		return refuse(d.target, "it is %s and %s", "nothing was written",
+			HumanBytes(size), strings.TrimPrefix(err.Error(), "layout: "))
 	}
 	same := !d.layout.NewIDs && lp.Table.Type == src.Type && (size == d.meta.Size || src.Type == layout.MBR && size > d.meta.Size)
 	for _, m := range lp.Moves {

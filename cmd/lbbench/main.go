@@ -1,6 +1,9 @@
 // Command lbbench measures lifeboat's backup and restore throughput, output
-// size and peak memory against dd | zstd on a generated mixed test disk, and
-// prints the comparison as a table. `make bench` runs it; see package bench.
+// size and peak memory, and prints the comparison as tables: against
+// dd | zstd on a generated mixed test disk (-parts disk), and against
+// partclone | zstd, qemu-img and dd | zstd on ext4 and NTFS images about half
+// full of a generated data set (-parts fs; needs root). `make bench` runs
+// both; see package bench.
 package main
 
 import (

@@ -2,299 +2,59 @@ package fsmap
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lifeboat-rescue/lifeboat/internal/fstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the fuzz seed corpus in testdata/fuzz/FuzzRead from freshly made filesystems")
 
-// How a test puts files into, and reads them back from, an image. The
-// kernel here has no vfat or exfat driver: FAT goes through mtools, exFAT
-// through exfat-fuse, NTFS through ntfs-3g.
-type access int
-
-const (
-	viaKernel access = iota // mount -o loop
-	viaNTFS3G
-	viaExFATFuse
-	viaMtools
-)
-
-// fsCase makes one filesystem image with a real mkfs tool.
-type fsCase struct {
-	name    string
-	sizeMiB int64
-	tool    string   // looked up in PATH, /sbin and /usr/sbin
-	args    []string // the image path is appended
-	fs      string   // Map.FS wanted
-	access  access
-	// fsck is the read-only checker run on the copy (image appended).
-	fsck []string
+// crossCheck says what a filesystem's UsedBytes is compared with.
+type crossCheck struct {
 	// partclone is the partclone binary whose -D domain log gives its
 	// used-block map.
 	partclone string
 	// ref, when set, replaces partclone as the reference used-byte count,
 	// for filesystems partclone gets wrong; refWhy says what it gets wrong.
-	ref    func(t *testing.T, img string) int64
+	ref    func(t testing.TB, img string) int64
 	refWhy string
-	slow   bool // skipped with -short
 }
 
-var fsCases = []fsCase{
-	{name: "ext4", sizeMiB: 128, tool: "mkfs.ext4", args: []string{"-q", "-F"}, fs: "ext4", fsck: []string{"e2fsck", "-fn"}, partclone: "partclone.extfs"},
-	{name: "ext4-4k-noflex", sizeMiB: 128, tool: "mkfs.ext4", args: []string{"-q", "-F", "-b", "4096", "-O", "^flex_bg"}, fs: "ext4", fsck: []string{"e2fsck", "-fn"}, partclone: "partclone.extfs", slow: true},
-	{name: "ext4-64bit-metabg", sizeMiB: 128, tool: "mkfs.ext4", args: []string{"-q", "-F", "-b", "1024", "-O", "64bit,meta_bg,^resize_inode"}, fs: "ext4", fsck: []string{"e2fsck", "-fn"}, partclone: "partclone.extfs", slow: true},
-	{name: "ext4-bigalloc", sizeMiB: 256, tool: "mkfs.ext4", args: []string{"-q", "-F", "-b", "4096", "-O", "bigalloc", "-C", "16384"}, fs: "ext4", fsck: []string{"e2fsck", "-fn"}, slow: true,
-		ref: dumpe2fsUsed, refWhy: "partclone 0.3.23 cannot read bigalloc bitmaps (\"bitmap error at 0 group\")"},
-	{name: "ext4-1k", sizeMiB: 64, tool: "mkfs.ext4", args: []string{"-q", "-F", "-b", "1024"}, fs: "ext4", fsck: []string{"e2fsck", "-fn"}, partclone: "partclone.extfs", slow: true},
-	{name: "ext3", sizeMiB: 64, tool: "mkfs.ext3", args: []string{"-q", "-F"}, fs: "ext3", fsck: []string{"e2fsck", "-fn"}, partclone: "partclone.extfs"},
-	{name: "ext2", sizeMiB: 64, tool: "mkfs.ext2", args: []string{"-q", "-F"}, fs: "ext2", fsck: []string{"e2fsck", "-fn"}, partclone: "partclone.extfs", slow: true},
-	{name: "vfat12", sizeMiB: 16, tool: "mkfs.vfat", args: []string{"-F", "12"}, fs: "vfat", access: viaMtools, fsck: []string{"fsck.vfat", "-n"}, partclone: "partclone.fat",
-		ref: fsckFATUsed, refWhy: "partclone 0.3.23 undercounts FAT12 (5.3 MB for a 7 MB file fsck.fat counts as 855×8 KiB clusters)"},
-	{name: "vfat16", sizeMiB: 64, tool: "mkfs.vfat", args: []string{"-F", "16"}, fs: "vfat", access: viaMtools, fsck: []string{"fsck.vfat", "-n"}, partclone: "partclone.fat", slow: true},
-	{name: "vfat32", sizeMiB: 128, tool: "mkfs.vfat", args: []string{"-F", "32"}, fs: "vfat", access: viaMtools, fsck: []string{"fsck.vfat", "-n"}, partclone: "partclone.fat"},
-	{name: "exfat", sizeMiB: 64, tool: "mkfs.exfat", fs: "exfat", access: viaExFATFuse, fsck: []string{"fsck.exfat", "-n"}, partclone: "partclone.exfat"},
-	{name: "ntfs", sizeMiB: 64, tool: "mkntfs", args: []string{"-F", "-Q", "-q"}, fs: "ntfs", access: viaNTFS3G, fsck: []string{"ntfsfix", "-n"}, partclone: "partclone.ntfs"},
-	{name: "swap", sizeMiB: 16, tool: "mkswap", fs: "swap"},
+// crossChecks holds one entry for every fstest.Cases case but swap.
+var crossChecks = map[string]crossCheck{
+	"ext4":              {partclone: "partclone.extfs"},
+	"ext4-4k-noflex":    {partclone: "partclone.extfs"},
+	"ext4-64bit-metabg": {partclone: "partclone.extfs"},
+	"ext4-bigalloc": {ref: fstest.E2fsUsed,
+		refWhy: "partclone 0.3.23 cannot read bigalloc bitmaps (\"bitmap error at 0 group\")"},
+	"ext4-1k": {partclone: "partclone.extfs"},
+	"ext3":    {partclone: "partclone.extfs"},
+	"ext2":    {partclone: "partclone.extfs"},
+	"vfat12": {ref: fstest.FATUsed,
+		refWhy: "partclone 0.3.23 undercounts FAT12 (5.3 MB for a 7 MB file fsck.fat counts as 855×8 KiB clusters)"},
+	"vfat16": {partclone: "partclone.fat"},
+	"vfat32": {partclone: "partclone.fat"},
+	"exfat":  {partclone: "partclone.exfat"},
+	"ntfs":   {partclone: "partclone.ntfs"},
 }
 
-func lookTool(t testing.TB, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
+// ext4Case is fstest's plain ext4 case.
+func ext4Case(t testing.TB) fstest.Case {
+	c, ok := fstest.Lookup("ext4")
+	if !ok {
+		t.Fatal("fstest.Cases has no ext4")
 	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Skipf("%s is not installed (Debian: apt-get install e2fsprogs dosfstools exfatprogs exfat-fuse ntfs-3g mtools partclone)", name)
-	return ""
-}
-
-func run(t testing.TB, argv ...string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%q: %v\nstdout: %s\nstderr: %s", argv, err, stdout.String(), stderr.String())
-	}
-	return stdout.String()
-}
-
-// makeFS creates the empty image for c in dir and returns its path.
-func makeFS(t testing.TB, dir string, c fsCase) string {
-	t.Helper()
-	tool := lookTool(t, c.tool)
-	img := filepath.Join(dir, c.name+".img")
-	f, err := os.Create(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(c.sizeMiB << 20); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	run(t, append(append([]string{tool}, c.args...), img)...)
-	return img
-}
-
-// mountImage mounts img on a new directory and returns it; it is unmounted
-// at cleanup unless unmounted earlier with umount.
-func mountImage(t *testing.T, c fsCase, img string, ro bool) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting an image needs root")
-	}
-	mnt := t.TempDir()
-	opt := "rw"
-	if ro {
-		opt = "ro"
-	}
-	switch c.access {
-	case viaKernel:
-		run(t, lookTool(t, "mount"), "-o", "loop,"+opt, img, mnt)
-	case viaNTFS3G:
-		run(t, lookTool(t, "ntfs-3g"), "-o", opt, img, mnt)
-	case viaExFATFuse:
-		// exfat-fuse run by root insists on a block device.
-		loop := strings.TrimSpace(run(t, lookTool(t, "losetup"), "-f", "--show", img))
-		t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
-		run(t, lookTool(t, "mount.exfat-fuse"), "-o", opt, loop, mnt)
-	}
-	// Registered after losetup's, so it runs first.
-	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
-	return mnt
-}
-
-func umount(t *testing.T, mnt string) {
-	t.Helper()
-	run(t, lookTool(t, "umount"), mnt)
-}
-
-// writeTree fills dir with a deterministic mix of directories and files of
-// random data: many small, a few medium, and two large ones of about
-// total/6 bytes each.
-func writeTree(t *testing.T, dir string, seed int64, total int64) {
-	t.Helper()
-	rnd := rand.New(rand.NewSource(seed))
-	var sizes []int64
-	for range 40 {
-		sizes = append(sizes, rnd.Int63n(24<<10))
-	}
-	for range 4 {
-		sizes = append(sizes, 200<<10+rnd.Int63n(800<<10))
-	}
-	sizes = append(sizes, total/6, total/6+12345)
-	for i, n := range sizes {
-		sub := filepath.Join(dir, fmt.Sprintf("d%d", i%3), fmt.Sprintf("e%d", i%2))
-		if err := os.MkdirAll(sub, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		b := make([]byte, n)
-		rnd.Read(b)
-		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%02d.bin", i)), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// victims lists the files of src that populate deletes: every third one
-// and the largest.
-func victims(t *testing.T, src string) []string {
-	t.Helper()
-	var files []string
-	var big string
-	var bigSize int64
-	filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.Type().IsRegular() {
-			rel, _ := filepath.Rel(src, p)
-			fi, _ := d.Info()
-			if fi.Size() > bigSize {
-				big, bigSize = rel, fi.Size()
-			}
-			files = append(files, rel)
-		}
-		return nil
-	})
-	var v []string
-	for i, f := range files {
-		if i%3 == 0 && f != big {
-			v = append(v, f)
-		}
-	}
-	return append(v, big)
-}
-
-// populate writes a tree into img, deletes some of it, writes more (which
-// lands in the holes), and returns the tree the image should now hold.
-func populate(t *testing.T, c fsCase, img string) (want string) {
-	t.Helper()
-	src := t.TempDir()
-	fsBytes := c.sizeMiB << 20
-	writeTree(t, src, 1, fsBytes/2)
-	dels := victims(t, src)
-	later := filepath.Join(t.TempDir(), "later")
-	writeTree(t, later, 2, fsBytes/4)
-
-	if c.access == viaMtools {
-		mcopy := lookTool(t, "mcopy")
-		ents, _ := os.ReadDir(src)
-		for _, e := range ents {
-			run(t, mcopy, "-i", img, "-s", "-Q", filepath.Join(src, e.Name()), "::/")
-		}
-		for _, v := range dels {
-			run(t, lookTool(t, "mdel"), "-i", img, "::/"+filepath.ToSlash(v))
-		}
-		run(t, mcopy, "-i", img, "-s", "-Q", later, "::/")
-	} else {
-		mnt := mountImage(t, c, img, false)
-		if err := os.CopyFS(mnt, os.DirFS(src)); err != nil {
-			t.Fatal(err)
-		}
-		run(t, "sync")
-		for _, v := range dels {
-			if err := os.Remove(filepath.Join(mnt, v)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		run(t, "sync")
-		if err := os.CopyFS(filepath.Join(mnt, "later"), os.DirFS(later)); err != nil {
-			t.Fatal(err)
-		}
-		umount(t, mnt)
-	}
-	for _, v := range dels {
-		if err := os.Remove(filepath.Join(src, v)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.CopyFS(filepath.Join(src, "later"), os.DirFS(later)); err != nil {
-		t.Fatal(err)
-	}
-	return src
-}
-
-// hashTree returns relative path → SHA-256 of every regular file under dir.
-func hashTree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if d.IsDir() && (rel == "lost+found" || strings.HasPrefix(rel, "System Volume Information")) {
-			return filepath.SkipDir
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		s := sha256.Sum256(b)
-		m[filepath.ToSlash(rel)] = hex.EncodeToString(s[:])
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// readTree returns the hashes of the files in img, read through the same
-// route that populated it.
-func readTree(t *testing.T, c fsCase, img string) map[string]string {
-	t.Helper()
-	if c.access == viaMtools {
-		out := t.TempDir()
-		run(t, lookTool(t, "mcopy"), "-i", img, "-s", "-n", "-Q", "::/*", out)
-		return hashTree(t, out)
-	}
-	mnt := mountImage(t, c, img, true)
-	defer umount(t, mnt)
-	return hashTree(t, mnt)
+	return c
 }
 
 func readMap(t testing.TB, img string) *Map {
@@ -378,7 +138,7 @@ func partcloneUsed(t *testing.T, tool, img string) []Range {
 	t.Helper()
 	dir := t.TempDir()
 	dom := filepath.Join(dir, "domain.log")
-	run(t, lookTool(t, tool), "-D", "-q", "-s", img, "-o", dom, "-L", filepath.Join(dir, "partclone.log"))
+	fstest.Run(t, fstest.Tool(t, tool), "-D", "-q", "-s", img, "-o", dom, "-L", filepath.Join(dir, "partclone.log"))
 	b, err := os.ReadFile(dom)
 	if err != nil {
 		t.Fatal(err)
@@ -430,23 +190,27 @@ func sum(rs []Range) (n int64) {
 // Used ranges passes the filesystem's checker and holds the same files;
 // and UsedBytes agrees with partclone.
 func TestReadRealFilesystems(t *testing.T) {
-	for _, c := range fsCases {
-		t.Run(c.name, func(t *testing.T) {
-			if c.slow && testing.Short() {
+	for _, c := range fstest.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			if c.Slow && testing.Short() {
 				t.Skip("slow; skipped with -short")
 			}
-			img := makeFS(t, t.TempDir(), c)
+			cc, ok := crossChecks[c.Name]
+			if !ok && c.FS != "swap" {
+				t.Fatalf("no cross-check for %s in crossChecks", c.Name)
+			}
+			img := fstest.Make(t, t.TempDir(), c)
 			var want map[string]string
-			if c.fs != "swap" {
-				want = hashTree(t, populate(t, c, img))
+			if c.FS != "swap" {
+				want = fstest.HashTree(t, fstest.Populate(t, c, img))
 			}
 			m := readMap(t, img)
-			if m.FS != c.fs || m.Reason != "" {
-				t.Fatalf("FS = %q, Reason = %q; want %q and an exact map", m.FS, m.Reason, c.fs)
+			if m.FS != c.FS || m.Reason != "" {
+				t.Fatalf("FS = %q, Reason = %q; want %q and an exact map", m.FS, m.Reason, c.FS)
 			}
-			size := c.sizeMiB << 20
-			t.Logf("%s: block %d, %d ranges, UsedBytes %d (%.1f%% of %d)", c.name, m.BlockSize, len(m.Used), m.UsedBytes, 100*float64(m.UsedBytes)/float64(size), size)
-			if c.fs == "swap" {
+			size := c.SizeMiB << 20
+			t.Logf("%s: block %d, %d ranges, UsedBytes %d (%.1f%% of %d)", c.Name, m.BlockSize, len(m.Used), m.UsedBytes, 100*float64(m.UsedBytes)/float64(size), size)
+			if c.FS == "swap" {
 				if m.UsedBytes != 4096 {
 					t.Errorf("swap UsedBytes = %d, want the 4096-byte header page", m.UsedBytes)
 				}
@@ -454,31 +218,23 @@ func TestReadRealFilesystems(t *testing.T) {
 			}
 
 			cp := copyUsed(t, img, m)
-			run(t, append(append([]string{lookTool(t, c.fsck[0])}, c.fsck[1:]...), cp)...)
-			got := readTree(t, c, cp)
-			if len(got) != len(want) {
-				t.Errorf("copy holds %d files, original %d", len(got), len(want))
-			}
-			for p, h := range want {
-				if got[p] != h {
-					t.Errorf("%s: SHA-256 %.12s in the copy, %.12s in the original", p, got[p], h)
-				}
-			}
+			fstest.Check(t, c, cp)
+			fstest.SameTree(t, "the copy", want, fstest.ReadTree(t, c, cp))
 
-			if c.ref != nil {
-				ref := c.ref(t, img)
+			if cc.ref != nil {
+				ref := cc.ref(t, img)
 				diff := float64(m.UsedBytes-ref) / float64(ref)
-				t.Logf("%s: UsedBytes %d, reference %d (%+.3f%%); not partclone: %s", c.name, m.UsedBytes, ref, 100*diff, c.refWhy)
+				t.Logf("%s: UsedBytes %d, reference %d (%+.3f%%); not partclone: %s", c.Name, m.UsedBytes, ref, 100*diff, cc.refWhy)
 				if diff > 0.01 || diff < -0.01 {
 					t.Errorf("UsedBytes %d differs from the reference %d by %.2f%%, more than 1%%", m.UsedBytes, ref, 100*diff)
 				}
 				return
 			}
-			pc := partcloneUsed(t, c.partclone, img)
+			pc := partcloneUsed(t, cc.partclone, img)
 			pcBytes := sum(pc)
 			miss := uncovered(pc, m.Used)
 			diff := float64(m.UsedBytes-pcBytes) / float64(pcBytes)
-			t.Logf("%s: UsedBytes %d, partclone %d (%+.3f%%), partclone ranges not in Used: %d bytes", c.name, m.UsedBytes, pcBytes, 100*diff, miss)
+			t.Logf("%s: UsedBytes %d, partclone %d (%+.3f%%), partclone ranges not in Used: %d bytes", c.Name, m.UsedBytes, pcBytes, 100*diff, miss)
 			if diff > 0.01 || diff < -0.01 {
 				t.Errorf("UsedBytes %d differs from partclone's %d by %.2f%%, more than 1%%", m.UsedBytes, pcBytes, 100*diff)
 			}
@@ -487,35 +243,6 @@ func TestReadRealFilesystems(t *testing.T) {
 			}
 		})
 	}
-}
-
-// dumpe2fsUsed is (blocks − free blocks) × block size from dumpe2fs -h.
-func dumpe2fsUsed(t *testing.T, img string) int64 {
-	out := run(t, lookTool(t, "dumpe2fs"), "-h", img)
-	field := func(name string) int64 {
-		m := regexp.MustCompile(`(?m)^` + name + `:\s+(\d+)$`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("dumpe2fs -h has no %q:\n%s", name, out)
-		}
-		v, _ := strconv.ParseInt(m[1], 10, 64)
-		return v
-	}
-	return (field("Block count") - field("Free blocks")) * field("Block size")
-}
-
-// fsckFATUsed is the data area offset plus the used clusters that
-// fsck.fat -nv counts by walking the FAT.
-func fsckFATUsed(t *testing.T, img string) int64 {
-	out := run(t, lookTool(t, "fsck.fat"), "-nv", img)
-	num := func(re string) int64 {
-		m := regexp.MustCompile(re).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("fsck.fat -nv: no %q in\n%s", re, out)
-		}
-		v, _ := strconv.ParseInt(m[1], 10, 64)
-		return v
-	}
-	return num(`Data area starts at byte (\d+)`) + num(`(\d+)/\d+ clusters`)*num(`(\d+) bytes per cluster`)
 }
 
 // TestReadFallback checks content that cannot be mapped: the whole volume,
@@ -560,9 +287,9 @@ func TestReadFallback(t *testing.T) {
 // TestReadDamagedExt damages a real ext4 in several ways: each must give
 // the fallback or a map that still covers everything the intact one does.
 func TestReadDamagedExt(t *testing.T) {
-	for _, c := range []fsCase{fsCases[0], {name: "ext4-nocsum", sizeMiB: 64, tool: "mkfs.ext4", args: []string{"-q", "-F", "-O", "^metadata_csum,uninit_bg"}}, {name: "ext2", sizeMiB: 16, tool: "mkfs.ext2", args: []string{"-q", "-F"}}} {
-		t.Run(c.name, func(t *testing.T) {
-			img := makeFS(t, t.TempDir(), c)
+	for _, c := range []fstest.Case{ext4Case(t), {Name: "ext4-nocsum", SizeMiB: 64, Tool: "mkfs.ext4", Args: []string{"-q", "-F", "-O", "^metadata_csum,uninit_bg"}}, {Name: "ext2", SizeMiB: 16, Tool: "mkfs.ext2", Args: []string{"-q", "-F"}}} {
+		t.Run(c.Name, func(t *testing.T) {
+			img := fstest.Make(t, t.TempDir(), c)
 			data, err := os.ReadFile(img)
 			if err != nil {
 				t.Fatal(err)
@@ -628,9 +355,9 @@ func TestReadIOError(t *testing.T) {
 		t.Fatalf("Read on a failing reader: err = %v, want it to wrap %v", err, errDisk)
 	}
 	// A failure past the head, while reading a bitmap.
-	c := fsCases[0]
-	c.sizeMiB = 16
-	img := makeFS(t, t.TempDir(), c)
+	c := ext4Case(t)
+	c.SizeMiB = 16
+	img := fstest.Make(t, t.TempDir(), c)
 	data, err := os.ReadFile(img)
 	if err != nil {
 		t.Fatal(err)
@@ -684,17 +411,17 @@ const maxFuzzSize = 64 << 20
 // seedCases are the filesystems whose heads make the seed corpus: small
 // ones, laid out so that their metadata lies within seedBytes where the
 // tools allow it.
-var seedCases = []fsCase{
-	{name: "ext2", sizeMiB: 1, tool: "mkfs.ext2", args: []string{"-q", "-F", "-N", "16"}},
-	{name: "ext4", sizeMiB: 1, tool: "mkfs.ext4", args: []string{"-q", "-F", "-O", "^has_journal", "-b", "1024", "-g", "256", "-N", "64"}},
-	{name: "ext4-64bit-metabg", sizeMiB: 1, tool: "mkfs.ext4", args: []string{"-q", "-F", "-O", "64bit,^has_journal,^resize_inode,meta_bg", "-b", "1024", "-g", "512", "-N", "32"}},
-	{name: "ext4-bigalloc", sizeMiB: 2, tool: "mkfs.ext4", args: []string{"-q", "-F", "-O", "bigalloc,^has_journal", "-b", "1024", "-C", "4096", "-N", "16"}},
-	{name: "vfat12", sizeMiB: 1, tool: "mkfs.vfat", args: []string{"-F", "12"}},
-	{name: "vfat16", sizeMiB: 16, tool: "mkfs.vfat", args: []string{"-F", "16", "-s", "4"}},
-	{name: "vfat32", sizeMiB: 33, tool: "mkfs.vfat", args: []string{"-F", "32", "-s", "1"}},
-	{name: "exfat", sizeMiB: 2, tool: "mkfs.exfat", args: []string{"-b", "4096"}},
-	{name: "ntfs", sizeMiB: 2, tool: "mkntfs", args: []string{"-F", "-Q", "-q", "-c", "512"}},
-	{name: "swap", sizeMiB: 1, tool: "mkswap"},
+var seedCases = []fstest.Case{
+	{Name: "ext2", SizeMiB: 1, Tool: "mkfs.ext2", Args: []string{"-q", "-F", "-N", "16"}},
+	{Name: "ext4", SizeMiB: 1, Tool: "mkfs.ext4", Args: []string{"-q", "-F", "-O", "^has_journal", "-b", "1024", "-g", "256", "-N", "64"}},
+	{Name: "ext4-64bit-metabg", SizeMiB: 1, Tool: "mkfs.ext4", Args: []string{"-q", "-F", "-O", "64bit,^has_journal,^resize_inode,meta_bg", "-b", "1024", "-g", "512", "-N", "32"}},
+	{Name: "ext4-bigalloc", SizeMiB: 2, Tool: "mkfs.ext4", Args: []string{"-q", "-F", "-O", "bigalloc,^has_journal", "-b", "1024", "-C", "4096", "-N", "16"}},
+	{Name: "vfat12", SizeMiB: 1, Tool: "mkfs.vfat", Args: []string{"-F", "12"}},
+	{Name: "vfat16", SizeMiB: 16, Tool: "mkfs.vfat", Args: []string{"-F", "16", "-s", "4"}},
+	{Name: "vfat32", SizeMiB: 33, Tool: "mkfs.vfat", Args: []string{"-F", "32", "-s", "1"}},
+	{Name: "exfat", SizeMiB: 2, Tool: "mkfs.exfat", Args: []string{"-b", "4096"}},
+	{Name: "ntfs", SizeMiB: 2, Tool: "mkntfs", Args: []string{"-F", "-Q", "-q", "-c", "512"}},
+	{Name: "swap", SizeMiB: 1, Tool: "mkswap"},
 }
 
 // TestUpdateSeedCorpus regenerates testdata/fuzz/FuzzRead with -update.
@@ -708,7 +435,7 @@ func TestUpdateSeedCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range seedCases {
-		img := makeFS(t, dir, c)
+		img := fstest.Make(t, dir, c)
 		data, err := os.ReadFile(img)
 		if err != nil {
 			t.Fatal(err)
@@ -716,15 +443,15 @@ func TestUpdateSeedCorpus(t *testing.T) {
 		size := int64(len(data))
 		full := readMap(t, img)
 		if full.Reason != "" {
-			t.Fatalf("%s: %s", c.name, full.Reason)
+			t.Fatalf("%s: %s", c.Name, full.Reason)
 		}
 		data = bytes.TrimRight(data[:min(len(data), seedBytes)], "\x00")
 		m, err := Read(zeroPadded{bytes.NewReader(data), int64(len(data))}, size)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: seed of %d bytes: %d used bytes (whole image %d); reason %q", c.name, len(data), m.UsedBytes, full.UsedBytes, m.Reason)
-		if err := os.WriteFile(filepath.Join(out, c.name), corpusFile(data, uint32(size)), 0o644); err != nil {
+		t.Logf("%s: seed of %d bytes: %d used bytes (whole image %d); reason %q", c.Name, len(data), m.UsedBytes, full.UsedBytes, m.Reason)
+		if err := os.WriteFile(filepath.Join(out, c.Name), corpusFile(data, uint32(size)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

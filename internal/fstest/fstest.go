@@ -24,6 +24,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand"
 	"os"
@@ -133,8 +134,22 @@ func Run(t testing.TB, argv ...string) string {
 }
 
 // Make creates the empty filesystem image for c in dir (dir/NAME.img,
-// SizeMiB long) and returns its path.
+// SizeMiB long, zeros where mkfs writes nothing) and returns its path.
 func Make(t testing.TB, dir string, c Case) string {
+	t.Helper()
+	return makeFS(t, dir, c, false)
+}
+
+// MakeDirty is Make over a file first filled with pseudo-random bytes, as on
+// a used disk: every block mkfs does not write, and so every free block,
+// holds incompressible garbage that a copy of the used blocks must leave
+// out. mke2fs is told not to discard (which would zero a file).
+func MakeDirty(t testing.TB, dir string, c Case) string {
+	t.Helper()
+	return makeFS(t, dir, c, true)
+}
+
+func makeFS(t testing.TB, dir string, c Case, dirty bool) string {
 	t.Helper()
 	tool := Tool(t, c.Tool)
 	img := filepath.Join(dir, c.Name+".img")
@@ -142,11 +157,21 @@ func Make(t testing.TB, dir string, c Case) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Truncate(c.SizeMiB << 20); err != nil {
+	args := c.Args
+	if dirty {
+		if _, err := io.CopyN(f, rand.New(rand.NewSource(c.SizeMiB)), c.SizeMiB<<20); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(c.Tool, "mkfs.ext") || c.Tool == "mke2fs" {
+			args = append(append([]string{}, args...), "-E", "nodiscard")
+		}
+	} else if err := f.Truncate(c.SizeMiB << 20); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
-	Run(t, append(append([]string{tool}, c.Args...), img)...)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	Run(t, append(append([]string{tool}, args...), img)...)
 	return img
 }
 
