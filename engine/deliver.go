@@ -54,6 +54,11 @@ type delivery struct {
 	plan     *Plan
 	from, to int64
 	laid     *layout.Plan // nil: the bytes are written as stored
+	// into is set when one partition goes into a new partition made in
+	// the target disk's unallocated space; intoBoot is the target's boot
+	// code, kept when its table is rewritten.
+	into     bool
+	intoBoot []byte
 }
 
 // prepare runs every check that can refuse the target and plans the
@@ -114,7 +119,11 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 			sectorSize = dev.SectorSize
 		}
 		plan.Overwrites = describeTarget(dev)
+		err = d.planInto(plan, dev)
 		dev.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := d.planLayout(plan, sectorSize); err != nil {
 		return nil, err
@@ -129,6 +138,43 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 	}
 	d.plan = plan
 	return plan, nil
+}
+
+// planInto plans a one-partition restore onto a disk that has a partition
+// table: the partition goes into a new partition in its unallocated space
+// (the rest of the disk is left as it is).
+func (d *delivery) planInto(plan *Plan, dev *blockdev.Device) error {
+	if d.partition == 0 {
+		return nil
+	}
+	t, err := layout.Read(dev, dev.Size, dev.SectorSize)
+	if err != nil || (t.Type != layout.GPT && t.Type != layout.MBR) {
+		return nil // a partition or a plain file: written from its start
+	}
+	src := tablePartition(d.meta.Table, d.partition)
+	need := d.to - d.from
+	align := d.layout.Align
+	if align == 0 {
+		align = 1 << 20
+	}
+	nt, np, err := layout.AddPartition(t, dev.Size, layout.Partition{Type: src.Type, Name: src.Name, Attributes: src.Attributes, Bootable: src.Bootable},
+		need, align, d.layout.Mode == layout.Fill)
+	if err != nil {
+		return refuse(d.target, "%s", "nothing was written", strings.TrimPrefix(err.Error(), "layout: "))
+	}
+	boot := make([]byte, 440)
+	if _, err := dev.ReadAt(boot, 0); err != nil {
+		return &IOError{Op: "read", Path: d.target, Err: err}
+	}
+	d.laid = &layout.Plan{Table: nt, DiskSize: dev.Size,
+		Moves: []layout.Move{{Number: np.Number, SrcStart: d.from, SrcSize: need, DstStart: np.Start, DstSize: np.Size}},
+		Notes: []string{fmt.Sprintf("partition %d of the image becomes the new partition %d of %s, at %s in its unallocated space; the other partitions are not touched",
+			d.partition, np.Number, d.target, HumanBytes(np.Start))}}
+	d.into, d.intoBoot = true, boot
+	plan.Layout = d.laid
+	plan.What = fmt.Sprintf("partition %d into a new partition %d", d.partition, np.Number)
+	plan.Overwrites = nil // nothing that is there now is overwritten
+	return nil
 }
 
 // planLayout decides whether a whole-disk stream is written as stored or
@@ -188,7 +234,7 @@ func layoutTable(s *images.Stream) *layout.Table {
 func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*RestoreResult, error) {
 	log, plan := d.log, d.plan
 	size := d.to - d.from
-	if d.laid != nil {
+	if d.laid != nil && !d.into {
 		size = plan.Bytes
 	}
 	fresh := false // every byte of the target reads as zero already
@@ -210,7 +256,7 @@ func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*Resto
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	defer dst.Close()
-	if !plan.Create && !dst.IsBlock && (dst.Size == size || d.laid != nil) {
+	if !plan.Create && !dst.IsBlock && !d.into && (dst.Size == size || d.laid != nil) {
 		fresh = dst.Zero() == nil // the whole file is being replaced
 	}
 	log.Info("writing started", "source", d.origin, "target", d.target, "what", plan.What, "bytes", size, "relayout", d.laid != nil)
@@ -258,7 +304,7 @@ func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*Resto
 		}
 		return nil, fmt.Errorf("writing %s failed after %s: %s: %w", d.target, HumanBytes(res.Written), state, err)
 	}
-	if d.partition == 0 && d.meta.Kind == images.KindDisk {
+	if d.partition == 0 && d.meta.Kind == images.KindDisk || d.into {
 		if err := dst.RereadPartitions(); err != nil {
 			res.Notes = append(res.Notes, err.Error())
 		}
@@ -274,6 +320,10 @@ func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*Resto
 type copyOp struct{ from, to, at int64 }
 
 func (d *delivery) copies() []copyOp {
+	if d.into {
+		m := d.laid.Moves[0]
+		return []copyOp{{d.from, d.to, m.DstStart}}
+	}
 	var ops []copyOp
 	firstSrc, firstDst := d.meta.Size, d.laid.DiskSize
 	for _, m := range d.laid.Moves {
@@ -294,7 +344,22 @@ func (d *delivery) copies() []copyOp {
 	return ops
 }
 
+// fsOf is the filesystem type the image recorded for a planned partition.
+func (d *delivery) fsOf(m layout.Move) string {
+	n := m.Number
+	if d.into {
+		n = d.partition
+	}
+	if p := tablePartition(d.meta.Table, n); p.FS != nil {
+		return p.FS.Type
+	}
+	return ""
+}
+
 func (d *delivery) isContainer(n int) bool {
+	if d.into {
+		return false
+	}
 	p := tablePartition(d.meta.Table, n)
 	return d.meta.Table.Type == "mbr" && extendedTypes[strings.ToLower(p.Type)]
 }
@@ -318,8 +383,8 @@ func (d *delivery) writeLaidOut(ctx context.Context, dst *blockdev.Device, fresh
 // finishLayout writes the planned partition table, checks it reads back,
 // and grows the filesystems of grown partitions.
 func (d *delivery) finishLayout(ctx context.Context, dst *blockdev.Device, res *RestoreResult) error {
-	var boot []byte
-	if raw := d.meta.Table.Raw; len(raw) > 0 && raw[0].Offset == 0 && len(raw[0].Data) >= 440 {
+	boot := d.intoBoot
+	if raw := d.meta.Table.Raw; !d.into && len(raw) > 0 && raw[0].Offset == 0 && len(raw[0].Data) >= 440 {
 		boot = raw[0].Data[:440]
 	}
 	if err := layout.Write(dst, dst.Size, d.laid.Table, boot); err != nil {
@@ -360,11 +425,7 @@ func (d *delivery) finishLayout(ctx context.Context, dst *blockdev.Device, res *
 	// The tools open the target themselves, through a loop device over the
 	// partition; everything this descriptor wrote is synced.
 	for _, m := range grows {
-		fsType := ""
-		if p := tablePartition(d.meta.Table, m.Number); p.FS != nil {
-			fsType = p.FS.Type
-		}
-		note, err := growFS(ctx, d.log, d.target, m.Number, fsType, m.DstStart, m.SrcSize, m.DstSize)
+		note, err := growFS(ctx, d.log, d.target, m.Number, d.fsOf(m), m.DstStart, m.SrcSize, m.DstSize)
 		if err != nil {
 			return err
 		}

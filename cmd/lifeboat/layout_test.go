@@ -496,6 +496,58 @@ func TestLayoutGPT(t *testing.T) {
 		fstest.Check(t, rootCase, part)
 		fstest.SameTree(t, "the restored partition", fx.src.parts[1].want, fstest.ReadTree(t, rootCase, part))
 	})
+
+	// Onto a disk that already has a partition: the image's partition 2
+	// becomes a new partition in the unallocated space, the existing one
+	// is not touched; with fill it takes the whole free region and its
+	// filesystem grows.
+	t.Run("restore-partition-into-free-space", func(t *testing.T) {
+		disk := fx.bigDisk(t, "other.img")
+		fstest.Run(t, fstest.Tool(t, "sgdisk"), "-n1:1M:+60M", "-t1:8300", disk)
+		pattern := bytes.Repeat([]byte("existing "), 60*mib/9)
+		f, _ := os.OpenFile(disk, os.O_RDWR, 0)
+		f.WriteAt(pattern, mib)
+		f.Close()
+		r := mustLB(t, nil, "restore", fx.img, "--partition", "2", "--target", disk, "--layout", "fill", "--yes")
+		if !strings.Contains(r.stdout, "new partition 2") {
+			t.Errorf("the summary does not say where the partition went:\n%s", r.stdout)
+		}
+		if out := fstest.Run(t, fstest.Tool(t, "sgdisk"), "-v", disk); !strings.Contains(out, "No problems found") {
+			t.Errorf("sgdisk -v: %s", out)
+		}
+		pt := readTable(t, disk)
+		if len(pt.Partitions) != 2 {
+			t.Fatalf("%d partitions, want 2: %+v", len(pt.Partitions), pt.Partitions)
+		}
+		p1, p2 := pt.Partitions[0], pt.Partitions[1]
+		if p1.Start != 2048 || p1.Size != 60*mib/sector {
+			t.Errorf("the existing partition moved: %+v", p1)
+		}
+		got := make([]byte, len(pattern))
+		f, _ = os.Open(disk)
+		f.ReadAt(got, mib)
+		f.Close()
+		if !bytes.Equal(got, pattern) {
+			t.Error("the existing partition's bytes changed")
+		}
+		if p2.Start%2048 != 0 || p2.Start < p1.Start+p1.Size || (pt.LastLBA+1-(p2.Start+p2.Size)) > 2048 {
+			t.Errorf("the new partition is not aligned or does not fill the free space: %+v (last LBA %d)", p2, pt.LastLBA)
+		}
+		file := extract(t, disk, p2.Start, p2.Size, filepath.Join(t.TempDir(), "p2.fs"))
+		fstest.Check(t, rootCase, file)
+		checkFSFills(t, rootCase, file, p2.Size*sector)
+		fstest.SameTree(t, "the restored partition", fx.src.parts[1].want, fstest.ReadTree(t, rootCase, file))
+
+		// No room left: refused before writing.
+		before := fileSum(t, disk)
+		r = lb(t, nil, "restore", fx.img, "--partition", "3", "--target", disk, "--yes")
+		if r.code != cli.ExitRefused || !strings.Contains(r.stderr, "no unallocated space") {
+			t.Errorf("exit %d, stderr %s; want a refusal saying there is no unallocated space", r.code, r.stderr)
+		}
+		if fileSum(t, disk) != before {
+			t.Error("a refused restore wrote to the disk")
+		}
+	})
 }
 
 func TestLayoutMBR(t *testing.T) {
