@@ -497,6 +497,44 @@ func TestLayoutGPT(t *testing.T) {
 		fstest.SameTree(t, "the restored partition", fx.src.parts[1].want, fstest.ReadTree(t, rootCase, part))
 	})
 
+	// clone system: the ESP and the OS partition (p2 here; the NTFS p3 is
+	// a data partition left behind), the OS partition grown to the end.
+	t.Run("clone-system", func(t *testing.T) {
+		target := fx.bigDisk(t, "sys.img")
+		r := lb(t, nil, "clone", "system", fx.src.path, "--target", target, "--yes")
+		if r.code == 0 || !strings.Contains(r.stderr, "--os N") {
+			t.Errorf("with two candidate OS partitions, clone system must ask for --os N: exit %d, %s", r.code, r.stderr)
+		}
+		r = mustLB(t, nil, "clone", "system", fx.src.path, "--os", "2", "--target", target, "--yes")
+		if !strings.Contains(r.stdout, "Partitions copied: [1 2]") {
+			t.Errorf("summary: %s", r.stdout)
+		}
+		if out := fstest.Run(t, fstest.Tool(t, "sgdisk"), "-v", target); !strings.Contains(out, "No problems found") {
+			t.Errorf("sgdisk -v: %s", out)
+		}
+		pt := readTable(t, target)
+		if len(pt.Partitions) != 2 {
+			t.Fatalf("%d partitions, want the ESP and the OS: %+v", len(pt.Partitions), pt.Partitions)
+		}
+		esp, root := pt.Partitions[0], pt.Partitions[1]
+		if esp.Size != srcLayout[0].size || esp.Type != srcTable.Partitions[0].Type {
+			t.Errorf("the ESP changed: %+v", esp)
+		}
+		if root.Start%2048 != 0 || pt.LastLBA-(root.Start+root.Size-1) >= 2048 {
+			t.Errorf("the OS partition is not aligned or not grown to the end: %+v (last LBA %d)", root, pt.LastLBA)
+		}
+		dir := t.TempDir()
+		for i, p := range pt.Partitions {
+			sp := fx.src.parts[i]
+			file := extract(t, target, p.Start, p.Size, filepath.Join(dir, fmt.Sprintf("p%d.img", i+1)))
+			fstest.Check(t, sp.c, file)
+			fstest.SameTree(t, fmt.Sprintf("system p%d", i+1), sp.want, fstest.ReadTree(t, sp.c, file))
+			if i == 1 {
+				checkFSFills(t, sp.c, file, p.Size*sector)
+			}
+		}
+	})
+
 	// Onto a disk that already has a partition: the image's partition 2
 	// becomes a new partition in the unallocated space, the existing one
 	// is not touched; with fill it takes the whole free region and its
