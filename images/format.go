@@ -18,6 +18,7 @@ const (
 	trailerMagic = "LBTRAILR"
 	partMagic    = "LBIPART\x00"
 	indexMagic   = "LBINDEX1"
+	indexMagic2  = "LBINDEX2" // with a chain: records stored in earlier points
 
 	headerFixed   = 16  // magic, version, flags, body length
 	TrailerSize   = 128 // fixed, always the last bytes of the last part
@@ -274,6 +275,30 @@ func (s *streamIndex) index() {
 type index struct {
 	Streams []streamIndex
 	Records []record
+	// Chain lists the earlier points (image UUIDs) whose records this
+	// image refers to; Foreign are those records, as their images hold
+	// them. Extent references from len(Records) on are Foreign records.
+	Chain   [][16]byte
+	Foreign []foreignRecord
+}
+
+// foreignRecord is a record kept in an earlier point of a chain.
+type foreignRecord struct {
+	Image uint32 // index into Chain
+	record
+}
+
+// maxChain bounds the points a chain may hold.
+const maxChain = 1024
+
+// ref resolves an extent reference to its record and the chain member
+// holding it (-1: this image).
+func (x *index) ref(r uint32) (*record, int) {
+	if int(r) < len(x.Records) {
+		return &x.Records[r], -1
+	}
+	f := &x.Foreign[int(r)-len(x.Records)]
+	return &f.record, int(f.Image)
 }
 
 func (x *index) encode() []byte {
@@ -282,8 +307,16 @@ func (x *index) encode() []byte {
 		n += 8 + 8 + extentSize*len(s.Ext)
 	}
 	n += 4 + recordSize*len(x.Records)
+	chained := len(x.Chain) > 0
+	if chained {
+		n += 4 + 16*len(x.Chain) + 4 + (4+recordSize)*len(x.Foreign)
+	}
 	b := make([]byte, 0, n)
-	b = append(b, indexMagic...)
+	if chained {
+		b = append(b, indexMagic2...)
+	} else {
+		b = append(b, indexMagic...)
+	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(x.Streams)))
 	for _, s := range x.Streams {
 		b = binary.LittleEndian.AppendUint64(b, uint64(s.Size))
@@ -295,25 +328,55 @@ func (x *index) encode() []byte {
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(x.Records)))
 	for _, r := range x.Records {
-		b = binary.LittleEndian.AppendUint64(b, uint64(r.Off))
-		b = binary.LittleEndian.AppendUint32(b, r.Len)
-		b = binary.LittleEndian.AppendUint32(b, r.RawLen)
-		b = append(b, byte(r.Codec))
-		b = binary.LittleEndian.AppendUint32(b, r.Stream)
-		b = binary.LittleEndian.AppendUint64(b, r.Chunk)
-		b = binary.LittleEndian.AppendUint32(b, r.CRC)
-		b = append(b, r.Sum[:]...)
+		b = r.append(b)
+	}
+	if chained {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(x.Chain)))
+		for _, u := range x.Chain {
+			b = append(b, u[:]...)
+		}
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(x.Foreign)))
+		for _, f := range x.Foreign {
+			b = binary.LittleEndian.AppendUint32(b, f.Image)
+			b = f.record.append(b)
+		}
 	}
 	return b
+}
+
+func (r *record) append(b []byte) []byte {
+	b = binary.LittleEndian.AppendUint64(b, uint64(r.Off))
+	b = binary.LittleEndian.AppendUint32(b, r.Len)
+	b = binary.LittleEndian.AppendUint32(b, r.RawLen)
+	b = append(b, byte(r.Codec))
+	b = binary.LittleEndian.AppendUint32(b, r.Stream)
+	b = binary.LittleEndian.AppendUint64(b, r.Chunk)
+	b = binary.LittleEndian.AppendUint32(b, r.CRC)
+	return append(b, r.Sum[:]...)
+}
+
+// parseRecord reads one record from the front of p (len(p) >= recordSize).
+func parseRecord(p []byte) record {
+	var r record
+	r.Off = int64(binary.LittleEndian.Uint64(p))
+	r.Len = binary.LittleEndian.Uint32(p[8:])
+	r.RawLen = binary.LittleEndian.Uint32(p[12:])
+	r.Codec = Codec(p[16])
+	r.Stream = binary.LittleEndian.Uint32(p[17:])
+	r.Chunk = binary.LittleEndian.Uint64(p[21:])
+	r.CRC = binary.LittleEndian.Uint32(p[29:])
+	copy(r.Sum[:], p[33:65])
+	return r
 }
 
 // decodeIndex parses and validates an index against the header's largest
 // chunk size and the data area [dataStart, dataEnd) it must tile exactly.
 func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, error) {
 	bad := func(what string) error { return fmt.Errorf("%w: %s", errBadIndex, what) }
-	if len(b) < 12 || string(b[:8]) != indexMagic {
+	if len(b) < 12 || string(b[:8]) != indexMagic && string(b[:8]) != indexMagic2 {
 		return nil, bad("no index magic")
 	}
+	chained := string(b[:8]) == indexMagic2
 	p := b[8:]
 	u32 := func() (uint32, bool) {
 		if len(p) < 4 {
@@ -360,24 +423,15 @@ func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, err
 		x.Streams[i].index()
 	}
 	nr, ok := u32()
-	if !ok || uint64(nr)*recordSize != uint64(len(p)) || nr > maxRecord {
+	if !ok || uint64(nr)*recordSize > uint64(len(p)) || !chained && uint64(nr)*recordSize != uint64(len(p)) || nr > maxRecord {
 		return nil, bad("record count")
 	}
 	x.Records = make([]record, nr)
 	next := dataStart
 	for i := range x.Records {
 		r := &x.Records[i]
-		o, _ := u64()
-		r.Off = int64(o)
-		r.Len, _ = u32()
-		r.RawLen, _ = u32()
-		r.Codec = Codec(p[0])
-		p = p[1:]
-		r.Stream, _ = u32()
-		r.Chunk, _ = u64()
-		r.CRC, _ = u32()
-		copy(r.Sum[:], p[:32])
-		p = p[32:]
+		*r = parseRecord(p)
+		p = p[recordSize:]
 		if r.Off != next || r.Len == 0 || int64(r.Len) > dataEnd-next {
 			return nil, bad(fmt.Sprintf("record %d is not where the previous one ends", i))
 		}
@@ -390,15 +444,41 @@ func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, err
 	if next != dataEnd {
 		return nil, bad("records do not fill the data area")
 	}
+	if chained {
+		nc, ok := u32()
+		if !ok || nc == 0 || nc > maxChain || uint64(nc)*16 > uint64(len(p)) {
+			return nil, bad("chain length")
+		}
+		x.Chain = make([][16]byte, nc)
+		for i := range x.Chain {
+			copy(x.Chain[i][:], p[:16])
+			p = p[16:]
+		}
+		nf, ok := u32()
+		if !ok || uint64(nf)*(4+recordSize) != uint64(len(p)) || uint64(nf)+uint64(nr) > maxRecord {
+			return nil, bad("chain record count")
+		}
+		x.Foreign = make([]foreignRecord, nf)
+		for i := range x.Foreign {
+			f := &x.Foreign[i]
+			f.Image, _ = u32()
+			f.record = parseRecord(p)
+			p = p[recordSize:]
+			if f.Image >= nc || f.Len == 0 || f.Off < 0 || f.RawLen == 0 || int(f.RawLen) > chunkSize || f.Codec > CodecZstd {
+				return nil, bad(fmt.Sprintf("chain record %d fields", i))
+			}
+		}
+	}
+	total := nr + uint32(len(x.Foreign))
 	for si, s := range x.Streams {
 		for ei, e := range s.Ext {
 			if e.Ref == refZero || e.Ref == refUnused {
 				continue
 			}
-			if e.Ref >= nr {
+			if e.Ref >= total {
 				return nil, bad(fmt.Sprintf("stream %d extent %d refers to a missing record", si, ei))
 			}
-			if uint64(x.Records[e.Ref].RawLen) != e.Len {
+			if r, _ := x.ref(e.Ref); uint64(r.RawLen) != e.Len {
 				return nil, bad(fmt.Sprintf("stream %d extent %d length", si, ei))
 			}
 		}

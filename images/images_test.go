@@ -441,3 +441,98 @@ func TestUsedRanges(t *testing.T) {
 		})
 	}
 }
+
+// A chain: full, then an incremental that refers to the full's chunks and
+// stores only what changed, then an incremental on it; every point reads
+// back its own moment, and a point without its chain refuses to decode.
+func TestChain(t *testing.T) {
+	dir := t.TempDir()
+	base := mixedData(16<<20, 3)
+	v1 := bytes.Clone(base)
+	r := rand.New(rand.NewPCG(9, 9))
+	change := func(b []byte) []byte {
+		b = bytes.Clone(b)
+		for range 4 { // 4 × 128 KiB of new random data
+			off := r.IntN(len(b) - 128<<10)
+			for i := off; i < off+128<<10; i++ {
+				b[i] = byte(r.Uint32())
+			}
+		}
+		return b
+	}
+	v2 := change(v1)
+	v3 := change(v2)
+	o := WriterOptions{Compression: LevelFast, Password: []byte("pw"), KDF: testKDF}
+	pw := OpenOptions{Password: func() ([]byte, error) { return []byte("pw"), nil }}
+	write := func(name string, data []byte, parent *Image) (string, StreamStats) {
+		path := filepath.Join(dir, name)
+		wo := o
+		wo.Parent = parent
+		w, err := Create(path, wo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := w.AddStream(context.Background(), bytes.NewReader(data), int64(len(data)), StreamOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(&Metadata{Streams: []Stream{{Kind: KindDisk}}}); err != nil {
+			t.Fatal(err)
+		}
+		return path, st
+	}
+	open := func(path string, chain ...*Image) *Image {
+		im, err := Open(path, pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { im.Close() })
+		if len(chain) > 0 {
+			if err := im.AttachChain(chain); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return im
+	}
+	readAll := func(im *Image) []byte {
+		sr, err := im.Stream(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, sr.Size())
+		if _, err := sr.ReadAt(b, 0); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	p1, _ := write("full.lbi", v1, nil)
+	full := open(p1)
+	p2, st2 := write("inc1.lbi", v2, full)
+	if st2.ParentChunks == 0 || st2.Records > 8 {
+		t.Errorf("incremental stored %d records and referred to %d of the full's; want few stored, most referred", st2.Records, st2.ParentChunks)
+	}
+	inc1 := open(p2, full)
+	if got := inc1.Chain(); len(got) != 1 || got[0] != full.UUID() || inc1.Info().ParentUUID != full.UUID() {
+		t.Errorf("chain %v, parent %s", got, inc1.Info().ParentUUID)
+	}
+	p3, _ := write("inc2.lbi", v3, inc1)
+	inc2 := open(p3, full, inc1)
+	for _, c := range []struct {
+		im   *Image
+		want []byte
+	}{{full, v1}, {inc1, v2}, {inc2, v3}} {
+		if !bytes.Equal(readAll(c.im), c.want) {
+			t.Errorf("%s does not read back its moment", c.im.Name)
+		}
+	}
+	// Without its chain attached, a point names what is missing.
+	lone := open(p3)
+	sr, _ := lone.Stream(0)
+	_, err := sr.ReadAt(make([]byte, sr.Size()), 0)
+	if !errors.Is(err, ErrChainMissing) {
+		t.Errorf("reading without the chain: %v", err)
+	}
+	if err := lone.AttachChain([]*Image{inc1, full}); err == nil {
+		t.Error("a chain in the wrong order was accepted")
+	}
+}

@@ -54,6 +54,35 @@ type Metadata struct {
 	// Notes are free-form lines for humans (e.g. why a partition fell back
 	// to sector-by-sector).
 	Notes []string `json:"notes,omitempty"`
+	// Point says where the image stands in a chain of backups; nil for an
+	// image made before chains existed (a full backup).
+	Point *Point `json:"point,omitempty"`
+}
+
+// PointKind is what a backup point stores.
+type PointKind string
+
+const (
+	PointFull         PointKind = "full"         // everything: self-contained
+	PointIncremental  PointKind = "incremental"  // what changed since the latest point
+	PointDifferential PointKind = "differential" // what changed since the full backup
+)
+
+// Point places an image in its chain.
+type Point struct {
+	Kind PointKind `json:"kind"`
+	// Chain are the earlier points this one builds on, oldest (the full
+	// backup) first, as they were when it was made: where to look for them.
+	Chain []Link `json:"chain,omitempty"`
+}
+
+// Link names an earlier point of a chain.
+type Link struct {
+	UUID    string    `json:"uuid"`
+	File    string    `json:"file"` // base name of its first part when this point was made
+	Kind    PointKind `json:"kind"`
+	Created time.Time `json:"created"`
+	Size    int64     `json:"size"` // bytes of all its parts
 }
 
 // StreamKind says what a stream was copied from.

@@ -46,6 +46,7 @@ type Image struct {
 	aead    cipher.AEAD
 	dec     *zstd.Decoder
 	workers int
+	chain   []*Image // the earlier points x.Chain names, once attached
 }
 
 // Open opens the image whose first part is at path, with every split part.
@@ -323,10 +324,22 @@ func (im *Image) ChunkSize() int { return im.h.ChunkSize }
 
 var errLocked = errors.New("image is encrypted and locked; unlock it with its password first")
 
-// decode reads record ri and returns its verified plaintext, in out when
-// it fits. stored is scratch space.
+// decode reads record ri (this image's, or an earlier point's of its
+// chain) and returns its verified plaintext, in out when it fits. stored
+// is scratch space.
 func (im *Image) decode(ri uint32, stored, out []byte) ([]byte, error) {
-	r := &im.x.Records[ri]
+	r, member := im.x.ref(ri)
+	if member >= 0 {
+		if member >= len(im.chain) || im.chain[member] == nil {
+			return nil, fmt.Errorf("image %s: %w: point %s of its chain is not attached", im.Name, ErrChainMissing, formatUUID(im.x.Chain[member]))
+		}
+		m := im.chain[member]
+		return m.decodeRecord(r, fmt.Sprintf("a chunk of point %s", m.Name), stored, out)
+	}
+	return im.decodeRecord(r, fmt.Sprintf("stored chunk %d", ri), stored, out)
+}
+
+func (im *Image) decodeRecord(r *record, what string, stored, out []byte) ([]byte, error) {
 	if cap(stored) < int(r.Len) {
 		stored = make([]byte, r.Len)
 	}
@@ -335,21 +348,20 @@ func (im *Image) decode(ri uint32, stored, out []byte) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", im.Name, err)
 	}
 	if crc32c(stored) != r.CRC {
-		return nil, im.corruptAt(r.Off, fmt.Sprintf("stored chunk %d fails its checksum", ri))
+		return nil, im.corruptAt(r.Off, what+" fails its checksum")
 	}
-	return im.open(ri, stored, out)
+	return im.open(r, what, stored, out)
 }
 
 // open decrypts and decompresses a record's stored bytes (already
 // CRC-checked) and checks the plaintext hash.
-func (im *Image) open(ri uint32, stored, out []byte) ([]byte, error) {
-	r := &im.x.Records[ri]
+func (im *Image) open(r *record, what string, stored, out []byte) ([]byte, error) {
 	p := stored
 	if im.aead != nil {
 		var err error
 		p, err = im.aead.Open(stored[:0], chunkNonce(im.aead, r.Stream, r.Chunk), stored, chunkAD(im.uuid, r.Stream, r.Chunk, &r.Sum))
 		if err != nil {
-			return nil, im.corruptAt(r.Off, fmt.Sprintf("stored chunk %d fails authentication", ri))
+			return nil, im.corruptAt(r.Off, what+" fails authentication")
 		}
 	}
 	if r.Codec == CodecZstd {
@@ -359,11 +371,11 @@ func (im *Image) open(ri uint32, stored, out []byte) ([]byte, error) {
 		var err error
 		p, err = im.dec.DecodeAll(p, out[:0])
 		if err != nil {
-			return nil, im.corruptAt(r.Off, fmt.Sprintf("stored chunk %d does not decompress", ri))
+			return nil, im.corruptAt(r.Off, what+" does not decompress")
 		}
 	}
 	if len(p) != int(r.RawLen) || sha256.Sum256(p) != r.Sum {
-		return nil, im.corruptAt(r.Off, fmt.Sprintf("stored chunk %d does not match its hash", ri))
+		return nil, im.corruptAt(r.Off, what+" does not match its hash")
 	}
 	return p, nil
 }
@@ -413,7 +425,7 @@ func (im *Image) Verify(ctx context.Context, o VerifyOptions) error {
 			return vres{}, im.corruptAt(r.Off, fmt.Sprintf("stored chunk %d fails its checksum", ri))
 		}
 		if !o.Stored {
-			if _, err := im.open(ri, b, *op); err != nil {
+			if _, err := im.open(r, fmt.Sprintf("stored chunk %d", ri), b, *op); err != nil {
 				return vres{}, err
 			}
 		}
@@ -436,3 +448,50 @@ func parseUUID(s string) (u [16]byte, err error) {
 	copy(u[:], b)
 	return u, nil
 }
+
+// ErrChainMissing: an image is a point of a chain (incremental or
+// differential) and an earlier point it needs was not found or attached.
+// Put the missing file back next to the image (or name its folder).
+var ErrChainMissing = errors.New("an earlier backup point of the chain is missing")
+
+// Chain lists the UUIDs of the earlier points this image refers to, oldest
+// first; empty for a self-contained image. It needs the index (an unlocked
+// image).
+func (im *Image) Chain() []string {
+	if im.x == nil {
+		return nil
+	}
+	out := make([]string, len(im.x.Chain))
+	for i, u := range im.x.Chain {
+		out[i] = formatUUID(u)
+	}
+	return out
+}
+
+// AttachChain gives the image the earlier points it refers to, in the
+// order Chain lists them, opened and unlocked. The image does not close
+// them.
+func (im *Image) AttachChain(points []*Image) error {
+	if im.x == nil {
+		return errLocked
+	}
+	if len(points) != len(im.x.Chain) {
+		return fmt.Errorf("image %s refers to %d earlier points, %d given", im.Name, len(im.x.Chain), len(points))
+	}
+	for i, p := range points {
+		if p.uuid != im.x.Chain[i] {
+			return fmt.Errorf("image %s: point %d of its chain should be %s, not %s (%s)", im.Name, i+1, formatUUID(im.x.Chain[i]), p.h.ImageUUID, p.Name)
+		}
+		if p.x == nil {
+			return fmt.Errorf("point %s: %w", p.Name, errLocked)
+		}
+		if p.h.ChunkSize > im.h.ChunkSize {
+			return fmt.Errorf("point %s has larger chunks than %s: not the same chain", p.Name, im.Name)
+		}
+	}
+	im.chain = points
+	return nil
+}
+
+// UUID is the image's identity.
+func (im *Image) UUID() string { return im.h.ImageUUID }

@@ -128,7 +128,8 @@ func (sr *StreamReader) ForEachChunk(ctx context.Context, from, to int64, fn fun
 			if err != nil {
 				return cres{}, err
 			}
-			c.Data, c.Sum = data, im.x.Records[e.Ref].Sum
+			r, _ := im.x.ref(e.Ref)
+			c.Data, c.Sum = data, r.Sum
 			return cres{c, holder}, nil
 		}
 		return cres{c: c}, nil

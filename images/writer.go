@@ -32,8 +32,13 @@ type WriterOptions struct {
 	Overwrite   bool
 	Workers     int // 0: one per CPU
 	ToolVersion string
-	ParentUUID  string
 	Created     time.Time // zero: now
+	// Parent makes the image a point of a chain: chunks the parent (or the
+	// points it refers to) already holds are referred to, not stored
+	// again. It must be open and unlocked with its chain attached; its
+	// chunking is used, whatever ChunkSize says. An incremental's parent
+	// is the latest point, a differential's the full backup.
+	Parent *Image
 }
 
 // Writer writes one image: Create or NewStreamWriter, then AddStream for
@@ -57,6 +62,18 @@ type Writer struct {
 	seen   sync.Map // [32]byte -> struct{}: plaintexts claimed by a record
 	byHash map[[32]byte]uint32
 	done   bool
+
+	// For a point of a chain: the parent's records by plaintext hash (as
+	// foreign records of this image), which of them are used, and the
+	// extents that refer to them (numbered once the own records are).
+	parentRefs map[[32]byte]foreignRecord
+	foreignBy  map[[32]byte]uint32
+	foreignExt []foreignUse
+}
+
+type foreignUse struct {
+	stream, ext int
+	f           uint32
 }
 
 // Create starts an image at path. Nothing appears under path until Commit:
@@ -112,9 +129,39 @@ func newWriter(name string, o WriterOptions) (*Writer, error) {
 	}
 	w := &Writer{name: name, opts: o, byHash: map[[32]byte]uint32{}, chunking: newChunking(o.ChunkSize)}
 	rand.Read(w.uuid[:])
+	parentUUID := ""
+	if p := o.Parent; p != nil {
+		if p.x == nil {
+			return nil, fmt.Errorf("parent %s: %w", p.Name, errLocked)
+		}
+		if p.h.Chunking == nil {
+			return nil, fmt.Errorf("image %s records no chunking parameters; start a new full backup", p.Name)
+		}
+		if len(p.x.Chain) > 0 && p.chain == nil {
+			return nil, fmt.Errorf("parent %s: %w", p.Name, ErrChainMissing)
+		}
+		if len(p.x.Chain)+1 > maxChain {
+			return nil, fmt.Errorf("the chain of %s has %d points, the most an image may refer to; merge it (lifeboat merge) or start a new full backup", p.Name, maxChain)
+		}
+		w.chunking = *p.h.Chunking
+		parentUUID = p.h.ImageUUID
+		w.idx.Chain = append(append([][16]byte(nil), p.x.Chain...), p.uuid)
+		w.parentRefs = make(map[[32]byte]foreignRecord, len(p.x.Records)+len(p.x.Foreign))
+		w.foreignBy = map[[32]byte]uint32{}
+		for _, f := range p.x.Foreign {
+			w.parentRefs[f.Sum] = f
+		}
+		self := uint32(len(w.idx.Chain) - 1)
+		for _, r := range p.x.Records {
+			w.parentRefs[r.Sum] = foreignRecord{Image: self, record: r}
+		}
+		for sum := range w.parentRefs {
+			w.seen.Store(sum, struct{}{})
+		}
+	}
 	w.h = &header{
 		ImageUUID:   formatUUID(w.uuid),
-		ParentUUID:  o.ParentUUID,
+		ParentUUID:  parentUUID,
 		Created:     o.Created.UTC().Truncate(time.Second),
 		ToolVersion: o.ToolVersion,
 		ChunkSize:   w.chunking.Max,
@@ -221,6 +268,10 @@ type StreamStats struct {
 	Stored                                 int64 // bytes written for this stream's records
 	DataBytes                              int64 // stream bytes held as data: not zero chunks
 	UnusedBytes                            int64 // stream bytes recorded as unused (not read)
+	// ParentChunks and ParentBytes are the chunks (and their stream
+	// bytes) an earlier point of the chain already holds.
+	ParentChunks int
+	ParentBytes  int64
 }
 
 type wjob struct {
@@ -425,11 +476,24 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 		return st, err
 	}
 	for e, sum := range pendingDup {
-		id, ok := w.byHash[sum]
+		if id, ok := w.byHash[sum]; ok {
+			ext[e].Ref = id
+			continue
+		}
+		fr, ok := w.parentRefs[sum]
 		if !ok {
 			return st, fmt.Errorf("internal error: extent %d duplicates a record that was never written", e)
 		}
-		ext[e].Ref = id
+		f, ok := w.foreignBy[sum]
+		if !ok {
+			f = uint32(len(w.idx.Foreign))
+			w.idx.Foreign = append(w.idx.Foreign, fr)
+			w.foreignBy[sum] = f
+		}
+		w.foreignExt = append(w.foreignExt, foreignUse{int(sid), e, f})
+		st.ParentChunks++
+		st.ParentBytes += int64(ext[e].Len)
+		st.DupChunks--
 	}
 	w.idx.Streams = append(w.idx.Streams, streamIndex{Size: size, Ext: ext})
 	return st, nil
@@ -461,6 +525,12 @@ func (w *Writer) Commit(meta *Metadata) error {
 	mb, err := json.Marshal(meta)
 	if err != nil {
 		return err
+	}
+	for _, u := range w.foreignExt {
+		w.idx.Streams[u.stream].Ext[u.ext].Ref = uint32(len(w.idx.Records)) + u.f
+	}
+	if uint64(len(w.idx.Records))+uint64(len(w.idx.Foreign)) > maxRecord {
+		return errors.New("image has too many records")
 	}
 	ib := w.idx.encode()
 	if w.aead != nil {
