@@ -38,10 +38,19 @@ type BackupOptions struct {
 	SectorBySector bool
 	// Rescue keeps going past read errors: unreadable sectors are recorded
 	// as damaged and stored as zeros. Without it a read error aborts.
-	Rescue      bool
-	ToolVersion string
-	Progress    Progress
-	Log         *slog.Logger
+	Rescue bool
+	// Incremental (or Differential) names an image of an existing chain:
+	// the new point stores only what the latest point of that chain (or
+	// its full backup) does not hold. Earlier points are looked for next
+	// to it and in ChainDir. An encrypted chain's points share its
+	// password, asked with ChainPassword; Password is then not used.
+	Incremental   string
+	Differential  string
+	ChainDir      string
+	ChainPassword func() ([]byte, error)
+	ToolVersion   string
+	Progress      Progress
+	Log           *slog.Logger
 }
 
 // BackupResult says what a backup wrote.
@@ -57,7 +66,11 @@ type BackupResult struct {
 	Unused     int64          // bytes not stored because no filesystem uses them
 	Damaged    []images.Range // unreadable ranges (with Rescue), stored as zeros
 	Fallbacks  []string       // partitions copied sector by sector, and why
-	Elapsed    time.Duration
+	Point      images.PointKind
+	Parent     string // the point an incremental or differential builds on
+	// ParentBytes are the source bytes an earlier point already held.
+	ParentBytes int64
+	Elapsed     time.Duration
 }
 
 func logger(l *slog.Logger) *slog.Logger {
@@ -96,6 +109,24 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	}
 	wo := images.WriterOptions{ChunkSize: o.ChunkSize, Compression: o.Compression, Password: o.Password, Cipher: o.Cipher,
 		KDF: o.KDF, SplitSize: o.SplitSize, Overwrite: o.Overwrite, ToolVersion: o.ToolVersion}
+	point := &images.Point{Kind: images.PointFull}
+	parentPath := ""
+	if o.Incremental != "" || o.Differential != "" {
+		parent, path, err := backupParent(o, stream, point)
+		if err != nil {
+			return nil, err
+		}
+		defer parent.Close()
+		parentPath = path
+		wo.Parent = parent.point
+		wo.Password, wo.Cipher = nil, images.CipherNone
+		if parent.point.Encrypted() {
+			if wo.Password, err = parent.password(); err != nil {
+				return nil, err
+			}
+			wo.Cipher = parent.point.Info().Cipher
+		}
+	}
 	var w *images.Writer
 	if o.Output == "-" {
 		w, err = images.NewStreamWriter(o.Stdout, "standard output", wo)
@@ -137,22 +168,27 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	if salv != nil {
 		stream.Damaged = salv.Damaged()
 	}
-	meta := &images.Metadata{Streams: []images.Stream{*stream}}
+	meta := &images.Metadata{Streams: []images.Stream{*stream}, Point: point}
 	if err := w.Commit(meta); err != nil {
 		return nil, fmt.Errorf("finish image %s: %w", o.Output, err)
 	}
 	res := &BackupResult{Image: o.Output, UUID: w.UUID(), SourceSize: src.Size, Stored: st.Stored,
 		Chunks: st.Chunks, ZeroChunks: st.ZeroChunks, DupChunks: st.DupChunks, Elapsed: time.Since(start),
-		Mode: stream.Mode, Unused: st.UnusedBytes, Damaged: stream.Damaged, Fallbacks: fallbacks(stream)}
+		Mode: stream.Mode, Unused: st.UnusedBytes, Damaged: stream.Damaged, Fallbacks: fallbacks(stream),
+		Point: point.Kind, Parent: parentPath, ParentBytes: st.ParentBytes}
 	log.Info("backup finished", "image", o.Output, "stored", st.Stored, "elapsed", res.Elapsed)
 	return res, nil
 }
 
 // checkOutput refuses outputs that would destroy or corrupt the backup.
 func checkOutput(o BackupOptions) error {
-	inside, err := blockdev.Holds(o.Source, o.Output)
-	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("check output %s: %w", o.Output, err)
+	inside := false
+	if o.Source != "" {
+		var err error
+		inside, err = blockdev.Holds(o.Source, o.Output)
+		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			return fmt.Errorf("check output %s: %w", o.Output, err)
+		}
 	}
 	if inside {
 		return refuse(o.Output, "it is stored on %s, the source being backed up (the image would copy itself)",
@@ -253,4 +289,62 @@ func fallbacks(s *images.Stream) []string {
 		}
 	}
 	return out
+}
+
+// backupParent opens the point a new incremental or differential builds on
+// (with its chain) and fills in the new point's place in the chain. The
+// source must be the disk or partition the chain was made of.
+func backupParent(o BackupOptions, stream *images.Stream, point *images.Point) (*chain, string, error) {
+	if o.Incremental != "" && o.Differential != "" {
+		return nil, "", errors.New("give --incremental or --differential, not both")
+	}
+	base, parentPath := o.Incremental, ""
+	var err error
+	if base != "" {
+		point.Kind = images.PointIncremental
+		if parentPath, err = latestPoint(base, o.ChainDir); err != nil {
+			return nil, "", err
+		}
+	} else {
+		base, point.Kind = o.Differential, images.PointDifferential
+		b, err := openImage(base, images.OpenOptions{})
+		if err != nil {
+			return nil, "", describeOpenError(base, err)
+		}
+		root, hint := rootOf(b), ""
+		if p := b.Meta.Point; p != nil && len(p.Chain) > 0 {
+			hint = p.Chain[0].File
+		}
+		b.Close()
+		f := newPointFinder(base, o.ChainDir)
+		if parentPath, _ = f.find(root, hint); parentPath == "" {
+			return nil, "", missingPoint(base, root, images.Link{UUID: root, File: hint, Kind: images.PointFull}, f.dirs)
+		}
+	}
+	parent, err := openChain(parentPath, o.ChainDir, o.ChainPassword)
+	if err != nil {
+		return nil, "", err
+	}
+	pm := parent.point.Meta
+	if len(pm.Streams) != 1 || pm.Streams[0].Kind != stream.Kind || pm.Streams[0].Size != stream.Size {
+		parent.Close()
+		return nil, "", refuse(o.Output, "%s is a backup of another %s (%s, %s), not of %s (%s)",
+			"back up this source with a new full backup (without --incremental/--differential)",
+			parentPath, pm.Streams[0].Kind, pm.Streams[0].Source, HumanBytes(pm.Streams[0].Size), o.Source, HumanBytes(stream.Size))
+	}
+	for _, m := range parent.all() {
+		for _, part := range m.Info().Parts {
+			if sameFile(part, o.Output) {
+				parent.Close()
+				return nil, "", refuse(o.Output, "it is %s, a point of the chain the new backup builds on", "choose a new name for the new point", part)
+			}
+		}
+	}
+	if point.Kind == images.PointIncremental {
+		if pp := pm.Point; pp != nil {
+			point.Chain = append(point.Chain, pp.Chain...)
+		}
+	}
+	point.Chain = append(point.Chain, pointOf(parent.point, parentPath))
+	return parent, parentPath, nil
 }

@@ -15,6 +15,7 @@ import (
 // CheckOptions describe a check of an image.
 type CheckOptions struct {
 	Image    string
+	ChainDir string // where earlier points of its chain are, besides its folder
 	Password func() ([]byte, error)
 	Progress Progress
 }
@@ -23,6 +24,7 @@ type CheckOptions struct {
 type CheckResult struct {
 	StoredBytes int64 // bytes of stored chunks read and verified
 	DiskBytes   int64 // bytes of the streams they describe
+	Points      int   // images verified: the image and the earlier points it needs
 	Elapsed     time.Duration
 }
 
@@ -32,25 +34,23 @@ type CheckResult struct {
 // *images.CorruptError naming the first bad offset.
 func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
 	start := time.Now()
-	im, err := openImage(o.Image, images.OpenOptions{Password: o.Password})
+	c, err := openChain(o.Image, o.ChainDir, o.Password)
 	if err != nil {
-		return nil, describeOpenError(o.Image, err)
+		return nil, err
 	}
-	defer im.Close()
-	info := im.Info()
-	if info.Locked {
-		return nil, fmt.Errorf("image %s is encrypted: %w; give the password with --password-file FILE or LIFEBOAT_PASSWORD, or run on a terminal", o.Image, images.ErrPasswordNeeded)
-	}
-	tr := startStage(o.Progress, StageCheck, info.DataBytes)
-	err = im.Verify(ctx, images.VerifyOptions{Progress: tr.add})
-	tr.end()
-	if err != nil {
+	defer c.Close()
+	im := c.point
+	res := &CheckResult{Points: len(c.members) + 1}
+	if err := verifyChain(ctx, c, o.Progress, StageCheck, false); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("check of %s cancelled: %w", o.Image, ctx.Err())
 		}
 		return nil, err
 	}
-	res := &CheckResult{StoredBytes: info.DataBytes, Elapsed: time.Since(start)}
+	for _, m := range c.all() {
+		res.StoredBytes += m.Info().DataBytes
+	}
+	res.Elapsed = time.Since(start)
 	for _, s := range im.Meta.Streams {
 		res.DiskBytes += s.Size
 	}
@@ -62,18 +62,44 @@ type ImageInfo struct {
 	Image string
 	images.Info
 	Meta images.Metadata
+	// Chain lists, for a point of a chain, the earlier points it builds
+	// on (found or missing) and then the image itself.
+	Chain []ChainPoint `json:"chain,omitempty"`
 }
 
 // Info opens an image and describes it. An encrypted image is described
 // without its password (its metadata is not encrypted); password, if set,
 // unlocks it so the record counts are filled in too.
 func Info(image string, password func() ([]byte, error)) (*ImageInfo, error) {
+	return InfoIn(image, "", password)
+}
+
+// InfoIn is Info looking for earlier points of a chain in chainDir too.
+func InfoIn(image, chainDir string, password func() ([]byte, error)) (*ImageInfo, error) {
 	im, err := openImage(image, images.OpenOptions{Password: password})
 	if err != nil {
 		return nil, describeOpenError(image, err)
 	}
 	defer im.Close()
-	return &ImageInfo{Image: image, Info: im.Info(), Meta: im.Meta}, nil
+	return &ImageInfo{Image: image, Info: im.Info(), Meta: im.Meta, Chain: describeChain(image, chainDir, im)}, nil
+}
+
+// verifyChain reads every stored byte of a point and of the earlier points
+// it needs: only the checksums (stored) or everything. A failure names the
+// image it is in.
+func verifyChain(ctx context.Context, c *chain, p Progress, stage Stage, stored bool) error {
+	var total int64
+	for _, m := range c.all() {
+		total += m.Info().DataBytes
+	}
+	tr := startStage(p, stage, total)
+	defer tr.end()
+	for _, m := range c.all() {
+		if err := m.Verify(ctx, images.VerifyOptions{Stored: stored, Progress: tr.add}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DiskInfo is one disk as `lifeboat disks` shows it.

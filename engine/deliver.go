@@ -47,6 +47,7 @@ type delivery struct {
 	holderWhat string   // what they are: "the image being restored"
 	partition  int
 	layout     LayoutOptions
+	delta      bool // compare with the target, write only what differs
 	log        *slog.Logger
 	start      time.Time
 	// set by prepare
@@ -127,6 +128,16 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 	}
 	if err := d.planLayout(plan, sectorSize); err != nil {
 		return nil, err
+	}
+	if d.delta {
+		if _, ok := d.src.(*images.StreamReader); !ok || plan.Create || d.laid != nil {
+			why := "the target does not exist yet"
+			if !plan.Create {
+				why = "the target's layout differs from the image's"
+			}
+			return nil, refuse(target, "--delta needs a target that already holds an older copy of this disk or partition, laid out the same; %s", "restore without --delta", why)
+		}
+		plan.What += ", only the chunks that differ"
 	}
 	if d.laid == nil && !plan.Create && plan.TargetSize < need {
 		fix := "choose a larger target"
@@ -256,7 +267,7 @@ func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*Resto
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	defer dst.Close()
-	if !plan.Create && !dst.IsBlock && !d.into && (dst.Size == size || d.laid != nil) {
+	if !plan.Create && !dst.IsBlock && !d.into && !d.delta && (dst.Size == size || d.laid != nil) {
 		fresh = dst.Zero() == nil // the whole file is being replaced
 	}
 	log.Info("writing started", "source", d.origin, "target", d.target, "what", plan.What, "bytes", size, "relayout", d.laid != nil)
@@ -265,7 +276,11 @@ func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*Resto
 	if !noVerify {
 		v = newVerifier(ctx, dst, size, p)
 	}
-	if d.laid == nil {
+	if d.delta {
+		tr := startStage(p, StageRestore, size)
+		err = deltaRange(ctx, d.src.(*images.StreamReader), d.from, d.to, 0, dst, tr, res, v)
+		tr.end()
+	} else if d.laid == nil {
 		tr := startStage(p, StageRestore, size)
 		err = writeRange(ctx, d.src, d.from, d.to, 0, dst, fresh, tr, res, v)
 		tr.end()

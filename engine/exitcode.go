@@ -17,7 +17,7 @@ const (
 	ExitImage     = 3   // image damaged, incomplete or not an image
 	ExitPassword  = 4   // password wrong or missing
 	ExitRefused   = 5   // refused before writing (target/output unsuitable) or not confirmed
-	ExitNotFound  = 6   // source, target or image missing, or no permission
+	ExitNotFound  = 6   // source, target, image or a point of its chain missing, or no permission
 	ExitIO        = 7   // read or write error on a device
 	ExitVerify    = 8   // restored data does not read back as written
 	ExitCancelled = 130 // interrupted (Ctrl-C)
@@ -42,7 +42,7 @@ func ExitCode(err error) int {
 		return ExitVerify
 	case errors.As(err, &ioe):
 		return ExitIO
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission), errors.Is(err, images.ErrChainMissing):
 		return ExitNotFound
 	}
 	return ExitFailure

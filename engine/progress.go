@@ -15,6 +15,7 @@ const (
 	StageRestore
 	StageVerify
 	StageCheck
+	StageMerge
 )
 
 func (s Stage) String() string {
@@ -29,6 +30,8 @@ func (s Stage) String() string {
 		return "verifying"
 	case StageCheck:
 		return "checking"
+	case StageMerge:
+		return "merging"
 	}
 	return "working"
 }

@@ -26,6 +26,12 @@ type RestoreOptions struct {
 	// Partition restores only partition N (1-based, as in sdb2) of a disk
 	// image; 0 restores the whole stream.
 	Partition int
+	// ChainDir is where earlier points of the image's chain are, besides
+	// the image's folder.
+	ChainDir string
+	// Delta: the target already holds an older copy; chunks it holds are
+	// compared (by hash) and only those that differ are written.
+	Delta bool
 	// Layout says how a disk image's partitions are laid out on a target
 	// disk of another size (keep, fill, manual; alignment; new IDs).
 	Layout LayoutOptions
@@ -62,6 +68,8 @@ type RestoreResult struct {
 	Verified bool
 	Elapsed  time.Duration
 	Notes    []string
+	// With Delta: chunks the target already held, and chunks written.
+	SameChunks, ChangedChunks int
 }
 
 // Restore writes an image (or one partition of it) to a target. Every
@@ -70,22 +78,22 @@ type RestoreResult struct {
 func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	log := logger(o.Log)
 	start := time.Now()
-	im, err := openImage(o.Image, images.OpenOptions{Password: o.Password})
-	if err != nil {
-		return nil, describeOpenError(o.Image, err)
-	}
-	defer im.Close()
-	if im.Encrypted() && im.Info().Locked {
-		return nil, fmt.Errorf("image %s is encrypted: %w; give the password with --password-file FILE or LIFEBOAT_PASSWORD, or run on a terminal", o.Image, images.ErrPasswordNeeded)
-	}
-	sr, err := im.Stream(0)
+	c, err := openChain(o.Image, o.ChainDir, o.Password)
 	if err != nil {
 		return nil, err
 	}
-	d := &delivery{src: sr, meta: sr.Meta, origin: o.Image, holderWhat: "the image being restored", partition: o.Partition, layout: o.Layout, log: log, start: start}
-	for _, part := range im.Info().Parts {
-		if !IsURL(part) { // an image on a server is on no local disk
-			d.holders = append(d.holders, part)
+	defer c.Close()
+	sr, err := c.point.Stream(0)
+	if err != nil {
+		return nil, err
+	}
+	d := &delivery{src: sr, meta: sr.Meta, origin: o.Image, holderWhat: "the image being restored", partition: o.Partition,
+		layout: o.Layout, delta: o.Delta, log: log, start: start}
+	for _, m := range c.all() {
+		for _, part := range m.Info().Parts {
+			if !IsURL(part) { // an image on a server is on no local disk
+				d.holders = append(d.holders, part)
+			}
 		}
 	}
 	plan, err := d.prepare(o.Target)
@@ -93,12 +101,10 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		return nil, err
 	}
 
-	// The image is read in full once before writing: a damaged image is
-	// refused with nothing written.
-	log.Info("image check started", "image", o.Image, "bytes", im.Info().DataBytes)
-	tr := startStage(o.Progress, StagePrecheck, im.Info().DataBytes)
-	err = im.Verify(ctx, images.VerifyOptions{Stored: true, Progress: tr.add})
-	tr.end()
+	// The image (and the earlier points it needs) is read in full once
+	// before writing: a damaged image is refused with nothing written.
+	log.Info("image check started", "image", o.Image, "points", len(c.members)+1)
+	err = verifyChain(ctx, c, o.Progress, StagePrecheck, true)
 	log.Info("image check finished", "image", o.Image, "err", err, "elapsed", time.Since(start))
 	if err != nil {
 		return nil, describeOpenError(o.Image, err)
@@ -145,7 +151,29 @@ var zeros = make([]byte, 4<<20)
 // writeRange writes source bytes [from, to) to dst at offset at, handing
 // what it wrote to v (if set) to be read back behind it.
 func writeRange(ctx context.Context, src chunkSource, from, to, at int64, dst *blockdev.Device, fresh bool, tr *tracker, res *RestoreResult, v *verifier) error {
-	err := src.ForEachChunk(ctx, from, to, func(c images.Chunk) error {
+	return src.ForEachChunk(ctx, from, to, func(c images.Chunk) error {
+		return writeChunk(c, from, to, at, dst, fresh, tr, res, v)
+	})
+}
+
+// deltaRange is writeRange onto a target that holds an older copy: only the
+// chunks whose bytes differ there are written (and read back).
+func deltaRange(ctx context.Context, sr *images.StreamReader, from, to, at int64, dst *blockdev.Device, tr *tracker, res *RestoreResult, v *verifier) error {
+	cst, err := sr.ForEachChange(ctx, from, to, dst, at, func(c images.Chunk) error {
+		return writeChunk(c, from, to, at, dst, false, tr, res, v)
+	})
+	res.SameChunks, res.ChangedChunks = cst.Same, cst.Changed
+	tr.add(cst.SameBytes)
+	var re *images.ReadError
+	if errors.As(err, &re) {
+		return &IOError{Op: "read", Path: dst.Path, Offset: re.Offset, Err: re.Err}
+	}
+	return err
+}
+
+// writeChunk writes the part of chunk c inside [from, to) at its place.
+func writeChunk(c images.Chunk, from, to, at int64, dst *blockdev.Device, fresh bool, tr *tracker, res *RestoreResult, v *verifier) error {
+	{
 		lo, hi := max(c.Off, from), min(c.Off+c.Len, to)
 		s := segment{off: lo - from + at, n: hi - lo}
 		switch {
@@ -182,8 +210,7 @@ func writeRange(ctx context.Context, src chunkSource, from, to, at int64, dst *b
 		}
 		tr.add(s.n)
 		return nil
-	})
-	return err
+	}
 }
 
 // verifySegment reads one segment back: a data chunk in one piece, a hole

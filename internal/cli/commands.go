@@ -70,6 +70,7 @@ func writeJSON(e *env, v any) error {
 
 type backupFlags struct {
 	output, compression, split, cipher, passwordFile, chunkSize string
+	incremental, differential, chainDir                         string
 	encrypt, sectorBySector, overwrite, rescue                  bool
 }
 
@@ -100,7 +101,10 @@ func backupCmd(e *env) *cobra.Command {
 		fl.BoolVar(&f.sectorBySector, "sector-by-sector", false, "store every sector, used or not (default: only what the filesystems use)")
 		fl.BoolVar(&f.rescue, "rescue", false, "keep going past read errors: unreadable sectors are stored as zeros and listed")
 		fl.BoolVar(&f.overwrite, "overwrite", false, "replace an existing image of the same name")
-		fl.StringVar(&f.chunkSize, "chunk-size", "", "unit of compression and dedup, 64K to 16M (default 1M)")
+		fl.StringVar(&f.chunkSize, "chunk-size", "", "average unit of compression and dedup, 64K to 16M (default 128K)")
+		fl.StringVar(&f.incremental, "incremental", "", "store only what changed since the latest point of IMAGE's chain")
+		fl.StringVar(&f.differential, "differential", "", "store only what changed since the full backup of IMAGE's chain")
+		fl.StringVar(&f.chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
 		c.AddCommand(sub)
 	}
 	return c
@@ -134,7 +138,17 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 			return usagef("--split %s is too small: parts must be at least 50M", f.split)
 		}
 	}
-	if f.encrypt {
+	if f.incremental != "" || f.differential != "" {
+		if f.incremental != "" && f.differential != "" {
+			return usagef("give --incremental or --differential, not both")
+		}
+		if f.encrypt || f.chunkSize != "" {
+			return usagef("a point of a chain has its chain's encryption and chunk size; drop --encrypt and --chunk-size")
+		}
+		base := f.incremental + f.differential
+		o.Incremental, o.Differential, o.ChainDir = f.incremental, f.differential, f.chainDir
+		o.ChainPassword = existingPassword(e, f.passwordFile, base)
+	} else if f.encrypt {
 		if o.Cipher, err = images.ParseCipher(f.cipher); err != nil || o.Cipher == images.CipherNone {
 			return usagef("--cipher %q: use aes-256-gcm or xchacha20-poly1305", f.cipher)
 		}
@@ -143,6 +157,8 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 		}
 	} else if f.passwordFile != "" {
 		return usagef("--password-file is given but --encrypt is not; add --encrypt to encrypt the image")
+	} else if f.chainDir != "" {
+		return usagef("--chain-dir goes with --incremental or --differential")
 	}
 	out := e.stdout
 	if f.output == "-" {
@@ -164,6 +180,9 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 	read := res.SourceSize - res.Unused
 	fmt.Fprintf(out, "Backed up %s (%s, %s in use) to %s%s: %s stored, in %s (%s/s)\n", source, human(res.SourceSize), human(read), f.output, parts,
 		human(res.Stored), res.Elapsed.Round(100*time.Millisecond), human(int64(float64(read)/max(res.Elapsed.Seconds(), 1e-3))))
+	if res.Parent != "" {
+		fmt.Fprintf(out, "This %s point builds on %s: %s of the source it already held were not stored again\n", res.Point, res.Parent, human(res.ParentBytes))
+	}
 	for _, fb := range res.Fallbacks {
 		fmt.Fprintf(out, "Every sector copied: %s\n", fb)
 	}
@@ -186,7 +205,7 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 
 func infoCmd(e *env) *cobra.Command {
 	var asJSON bool
-	var passwordFile string
+	var passwordFile, chainDir string
 	c := &cobra.Command{
 		Use:   "info IMAGE",
 		Short: "Show what an image holds",
@@ -196,7 +215,7 @@ func infoCmd(e *env) *cobra.Command {
 			if passwordFile != "" || e.getenv(passwordEnv) != "" {
 				pw = existingPassword(e, passwordFile, args[0])
 			}
-			ii, err := engine.Info(args[0], pw)
+			ii, err := engine.InfoIn(args[0], chainDir, pw)
 			if err != nil {
 				return err
 			}
@@ -209,6 +228,7 @@ func infoCmd(e *env) *cobra.Command {
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "machine-readable output")
 	c.Flags().StringVar(&passwordFile, "password-file", "", "unlock an encrypted image with the password in FILE")
+	c.Flags().StringVar(&chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
 	return c
 }
 
@@ -220,11 +240,25 @@ func printInfo(e *env, ii *engine.ImageInfo) {
 		p("Parts", "%d parts of at most %s: %s", len(ii.Parts), human(ii.SplitSize), strings.Join(baseNames(ii.Parts), " "))
 	}
 	p("UUID", "%s", ii.UUID)
+	if ii.Meta.Point != nil {
+		p("Point", "%s", ii.Meta.Point.Kind)
+	}
 	if ii.ParentUUID != "" {
 		p("Parent", "%s", ii.ParentUUID)
 	}
+	for i, cp := range ii.Chain {
+		state := ""
+		if cp.Missing {
+			state = "  MISSING: restoring this image needs it"
+		}
+		p(fmt.Sprintf("Chain %d", i+1), "%-12s %s  %s  %s%s", cp.Kind, cp.Created.Local().Format("2006-01-02 15:04"), human(cp.Size), cp.File, state)
+	}
 	p("Created", "%s by lifeboat %s", ii.Created.Local().Format("2006-01-02 15:04:05 MST"), ii.ToolVersion)
-	p("Compression", "%s (zstd, %s chunks)", ii.Compression, human(int64(ii.ChunkSize)))
+	if ii.ChunkAverage > 0 {
+		p("Compression", "%s (zstd, chunks of %s on average, at most %s)", ii.Compression, human(int64(ii.ChunkAverage)), human(int64(ii.ChunkSize)))
+	} else {
+		p("Compression", "%s (zstd, chunks of at most %s)", ii.Compression, human(int64(ii.ChunkSize)))
+	}
 	if ii.Cipher != images.CipherNone {
 		lock := ""
 		if ii.Locked {
@@ -301,30 +335,35 @@ func baseNames(ps []string) []string {
 }
 
 func checkCmd(e *env) *cobra.Command {
-	var passwordFile string
+	var passwordFile, chainDir string
 	c := &cobra.Command{
 		Use:   "check IMAGE",
 		Short: "Verify every byte of an image",
 		Args:  exactArgs(1, "one IMAGE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			bar := newBar(e)
-			res, err := engine.Check(c.Context(), engine.CheckOptions{Image: args[0], Password: existingPassword(e, passwordFile, args[0]), Progress: bar})
+			res, err := engine.Check(c.Context(), engine.CheckOptions{Image: args[0], ChainDir: chainDir, Password: existingPassword(e, passwordFile, args[0]), Progress: bar})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "Image %s is intact: %s of chunks verified, describing %s, in %s\n",
-				args[0], human(res.StoredBytes), human(res.DiskBytes), res.Elapsed.Round(100*time.Millisecond))
+			chain := ""
+			if res.Points > 1 {
+				chain = fmt.Sprintf(" with the %d earlier points it needs", res.Points-1)
+			}
+			fmt.Fprintf(e.stdout, "Image %s%s is intact: %s of chunks verified, describing %s, in %s\n",
+				args[0], chain, human(res.StoredBytes), human(res.DiskBytes), res.Elapsed.Round(100*time.Millisecond))
 			return nil
 		},
 	}
 	c.Flags().StringVar(&passwordFile, "password-file", "", "password of an encrypted image, from FILE (or set LIFEBOAT_PASSWORD)")
+	c.Flags().StringVar(&chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
 	return c
 }
 
 func restoreCmd(e *env) *cobra.Command {
-	var target, passwordFile string
+	var target, passwordFile, chainDir string
 	var partition int
-	var noVerify bool
+	var noVerify, delta bool
 	var lf layoutFlags
 	c := &cobra.Command{
 		Use:   "restore IMAGE --target DEVICE",
@@ -344,6 +383,7 @@ func restoreCmd(e *env) *cobra.Command {
 			bar := newBar(e)
 			res, err := engine.Restore(c.Context(), engine.RestoreOptions{
 				Image: args[0], Target: target, Partition: partition, NoVerify: noVerify, Log: e.log(), Layout: lo,
+				ChainDir: chainDir, Delta: delta,
 				Password: existingPassword(e, passwordFile, args[0]),
 				Progress: bar,
 				Confirm: func(p engine.Plan) error {
@@ -360,6 +400,9 @@ func restoreCmd(e *env) *cobra.Command {
 				v = "verified by reading it back"
 			}
 			fmt.Fprintf(e.stdout, "Restored %s to %s: %s (%s written) in %s, %s\n", args[0], target, human(res.Bytes), human(res.Written), res.Elapsed.Round(100*time.Millisecond), v)
+			if delta {
+				fmt.Fprintf(e.stdout, "Delta: %d chunks were already on the target, %d written\n", res.SameChunks, res.ChangedChunks)
+			}
 			for _, n := range res.Notes {
 				fmt.Fprintf(e.stdout, "Note: %s\n", n)
 			}
@@ -367,6 +410,8 @@ func restoreCmd(e *env) *cobra.Command {
 		},
 	}
 	fl := c.Flags()
+	fl.StringVar(&chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
+	fl.BoolVar(&delta, "delta", false, "the target holds an older copy: compare, and write only the chunks that differ")
 	fl.StringVarP(&target, "target", "t", "", "disk, partition or image file to overwrite (a missing file is created)")
 	fl.IntVar(&partition, "partition", 0, "restore only partition N of a disk image")
 	fl.BoolVar(&noVerify, "no-verify", false, "skip reading the target back after writing")

@@ -1,0 +1,293 @@
+package engine
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/images"
+)
+
+// A chain is a full backup and the incremental and differential points
+// built on it. A point refers to chunks its earlier points hold, by their
+// image UUIDs; the files are found next to the point (by the names they had
+// when it was made, then by UUID) or in a folder the user names.
+
+// chain is an opened point and the earlier points it refers to.
+type chain struct {
+	pw      func() ([]byte, error) // asks once: every point has the same
+	point   *images.Image
+	members []*images.Image // in the order point.Chain() lists them, oldest first
+	paths   []string        // of the members
+}
+
+func (c *chain) Close() {
+	for _, m := range c.members {
+		m.Close()
+	}
+	c.point.Close()
+}
+
+// password is the chain's password (nil for an unencrypted chain).
+func (c *chain) password() ([]byte, error) {
+	if c.pw == nil {
+		return nil, nil
+	}
+	return c.pw()
+}
+
+// all lists the members then the point: every image whose data the point
+// may read.
+func (c *chain) all() []*images.Image { return append(slices.Clone(c.members), c.point) }
+
+// cachedPassword asks once and gives the same password to every point.
+func cachedPassword(pw func() ([]byte, error)) func() ([]byte, error) {
+	if pw == nil {
+		return nil
+	}
+	var got []byte
+	var err error
+	asked := false
+	return func() ([]byte, error) {
+		if !asked {
+			got, err = pw()
+			asked = true
+		}
+		return got, err
+	}
+}
+
+// openChain opens the image at name with the points it needs. Every point
+// is unlocked with the same password; a wrong one fails before any work.
+func openChain(name, chainDir string, pw func() ([]byte, error)) (*chain, error) {
+	pw = cachedPassword(pw)
+	im, err := openImage(name, images.OpenOptions{Password: pw})
+	if err != nil {
+		return nil, describeOpenError(name, err)
+	}
+	c := &chain{point: im, pw: pw}
+	if im.Encrypted() && im.Info().Locked {
+		im.Close()
+		return nil, fmt.Errorf("image %s is encrypted: %w; give the password with --password-file FILE or LIFEBOAT_PASSWORD, or run on a terminal", name, images.ErrPasswordNeeded)
+	}
+	need := im.Chain()
+	if len(need) == 0 {
+		return c, nil
+	}
+	f := newPointFinder(name, chainDir)
+	links := map[string]images.Link{}
+	if p := im.Meta.Point; p != nil {
+		for _, l := range p.Chain {
+			links[l.UUID] = l
+		}
+	}
+	for _, u := range need {
+		l := links[u]
+		p, err := f.find(u, l.File)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		if p == "" {
+			c.Close()
+			return nil, missingPoint(name, u, l, f.dirs)
+		}
+		m, err := openImage(p, images.OpenOptions{Password: pw})
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("earlier point %s of %s: %w", p, name, describeOpenError(p, err))
+		}
+		c.members, c.paths = append(c.members, m), append(c.paths, p)
+		if m.Encrypted() && m.Info().Locked {
+			c.Close()
+			return nil, fmt.Errorf("earlier point %s is encrypted: %w", p, images.ErrPasswordNeeded)
+		}
+	}
+	if err := im.AttachChain(c.members); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func missingPoint(name, uuid string, l images.Link, dirs []string) error {
+	what := "point " + uuid
+	if l.File != "" {
+		what = fmt.Sprintf("the %s point %s (made %s, uuid %s)", l.Kind, l.File, l.Created.Local().Format("2006-01-02 15:04"), uuid)
+	}
+	return fmt.Errorf("image %s cannot be read: %w: it needs %s, which is not in %s; put it back (or name its folder with --chain-dir)",
+		name, images.ErrChainMissing, what, strings.Join(dirs, " or "))
+}
+
+// pointFinder finds chain members by UUID in the image's folder and the
+// chain folder.
+type pointFinder struct {
+	dirs    []string
+	scanned map[string]string // uuid → path, filled on the first scan
+}
+
+func newPointFinder(name, chainDir string) *pointFinder {
+	f := &pointFinder{}
+	if IsURL(name) {
+		f.dirs = append(f.dirs, name[:strings.LastIndex(name, "/")])
+	} else {
+		f.dirs = append(f.dirs, filepath.Dir(name))
+	}
+	if chainDir != "" && chainDir != f.dirs[0] {
+		f.dirs = append(f.dirs, chainDir)
+	}
+	return f
+}
+
+func (f *pointFinder) join(dir, file string) string {
+	if IsURL(dir) {
+		return dir + "/" + path.Base(file)
+	}
+	return filepath.Join(dir, filepath.Base(file))
+}
+
+func (f *pointFinder) find(uuid, hint string) (string, error) {
+	if hint != "" {
+		for _, d := range f.dirs {
+			p := f.join(d, hint)
+			if u, _ := imageUUID(p); u == uuid {
+				return p, nil
+			}
+		}
+	}
+	if f.scanned == nil {
+		f.scanned = map[string]string{}
+		for _, d := range f.dirs {
+			for _, p := range listImages(d) {
+				if u, ok := imageUUID(p); ok == nil {
+					if _, dup := f.scanned[u]; !dup {
+						f.scanned[u] = p
+					}
+				}
+			}
+		}
+	}
+	return f.scanned[uuid], nil
+}
+
+// imageUUID reads an image's identity without its password.
+func imageUUID(p string) (string, error) {
+	im, err := openImage(p, images.OpenOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer im.Close()
+	return im.UUID(), nil
+}
+
+var laterPart = regexp.MustCompile(`\.\d{3}\.lbi$`)
+
+// listImages lists the images (first parts) in a local folder.
+func listImages(dir string) []string {
+	if IsURL(dir) {
+		return nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if e.Type().IsRegular() && strings.HasSuffix(n, ".lbi") && !laterPart.MatchString(n) {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	return out
+}
+
+// pointOf describes an image as a link of a later point's chain.
+func pointOf(im *images.Image, file string) images.Link {
+	l := images.Link{UUID: im.UUID(), File: filepath.Base(file), Kind: images.PointFull, Created: im.Info().Created, Size: im.Info().FileSize}
+	if p := im.Meta.Point; p != nil {
+		l.Kind = p.Kind
+	}
+	return l
+}
+
+// rootOf is the UUID of the full backup a point's chain starts at.
+func rootOf(im *images.Image) string {
+	if p := im.Meta.Point; p != nil && len(p.Chain) > 0 {
+		return p.Chain[0].UUID
+	}
+	return im.UUID()
+}
+
+// latestPoint finds, next to base and in chainDir, the newest complete
+// point of base's chain: the parent of the next incremental.
+func latestPoint(base, chainDir string) (string, error) {
+	b, err := openImage(base, images.OpenOptions{})
+	if err != nil {
+		return "", describeOpenError(base, err)
+	}
+	root := rootOf(b)
+	best, bestTime, bestDepth := base, b.Info().Created, chainDepth(b)
+	b.Close()
+	f := newPointFinder(base, chainDir)
+	for _, d := range f.dirs {
+		for _, p := range listImages(d) {
+			im, err := openImage(p, images.OpenOptions{})
+			if err != nil {
+				continue
+			}
+			t, depth, r := im.Info().Created, chainDepth(im), rootOf(im)
+			im.Close()
+			if r != root {
+				continue
+			}
+			if c := cmp.Or(t.Compare(bestTime), cmp.Compare(depth, bestDepth)); c > 0 {
+				best, bestTime, bestDepth = p, t, depth
+			}
+		}
+	}
+	return best, nil
+}
+
+func chainDepth(im *images.Image) int {
+	if p := im.Meta.Point; p != nil {
+		return len(p.Chain)
+	}
+	return 0
+}
+
+// chainPoints describes an image's chain for info: each earlier point,
+// found or missing, then the image itself.
+type ChainPoint struct {
+	File    string           `json:"file"`
+	UUID    string           `json:"uuid"`
+	Kind    images.PointKind `json:"kind"`
+	Created time.Time        `json:"created"`
+	Size    int64            `json:"size"`
+	Missing bool             `json:"missing,omitempty"`
+}
+
+func describeChain(name, chainDir string, im *images.Image) []ChainPoint {
+	p := im.Meta.Point
+	if p == nil || len(p.Chain) == 0 {
+		return nil
+	}
+	f := newPointFinder(name, chainDir)
+	var out []ChainPoint
+	for _, l := range p.Chain {
+		cp := ChainPoint{File: l.File, UUID: l.UUID, Kind: l.Kind, Created: l.Created, Size: l.Size}
+		if path, _ := f.find(l.UUID, l.File); path == "" {
+			cp.Missing = true
+		} else {
+			cp.File = path
+		}
+		out = append(out, cp)
+	}
+	self := pointOf(im, name)
+	return append(out, ChainPoint{File: name, UUID: self.UUID, Kind: self.Kind, Created: self.Created, Size: self.Size})
+}

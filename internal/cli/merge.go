@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeboat-rescue/lifeboat/engine"
+	"github.com/lifeboat-rescue/lifeboat/internal/version"
+)
+
+func mergeCmd(e *env) *cobra.Command {
+	var output, chainDir, passwordFile, split string
+	var overwrite bool
+	c := &cobra.Command{
+		Use:   "merge IMAGE -o OUTPUT",
+		Short: "Write a point of a chain (incremental or differential) as one self-contained image",
+		Args:  exactArgs(1, "one IMAGE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if output == "" {
+				return usagef("no output image: add -o FILE")
+			}
+			o := engine.MergeOptions{Image: args[0], ChainDir: chainDir, Output: output, Overwrite: overwrite,
+				Password: existingPassword(e, passwordFile, args[0]), ToolVersion: version.Version, Log: e.log(), Progress: newBar(e)}
+			if split != "" {
+				var err error
+				if o.SplitSize, err = parseSize(split); err != nil {
+					return &usageError{err}
+				}
+			}
+			res, err := engine.Merge(c.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Merged %s into %s: %s stored in %s; the images it was made from are unchanged\n",
+				args[0], output, human(res.Stored), res.Elapsed.Round(100*time.Millisecond))
+			return nil
+		},
+	}
+	fl := c.Flags()
+	fl.StringVarP(&output, "output", "o", "", "the new image")
+	fl.StringVar(&chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
+	fl.StringVar(&passwordFile, "password-file", "", "password of an encrypted chain, from FILE (or set LIFEBOAT_PASSWORD)")
+	fl.StringVar(&split, "split", "", "split the new image into parts of at most SIZE")
+	fl.BoolVar(&overwrite, "overwrite", false, "replace an existing image of the same name")
+	return c
+}
