@@ -38,8 +38,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the generated disk")
 	fs.IntVar(&o.Reps, "reps", 3, "repetitions of the main comparison; the table shows the median")
 	fs.IntVar(&o.FSReps, "fs-reps", 2, "repetitions of each backup and restore in the fs part; the table shows the median")
-	parts := "disk,fs"
-	fs.StringVar(&parts, "parts", parts, "parts to run, comma-separated: disk (lifeboat against dd | zstd on the generated raw disk) and fs (ext4 and NTFS images against partclone, qemu-img and dd; needs root)")
+	parts := "disk,fs,chain"
+	fs.StringVar(&parts, "parts", parts, "parts to run, comma-separated: disk (lifeboat against dd | zstd on the generated raw disk) fs (ext4 and NTFS images against partclone, qemu-img and dd; needs root) and chain (full, incremental and delta restore on the ext4 image, qemu-img -B as the peer; needs root)")
 	generate := fs.String("generate", "", "only write the test disk (of -size and -seed) to `FILE`, and exit")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -79,6 +79,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if o.Parts.Has(PartFS) {
 		errs = append(errs, RunFS(ctx, o, stdout))
 	}
+	if o.Parts.Has(PartChain) && ctx.Err() == nil {
+		errs = append(errs, RunChain(ctx, o, stdout))
+	}
 	return errors.Join(errs...)
 }
 
@@ -91,6 +94,9 @@ const (
 	// PartFS is ext4 and NTFS images against partclone, qemu-img and dd
 	// (RunFS).
 	PartFS
+	// PartChain is full, incremental and delta restore on the ext4 image,
+	// with qemu-img's backing files as the peer (RunChain).
+	PartChain
 	numParts
 )
 
@@ -100,6 +106,8 @@ func (p Part) String() string {
 		return "disk"
 	case PartFS:
 		return "fs"
+	case PartChain:
+		return "chain"
 	}
 	return fmt.Sprintf("Part(%d)", uint8(p))
 }
@@ -123,7 +131,7 @@ func ParseParts(list string) (Parts, error) {
 			}
 		}
 		if !found {
-			return 0, fmt.Errorf("unknown part %q in %q; the parts are disk and fs", name, list)
+			return 0, fmt.Errorf("unknown part %q in %q; the parts are disk, fs and chain", name, list)
 		}
 	}
 	return s, nil

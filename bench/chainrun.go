@@ -1,0 +1,192 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// chainChangePct is how much of the file data the chain part rewrites
+// between the full backup and the incremental.
+const chainChangePct = 5
+
+// RunChain measures backup chains on the ext4 image of the fs part: a full
+// backup, then about 5 % of the file data rewritten, then an incremental
+// (time against the full, size against the changed data compressed), a full
+// restore of the new point against a delta restore onto a target holding
+// the old one, and qemu-img's backing-file approach (convert -B) as a peer.
+func RunChain(ctx context.Context, o Options, out io.Writer) error {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &fsBench{o: o, log: log}
+	b.lifeboat, b.lifeboatMissing = findLifeboat(o.Lifeboat)
+	if b.lifeboatMissing != "" {
+		return fmt.Errorf("bench: chain part: %s", b.lifeboatMissing)
+	}
+	if err := dropCaches(); err != nil {
+		b.cacheNote = err.Error()
+	}
+	img, err := prepareFS(ctx, o.Dir, FSExt4, o.Seed, log)
+	if err != nil {
+		return err
+	}
+	p := func(name string) string { return filepath.Join(o.Dir, "chain-"+name) }
+	work, old := p("work.img"), p("old.img")
+	defer func() {
+		for _, f := range []string{work, old, p("full.lbi"), p("inc.lbi"), p("restored.img"), p("delta.img"), p("base.qcow2"), p("inc.qcow2"), p("qemu-restored.img")} {
+			os.Remove(f)
+		}
+	}()
+	if err := command(ctx, "cp", "--sparse=always", img.Path, work); err != nil {
+		return err
+	}
+	lb := b.lifeboat
+	type row struct {
+		name string
+		res  result
+		err  error
+	}
+	var rows []row
+	run := func(name string, argv []string, outputs []string, prepare func() error) result {
+		r, err := b.timed(ctx, name, [][]string{argv}, outputs, prepare)
+		rows = append(rows, row{name, r, err})
+		return r
+	}
+	full := run("lifeboat full backup", []string{lb, "backup", "part", work, "-o", p("full.lbi"), "--yes"}, []string{p("full.lbi")}, nil)
+	run("qemu-img full (the base)", []string{"qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd", work, p("base.qcow2")}, []string{p("base.qcow2")}, nil)
+	if err := command(ctx, lb, "restore", p("full.lbi"), "--target", old, "--yes"); err != nil {
+		return err
+	}
+	changed, err := rewriteFiles(ctx, work, o.Seed, chainChangePct)
+	if err != nil {
+		return err
+	}
+	changedZ := zstdLen(changed)
+	inc := run("lifeboat incremental", []string{lb, "backup", "part", work, "--incremental", p("full.lbi"), "-o", p("inc.lbi"), "--yes"}, []string{p("inc.lbi")}, nil)
+	// The backing file is named relative to the new image, as qemu-img
+	// resolves it.
+	run("qemu-img convert -B (backing file)", []string{"qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd",
+		"-B", filepath.Base(p("base.qcow2")), "-F", "qcow2", work, p("inc.qcow2")}, []string{p("inc.qcow2")}, nil)
+	fullR := run("lifeboat full restore of the new point", []string{lb, "restore", p("inc.lbi"), "--target", p("restored.img"), "--yes"}, []string{p("restored.img")}, nil)
+	deltaR := run("lifeboat delta restore onto the old point", []string{lb, "restore", p("inc.lbi"), "--target", p("delta.img"), "--delta", "--yes"},
+		[]string{p("delta.img")}, func() error { return command(ctx, "cp", "--sparse=always", old, p("delta.img")) })
+	run("qemu-img restore of the new point", []string{"qemu-img", "convert", "-O", "raw", p("inc.qcow2"), p("qemu-restored.img")}, []string{p("qemu-restored.img")}, nil)
+	if err := checkFS(ctx, FSExt4, p("delta.img")); err != nil {
+		rows = append(rows, row{"check of the delta-restored image", result{}, err})
+	}
+
+	size := func(f string) int64 {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return -1
+		}
+		return fi.Size()
+	}
+	fmt.Fprintf(out, "\nLifeboat bench — chain (ext4 %s, %s used; %d%% of the file data rewritten: %s, %s compressed with zstd -3)\n",
+		humanBinary(img.Size), humanBinary(img.Used), chainChangePct, humanBinary(int64(len(changed))), humanBinary(int64(changedZ)))
+	fmt.Fprintf(out, "%-44s %9s %10s\n", "step", "seconds", "size MB")
+	var errs []error
+	for _, r := range rows {
+		if r.err != nil {
+			fmt.Fprintf(out, "%-44s FAILED: %v\n", r.name, r.err)
+			errs = append(errs, fmt.Errorf("bench: chain: %s: %w", r.name, r.err))
+			continue
+		}
+		s := ""
+		switch {
+		case strings.Contains(r.name, "full backup"):
+			s = fmt.Sprintf("%10.1f", float64(size(p("full.lbi")))/1e6)
+		case strings.Contains(r.name, "(the base)"):
+			s = fmt.Sprintf("%10.1f", float64(size(p("base.qcow2")))/1e6)
+		case r.name == "lifeboat incremental":
+			s = fmt.Sprintf("%10.1f", float64(size(p("inc.lbi")))/1e6)
+		case strings.Contains(r.name, "-B"):
+			s = fmt.Sprintf("%10.1f", float64(size(p("inc.qcow2")))/1e6)
+		}
+		fmt.Fprintf(out, "%-44s %9.2f %s\n", r.name, r.res.wall.Seconds(), s)
+	}
+	if full.wall > 0 && inc.wall > 0 {
+		fmt.Fprintf(out, "incremental time ÷ full backup time: %.2f (goal ≤ 0.35)\n", inc.wall.Seconds()/full.wall.Seconds())
+	}
+	if changedZ > 0 {
+		fmt.Fprintf(out, "incremental size ÷ changed data compressed: %.2f (qemu-img -B: %.2f)\n",
+			float64(size(p("inc.lbi")))/float64(changedZ), float64(size(p("inc.qcow2")))/float64(changedZ))
+	}
+	if fullR.wall > 0 && deltaR.wall > 0 {
+		fmt.Fprintf(out, "delta restore time ÷ full restore time: %.2f (goal ≤ 0.30)\n", deltaR.wall.Seconds()/fullR.wall.Seconds())
+	}
+	return errors.Join(errs...)
+}
+
+// rewriteFiles mounts the ext4 image, rewrites randomly chosen files with
+// new random bytes until pct percent of the file data changed, and returns
+// the new bytes.
+func rewriteFiles(ctx context.Context, img string, seed uint64, pct int) ([]byte, error) {
+	mnt := img + ".mnt"
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return nil, err
+	}
+	defer os.Remove(mnt)
+	if err := command(ctx, "mount", "-o", "loop", img, mnt); err != nil {
+		return nil, err
+	}
+	var files []string
+	var total int64
+	filepath.WalkDir(mnt, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				files = append(files, path)
+				total += fi.Size()
+			}
+		}
+		return nil
+	})
+	slices.Sort(files)
+	r := rand.New(rand.NewPCG(seed, 99))
+	r.Shuffle(len(files), func(i, j int) { files[i], files[j] = files[j], files[i] })
+	var changed []byte
+	var err error
+	for _, f := range files {
+		if int64(len(changed))*100 >= total*int64(pct) {
+			break
+		}
+		fi, serr := os.Stat(f)
+		if serr != nil || fi.Size()*100 > total*int64(pct)/4 {
+			continue // not one file worth more than a quarter of the goal
+		}
+		b := make([]byte, fi.Size())
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		if err = os.WriteFile(f, b, 0o644); err != nil {
+			break
+		}
+		changed = append(changed, b...)
+	}
+	syncAll()
+	if uerr := command(context.Background(), "umount", mnt); err == nil {
+		err = uerr
+	}
+	return changed, err
+}
+
+func zstdLen(b []byte) int {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	if err != nil {
+		return 0
+	}
+	defer enc.Close()
+	return len(enc.EncodeAll(b, nil))
+}
