@@ -52,7 +52,8 @@ func TestBadSectorRescue(t *testing.T) {
 	vm, err := qemu.Start(ctx, qemu.Options{
 		Kernel: filepath.Join(bundle, "vmlinuz"),
 		Initrd: filepath.Join(bundle, "initramfs"),
-		Append: "console=ttyS0,115200 quiet panic=-1",
+		// The test types commands at the lifeboat> prompt, not the text UI.
+		Append: "console=ttyS0,115200 quiet panic=-1 lifeboat.ui=prompt",
 		// The image is written to /tmp, in RAM: 32 MiB of random data
 		// does not compress.
 		MemoryMB: 512,

@@ -15,6 +15,7 @@
 //	lifeboat.force=1                                (allow a target that is not empty)
 //	lifeboat.done=poweroff                          (or reboot, or shell)
 //	lifeboat.report=http://server/api/report/MAC    (POST the result line there)
+//	lifeboat.ui=prompt                              (the lifeboat> prompt instead of the text UI)
 //
 // Results are printed as one machine-readable line:
 //
@@ -59,6 +60,22 @@ func (d Done) String() string {
 	return [...]string{"poweroff", "reboot", "shell"}[d]
 }
 
+// UI is what the console offers when no job runs (or after one, with
+// lifeboat.done=shell).
+type UI int
+
+const (
+	UITUI    UI = iota // the text UI (package tui), the prompt one key away
+	UIPrompt           // the line-based lifeboat> prompt, for scripts typing on a serial line
+)
+
+func (u UI) String() string {
+	if u == UIPrompt {
+		return "prompt"
+	}
+	return "tui"
+}
+
 // Job is an unattended job from the kernel command line.
 type Job struct {
 	Action       Action
@@ -70,6 +87,8 @@ type Job struct {
 	Done         Done
 	// Report is a URL the result line is POSTed to (the PXE server).
 	Report string
+	// UI is the console's interface (lifeboat.ui=tui|prompt).
+	UI UI
 }
 
 // ParseCmdline reads the lifeboat.* parameters of a kernel command line.
@@ -110,6 +129,15 @@ func ParseCmdline(cmdline string) (Job, error) {
 				return j, fmt.Errorf("lifeboat.report=%s: use an http:// URL", v)
 			}
 			j.Report = v
+		case "ui":
+			switch v {
+			case "tui", "":
+				j.UI = UITUI
+			case "prompt":
+				j.UI = UIPrompt
+			default:
+				return j, fmt.Errorf("lifeboat.ui=%s: use tui or prompt", v)
+			}
 		case "debug":
 			// handled by Run: library logs go to the console
 		case "force":

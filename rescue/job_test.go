@@ -23,6 +23,9 @@ func TestParseCmdline(t *testing.T) {
 		{"lifeboat.partition=0", Job{}, "from 1"},
 		{"lifeboat.done=halt", Job{}, "poweroff, reboot or shell"},
 		{"lifeboat.report=ftp://x", Job{}, "http:// URL"},
+		{"console=ttyS0 lifeboat.ui=prompt", Job{UI: UIPrompt}, ""},
+		{"lifeboat.ui=tui", Job{UI: UITUI}, ""},
+		{"lifeboat.ui=gui", Job{}, "tui or prompt"},
 	} {
 		got, err := ParseCmdline(tc.in)
 		if tc.err != "" {

@@ -32,6 +32,7 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
 	"github.com/lifeboat-rescue/lifeboat/images"
+	"github.com/lifeboat-rescue/lifeboat/tui"
 )
 
 // Options configure Run. The zero value is what the rescue environment uses.
@@ -74,6 +75,11 @@ type env struct {
 	usb     bool       // a USB host controller driver was loaded
 	mu      sync.Mutex // held while mounting and scanning
 	modMu   sync.Mutex // guards loaded and nloaded while modules load side by side
+	ui      UI
+	// held collects console lines while the text UI owns the console
+	// (guarded by conMu); they are printed when it ends.
+	tuiOn bool
+	held  []string
 }
 
 type mount struct {
@@ -118,6 +124,7 @@ func Run(ctx context.Context, o Options) error {
 		e.debug = true
 	}
 	job, jobErr := ParseCmdline(cmdline)
+	e.ui = job.UI
 
 	upStart := uptime()
 	e.say("lifeboat %s rescue environment starting (kernel up %.2fs)", o.Version, upStart)
@@ -156,7 +163,7 @@ func Run(ctx context.Context, o Options) error {
 		e.runJob(ctx, job)
 		return e.finish(ctx, job.Done)
 	}
-	return e.prompt(ctx)
+	return e.console(ctx)
 }
 
 // uptime is the guest's own clock: seconds since the kernel started.
@@ -176,6 +183,10 @@ func uptime() float64 {
 func (e *env) say(format string, args ...any) {
 	e.conMu.Lock()
 	defer e.conMu.Unlock()
+	if e.tuiOn {
+		e.held = append(e.held, fmt.Sprintf(format, args...))
+		return
+	}
 	fmt.Fprintf(e.con, format+"\n", args...)
 	if f, ok := e.con.(*os.File); ok {
 		f.Sync()
@@ -812,13 +823,14 @@ func (e *env) finish(ctx context.Context, d Done) error {
 		}
 		return unix.Reboot(cmd)
 	}
-	return e.prompt(ctx)
+	return e.console(ctx)
 }
 
-// prompt is the console until the text UI lands: it runs lifeboat
-// commands, a shell, or powers off.
+// prompt is the line-based console (lifeboat.ui=prompt, or after leaving
+// the text UI): it runs lifeboat commands, a shell, the text UI, or powers
+// off.
 func (e *env) prompt(ctx context.Context) error {
-	e.say("Type a lifeboat command (disks, info IMAGE, check IMAGE, restore IMAGE --target DISK), or: rescan, shell, poweroff, reboot")
+	e.say("Type a lifeboat command (disks, info IMAGE, check IMAGE, restore IMAGE --target DISK), or: tui, rescan, shell, poweroff, reboot")
 	in := bufio.NewScanner(e.o.Input)
 	for {
 		fmt.Fprint(e.con, "lifeboat> ")
@@ -834,6 +846,17 @@ func (e *env) prompt(ctx context.Context) error {
 			return e.finish(ctx, map[string]Done{"poweroff": DonePowerOff, "reboot": DoneReboot}[f[0]])
 		case "shell", "sh":
 			e.run("/bbin/gosh")
+		case "tui", "menu":
+			act, err := e.runTUI(ctx)
+			if err != nil {
+				e.say("lifeboat: the text UI stopped: %v", err)
+			}
+			switch act {
+			case tui.ActionPowerOff:
+				return e.finish(ctx, DonePowerOff)
+			case tui.ActionReboot:
+				return e.finish(ctx, DoneReboot)
+			}
 		case "rescan":
 			e.mu.Lock()
 			e.coldplug()

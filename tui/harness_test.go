@@ -1,0 +1,307 @@
+package tui
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/lifeboat-rescue/lifeboat/engine"
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+	"github.com/lifeboat-rescue/lifeboat/images"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden screens in testdata/")
+
+func updating() bool { return *update }
+
+// harness drives a Model the way a bubbletea program does: Update on one
+// goroutine (the test's), commands in goroutines whose messages queue up.
+// Screens are read with View at 80×25.
+type harness struct {
+	t    *testing.T
+	m    *Model
+	msgs chan tea.Msg
+}
+
+func newHarness(t *testing.T, o Options) *harness {
+	t.Helper()
+	if o.Now == nil {
+		o.Now = func() string { return "2026-01-02" }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h := &harness{t: t, m: New(ctx, o), msgs: make(chan tea.Msg, 100)}
+	h.exec(h.m.Init())
+	return h
+}
+
+func (h *harness) exec(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	go func() {
+		msg := cmd()
+		if b, ok := msg.(tea.BatchMsg); ok {
+			for _, c := range b {
+				h.exec(c)
+			}
+			return
+		}
+		if msg != nil {
+			h.msgs <- msg
+		}
+	}()
+}
+
+func (h *harness) send(msg tea.Msg) {
+	_, cmd := h.m.Update(msg)
+	h.exec(cmd)
+}
+
+// keys types: named keys in <>, e.g. "<down><enter>sdb<enter>".
+func (h *harness) keys(s string) {
+	h.t.Helper()
+	for s != "" {
+		if s[0] == '<' {
+			i := strings.IndexByte(s, '>')
+			name := s[1:i]
+			s = s[i+1:]
+			k, ok := map[string]tea.KeyType{"up": tea.KeyUp, "down": tea.KeyDown, "enter": tea.KeyEnter, "esc": tea.KeyEsc,
+				"ctrl+c": tea.KeyCtrlC, "backspace": tea.KeyBackspace, "end": tea.KeyEnd}[name]
+			if !ok {
+				h.t.Fatalf("unknown key <%s>", name)
+			}
+			h.send(tea.KeyMsg{Type: k})
+		} else {
+			r := []rune(s)[0]
+			s = s[len(string(r)):]
+			if r == ' ' {
+				h.send(tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}})
+			} else {
+				h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+			}
+		}
+		h.drain()
+	}
+}
+
+// drain handles the messages that arrive within a moment.
+func (h *harness) drain() {
+	for {
+		select {
+		case msg := <-h.msgs:
+			h.send(msg)
+		case <-time.After(20 * time.Millisecond):
+			return
+		}
+	}
+}
+
+// waitFor handles messages until the screen shows want.
+func (h *harness) waitFor(want string) {
+	h.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(h.m.View(), want) {
+		select {
+		case msg := <-h.msgs:
+			h.send(msg)
+		case <-deadline:
+			h.t.Fatalf("the screen never showed %q; it shows:\n%s", want, h.m.View())
+		}
+	}
+}
+
+// golden compares the screen with testdata/NAME.golden.
+func (h *harness) golden(name string) {
+	h.t.Helper()
+	got := h.m.View()
+	lines := strings.Split(got, "\n")
+	if len(lines) != 25 {
+		h.t.Errorf("%s: the screen has %d lines, not 25", name, len(lines))
+	}
+	for i, l := range lines {
+		if len([]rune(l)) > 80 {
+			h.t.Errorf("%s: line %d is wider than 80 columns: %q", name, i+1, l)
+		}
+	}
+	path := filepath.Join("testdata", name+".golden")
+	if updating() {
+		if err := os.WriteFile(path, []byte(got+"\n"), 0o644); err != nil {
+			h.t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		h.t.Fatalf("%v (run go test ./tui/ -update to write it)", err)
+	}
+	if got+"\n" != string(want) {
+		h.t.Errorf("screen %s differs from %s:\n--- got\n%s\n--- want\n%s", name, path, got, want)
+	}
+}
+
+func (h *harness) shows(want string) {
+	h.t.Helper()
+	if !strings.Contains(h.m.View(), want) {
+		h.t.Errorf("the screen does not show %q:\n%s", want, h.m.View())
+	}
+}
+
+// fake is a Backend with two disks and two images; long operations report
+// progress, ask for confirmation, and wait for release before finishing.
+type fake struct {
+	mu       sync.Mutex
+	release  chan struct{}
+	restores []engine.RestoreOptions
+	clones   []engine.CloneOptions
+	backups  []engine.BackupOptions
+	written  bool // a restore or clone got past Confirm
+	err      error
+}
+
+func newFake() *fake { return &fake{release: make(chan struct{})} }
+
+const (
+	MiB = int64(1) << 20
+	GiB = int64(1) << 30
+)
+
+func (f *fake) Disks() ([]engine.DiskInfo, error) {
+	return []engine.DiskInfo{
+		{Name: "sda", Path: "/dev/sda", Bus: "sata", Model: "WDC WD5000", Serial: "WD-123", Size: 500 * GiB, SectorSize: 512, Table: "gpt",
+			Partitions: []engine.PartitionInfo{
+				{Name: "sda1", Path: "/dev/sda1", Number: 1, Start: MiB, Size: 512 * MiB, FS: &images.FS{Type: "vfat", Label: "EFI", Size: 512 * MiB, Used: 30 * MiB}},
+				{Name: "sda2", Path: "/dev/sda2", Number: 2, Start: 513 * MiB, Size: 400 * GiB, Label: "root", FS: &images.FS{Type: "ext4", Label: "root", Size: 400 * GiB, Used: 120 * GiB}},
+			}},
+		{Name: "sdb", Path: "/dev/sdb", Bus: "usb", Model: "SanDisk Ultra", Serial: "4C53", Size: 64 * GiB, SectorSize: 512, Removable: true, Partitions: []engine.PartitionInfo{}},
+		{Name: "sr0", Path: "/dev/sr0", Bus: "sata", Model: "QEMU DVD-ROM", Size: 300 * MiB, SectorSize: 2048, ReadOnly: true, Partitions: []engine.PartitionInfo{}},
+	}, nil
+}
+
+var stored = &images.Table{Type: "gpt", Partitions: []images.Partition{
+	{Number: 1, Start: MiB, Size: 512 * MiB, Type: "EFI System", FS: &images.FS{Type: "vfat", Label: "EFI", Used: 30 * MiB}},
+	{Number: 2, Start: 513 * MiB, Size: 30 * GiB, Type: "Linux filesystem", Name: "root", FS: &images.FS{Type: "ext4", Label: "root", Used: 12 * GiB}},
+}}
+
+func (f *fake) Info(image string, pw func() ([]byte, error)) (*engine.ImageInfo, error) {
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ii := &engine.ImageInfo{Image: image, Info: images.Info{Created: created}, Meta: images.Metadata{Streams: []images.Stream{
+		{Kind: images.KindDisk, Source: "/dev/nvme0n1", Size: 32 * GiB, SectorSize: 512, Mode: images.ModeUsed, Table: stored}}}}
+	switch filepath.Base(image) {
+	case "pc1.lbi", "pc1-full.lbi":
+		return ii, nil
+	case "pc1-inc2.lbi":
+		ii.Chain = []engine.ChainPoint{
+			{File: "/mnt/sdc1/pc1-full.lbi", Kind: images.PointFull, Created: created.Add(-48 * time.Hour)},
+			{File: "/mnt/sdc1/pc1-inc1.lbi", Kind: images.PointIncremental, Created: created.Add(-24 * time.Hour), Missing: true},
+			{File: image, Kind: images.PointIncremental, Created: created},
+		}
+		return ii, nil
+	case "secret.lbi":
+		if pw == nil {
+			ii.Locked = true
+			return ii, nil
+		}
+		if p, _ := pw(); string(p) != "hunter2" {
+			return nil, fmt.Errorf("image %s: %w", image, images.ErrWrongPassword)
+		}
+		return ii, nil
+	}
+	return nil, fmt.Errorf("image %s does not exist; check the path (split images are opened by their first part): %w", image, os.ErrNotExist)
+}
+
+func (f *fake) plan(target string) engine.Plan {
+	return engine.Plan{Image: "/mnt/sdc1/pc1.lbi", Target: target, TargetSize: 64 * GiB, What: "disk", Bytes: 32 * GiB, TargetIsDev: true,
+		Overwrites: []string{`partition 1 (64.0 GiB): exfat "STICK"`},
+		Layout: &layout.Plan{Table: &layout.Table{Type: layout.GPT}, DiskSize: 64 * GiB,
+			Moves: []layout.Move{{Number: 1, SrcStart: MiB, SrcSize: 512 * MiB, DstStart: MiB, DstSize: 512 * MiB},
+				{Number: 2, SrcStart: 513 * MiB, SrcSize: 30 * GiB, DstStart: 513 * MiB, DstSize: 62 * GiB}},
+			Notes: []string{"partition 2 grows from 30.0 GiB to 62.0 GiB; its ext4 filesystem is grown to match"}},
+		Before: stored.Partitions}
+}
+
+// work reports a precheck, asks for confirmation, reports half the copy
+// and waits for release (or cancellation).
+func (f *fake) work(ctx context.Context, p engine.Progress, confirm func(engine.Plan) error, plan engine.Plan) error {
+	if p == nil {
+		p = engine.NoProgress{}
+	}
+	if confirm != nil {
+		p.Report(engine.Status{Stage: engine.StagePrecheck, Done: 14 * GiB, Total: 14 * GiB, Rate: 280e6, Elapsed: 50 * time.Second, Final: true})
+		if err := confirm(plan); err != nil {
+			return err
+		}
+		f.mu.Lock()
+		f.written = true
+		f.mu.Unlock()
+	}
+	p.Report(engine.Status{Stage: engine.StageRestore, Done: 7 * GiB, Total: 14 * GiB, Rate: 150e6, Elapsed: 50 * time.Second})
+	select {
+	case <-f.release:
+	case <-ctx.Done():
+		return fmt.Errorf("restore to %s cancelled: %w", plan.Target, ctx.Err())
+	}
+	p.Report(engine.Status{Stage: engine.StageRestore, Done: 14 * GiB, Total: 14 * GiB, Rate: 150e6, Elapsed: 100 * time.Second, Final: true})
+	return f.err
+}
+
+func (f *fake) Restore(ctx context.Context, o engine.RestoreOptions) (*engine.RestoreResult, error) {
+	f.mu.Lock()
+	f.restores = append(f.restores, o)
+	f.mu.Unlock()
+	if err := f.work(ctx, o.Progress, o.Confirm, f.plan(o.Target)); err != nil {
+		return nil, err
+	}
+	return &engine.RestoreResult{Target: o.Target, Bytes: 32 * GiB, Written: 14 * GiB, Verified: true, Elapsed: 150 * time.Second,
+		Notes: []string{"partition 2 (ext4) grown to 62.0 GiB"}}, nil
+}
+
+func (f *fake) Clone(ctx context.Context, o engine.CloneOptions) (*engine.CloneResult, error) {
+	f.mu.Lock()
+	f.clones = append(f.clones, o)
+	f.mu.Unlock()
+	pl := f.plan(o.Target)
+	pl.Image = o.Source
+	if err := f.work(ctx, o.Progress, o.Confirm, pl); err != nil {
+		return nil, err
+	}
+	return &engine.CloneResult{RestoreResult: engine.RestoreResult{Target: o.Target, Bytes: 32 * GiB, Verified: true, Elapsed: 150 * time.Second}}, nil
+}
+
+func (f *fake) Backup(ctx context.Context, o engine.BackupOptions) (*engine.BackupResult, error) {
+	f.mu.Lock()
+	f.backups = append(f.backups, o)
+	f.mu.Unlock()
+	if err := f.work(ctx, o.Progress, nil, engine.Plan{Target: o.Output}); err != nil {
+		return nil, err
+	}
+	return &engine.BackupResult{Image: o.Output, SourceSize: 500 * GiB, Stored: 60 * GiB, Unused: 380 * GiB, Elapsed: 20 * time.Minute}, nil
+}
+
+func (f *fake) Check(ctx context.Context, o engine.CheckOptions) (*engine.CheckResult, error) {
+	if err := f.work(ctx, o.Progress, nil, engine.Plan{Target: o.Image}); err != nil {
+		return nil, err
+	}
+	return &engine.CheckResult{StoredBytes: 14 * GiB, DiskBytes: 32 * GiB, Elapsed: 100 * time.Second}, nil
+}
+
+func fakeOptions(f *fake) Options {
+	return Options{
+		Version: "1.0", Backend: f,
+		Images:       func() []string { return []string{"/mnt/sdc1/pc1.lbi", "/mnt/sdc1/secret.lbi"} },
+		Destinations: func() []string { return []string{"/mnt/sdb1", "/mnt/sdc1/backups"} },
+		Interfaces: func() ([]Iface, error) {
+			return []Iface{{Name: "eth0", MAC: "52:54:00:12:34:56", Up: true, Addrs: []string{"10.0.2.15/24"}}, {Name: "wlan0", MAC: "52:54:00:ab:cd:ef"}}, nil
+		},
+	}
+}
+
+func windowSize(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }
