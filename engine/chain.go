@@ -113,6 +113,27 @@ func openChain(name, chainDir string, pw func() ([]byte, error)) (*chain, error)
 		c.Close()
 		return nil, err
 	}
+	// Each earlier point reads its own patches through its own parent:
+	// its chain is a part of this one.
+	byUUID := map[string]*images.Image{}
+	for _, m := range c.members {
+		byUUID[m.UUID()] = m
+	}
+	for i, m := range c.members {
+		var sub []*images.Image
+		for _, u := range m.Chain() {
+			p, ok := byUUID[u]
+			if !ok {
+				c.Close()
+				return nil, missingPoint(c.paths[i], u, images.Link{UUID: u}, newPointFinder(name, chainDir).dirs)
+			}
+			sub = append(sub, p)
+		}
+		if err := m.AttachChain(sub); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	return c, nil
 }
 

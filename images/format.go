@@ -58,6 +58,10 @@ type Codec uint8
 const (
 	CodecRaw  Codec = 0
 	CodecZstd Codec = 1
+	// CodecPatch is a flag on the codec: the plaintext is a patch of
+	// 4 KiB blocks over the parent point's bytes at the record's origin
+	// (see patch.go); the record's length and hash are the patched chunk's.
+	CodecPatch Codec = 0x80
 )
 
 func (c Codec) String() string {
@@ -438,7 +442,7 @@ func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, err
 			return nil, bad(fmt.Sprintf("record %d is not where the previous one ends", i))
 		}
 		next += int64(r.Len)
-		if r.RawLen == 0 || int(r.RawLen) > chunkSize || r.Codec > CodecZstd ||
+		if r.RawLen == 0 || int(r.RawLen) > chunkSize || r.Codec&^CodecPatch > CodecZstd ||
 			int(r.Stream) >= len(x.Streams) || r.Chunk >= uint64(len(x.Streams[r.Stream].Ext)) {
 			return nil, bad(fmt.Sprintf("record %d fields", i))
 		}
@@ -466,7 +470,7 @@ func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, err
 			f.Image, _ = u32()
 			f.record = parseRecord(p)
 			p = p[recordSize:]
-			if f.Image >= nc || f.Len == 0 || f.Off < 0 || f.RawLen == 0 || int(f.RawLen) > chunkSize || f.Codec > CodecZstd {
+			if f.Image >= nc || f.Len == 0 || f.Off < 0 || f.RawLen == 0 || int(f.RawLen) > chunkSize || f.Codec&^CodecPatch > CodecZstd {
 				return nil, bad(fmt.Sprintf("chain record %d fields", i))
 			}
 		}

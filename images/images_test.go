@@ -536,3 +536,69 @@ func TestChain(t *testing.T) {
 		t.Error("a chain in the wrong order was accepted")
 	}
 }
+
+// Patches: an incremental whose chunks changed in a few 4 KiB blocks stores
+// those blocks only, and reads back exactly — also with used ranges of odd
+// lengths and short gaps, where chunks do not start on 4 KiB boundaries.
+func TestPatchedIncremental(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(5, 5))
+	v1 := make([]byte, 12<<20)
+	for i := range v1 {
+		v1[i] = byte(r.Uint32())
+	}
+	// Short gaps (stored as zeros) and a long one (unused) before changes.
+	used := []Range{{0, 512}, {4096, 1<<20 + 512}, {1<<20 + 8192, 3 << 20}, {5 << 20, 3<<20 - 512}, {10 << 20, 2<<20 - 4096}}
+	v2 := bytes.Clone(v1)
+	for _, off := range []int{6000, 1<<20 + 20000, 3 << 20, 6<<20 + 77, 11<<20 + 5000} {
+		for i := off; i < off+3000; i++ {
+			v2[i] ^= 0x5a
+		}
+	}
+	write := func(name string, data []byte, parent *Image) (string, StreamStats) {
+		p := filepath.Join(dir, name)
+		w, err := Create(p, WriterOptions{ChunkSize: 64 << 10, Compression: LevelFast, Parent: parent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := w.AddStream(context.Background(), bytes.NewReader(data), int64(len(data)), StreamOptions{Used: used})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(&Metadata{Streams: []Stream{{Kind: KindPartition}}}); err != nil {
+			t.Fatal(err)
+		}
+		return p, st
+	}
+	p1, _ := write("full.lbi", v1, nil)
+	full, err := Open(p1, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	p2, st := write("inc.lbi", v2, full)
+	inc, err := Open(p2, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inc.Close()
+	if err := inc.AttachChain([]*Image{full}); err != nil {
+		t.Fatal(err)
+	}
+	if err := inc.Verify(context.Background(), VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st.Stored > 80<<10 {
+		t.Errorf("the incremental stored %d bytes for 15000 changed bytes", st.Stored)
+	}
+	sr, _ := inc.Stream(0)
+	got := make([]byte, len(v2))
+	if _, err := sr.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range used {
+		if !bytes.Equal(got[u.Off:u.Off+u.Len], v2[u.Off:u.Off+u.Len]) {
+			t.Fatalf("used range %d+%d reads back wrong", u.Off, u.Len)
+		}
+	}
+}

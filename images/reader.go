@@ -47,6 +47,7 @@ type Image struct {
 	dec     *zstd.Decoder
 	workers int
 	chain   []*Image // the earlier points x.Chain names, once attached
+	parent  *Image   // the point this one was made from (patch bases), once attached
 }
 
 // Open opens the image whose first part is at path, with every split part.
@@ -370,7 +371,7 @@ func (im *Image) open(r *record, what string, stored, out []byte) ([]byte, error
 			return nil, im.corruptAt(r.Off, what+" fails authentication")
 		}
 	}
-	if r.Codec == CodecZstd {
+	if r.Codec&^CodecPatch == CodecZstd {
 		if cap(out) < int(r.RawLen) {
 			out = make([]byte, r.RawLen)
 		}
@@ -378,6 +379,12 @@ func (im *Image) open(r *record, what string, stored, out []byte) ([]byte, error
 		p, err = im.dec.DecodeAll(p, out[:0])
 		if err != nil {
 			return nil, im.corruptAt(r.Off, what+" does not decompress")
+		}
+	}
+	if r.Codec&CodecPatch != 0 {
+		var err error
+		if p, err = im.applyPatch(r, p); err != nil {
+			return nil, im.corruptAt(r.Off, what+": "+err.Error())
 		}
 	}
 	if len(p) != int(r.RawLen) || sha256.Sum256(p) != r.Sum {
@@ -496,6 +503,11 @@ func (im *Image) AttachChain(points []*Image) error {
 		}
 	}
 	im.chain = points
+	for _, p := range points {
+		if p.h.ImageUUID == im.h.ParentUUID {
+			im.parent = p
+		}
+	}
 	return nil
 }
 

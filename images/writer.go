@@ -279,6 +279,7 @@ type wjob struct {
 	buf    *[]byte // data; nil for a zero or unused extent
 	zero   int64   // length of a zero extent
 	unused int64   // length of an unused extent
+	off    int64   // where the extent starts in the stream
 }
 
 type wres struct {
@@ -309,12 +310,18 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 
 	produce := func(emit func(wjob) error) error {
 		n := 0
+		var pos int64 // stream offset of the next extent
 		c := newCutter(ck, func() *[]byte { bp := pool.Get().(*[]byte); *bp = (*bp)[:0]; return bp },
 			func(buf *[]byte, zero int64) error {
-				err := emit(wjob{ext: n, buf: buf, zero: zero})
+				next := pos + zero
+				if buf != nil {
+					next += int64(len(*buf)) // before a worker may reuse the buffer
+				}
+				err := emit(wjob{ext: n, buf: buf, zero: zero, off: pos})
 				if err != nil && buf != nil {
 					pool.Put(buf)
 				}
+				pos = next
 				n++
 				return err
 			})
@@ -350,9 +357,9 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 			if so.Used == nil {
 				return copyRange(0, size)
 			}
-			var pos int64
+			var done int64 // end of the last used range
 			gap := func(end int64) error {
-				switch g := end - pos; {
+				switch g := end - done; {
 				case g <= 0:
 					return nil
 				case g < SmallGap:
@@ -361,13 +368,14 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 					if err := c.flush(); err != nil {
 						return err
 					}
-					err := emit(wjob{ext: n, unused: g})
+					err := emit(wjob{ext: n, unused: g, off: done})
+					pos = done + g // the cutter is flushed: pos was done
 					n++
 					return err
 				}
 			}
 			for _, r := range so.Used {
-				if r.Off < pos || r.Len < 0 || r.Off+r.Len > size {
+				if r.Off < done || r.Len < 0 || r.Off+r.Len > size {
 					return fmt.Errorf("internal error: used range %d+%d is out of order or outside the stream (%d bytes)", r.Off, r.Len, size)
 				}
 				if err := gap(r.Off); err != nil {
@@ -376,7 +384,7 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 				if err := copyRange(r.Off, r.Off+r.Len); err != nil {
 					return err
 				}
-				pos = r.Off + r.Len
+				done = r.Off + r.Len
 			}
 			return gap(size)
 		}()
@@ -400,15 +408,20 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 		// Compressed bytes go to a second buffer; encryption then works in
 		// place on whichever buffer holds the payload (both have room for
 		// the tag).
-		payload, holder := b, j.buf
 		r.codec = CodecRaw
+		if patch := w.patchFor(sid, j.off, b); patch != nil {
+			// b is hashed; the buffer now carries the patch instead.
+			*j.buf = append((*j.buf)[:0], patch...)
+			b, r.codec = *j.buf, CodecPatch
+		}
+		payload, holder := b, j.buf
 		if w.enc != nil {
 			op := pool.Get().(*[]byte)
 			out := w.enc.EncodeAll(b, (*op)[:0])
 			// Store raw what does not shrink by at least 1/64: cheaper to read.
 			if len(out) < len(b)-len(b)/64 {
 				*op = out
-				payload, holder, r.codec = out, op, CodecZstd
+				payload, holder, r.codec = out, op, r.codec|CodecZstd
 			} else {
 				pool.Put(op)
 			}
@@ -582,4 +595,23 @@ func indexAD(uuid [16]byte, hbytes, mbytes []byte) []byte {
 
 func formatUUID(u [16]byte) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// patchFor returns, for a point with a parent, the patch that turns the
+// parent's bytes at [off, off+len(b)) of stream sid into b — when only a
+// few of its 4 KiB blocks changed — or nil.
+func (w *Writer) patchFor(sid uint32, off int64, b []byte) []byte {
+	p := w.opts.Parent
+	if p == nil || int(sid) >= len(p.x.Streams) || off+int64(len(b)) > p.x.Streams[sid].Size {
+		return nil
+	}
+	sr, err := p.Stream(int(sid))
+	if err != nil {
+		return nil
+	}
+	base := make([]byte, len(b))
+	if _, err := sr.ReadAt(base, off); err != nil {
+		return nil // no base: store the chunk whole
+	}
+	return makePatch(b, base)
 }
