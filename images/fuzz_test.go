@@ -57,7 +57,10 @@ func seedImages(t testing.TB) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.AddStream(context.Background(), bytes.NewReader(append(bytes.Clone(data), tail...)), int64(len(data)+len(tail)), StreamOptions{})
+	// One block of the first chunk changed: stored as a patch record.
+	changed := append(bytes.Clone(data), tail...)
+	copy(changed[8192:], "a changed block, stored as a patch on the parent's chunk")
+	w.AddStream(context.Background(), bytes.NewReader(changed), int64(len(changed)), StreamOptions{})
 	if err := w.Commit(&Metadata{Streams: []Stream{{Kind: KindDisk}}, Point: &Point{Kind: PointIncremental}}); err != nil {
 		t.Fatal(err)
 	}
