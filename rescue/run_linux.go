@@ -32,7 +32,6 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
 	"github.com/lifeboat-rescue/lifeboat/images"
-	"github.com/lifeboat-rescue/lifeboat/tui"
 )
 
 // Options configure Run. The zero value is what the rescue environment uses.
@@ -847,15 +846,8 @@ func (e *env) prompt(ctx context.Context) error {
 		case "shell", "sh":
 			e.run("/bbin/gosh")
 		case "tui", "menu":
-			act, err := e.runTUI(ctx)
-			if err != nil {
-				e.say("lifeboat: the text UI stopped: %v", err)
-			}
-			switch act {
-			case tui.ActionPowerOff:
-				return e.finish(ctx, DonePowerOff)
-			case tui.ActionReboot:
-				return e.finish(ctx, DoneReboot)
+			if done, err := e.tuiSession(ctx); done {
+				return err
 			}
 		case "rescan":
 			e.mu.Lock()

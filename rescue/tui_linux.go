@@ -29,15 +29,8 @@ func (e *env) console(ctx context.Context) error {
 	if e.settled != nil {
 		<-e.settled
 	}
-	act, err := e.runTUI(ctx)
-	if err != nil {
-		e.say("lifeboat: the text UI stopped: %v", err)
-	}
-	switch act {
-	case tui.ActionPowerOff:
-		return e.finish(ctx, DonePowerOff)
-	case tui.ActionReboot:
-		return e.finish(ctx, DoneReboot)
+	if done, err := e.tuiSession(ctx); done {
+		return err
 	}
 	return e.prompt(ctx)
 }
@@ -199,4 +192,20 @@ func setAddress(name, cidr, gateway string) error {
 		}
 	}
 	return nil
+}
+
+// tuiSession runs the text UI once. A power action chosen in it is carried
+// out (done is then true); otherwise the caller goes on to the prompt.
+func (e *env) tuiSession(ctx context.Context) (done bool, err error) {
+	act, err := e.runTUI(ctx)
+	if err != nil {
+		e.say("lifeboat: the text UI stopped: %v", err)
+	}
+	switch act {
+	case tui.ActionPowerOff:
+		return true, e.finish(ctx, DonePowerOff)
+	case tui.ActionReboot:
+		return true, e.finish(ctx, DoneReboot)
+	}
+	return false, nil
 }

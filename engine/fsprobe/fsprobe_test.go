@@ -9,12 +9,13 @@ import (
 	"io"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lifeboat-rescue/lifeboat/internal/fstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the fuzz seed corpus in testdata/fuzz/FuzzProbe from freshly made filesystems")
@@ -42,36 +43,10 @@ var fsCases = []fsCase{
 	{name: "swap", sizeMiB: 8, tool: "mkswap", args: []string{"-L", "lb-swap"}, want: Info{Type: "swap"}},
 }
 
-func lookTool(t testing.TB, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Skipf("%s is not installed (Debian: apt-get install e2fsprogs dosfstools exfatprogs ntfs-3g util-linux)", name)
-	return ""
-}
-
-func run(t testing.TB, argv ...string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%q: %v\nstderr: %s", argv, err, stderr.String())
-	}
-	return stdout.String()
-}
-
 // makeFS creates the image for c in dir and returns its path.
 func makeFS(t testing.TB, dir string, c fsCase) string {
 	t.Helper()
-	tool := lookTool(t, c.tool)
+	tool := fstest.Tool(t, c.tool)
 	img := filepath.Join(dir, c.name+".img")
 	f, err := os.Create(img)
 	if err != nil {
@@ -81,14 +56,14 @@ func makeFS(t testing.TB, dir string, c fsCase) string {
 		t.Fatal(err)
 	}
 	f.Close()
-	run(t, append(append([]string{tool}, c.args...), img)...)
+	fstest.Run(t, append(append([]string{tool}, c.args...), img)...)
 	return img
 }
 
 // blkid returns `blkid -p -o export` of img as a map.
 func blkid(t testing.TB, img string) map[string]string {
 	t.Helper()
-	out := run(t, lookTool(t, "blkid"), "-p", "-o", "export", img)
+	out := fstest.Run(t, fstest.Tool(t, "blkid"), "-p", "-o", "export", img)
 	m := map[string]string{}
 	for line := range strings.Lines(out) {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
@@ -163,7 +138,7 @@ func TestProbeMatchesBlkid(t *testing.T) {
 }
 
 func checkExtAgainstDumpe2fs(t *testing.T, img string, got Info) {
-	out := run(t, lookTool(t, "dumpe2fs"), "-h", img)
+	out := fstest.Run(t, fstest.Tool(t, "dumpe2fs"), "-h", img)
 	field := func(name string) int64 {
 		m := regexp.MustCompile(`(?m)^` + name + `:\s+(\d+)$`).FindStringSubmatch(out)
 		if m == nil {
@@ -187,7 +162,7 @@ func checkExtAgainstDumpe2fs(t *testing.T, img string, got Info) {
 // checkFAT32AgainstFsck compares Used with fsck.fat's "U/T clusters", which
 // it computes by walking the FAT (mkfs.vfat writes a matching FSInfo).
 func checkFAT32AgainstFsck(t *testing.T, img string, got Info) {
-	out := run(t, lookTool(t, "fsck.fat"), "-n", img)
+	out := fstest.Run(t, fstest.Tool(t, "fsck.fat"), "-n", img)
 	m := regexp.MustCompile(`(\d+)/(\d+) clusters`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("fsck.fat -n: no cluster summary in %q", out)
