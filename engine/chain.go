@@ -185,7 +185,7 @@ func (f *pointFinder) find(uuid, hint string) (string, error) {
 	if f.scanned == nil {
 		f.scanned = map[string]string{}
 		for _, d := range f.dirs {
-			for _, p := range listImages(d) {
+			for _, p := range ListImages(d) {
 				if u, ok := imageUUID(p); ok == nil {
 					if _, dup := f.scanned[u]; !dup {
 						f.scanned[u] = p
@@ -209,8 +209,15 @@ func imageUUID(p string) (string, error) {
 
 var laterPart = regexp.MustCompile(`\.\d{3}\.lbi$`)
 
-// listImages lists the images (first parts) in a local folder.
-func listImages(dir string) []string {
+// IsImageName reports whether a file name is an image's first part: *.lbi,
+// not a later split part (*.002.lbi) and not an unfinished *.partial.
+func IsImageName(name string) bool {
+	return strings.HasSuffix(name, ".lbi") && !laterPart.MatchString(name)
+}
+
+// ListImages lists the images (first parts) directly in a local folder,
+// sorted by name.
+func ListImages(dir string) []string {
 	if IsURL(dir) {
 		return nil
 	}
@@ -220,9 +227,8 @@ func listImages(dir string) []string {
 	}
 	var out []string
 	for _, e := range ents {
-		n := e.Name()
-		if e.Type().IsRegular() && strings.HasSuffix(n, ".lbi") && !laterPart.MatchString(n) {
-			out = append(out, filepath.Join(dir, n))
+		if e.Type().IsRegular() && IsImageName(e.Name()) {
+			out = append(out, filepath.Join(dir, e.Name()))
 		}
 	}
 	return out
@@ -257,7 +263,7 @@ func latestPoint(base, chainDir string) (string, error) {
 	b.Close()
 	f := newPointFinder(base, chainDir)
 	for _, d := range f.dirs {
-		for _, p := range listImages(d) {
+		for _, p := range ListImages(d) {
 			im, err := openImage(p, images.OpenOptions{})
 			if err != nil {
 				continue

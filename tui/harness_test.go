@@ -205,6 +205,21 @@ func (f *fake) Info(image string, pw func() ([]byte, error)) (*engine.ImageInfo,
 			{File: image, Kind: images.PointIncremental, Created: created},
 		}
 		return ii, nil
+	case "sda2-full.lbi", "sda2-inc1.lbi", "sda2-locked.lbi":
+		// Backups of /dev/sda2 (400 GiB) in a folder: a full one and a
+		// newer incremental point; an encrypted full one elsewhere.
+		ii.Meta.Streams = []images.Stream{{Kind: images.KindPartition, Source: "/dev/sda2", Size: 400 * GiB, SectorSize: 512, Mode: images.ModeUsed}}
+		ii.Compression = images.LevelHigh
+		ii.Created = created.Add(-24 * time.Hour)
+		switch filepath.Base(image) {
+		case "sda2-inc1.lbi":
+			ii.Created = created
+			ii.Meta.Point = &images.Point{Kind: images.PointIncremental}
+		case "sda2-locked.lbi":
+			ii.Cipher = images.CipherAES256GCM
+			ii.Locked = pw == nil
+		}
+		return ii, nil
 	case "secret.lbi":
 		if pw == nil {
 			ii.Locked = true
@@ -298,6 +313,12 @@ func fakeOptions(f *fake) Options {
 		Version: "1.0", Backend: f,
 		Images:       func() []string { return []string{"/mnt/sdc1/pc1.lbi", "/mnt/sdc1/secret.lbi"} },
 		Destinations: func() []string { return []string{"/mnt/sdb1", "/mnt/sdc1/backups"} },
+		FolderImages: func(dir string) []string {
+			return map[string][]string{
+				"/mnt/sdc1/backups": {"/mnt/sdc1/backups/pc1.lbi", "/mnt/sdc1/backups/sda2-full.lbi", "/mnt/sdc1/backups/sda2-inc1.lbi"},
+				"/mnt/sdc1/locked":  {"/mnt/sdc1/locked/sda2-locked.lbi"},
+			}[dir]
+		},
 		Interfaces: func() ([]Iface, error) {
 			return []Iface{{Name: "eth0", MAC: "52:54:00:12:34:56", Up: true, Addrs: []string{"10.0.2.15/24"}}, {Name: "wlan0", MAC: "52:54:00:ab:cd:ef"}}, nil
 		},

@@ -43,6 +43,8 @@ const (
 	scBackupPw2
 	scSplit
 	scBackupSummary
+	scBackupType // full, incremental or differential
+	scChainPw    // an encrypted chain's password
 	scNetwork
 	scNetManual
 	scPower
@@ -113,6 +115,9 @@ type Model struct {
 	level     images.Level
 	bpw       []byte
 	split     int64
+	btype     images.PointKind // "" (no earlier backup in the folder) or the kind of backup chosen
+	base      *engine.ImageInfo
+	cpw       []byte // the chain's password
 	disks     []engine.DiskInfo
 	ifaces    []Iface
 	iface     string
@@ -216,6 +221,10 @@ type doneMsg struct {
 	err   error
 }
 type shellMsg struct{ err error }
+type folderMsg struct {
+	dir  string
+	base *engine.ImageInfo // the newest image of the same source, or nil
+}
 type netMsg struct {
 	note string
 	err  error
@@ -247,6 +256,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case doneMsg:
 		m.finished(msg)
 		return m, nil
+	case folderMsg:
+		m.gotFolder(msg)
+		return m, nil
 	case shellMsg:
 		if msg.err != nil {
 			m.err = "shell: " + msg.err.Error()
@@ -276,7 +288,7 @@ func (m *Model) listen() tea.Cmd {
 // isText says whether the current screen types text (so '?' is a letter).
 func (m *Model) isText() bool {
 	switch m.scr {
-	case scImagePath, scPassword, scTargetPath, scBackupFolder, scBackupName, scBackupPw1, scBackupPw2, scNetManual, scConfirm:
+	case scImagePath, scPassword, scTargetPath, scBackupFolder, scBackupName, scBackupPw1, scBackupPw2, scChainPw, scNetManual, scConfirm:
 		return true
 	}
 	return false
@@ -400,6 +412,9 @@ func (m *Model) pick(it item) tea.Cmd {
 			return nil
 		}
 		m.dest = it.key
+		return m.scanFolder()
+	case scBackupType:
+		m.btype = images.PointKind(it.key)
 		m.askName()
 	case scCompression:
 		m.level, _ = images.ParseLevel(it.key)
@@ -426,6 +441,7 @@ func (m *Model) pick(it item) tea.Cmd {
 func (m *Model) homePick(key string) tea.Cmd {
 	m.image, m.info, m.password, m.partition, m.target, m.source = "", nil, nil, 0, "", ""
 	m.mode, m.sbs, m.dest, m.name, m.bpw, m.split, m.level = layout.Keep, false, "", "", nil, 0, images.LevelNormal
+	m.btype, m.base, m.cpw = "", nil, nil
 	switch key {
 	case "restore", "check":
 		m.flow = map[string]flow{"restore": flowRestore, "check": flowCheck}[key]
@@ -483,7 +499,7 @@ func (m *Model) submit(v string) tea.Cmd {
 			return nil
 		}
 		m.dest = v
-		m.askName()
+		return m.scanFolder()
 	case scBackupName:
 		if v == "" || strings.ContainsAny(v, `/\`) {
 			m.err = "Type a file name (without folders), e.g. pc1.lbi."
@@ -493,6 +509,15 @@ func (m *Model) submit(v string) tea.Cmd {
 			v += ".lbi"
 		}
 		m.name = v
+		if m.chained() {
+			// The new point takes the chain's compression and encryption.
+			if m.base.Cipher != images.CipherNone {
+				m.textScreen(scChainPw, "", true)
+				return nil
+			}
+			m.splitList()
+			return nil
+		}
 		m.push(scCompression)
 		m.lists[scCompression] = newList(
 			item{label: "normal  good size, fast enough (recommended)", key: "normal"},
@@ -507,6 +532,13 @@ func (m *Model) submit(v string) tea.Cmd {
 			return nil
 		}
 		m.textScreen(scBackupPw2, "", true)
+	case scChainPw:
+		m.cpw = []byte(m.in.String())
+		if len(m.cpw) == 0 {
+			m.err = "Type the password of the backups in " + m.dest + "."
+			return nil
+		}
+		m.splitList()
 	case scBackupPw2:
 		if m.in.String() != string(m.bpw) {
 			m.back()
@@ -543,6 +575,79 @@ func (m *Model) splitList() {
 		item{label: "2 GiB parts", key: fmt.Sprint(int64(2 << 30))},
 		item{label: "650 MiB parts (for CDs)", key: fmt.Sprint(int64(650 << 20))},
 	)
+}
+
+// chained says the backup adds a point to an existing chain.
+func (m *Model) chained() bool {
+	return m.base != nil && (m.btype == images.PointIncremental || m.btype == images.PointDifferential)
+}
+
+// sourceSize is the size of the backup source as the disk list has it, 0
+// if unknown.
+func (m *Model) sourceSize() int64 {
+	for _, d := range m.disks {
+		if d.Path == m.source {
+			return d.Size
+		}
+		for _, p := range d.Partitions {
+			if p.Path == m.source {
+				return p.Size
+			}
+		}
+	}
+	return 0
+}
+
+// scanFolder looks, in the background, for images of the same source in
+// the chosen folder: the newest is what an incremental or differential
+// backup builds on.
+func (m *Model) scanFolder() tea.Cmd {
+	dir, b, list := m.dest, m.o.Backend, m.o.FolderImages
+	size, kind := m.sourceSize(), images.KindDisk
+	if m.srcPart {
+		kind = images.KindPartition
+	}
+	m.note = "Looking for earlier backups in " + dir + " ..."
+	return func() tea.Msg {
+		var base *engine.ImageInfo
+		if size <= 0 {
+			return folderMsg{dir: dir}
+		}
+		for _, p := range list(dir) {
+			ii, err := b.Info(p, nil)
+			if err != nil || len(ii.Meta.Streams) == 0 {
+				continue
+			}
+			s := ii.Meta.Streams[0]
+			if s.Size != size || s.Kind != kind {
+				continue
+			}
+			if base == nil || ii.Created.After(base.Created) {
+				base = ii
+			}
+		}
+		return folderMsg{dir: dir, base: base}
+	}
+}
+
+func (m *Model) gotFolder(msg folderMsg) {
+	if (m.scr != scBackupDest && m.scr != scBackupFolder) || msg.dir != m.dest {
+		return // the user moved on
+	}
+	m.note = ""
+	m.base, m.btype, m.cpw = msg.base, "", nil
+	if msg.base == nil {
+		m.askName()
+		return
+	}
+	m.push(scBackupType)
+	l := newList(
+		item{label: "Full backup (new chain)", key: string(images.PointFull)},
+		item{label: "Incremental (only what changed since the latest point)", key: string(images.PointIncremental)},
+		item{label: "Differential (only what changed since the full backup)", key: string(images.PointDifferential)},
+	)
+	l.cur = 1
+	m.lists[scBackupType] = l
 }
 
 func (m *Model) askName() {

@@ -73,6 +73,18 @@ func (m *Model) start() tea.Cmd {
 			kind = images.KindPartition
 		}
 		o := engine.BackupOptions{Source: m.source, Kind: kind, Output: out, Compression: m.level, Password: m.bpw, SplitSize: m.split, ToolVersion: m.o.Version}
+		if m.chained() {
+			o.Compression, o.Password = m.base.Compression, nil
+			if m.btype == images.PointIncremental {
+				o.Incremental = m.base.Image
+			} else {
+				o.Differential = m.base.Image
+			}
+			if m.base.Cipher != images.CipherNone {
+				cpw := m.cpw
+				o.ChainPassword = func() ([]byte, error) { return cpw, nil }
+			}
+		}
 		run = func(ctx context.Context, p engine.Progress, _ func(engine.Plan) error) ([]string, error) {
 			o.Progress = p
 			res, err := b.Backup(ctx, o)

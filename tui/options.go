@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -101,6 +100,10 @@ type Options struct {
 	// Destinations lists folders a backup may be written to (writable
 	// filesystems on other disks); "type a folder" is always offered.
 	Destinations func() []string
+	// FolderImages lists the images (first parts of *.lbi) directly in a
+	// backup folder, to offer an incremental or differential backup onto
+	// an earlier one of the same source; default reads the folder.
+	FolderImages func(dir string) []string
 	// PrepareWrite is called before a restore or clone writes to target
 	// (the rescue environment unmounts its read-only mounts of that disk)
 	// with the files or devices the operation reads, and before a backup
@@ -140,6 +143,9 @@ func (o *Options) defaults() {
 	}
 	if o.Destinations == nil {
 		o.Destinations = func() []string { return nil }
+	}
+	if o.FolderImages == nil {
+		o.FolderImages = engine.ListImages
 	}
 	if o.Interfaces == nil {
 		o.Interfaces = hostInterfaces
@@ -186,8 +192,6 @@ func hostInterfaces() ([]Iface, error) {
 	return out, nil
 }
 
-var splitPart = regexp.MustCompile(`\.\d{3}\.lbi$`)
-
 // FindImages returns a function listing the images (*.lbi first parts)
 // under the roots, a few folders deep; for `lifeboat tui` on a host the
 // roots are --images folders and /media and /mnt.
@@ -203,7 +207,7 @@ func FindImages(roots ...string) func() []string {
 				if d.IsDir() && strings.Count(strings.TrimPrefix(p, root), string(filepath.Separator)) > 4 {
 					return filepath.SkipDir
 				}
-				if !d.IsDir() && strings.HasSuffix(p, ".lbi") && !splitPart.MatchString(p) && !seen[p] {
+				if !d.IsDir() && engine.IsImageName(p) && !seen[p] {
 					seen[p] = true
 					out = append(out, p)
 				}

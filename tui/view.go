@@ -19,7 +19,7 @@ var titles = map[screen]string{
 	scBackupDest: "Destination", scBackupFolder: "Destination folder", scBackupName: "File name",
 	scCompression: "Compression", scBackupPw1: "Encryption", scBackupPw2: "Encryption",
 	scSplit: "Split", scBackupSummary: "Summary", scNetwork: "Network", scNetManual: "Manual address",
-	scPower: "Reboot / Power off",
+	scPower: "Reboot / Power off", scBackupType: "Backup type", scChainPw: "Chain password",
 }
 
 func (m *Model) keysLine() string {
@@ -108,7 +108,7 @@ While an operation runs, Esc asks whether to stop it; the result then says what 
 
 Restore: image, then backup point, whole disk or one partition, target, layout, confirmation.
 Clone: source disk or partition, target, layout, confirmation.
-Backup: source, folder on another disk, file name, compression, password (optional, asked twice), split size.
+Backup: source, folder on another disk, backup type (when the folder holds backups of the same source), file name, compression, password (optional, asked twice), split size.
 Shell opens a command line; type exit to come back.`
 
 func (m *Model) listBody(intro string, rows int, after ...string) []string {
@@ -217,6 +217,17 @@ func (m *Model) body(w, rows int) []string {
 		return m.listBody("Pick the folder the image goes into:", rows, after)
 	case scBackupFolder:
 		return m.inputBody("Type the folder the image goes into:")
+	case scBackupType:
+		b := m.base
+		when := b.Created.UTC().Format("2006-01-02 15:04")
+		kind := images.PointFull
+		if b.Meta.Point != nil {
+			kind = b.Meta.Point.Kind
+		}
+		return m.listBody(fmt.Sprintf("%s already holds backups of %s. The newest is %s (%s, %s backup).", m.dest, m.source, filepath.Base(b.Image), when, kind), rows,
+			"Incremental and differential backups build on it and take its compression and encryption; restoring one needs the earlier points beside it.")
+	case scChainPw:
+		return m.inputBody("The backups in " + m.dest + " are encrypted; the new point is encrypted the same way. Type their password, then press Enter:")
 	case scBackupName:
 		return m.inputBody("File name of the image in "+m.dest+":", "Split images get parts named NAME.002.lbi and so on beside it.")
 	case scCompression:
@@ -245,8 +256,17 @@ func (m *Model) body(w, rows int) []string {
 			cut(fmt.Sprintf("  Back up  %s (%s)", m.source, what), w),
 			cut(fmt.Sprintf("  Into     %s", filepath.Join(m.dest, m.name)), w),
 		}
-		out = append(out, indent(wrap(fmt.Sprintf("compression %s, %s, %s", m.level, enc, split), w-11), "           ")...)
-		out[2] = "  Options" + out[2][9:]
+		opts := fmt.Sprintf("compression %s, %s, %s", m.level, enc, split)
+		switch {
+		case m.chained():
+			out = append(out, cut(fmt.Sprintf("  Type     %s, in the chain of %s", m.btype, filepath.Base(m.base.Image)), w))
+			opts = "compression and encryption as the chain, " + split
+		case m.base != nil:
+			out = append(out, cut("  Type     full backup (new chain)", w))
+		}
+		n := len(out)
+		out = append(out, indent(wrap(opts, w-11), "           ")...)
+		out[n] = "  Options" + out[n][9:]
 		out = append(out, "")
 		out = append(out, wrap("The source is only read. The image appears under its name only when it is complete.", w)...)
 		return append(append(out, ""), m.lists[scBackupSummary].render(m.st, w, 1)...)
