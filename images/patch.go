@@ -36,8 +36,8 @@ func makePatch(b, base []byte) []byte {
 		}
 	}
 	blocks := (len(b) + patchBlock - 1) / patchBlock
-	if len(idx) == 0 || len(idx)*4 > blocks*3 {
-		return nil // unchanged (a dedup miss of another kind), or mostly new
+	if len(idx) == 0 || len(idx) == blocks {
+		return nil // unchanged (a dedup miss of another kind), or all new
 	}
 	out := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+4*len(idx)+len(idx)*patchBlock), uint32(len(idx)))
 	for _, i := range idx {
@@ -46,6 +46,9 @@ func makePatch(b, base []byte) []byte {
 	for _, i := range idx {
 		s := int(i) * patchBlock
 		out = append(out, b[s:min(s+patchBlock, len(b))]...)
+	}
+	if len(out) >= len(b) {
+		return nil // the block list costs more than the blocks it spares
 	}
 	return out
 }
