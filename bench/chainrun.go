@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -54,18 +53,31 @@ func RunChain(ctx context.Context, o Options, out io.Writer) error {
 	}
 	lb := b.lifeboat
 	type row struct {
-		name string
-		res  result
-		err  error
+		name  string
+		res   result
+		err   error
+		image string // a backup's output, whose size the table shows
 	}
 	var rows []row
-	run := func(name string, argv []string, outputs []string, prepare func() error) result {
-		r, err := b.timed(ctx, name, [][]string{argv}, outputs, prepare)
-		rows = append(rows, row{name, r, err})
+	size := func(f string) int64 {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return -1
+		}
+		return fi.Size()
+	}
+	// run times one step writing output; a backup's row shows its size.
+	run := func(name string, argv []string, output string, backup bool, prepare func() error) result {
+		r, err := b.timed(ctx, name, [][]string{argv}, []string{output}, prepare)
+		rw := row{name: name, res: r, err: err}
+		if backup {
+			rw.image = output
+		}
+		rows = append(rows, rw)
 		return r
 	}
-	full := run("lifeboat full backup", []string{lb, "backup", "part", work, "-o", p("full.lbi"), "--yes"}, []string{p("full.lbi")}, nil)
-	run("qemu-img full (the base)", []string{"qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd", work, p("base.qcow2")}, []string{p("base.qcow2")}, nil)
+	full := run("lifeboat full backup", []string{lb, "backup", "part", work, "-o", p("full.lbi"), "--yes"}, p("full.lbi"), true, nil)
+	run("qemu-img full (the base)", []string{"qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd", work, p("base.qcow2")}, p("base.qcow2"), true, nil)
 	if err := command(ctx, lb, "restore", p("full.lbi"), "--target", old, "--yes"); err != nil {
 		return err
 	}
@@ -74,26 +86,19 @@ func RunChain(ctx context.Context, o Options, out io.Writer) error {
 		return err
 	}
 	changedZ := zstdLen(changed)
-	inc := run("lifeboat incremental", []string{lb, "backup", "part", work, "--incremental", p("full.lbi"), "-o", p("inc.lbi"), "--yes"}, []string{p("inc.lbi")}, nil)
+	inc := run("lifeboat incremental", []string{lb, "backup", "part", work, "--incremental", p("full.lbi"), "-o", p("inc.lbi"), "--yes"}, p("inc.lbi"), true, nil)
 	// The backing file is named relative to the new image, as qemu-img
 	// resolves it.
 	run("qemu-img convert -B (backing file)", []string{"qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd",
-		"-B", filepath.Base(p("base.qcow2")), "-F", "qcow2", work, p("inc.qcow2")}, []string{p("inc.qcow2")}, nil)
-	fullR := run("lifeboat full restore of the new point", []string{lb, "restore", p("inc.lbi"), "--target", p("restored.img"), "--yes"}, []string{p("restored.img")}, nil)
+		"-B", filepath.Base(p("base.qcow2")), "-F", "qcow2", work, p("inc.qcow2")}, p("inc.qcow2"), true, nil)
+	fullR := run("lifeboat full restore of the new point", []string{lb, "restore", p("inc.lbi"), "--target", p("restored.img"), "--yes"}, p("restored.img"), false, nil)
 	deltaR := run("lifeboat delta restore onto the old point", []string{lb, "restore", p("inc.lbi"), "--target", p("delta.img"), "--delta", "--yes"},
-		[]string{p("delta.img")}, func() error { return command(ctx, "cp", "--sparse=always", old, p("delta.img")) })
-	run("qemu-img restore of the new point", []string{"qemu-img", "convert", "-O", "raw", p("inc.qcow2"), p("qemu-restored.img")}, []string{p("qemu-restored.img")}, nil)
+		p("delta.img"), false, func() error { return command(ctx, "cp", "--sparse=always", old, p("delta.img")) })
+	run("qemu-img restore of the new point", []string{"qemu-img", "convert", "-O", "raw", p("inc.qcow2"), p("qemu-restored.img")}, p("qemu-restored.img"), false, nil)
 	if err := checkFS(ctx, FSExt4, p("delta.img")); err != nil {
-		rows = append(rows, row{"check of the delta-restored image", result{}, err})
+		rows = append(rows, row{name: "check of the delta-restored image", err: err})
 	}
 
-	size := func(f string) int64 {
-		fi, err := os.Stat(f)
-		if err != nil {
-			return -1
-		}
-		return fi.Size()
-	}
 	fmt.Fprintf(out, "\nLifeboat bench — chain (ext4 %s, %s used; %d%% of the file data rewritten: %s, %s compressed with zstd -3)\n",
 		humanBinary(img.Size), humanBinary(img.Used), chainChangePct, humanBinary(int64(len(changed))), humanBinary(int64(changedZ)))
 	fmt.Fprintf(out, "%-44s %9s %10s\n", "step", "seconds", "size MB")
@@ -105,15 +110,8 @@ func RunChain(ctx context.Context, o Options, out io.Writer) error {
 			continue
 		}
 		s := ""
-		switch {
-		case strings.Contains(r.name, "full backup"):
-			s = fmt.Sprintf("%10.1f", float64(size(p("full.lbi")))/1e6)
-		case strings.Contains(r.name, "(the base)"):
-			s = fmt.Sprintf("%10.1f", float64(size(p("base.qcow2")))/1e6)
-		case r.name == "lifeboat incremental":
-			s = fmt.Sprintf("%10.1f", float64(size(p("inc.lbi")))/1e6)
-		case strings.Contains(r.name, "-B"):
-			s = fmt.Sprintf("%10.1f", float64(size(p("inc.qcow2")))/1e6)
+		if r.image != "" {
+			s = fmt.Sprintf("%10.1f", float64(size(r.image))/1e6)
 		}
 		fmt.Fprintf(out, "%-44s %9.2f %s\n", r.name, r.res.wall.Seconds(), s)
 	}

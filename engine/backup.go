@@ -317,7 +317,7 @@ func backupParent(o BackupOptions, stream *images.Stream, point *images.Point) (
 		}
 		b.Close()
 		f := newPointFinder(base, o.ChainDir)
-		if parentPath, _ = f.find(root, hint); parentPath == "" {
+		if parentPath = f.find(root, hint); parentPath == "" {
 			return nil, "", missingPoint(base, root, images.Link{UUID: root, File: hint, Kind: images.PointFull}, f.dirs)
 		}
 	}

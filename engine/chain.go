@@ -89,11 +89,7 @@ func openChain(name, chainDir string, pw func() ([]byte, error)) (*chain, error)
 	}
 	for _, u := range need {
 		l := links[u]
-		p, err := f.find(u, l.File)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
+		p := f.find(u, l.File)
 		if p == "" {
 			c.Close()
 			return nil, missingPoint(name, u, l, f.dirs)
@@ -173,12 +169,14 @@ func (f *pointFinder) join(dir, file string) string {
 	return filepath.Join(dir, filepath.Base(file))
 }
 
-func (f *pointFinder) find(uuid, hint string) (string, error) {
+// find returns the path of the image with this UUID: the file named hint
+// in one of the folders, else any image there; "" if there is none.
+func (f *pointFinder) find(uuid, hint string) string {
 	if hint != "" {
 		for _, d := range f.dirs {
 			p := f.join(d, hint)
 			if u, _ := imageUUID(p); u == uuid {
-				return p, nil
+				return p
 			}
 		}
 	}
@@ -194,7 +192,7 @@ func (f *pointFinder) find(uuid, hint string) (string, error) {
 			}
 		}
 	}
-	return f.scanned[uuid], nil
+	return f.scanned[uuid]
 }
 
 // imageUUID reads an image's identity without its password.
@@ -308,7 +306,7 @@ func describeChain(name, chainDir string, im *images.Image) []ChainPoint {
 	var out []ChainPoint
 	for _, l := range p.Chain {
 		cp := ChainPoint{File: l.File, UUID: l.UUID, Kind: l.Kind, Created: l.Created, Size: l.Size}
-		if path, _ := f.find(l.UUID, l.File); path == "" {
+		if path := f.find(l.UUID, l.File); path == "" {
 			cp.Missing = true
 		} else {
 			cp.File = path

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -122,17 +121,13 @@ func Clone(ctx context.Context, o CloneOptions) (*CloneResult, error) {
 	}
 	res.Fallbacks = fallbacks(meta)
 	d := &delivery{src: &devSource{r: rd, size: src.Size, used: used, path: o.Source}, meta: meta, origin: o.Source,
-		holders: []string{o.Source}, holderWhat: "the source being cloned", layout: lo, log: log, start: start}
+		holders: []string{o.Source}, holderWhat: "the source being cloned", layout: lo, log: log, start: start,
+		// Even onto a disk of the same size and layout, a system clone
+		// writes the table of the chosen partitions only.
+		relayout: o.Kind == CloneSystem}
 	plan, err := d.prepare(o.Target)
 	if err != nil {
 		return nil, err
-	}
-	if o.Kind == CloneSystem && d.laid == nil {
-		// Same disk size and layout: still write the table of the chosen
-		// partitions only.
-		if err := d.forceLayout(plan); err != nil {
-			return nil, err
-		}
 	}
 	if o.Confirm != nil {
 		if err := o.Confirm(*plan); err != nil {
@@ -141,10 +136,6 @@ func Clone(ctx context.Context, o CloneOptions) (*CloneResult, error) {
 	}
 	rr, err := d.write(ctx, o.NoVerify, o.Progress)
 	if err != nil {
-		var re *images.ReadError
-		if errors.As(err, &re) {
-			return nil, readFailure(o.Source, err)
-		}
 		return nil, err
 	}
 	res.RestoreResult = *rr
@@ -152,19 +143,6 @@ func Clone(ctx context.Context, o CloneOptions) (*CloneResult, error) {
 		res.Damaged = salv.Damaged()
 	}
 	return res, nil
-}
-
-// forceLayout plans the layout even where the bytes could be copied as
-// they are.
-func (d *delivery) forceLayout(plan *Plan) error {
-	lo := d.layout
-	d.layout.NewIDs = true // makes planLayout treat the layout as new
-	err := d.planLayout(plan, d.meta.SectorSize)
-	d.layout = lo
-	if d.laid != nil {
-		d.laid.Table.DiskGUID = d.meta.Table.DiskGUID
-	}
-	return err
 }
 
 // checkOverlap refuses a clone whose target is, holds or lies on its source.
@@ -270,7 +248,7 @@ func onlyPartitions(used []images.Range, s *images.Stream) []images.Range {
 		spans = append(spans, images.Range{Off: p.Start, Len: p.Size})
 	}
 	spans = append(spans, images.Range{Off: 0, Len: first})
-	slicesSortRanges(spans)
+	sortRanges(spans)
 	var out []images.Range
 	for _, r := range used {
 		for _, sp := range spans {
@@ -280,7 +258,7 @@ func onlyPartitions(used []images.Range, s *images.Stream) []images.Range {
 			}
 		}
 	}
-	slicesSortRanges(out)
+	sortRanges(out)
 	return mergeRanges(out)
 }
 

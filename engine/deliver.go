@@ -48,6 +48,7 @@ type delivery struct {
 	partition  int
 	layout     LayoutOptions
 	delta      bool // compare with the target, write only what differs
+	relayout   bool // write a new table even where the stored one would do
 	log        *slog.Logger
 	start      time.Time
 	// set by prepare
@@ -203,17 +204,17 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 		size = d.meta.Size
 	}
 	src := layoutTable(d.meta)
-	min := map[int]int64{}
+	minSizes := map[int]int64{}
 	for _, p := range src.Partitions {
-		min[p.Number] = p.Size // filesystems are grown, never shrunk
+		minSizes[p.Number] = p.Size // filesystems are grown, never shrunk
 	}
 	lp, err := layout.PlanLayout(src, size, sectorSize, layout.PlanOptions{Mode: d.layout.Mode, Grow: d.layout.Grow, Sizes: d.layout.Sizes,
-		Align: d.layout.Align, NewIDs: d.layout.NewIDs, Table: d.layout.Table, MinSizes: min})
+		Align: d.layout.Align, NewIDs: d.layout.NewIDs, Table: d.layout.Table, MinSizes: minSizes})
 	if err != nil {
 		return refuse(d.target, "it is %s and %s", "nothing was written",
 			HumanBytes(size), strings.TrimPrefix(err.Error(), "layout: "))
 	}
-	same := !d.layout.NewIDs && lp.Table.Type == src.Type && (size == d.meta.Size || src.Type == layout.MBR && size > d.meta.Size)
+	same := !d.relayout && !d.layout.NewIDs && lp.Table.Type == src.Type && (size == d.meta.Size || src.Type == layout.MBR && size > d.meta.Size)
 	for _, m := range lp.Moves {
 		same = same && m.DstStart == m.SrcStart && m.DstSize == m.SrcSize
 	}

@@ -43,7 +43,7 @@ func Merge(ctx context.Context, o MergeOptions) (*BackupResult, error) {
 	defer c.Close()
 	for _, m := range c.all() {
 		for _, part := range m.Info().Parts {
-			if sameFile(part, o.Output) || filepath.Clean(part) == filepath.Clean(o.Output) {
+			if sameFile(part, o.Output) {
 				return nil, refuse(o.Output, "it is %s, one of the images being merged", "choose a new name for the merged image", part)
 			}
 		}

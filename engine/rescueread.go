@@ -90,6 +90,6 @@ func (s *salvager) Damaged() []images.Range {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := append([]images.Range(nil), s.damaged...)
-	slicesSortRanges(out)
+	sortRanges(out)
 	return mergeRanges(out)
 }

@@ -173,44 +173,42 @@ func deltaRange(ctx context.Context, sr *images.StreamReader, from, to, at int64
 
 // writeChunk writes the part of chunk c inside [from, to) at its place.
 func writeChunk(c images.Chunk, from, to, at int64, dst *blockdev.Device, fresh bool, tr *tracker, res *RestoreResult, v *verifier) error {
-	{
-		lo, hi := max(c.Off, from), min(c.Off+c.Len, to)
-		s := segment{off: lo - from + at, n: hi - lo}
-		switch {
-		case c.Unused:
-			tr.add(s.n)
-			return nil
-		case c.Zero:
-			s.zero = true
-			if !fresh {
-				for done := int64(0); done < s.n; {
-					m := min(s.n-done, int64(len(zeros)))
-					if _, err := dst.WriteAt(zeros[:m], s.off+done); err != nil {
-						return &IOError{Op: "write", Path: dst.Path, Offset: s.off + done, Err: err}
-					}
-					done += m
-					res.Written += m
-				}
-			}
-		default:
-			// The chunk's SHA-256 was checked as it was decoded; what was
-			// written is checked on read-back with a keyed 64-bit hash,
-			// ten times cheaper, whose random seed the medium cannot know.
-			b := c.Data[lo-c.Off : hi-c.Off]
-			if v != nil {
-				s.sum = maphash.Bytes(v.hseed, b)
-			}
-			if _, err := dst.WriteAt(b, s.off); err != nil {
-				return &IOError{Op: "write", Path: dst.Path, Offset: s.off, Err: err}
-			}
-			res.Written += int64(len(b))
-		}
-		if v != nil {
-			v.add(s)
-		}
+	lo, hi := max(c.Off, from), min(c.Off+c.Len, to)
+	s := segment{off: lo - from + at, n: hi - lo}
+	switch {
+	case c.Unused:
 		tr.add(s.n)
 		return nil
+	case c.Zero:
+		s.zero = true
+		if !fresh {
+			for done := int64(0); done < s.n; {
+				m := min(s.n-done, int64(len(zeros)))
+				if _, err := dst.WriteAt(zeros[:m], s.off+done); err != nil {
+					return &IOError{Op: "write", Path: dst.Path, Offset: s.off + done, Err: err}
+				}
+				done += m
+				res.Written += m
+			}
+		}
+	default:
+		// The chunk's SHA-256 was checked as it was decoded; what was
+		// written is checked on read-back with a keyed 64-bit hash,
+		// ten times cheaper, whose random seed the medium cannot know.
+		b := c.Data[lo-c.Off : hi-c.Off]
+		if v != nil {
+			s.sum = maphash.Bytes(v.hseed, b)
+		}
+		if _, err := dst.WriteAt(b, s.off); err != nil {
+			return &IOError{Op: "write", Path: dst.Path, Offset: s.off, Err: err}
+		}
+		res.Written += int64(len(b))
 	}
+	if v != nil {
+		v.add(s)
+	}
+	tr.add(s.n)
+	return nil
 }
 
 // verifySegment reads one segment back: a data chunk in one piece, a hole

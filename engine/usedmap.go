@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -133,14 +134,7 @@ func rangesLen(rs []images.Range) (n int64) {
 	return n
 }
 
-func slicesSortRanges(rs []images.Range) {
-	slices.SortFunc(rs, func(a, b images.Range) int {
-		switch {
-		case a.Off < b.Off:
-			return -1
-		case a.Off > b.Off:
-			return 1
-		}
-		return 0
-	})
+// sortRanges sorts ranges by offset.
+func sortRanges(rs []images.Range) {
+	slices.SortFunc(rs, func(a, b images.Range) int { return cmp.Compare(a.Off, b.Off) })
 }

@@ -66,9 +66,10 @@ type Writer struct {
 	// For a point of a chain: the parent's records by plaintext hash (as
 	// foreign records of this image), which of them are used, and the
 	// extents that refer to them (numbered once the own records are).
-	parentRefs map[[32]byte]foreignRecord
-	foreignBy  map[[32]byte]uint32
-	foreignExt []foreignUse
+	parentRefs    map[[32]byte]foreignRecord
+	parentReaders sync.Pool // *StreamReader of the parent, for patch bases
+	foreignBy     map[[32]byte]uint32
+	foreignExt    []foreignUse
 }
 
 type foreignUse struct {
@@ -605,10 +606,15 @@ func (w *Writer) patchFor(sid uint32, off int64, b []byte) []byte {
 	if p == nil || int(sid) >= len(p.x.Streams) || off+int64(len(b)) > p.x.Streams[sid].Size {
 		return nil
 	}
-	sr, err := p.Stream(int(sid))
-	if err != nil {
-		return nil
+	// Readers keep decode buffers of a chunk each: reuse them.
+	sr, _ := w.parentReaders.Get().(*StreamReader)
+	if sr == nil || sr.id != int(sid) {
+		var err error
+		if sr, err = p.Stream(int(sid)); err != nil {
+			return nil
+		}
 	}
+	defer w.parentReaders.Put(sr)
 	base := make([]byte, len(b))
 	if _, err := sr.ReadAt(base, off); err != nil {
 		return nil // no base: store the chunk whole

@@ -139,7 +139,7 @@ func TestChains(t *testing.T) {
 				mustLB(t, nil, append([]string{"backup", "part", img, "-o", p}, args...)...)
 				points = append(points, point{p, fstest.ReadTree(t, c, img)})
 			}
-			backup("full.lbi", chunkArgs...)
+			backup("full.lbi")
 			before, _ := os.ReadFile(img)
 			changed1 := modify(t, c, img, 1, 5)
 			blocks := changedBlocks(t, before, img)
@@ -223,8 +223,6 @@ func TestChains(t *testing.T) {
 	}
 }
 
-var chunkArgs = strings.Fields(os.Getenv("LB_CHUNK"))
-
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
 // A small chain of a raw file, for the failure cases.
@@ -270,7 +268,7 @@ func mixedFile(t *testing.T, n int, seed uint64) []byte {
 // the last point and names that member. A missing middle point is named by
 // the points after it; a wrong password fails before any work.
 func TestBrokenChains(t *testing.T) {
-	dir, src, files := smallChain(t, nil)
+	_, _, files := smallChain(t, nil)
 	last := files[len(files)-1]
 	for _, victim := range files {
 		t.Run("flipped "+filepath.Base(victim), func(t *testing.T) {
@@ -304,8 +302,7 @@ func TestBrokenChains(t *testing.T) {
 		mustLB(t, nil, "check", last, "--chain-dir", other)
 	})
 	t.Run("wrong password", func(t *testing.T) {
-		edir, esrc, efiles := smallChain(t, []string{pw}, "--encrypt")
-		_ = edir
+		_, esrc, efiles := smallChain(t, []string{pw}, "--encrypt")
 		out := filepath.Join(t.TempDir(), "inc3.lbi")
 		r := lb(t, []string{"LIFEBOAT_PASSWORD=wrong"}, "backup", "disk", esrc, "-o", out, "--incremental", efiles[0])
 		if r.code != cli.ExitPassword {
@@ -316,8 +313,6 @@ func TestBrokenChains(t *testing.T) {
 		}
 		mustLB(t, []string{pw}, "restore", efiles[2], "--target", filepath.Join(t.TempDir(), "e.img"), "--yes")
 	})
-	_ = dir
-	_ = src
 }
 
 // Acceptance 5: kill -9 at random moments during an incremental and a
@@ -358,5 +353,4 @@ func TestKilledChainWriters(t *testing.T) {
 			mustLB(t, nil, "check", f)
 		}
 	}
-	_ = bytes.Equal
 }
