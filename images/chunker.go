@@ -55,7 +55,14 @@ func newCutter(ck chunking, get func() *[]byte, emit func(*[]byte, int64) error)
 
 func (c *cutter) add(p []byte) error {
 	for len(p) > 0 {
-		b := p[:min(len(p), c.ck.Block)]
+		// Pieces of the source need not be Block-aligned (1 KiB filesystem
+		// blocks, short zero gaps), so a block may also be cut short to end
+		// exactly at Max: a chunk never grows past it.
+		n := min(len(p), c.ck.Block)
+		if c.cur != nil {
+			n = min(n, c.ck.Max-len(*c.cur))
+		}
+		b := p[:n]
 		p = p[len(b):]
 		if allZero(b) {
 			if c.inZero > 0 {
