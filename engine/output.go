@@ -51,4 +51,3 @@ func parentDir(p string) string {
 	}
 	return p[:i]
 }
-
