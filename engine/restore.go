@@ -39,8 +39,14 @@ type RestoreOptions struct {
 	// is written; an error from it aborts with nothing written.
 	Confirm  func(Plan) error
 	NoVerify bool
-	Progress Progress
-	Log      *slog.Logger
+	// NoPrecheck skips reading and authenticating every chunk before the
+	// first byte is written. Only the stored checksums are then compared
+	// first: a chunk altered with its checksum kept (or taken from another
+	// image) is found only while writing, and the target is left
+	// half-written.
+	NoPrecheck bool
+	Progress   Progress
+	Log        *slog.Logger
 }
 
 // Plan is what a restore or clone is about to do, for confirmation.
@@ -102,9 +108,10 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	}
 
 	// The image (and the earlier points it needs) is read in full once
-	// before writing: a damaged image is refused with nothing written.
-	log.Info("image check started", "image", o.Image, "points", len(c.members)+1)
-	err = verifyChain(ctx, c, o.Progress, StagePrecheck, true)
+	// before writing, every chunk authenticated or hashed and decompressed:
+	// a damaged image is refused with nothing written.
+	log.Info("image check started", "image", o.Image, "points", len(c.members)+1, "full", !o.NoPrecheck)
+	err = verifyChain(ctx, c, o.Progress, StagePrecheck, o.NoPrecheck)
 	log.Info("image check finished", "image", o.Image, "err", err, "elapsed", time.Since(start))
 	if err != nil {
 		return nil, describeOpenError(o.Image, err)
