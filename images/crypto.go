@@ -1,6 +1,7 @@
 package images
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -115,16 +116,26 @@ func newKey(c Cipher, password []byte, cost KDFCost, uuid [16]byte) (aead cipher
 	}
 	p.Nonce = make([]byte, kek.NonceSize())
 	rand.Read(p.Nonce)
-	wrapped = kek.Seal(nil, p.Nonce, dataKey, append([]byte(wrapAD), uuid[:]...))
+	ad := append([]byte(wrapAD), uuid[:]...)
+	wrapped = kek.Seal(nil, p.Nonce, dataKey, ad)
+	// What unwrapKey will demand of the header, checked before it is written.
+	if k, err := kek.Open(nil, p.Nonce, wrapped, ad); err != nil || !bytes.Equal(k, dataKey) || !p.valid() {
+		return nil, nil, nil, internalError("the wrapped key it would write does not unwrap", err)
+	}
 	aead, err = newAEAD(c, dataKey)
 	return aead, p, wrapped, err
+}
+
+// valid: the parameters a reader accepts.
+func (p *kdfParams) valid() bool {
+	return p.Name == "argon2id" && len(p.Salt) >= 8 && p.Time != 0 && p.Time <= maxKDFTime &&
+		p.MemKiB >= 8 && p.MemKiB <= maxKDFMemKiB && p.Threads != 0
 }
 
 // unwrapKey returns the data key's AEAD, or ErrWrongPassword.
 func unwrapKey(h *header, uuid [16]byte, password []byte) (cipher.AEAD, error) {
 	p := h.KDF
-	if p.Name != "argon2id" || len(p.Salt) < 8 || p.Time == 0 || p.Time > maxKDFTime ||
-		p.MemKiB < 8 || p.MemKiB > maxKDFMemKiB || p.Threads == 0 {
+	if !p.valid() {
 		return nil, errBadHeader
 	}
 	kek, err := newAEAD(h.Cipher, deriveKEK(p, password))

@@ -38,6 +38,11 @@ type partSink struct {
 	overwrite bool
 
 	stream io.Writer // set when writing to a pipe; no parts then
+	// old is the UUID of the image this one replaces (Overwrite), whose
+	// later parts may be removed at commit; nil when there is none.
+	old   *[16]byte
+	first *os.File // part 1's temporary file, created by start
+	lock  *os.File // a second handle on it, locked while writing
 
 	n      int // parts opened so far
 	cur    *os.File
@@ -80,6 +85,37 @@ func (s *partSink) Write(p []byte) (int, error) {
 	return done, nil
 }
 
+// start prepares writing base: it removes what an interrupted writer of
+// the same name left, refuses names in the way, and creates part 1's
+// temporary file, locked against a concurrent writer of the same name.
+func (s *partSink) start() error {
+	if _, err := CleanInterrupted(s.base); err != nil {
+		return err
+	}
+	if s.overwrite {
+		s.old, _ = imageUUIDAt(s.base)
+	}
+	if err := s.mayReplace(s.base, 1); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(s.base+partialSuffix, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return &ExistsError{Path: s.base + partialSuffix, What: "another backup or merge is writing this image now"}
+		}
+		return fmt.Errorf("create image part: %w", err)
+	}
+	s.first = f
+	if l, err := os.Open(f.Name()); err == nil {
+		if tryLock(l) {
+			s.lock = l
+		} else {
+			l.Close()
+		}
+	}
+	return nil
+}
+
 // next closes the current part and opens the next one.
 func (s *partSink) next() error {
 	if s.cur != nil {
@@ -89,15 +125,18 @@ func (s *partSink) next() error {
 	}
 	s.n++
 	name := PartName(s.base, s.n)
-	if !s.overwrite {
-		if _, err := os.Lstat(name); err == nil {
-			return fmt.Errorf("%s already exists; choose another output name or allow overwriting", name)
-		}
+	if err := s.mayReplace(name, s.n); err != nil {
+		return err
 	}
 	tmp := name + partialSuffix
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("create image part: %w", err)
+	var f *os.File
+	if s.n == 1 && s.first != nil {
+		f, s.first = s.first, nil
+	} else {
+		var err error
+		if f, err = os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
+			return fmt.Errorf("create image part: %w", err)
+		}
 	}
 	s.cur, s.left, s.pos, s.synced = f, s.split, 0, 0
 	s.tmp = append(s.tmp, tmp)
@@ -135,19 +174,70 @@ func (s *partSink) commit() error {
 		}
 		s.cur = nil
 	}
+	return nil
+}
+
+// publish renames every synced part into place. Part 1, the only name a
+// user opens, is renamed last: until then the later parts under their
+// final names are orphans that name, in their part headers, an image whose
+// first part is still base+".partial" — which is how CleanInterrupted
+// recognises them after a crash at any instant (several files cannot
+// appear at once).
+func (s *partSink) publish() error {
+	if s.stream != nil {
+		return nil
+	}
 	for i := len(s.tmp) - 1; i >= 0; i-- {
 		if err := os.Rename(s.tmp[i], s.final[i]); err != nil {
 			return fmt.Errorf("rename %s to %s: %w", s.tmp[i], s.final[i], err)
 		}
 	}
-	// Parts of an older, longer image with the same name would confuse users.
-	for n := s.n + 1; ; n++ {
-		if err := os.Remove(PartName(s.base, n)); err != nil {
-			break
+	// The later parts of the image this one replaced (only those: their
+	// part headers name it) would be mistaken for parts of this one.
+	if s.old != nil {
+		for n := s.n + 1; ; n++ {
+			name := PartName(s.base, n)
+			if partUUID(name, n) != *s.old {
+				break
+			}
+			os.Remove(name)
 		}
 	}
 	syncDir(filepath.Dir(s.base))
+	s.unlock()
 	return nil
+}
+
+func (s *partSink) unlock() {
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+}
+
+// mayReplace says whether part n of the new image may be written as name:
+// it must not exist, unless it is part n of the image being replaced.
+func (s *partSink) mayReplace(name string, n int) error {
+	fi, err := os.Lstat(name)
+	if err != nil {
+		return nil
+	}
+	what := "it already exists"
+	switch {
+	case !fi.Mode().IsRegular():
+		what = "it exists and is not a regular file"
+	case !s.overwrite:
+	case s.old == nil:
+		if n == 1 {
+			return nil // --overwrite of a file that is not an image
+		}
+		what = "it already exists and is not a part of the image being replaced"
+	case n == 1 || partUUID(name, n) == *s.old:
+		return nil
+	default:
+		what = "it already exists and is not a part of the image being replaced"
+	}
+	return &ExistsError{Path: name, What: what}
 }
 
 // abort removes every temporary part.
@@ -155,9 +245,123 @@ func (s *partSink) abort() {
 	if s.cur != nil {
 		s.cur.Close()
 	}
-	for _, t := range s.tmp {
-		os.Remove(t)
+	if s.first != nil {
+		s.first.Close()
+		os.Remove(s.first.Name())
+		s.first = nil
 	}
+	// Later parts first: part 1's temporary file is what ties them to
+	// this writer after a crash.
+	for i := len(s.tmp) - 1; i >= 0; i-- {
+		os.Remove(s.tmp[i])
+	}
+	s.unlock()
+}
+
+// ExistsError: an output file is in the way. Nothing was written; choose
+// another name, move the file away, or (for an older image of the same
+// name) allow overwriting.
+type ExistsError struct {
+	Path string
+	What string
+}
+
+func (e *ExistsError) Error() string {
+	return fmt.Sprintf("%s: %s; choose another output name or move it away", e.Path, e.What)
+}
+
+func (e *ExistsError) Unwrap() error { return fs.ErrExist }
+
+// imageUUIDAt returns the UUID in the header of the image file at path.
+func imageUUIDAt(path string) (*[16]byte, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	fixed := make([]byte, headerFixed)
+	if _, err := io.ReadFull(f, fixed); err != nil {
+		return nil, false
+	}
+	hl, err := headerLen(fixed)
+	if err != nil {
+		return nil, false
+	}
+	hb := make([]byte, hl)
+	if _, err := f.ReadAt(hb, 0); err != nil {
+		return nil, false
+	}
+	h, err := decodeHeader(hb)
+	if err != nil {
+		return nil, false
+	}
+	u, err := parseUUID(h.ImageUUID)
+	if err != nil {
+		return nil, false
+	}
+	return &u, true
+}
+
+// partUUID returns the image UUID in the header of part n at path (zero
+// when it is not a valid part n).
+func partUUID(path string, n int) [16]byte {
+	var u [16]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return u
+	}
+	defer f.Close()
+	b := make([]byte, partHeaderLen)
+	if _, err := io.ReadFull(f, b); err != nil || checkPartHeader(b, [16]byte(b[8:24]), n) != nil {
+		return u
+	}
+	return [16]byte(b[8:24])
+}
+
+// CleanInterrupted removes what a backup or merge writing an image at base
+// left behind when it was killed: base+".partial" and the parts whose part
+// headers name the same image, under temporary or final names (a crash
+// while the parts were being renamed into place). Nothing else is touched:
+// a file is removed only when its header proves this image wrote it. It
+// returns the files removed; it refuses when another writer is still
+// writing base.
+func CleanInterrupted(base string) ([]string, error) {
+	first := base + partialSuffix
+	if _, err := os.Lstat(first); err != nil {
+		return nil, nil
+	}
+	f, err := os.OpenFile(first, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s is left from an interrupted backup and cannot be opened: %w; remove it", first, err)
+	}
+	defer f.Close()
+	if !tryLock(f) {
+		return nil, &ExistsError{Path: first, What: "another backup or merge is writing this image now"}
+	}
+	var removed []string
+	if u, ok := imageUUIDAt(first); ok {
+		// Later parts exist under one name or the other, with no gap:
+		// they are opened in order and renamed from the last.
+		for n := 2; ; n++ {
+			found := false
+			for _, name := range []string{PartName(base, n) + partialSuffix, PartName(base, n)} {
+				if partUUID(name, n) == *u {
+					if err := os.Remove(name); err != nil {
+						return removed, fmt.Errorf("remove %s (left from an interrupted backup): %w", name, err)
+					}
+					removed, found = append(removed, name), true
+				}
+			}
+			if !found {
+				break
+			}
+		}
+	}
+	if err := os.Remove(first); err != nil {
+		return removed, fmt.Errorf("remove %s (left from an interrupted backup): %w", first, err)
+	}
+	syncDir(filepath.Dir(base))
+	return append(removed, first), nil
 }
 
 func syncDir(dir string) {

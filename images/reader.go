@@ -27,6 +27,8 @@ type OpenOptions struct {
 	Password func() ([]byte, error)
 	// Workers bounds parallel decoding; 0: one per CPU.
 	Workers int
+
+	key cipher.AEAD // the writer's own key, for re-opening what it wrote
 }
 
 // Image is an opened image: metadata at once, data through Stream.
@@ -150,6 +152,9 @@ func openImage(name string, first io.ReaderAt, firstSize int64, parts func(*head
 		return nil, err
 	}
 	if h.Cipher == CipherNone {
+		err = im.loadIndex()
+	} else if o.key != nil {
+		im.aead = o.key
 		err = im.loadIndex()
 	} else if o.Password != nil {
 		var pw []byte

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,6 +87,10 @@ func Create(path string, o WriterOptions) (*Writer, error) {
 		return nil, err
 	}
 	w.sink = &partSink{base: path, split: o.SplitSize, uuid: w.uuid, overwrite: o.Overwrite}
+	if err := w.sink.start(); err != nil {
+		w.Abort()
+		return nil, err
+	}
 	if err := w.writeHeader(); err != nil {
 		w.Abort()
 		return nil, err
@@ -208,6 +214,10 @@ func (w *Writer) writeHeader() error {
 	b, err := encodeHeader(w.h)
 	if err != nil {
 		return err
+	}
+	// The reader's rules, before a byte is written.
+	if _, err := decodeHeader(b); err != nil {
+		return internalError("the header it would write is unreadable", err)
 	}
 	w.hbytes = b
 	return w.write(b)
@@ -467,6 +477,11 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 				return errors.New("image has too many records")
 			}
 			p := *r.payload
+			// The reader's limits (decodeIndex), checked as the record is
+			// made, not after the image is done.
+			if r.rawLen <= 0 || r.rawLen > w.chunking.Max || len(p) == 0 || int64(len(p)) > math.MaxUint32 {
+				return internalError(fmt.Sprintf("chunk %d of stream %d has %d bytes (%d stored); the largest allowed is %d", r.ext, sid, r.rawLen, len(p), w.chunking.Max), nil)
+			}
 			rec := record{Off: w.off, Len: uint32(len(p)), RawLen: uint32(r.rawLen), Codec: r.codec,
 				Stream: sid, Chunk: uint64(r.ext), CRC: crc32c(p), Sum: r.sum}
 			if err := w.write(p); err != nil {
@@ -547,6 +562,12 @@ func (w *Writer) Commit(meta *Metadata) error {
 		return errors.New("image has too many records")
 	}
 	ib := w.idx.encode()
+	// The index must pass the reader's own validation (records tiling the
+	// data area, sizes within the chunk size, extents adding up) before
+	// it is written.
+	if _, err := decodeIndex(ib, w.h.ChunkSize, int64(len(w.hbytes)), w.off); err != nil {
+		return internalError("the index it would write is invalid", err)
+	}
 	if w.aead != nil {
 		ib = w.aead.Seal(nil, chunkNonce(w.aead, indexNonceStrm, indexNonceChunk), ib, indexAD(w.uuid, w.hbytes, mb))
 	}
@@ -575,8 +596,68 @@ func (w *Writer) Commit(meta *Metadata) error {
 	if err := w.sink.commit(); err != nil {
 		return err
 	}
+	// Re-open what is on disk, under its temporary names, as a reader
+	// would, before it gets its final name.
+	if w.sink.stream == nil {
+		if corruptAfterSync != nil {
+			corruptAfterSync(w.sink.tmp[len(w.sink.tmp)-1])
+		}
+		if err := w.reopen(); err != nil {
+			return err
+		}
+	}
+	if err := w.sink.publish(); err != nil {
+		return err
+	}
 	w.done = true
 	return nil
+}
+
+// corruptAfterSync is a test's stand-in for a disk that does not keep what
+// was written to it.
+var corruptAfterSync func(name string)
+
+// reopen opens the synced parts as an image, with the reader's checks
+// (header, parts, trailer, metadata and index checksums, index bounds,
+// chain links), and fails with an internal error when any rejects them.
+func (w *Writer) reopen() error {
+	tmp := map[string]string{}
+	for i, f := range w.sink.final {
+		tmp[f] = w.sink.tmp[i]
+	}
+	open := func(name string) (io.ReaderAt, int64, io.Closer, error) {
+		if t, ok := tmp[name]; ok {
+			name = t
+		}
+		return openFile(name)
+	}
+	r, size, c, err := open(w.name)
+	if err != nil {
+		return fmt.Errorf("re-open %s: %w", w.name, err)
+	}
+	im, err := openImage(w.name, r, size, func(h *header, uuid [16]byte) (*partSet, error) {
+		return openParts(w.name, r, size, c, open, h, uuid)
+	}, OpenOptions{Workers: 1, key: w.aead})
+	if err != nil {
+		c.Close()
+		return internalError("the image it wrote does not open", err)
+	}
+	defer im.Close()
+	if p := w.opts.Parent; p != nil {
+		if err := im.AttachChain(append(slices.Clone(p.chain), p)); err != nil {
+			return internalError("the image it wrote does not attach to its chain", err)
+		}
+	}
+	return nil
+}
+
+// internalError is a writer that would produce what its reader rejects: a
+// bug in Lifeboat, never reported as success.
+func internalError(what string, err error) error {
+	if err != nil {
+		what += ": " + err.Error()
+	}
+	return fmt.Errorf("internal error: %s; nothing was kept under the image's name. Please report this bug", what)
 }
 
 // Abort removes whatever was written under temporary names.

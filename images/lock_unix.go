@@ -1,0 +1,14 @@
+//go:build unix
+
+package images
+
+import (
+	"os"
+	"syscall"
+)
+
+// tryLock takes an exclusive advisory lock on f without waiting: false
+// when another process holds it.
+func tryLock(f *os.File) bool {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+}
