@@ -19,8 +19,11 @@
 //
 // Results are printed as one machine-readable line:
 //
-//	LIFEBOAT-RESULT status=ok exit=0 action=restore image=… target=/dev/vdb bytes=… seconds=…
+//	LIFEBOAT-RESULT status=ok exit=0 action=restore image=… target=/dev/vdb bytes=… range=… verified=… seconds=…
 //	LIFEBOAT-RESULT status=failed exit=5 action=restore reason="…"
+//
+// bytes= is what was written to the target; range= is the span of the
+// target the restore covered (the image's disk or partition size).
 package rescue
 
 import (

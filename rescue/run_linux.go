@@ -756,7 +756,7 @@ func (e *env) runJob(ctx context.Context, j Job) {
 		e.result(j, engine.ExitCode(err), target, err)
 		return
 	}
-	e.report(j, fmt.Sprintf("%s status=ok exit=0 action=%s image=%s target=%s bytes=%d verified=%v seconds=%.1f", ResultMarker, j.Action, image, target, res.Bytes, res.Verified, time.Since(start).Seconds()))
+	e.report(j, fmt.Sprintf("%s status=ok exit=0 action=%s image=%s target=%s bytes=%d range=%d verified=%v seconds=%.1f", ResultMarker, j.Action, image, target, res.Written, res.Bytes, res.Verified, time.Since(start).Seconds()))
 }
 
 // report prints the result line and, if the job says where, POSTs it.

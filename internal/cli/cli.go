@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -62,6 +63,12 @@ type env struct {
 	verbose        bool
 	// interactive lets tests answer prompts through a non-terminal stdin.
 	interactive bool
+	// ctx is the command's context: a prompt waiting for the user gives
+	// up when it is cancelled.
+	ctx context.Context
+	// args are the command line as given, for messages that show it
+	// corrected.
+	args []string
 }
 
 // log returns the logger the engine gets: steps with timings on stderr
@@ -86,6 +93,7 @@ func ExecuteInteractive(ctx context.Context, args []string, stdin io.Reader, std
 
 func execute(ctx context.Context, e *env, args []string) error {
 	stdin, stdout, stderr := e.stdin, e.stdout, e.stderr
+	e.ctx, e.args = ctx, args
 	root := &cobra.Command{
 		Use:   "lifeboat",
 		Short: "Back up, restore and check disks and partitions",
@@ -104,6 +112,11 @@ encrypted and split image files, checks them, and restores them.`,
 	root.PersistentFlags().BoolVarP(&e.verbose, "verbose", "v", false, "log each step with timings to standard error")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(disksCmd(e), backupCmd(e), infoCmd(e), checkCmd(e), restoreCmd(e), cloneCmd(e), mergeCmd(e), versionCmd(e), rescueCmd(e), pxeCmd(e), mkmediaCmd(e), tuiCmd(e))
+	for _, c := range root.Commands() {
+		if c.HasSubCommands() {
+			groupArgs(e, c)
+		}
+	}
 	err := root.ExecuteContext(ctx)
 	if err != nil && isCobraUsage(err) {
 		err = &usageError{err}
@@ -120,6 +133,59 @@ func isCobraUsage(err error) bool {
 	s := err.Error()
 	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "accepts ") ||
 		strings.HasPrefix(s, "requires ") || strings.Contains(s, "required flag") || strings.HasPrefix(s, "invalid argument")
+}
+
+// useLine is how the command is used, without cobra's "[flags]".
+func useLine(c *cobra.Command) string {
+	return strings.TrimSuffix(c.UseLine(), " [flags]")
+}
+
+// oneArg is the check of a command taking one argument (what) and a second
+// name by a flag (role, e.g. the target by --target): when the flag is
+// missing and two arguments are given, it shows the command corrected.
+func oneArg(what, role, flag string, value *string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		switch {
+		case len(args) == 1:
+			return nil
+		case len(args) == 0:
+			return usagef("%s needs %s: %s", c.CommandPath(), what, useLine(c))
+		case len(args) == 2 && value != nil && *value == "":
+			return usagef("%s takes the %s with %s: %s %s %s %s", c.CommandPath(), role, flag, c.CommandPath(), args[0], flag, args[1])
+		}
+		return usagef("%s takes %s, not %d arguments (%s): %s", c.CommandPath(), what, len(args), strings.Join(args, " "), useLine(c))
+	}
+}
+
+// groupArgs makes a command that only groups others (backup, clone, pxe,
+// mkmedia) say what the right form is instead of cobra's "unknown
+// shorthand flag" or a help text with exit 0 when its arguments are out of
+// order: "backup /dev/sda disk -o x.lbi" names the kind too late.
+func groupArgs(e *env, c *cobra.Command) {
+	c.FParseErrWhitelist.UnknownFlags = true
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(c *cobra.Command, args []string) error {
+		i := slices.Index(e.args, c.Name())
+		if i < 0 || i == len(e.args)-1 {
+			return c.Help() // just the group: show its commands
+		}
+		var forms []string
+		for _, sub := range c.Commands() {
+			if !sub.IsAvailableCommand() {
+				continue
+			}
+			forms = append(forms, useLine(sub))
+			// The kind given after the source: move it up front.
+			if j := slices.Index(e.args[i+1:], sub.Name()); j >= 0 {
+				j += i + 1
+				fixed := append([]string{"lifeboat"}, e.args[:i+1]...)
+				fixed = append(append(fixed, sub.Name()), e.args[i+1:j]...)
+				fixed = append(fixed, e.args[j+1:]...)
+				return usagef("%q goes right after %q: %s", sub.Name(), c.Name(), strings.Join(fixed, " "))
+			}
+		}
+		return usagef("%s needs one of: %s", c.CommandPath(), strings.Join(forms, "; "))
+	}
 }
 
 func exactArgs(n int, what string) cobra.PositionalArgs {

@@ -102,7 +102,12 @@ func cloneCmd(e *env) *cobra.Command {
 		sub := &cobra.Command{
 			Use:   use,
 			Short: short,
-			Args:  cobra.RangeArgs(map[bool]int{true: 0, false: 1}[kind == engine.CloneSystem], 1),
+			Args: func(c *cobra.Command, args []string) error {
+				if kind == engine.CloneSystem && len(args) == 0 {
+					return nil // the disk the running system is on
+				}
+				return oneArg("one SOURCE", "target", "--target", &target)(c, args)
+			},
 			RunE: func(c *cobra.Command, args []string) error {
 				if target == "" {
 					return usagef("no target: add --target DISK")

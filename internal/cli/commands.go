@@ -88,7 +88,7 @@ func backupCmd(e *env) *cobra.Command {
 		sub := &cobra.Command{
 			Use:   use,
 			Short: short,
-			Args:  exactArgs(1, "one SOURCE"),
+			Args:  oneArg("one SOURCE (a disk, partition or disk image file; \"lifeboat disks\" lists them)", "image", "-o", &f.output),
 			RunE:  func(c *cobra.Command, args []string) error { return runBackup(c, e, kind, args[0], &f) },
 		}
 		fl := sub.Flags()
@@ -113,6 +113,14 @@ func backupCmd(e *env) *cobra.Command {
 func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, f *backupFlags) error {
 	if f.output == "" {
 		return usagef("no output image: add -o FILE (or -o - for standard output)")
+	}
+	if f.output == "-" {
+		if _, tty := terminalFd(e.stdout); tty {
+			// As zstd does: the image would scroll past as garbage and
+			// can leave the terminal in a strange state.
+			return &engine.RefusedError{Object: "standard output", Reason: "it is a terminal, and lifeboat is not writing binary data to a terminal",
+				Fix: fmt.Sprintf("redirect it: lifeboat backup %s %s -o - > FILE", kindWord(kind), source)}
+		}
 	}
 	lvl, err := images.ParseLevel(f.compression)
 	if err != nil {
@@ -201,6 +209,14 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 		}
 	}
 	return nil
+}
+
+// kindWord is the backup subcommand for kind.
+func kindWord(kind images.StreamKind) string {
+	if kind == images.KindPartition {
+		return "part"
+	}
+	return "disk"
 }
 
 func infoCmd(e *env) *cobra.Command {
@@ -363,12 +379,12 @@ func checkCmd(e *env) *cobra.Command {
 func restoreCmd(e *env) *cobra.Command {
 	var target, passwordFile, chainDir string
 	var partition int
-	var noVerify, delta bool
+	var noVerify, noPrecheck, delta bool
 	var lf layoutFlags
 	c := &cobra.Command{
 		Use:   "restore IMAGE --target DEVICE",
 		Short: "Restore an image (or one partition of it) to a disk, partition or file",
-		Args:  exactArgs(1, "one IMAGE"),
+		Args:  oneArg("one IMAGE", "target", "--target", &target),
 		RunE: func(c *cobra.Command, args []string) error {
 			if target == "" {
 				return usagef("no target: add --target DEVICE (a disk, a partition or an image file)")
@@ -382,7 +398,7 @@ func restoreCmd(e *env) *cobra.Command {
 			}
 			bar := newBar(e)
 			res, err := engine.Restore(c.Context(), engine.RestoreOptions{
-				Image: args[0], Target: target, Partition: partition, NoVerify: noVerify, Log: e.log(), Layout: lo,
+				Image: args[0], Target: target, Partition: partition, NoVerify: noVerify, NoPrecheck: noPrecheck, Log: e.log(), Layout: lo,
 				ChainDir: chainDir, Delta: delta,
 				Password: existingPassword(e, passwordFile, args[0]),
 				Progress: bar,
@@ -415,6 +431,8 @@ func restoreCmd(e *env) *cobra.Command {
 	fl.StringVarP(&target, "target", "t", "", "disk, partition or image file to overwrite (a missing file is created)")
 	fl.IntVar(&partition, "partition", 0, "restore only partition N of a disk image")
 	fl.BoolVar(&noVerify, "no-verify", false, "skip reading the target back after writing")
+	fl.BoolVar(&noPrecheck, "no-precheck", false, "skip authenticating and decompressing every chunk before writing (only stored checksums are compared first); "+
+		"RISK: a damaged chunk is then found only while writing, leaving the target half-written")
 	fl.StringVar(&passwordFile, "password-file", "", "password of an encrypted image, from FILE (or set LIFEBOAT_PASSWORD)")
 	lf.add(fl)
 	return c

@@ -16,7 +16,7 @@ func mergeCmd(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "merge IMAGE -o OUTPUT",
 		Short: "Write a point of a chain (incremental or differential) as one self-contained image",
-		Args:  exactArgs(1, "one IMAGE"),
+		Args:  oneArg("one IMAGE", "new image", "-o", &output),
 		RunE: func(c *cobra.Command, args []string) error {
 			if output == "" {
 				return usagef("no output image: add -o FILE")

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -49,9 +51,105 @@ func (e *env) prompt(msg string) ([]byte, error) {
 		return nil, errors.New("no terminal")
 	}
 	fmt.Fprint(e.stderr, msg)
-	b, err := term.ReadPassword(fd)
-	fmt.Fprintln(e.stderr)
-	return b, err
+	return e.readTerminalLine(fd, false)
+}
+
+// promptCancelled is a prompt left with Ctrl-C or Ctrl-D. It is a
+// context.Canceled, so the process exits 130 like any other cancel.
+type promptCancelled struct{ key string }
+
+func (e *promptCancelled) Error() string {
+	return fmt.Sprintf("cancelled with %s at the prompt; nothing was written", e.key)
+}
+
+func (e *promptCancelled) Unwrap() error { return context.Canceled }
+
+func errPromptCancelled(key string) error { return &promptCancelled{key} }
+
+// readTerminalLine reads one line typed on the terminal fd (which is
+// e.stdin), echoing it when echo is set. The terminal is in raw mode
+// meanwhile, so that Ctrl-C (0x03), Ctrl-D (0x04) and Ctrl-\ (0x1c) arrive
+// as bytes and cancel, instead of raising a signal the blocked read would
+// never notice (or, for Ctrl-D, ending the line). The terminal's state is
+// restored on every path. A cancelled context (SIGTERM, or SIGINT sent from
+// elsewhere) ends the wait too.
+func (e *env) readTerminalLine(fd int, echo bool) ([]byte, error) {
+	old, err := term.MakeRaw(fd)
+	if err != nil {
+		return nil, fmt.Errorf("terminal: %w", err)
+	}
+	defer term.Restore(fd, old)
+	type result struct {
+		line []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		line, err := readRawLine(e.stdin, e.stderr, echo)
+		done <- result{line, err}
+	}()
+	ctx := e.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	select {
+	case r := <-done:
+		// Raw mode does no output processing: end the line by hand.
+		fmt.Fprint(e.stderr, "\r\n")
+		return r.line, r.err
+	case <-ctx.Done():
+		fmt.Fprint(e.stderr, "\r\n")
+		return nil, fmt.Errorf("cancelled at the prompt; nothing was written: %w", ctx.Err())
+	}
+}
+
+// readRawLine reads bytes from a terminal in raw mode up to Enter, with
+// backspace and Ctrl-U line editing.
+func readRawLine(in io.Reader, out io.Writer, echo bool) ([]byte, error) {
+	var line []byte
+	buf := make([]byte, 64)
+	for {
+		n, err := in.Read(buf)
+		for _, c := range buf[:n] {
+			switch c {
+			case 0x03:
+				return nil, errPromptCancelled("Ctrl-C")
+			case 0x04:
+				return nil, errPromptCancelled("Ctrl-D")
+			case 0x1c:
+				return nil, errPromptCancelled("Ctrl-\\")
+			case '\r', '\n':
+				return line, nil
+			case 0x7f, 0x08:
+				if len(line) > 0 {
+					_, size := utf8.DecodeLastRune(line)
+					line = line[:len(line)-size]
+					if echo {
+						fmt.Fprint(out, "\b \b")
+					}
+				}
+			case 0x15: // Ctrl-U: start over
+				if echo {
+					fmt.Fprint(out, strings.Repeat("\b \b", utf8.RuneCount(line)))
+				}
+				line = line[:0]
+			default:
+				if c < 0x20 {
+					continue // other control keys are not part of a name or password
+				}
+				line = append(line, c)
+				if echo {
+					out.Write([]byte{c})
+				}
+			}
+		}
+		if err == io.EOF || (err == nil && n == 0) {
+			return nil, errPromptCancelled("end of input")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // newPassword gets the password for a new encrypted image: from the file,
@@ -97,7 +195,7 @@ func existingPassword(e *env, file, image string) func() ([]byte, error) {
 			return []byte(e.getenv(passwordEnv)), nil
 		}
 		if _, ok := terminalFd(e.stdin); !ok {
-			return nil, fmt.Errorf("image %s is encrypted: %w; give --password-file FILE or set %s", image, images.ErrPasswordNeeded, passwordEnv)
+			return nil, fmt.Errorf("%s: %w; give --password-file FILE or set %s (no terminal to ask on)", image, images.ErrPasswordNeeded, passwordEnv)
 		}
 		return e.prompt(fmt.Sprintf("Password of %s: ", filepath.Base(image)))
 	}
@@ -114,13 +212,26 @@ func confirmTyped(e *env, summary, details, object string) error {
 		return fmt.Errorf("%w: %s; pass --yes to confirm when not on a terminal (nothing was written)", engine.ErrDeclined, summary)
 	}
 	name := filepath.Base(object)
-	fmt.Fprintf(e.stderr, "\n%s\nType %q to continue: ", details, name)
-	line, err := bufio.NewReader(e.stdin).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return err
+	fmt.Fprintf(e.stderr, "\n%s\nType %q to continue (Ctrl-C cancels): ", details, name)
+	var typed string
+	if fd, ok := terminalFd(e.stdin); ok {
+		b, err := e.readTerminalLine(fd, true)
+		if err != nil {
+			return err
+		}
+		typed = string(b)
+	} else {
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err == io.EOF && line == "" {
+			return errPromptCancelled("end of input")
+		}
+		if err != nil && err != io.EOF {
+			return err
+		}
+		typed = line
 	}
-	if strings.TrimSpace(line) != name {
-		return fmt.Errorf("%w: you typed %q, not %q; nothing was written to %s", engine.ErrDeclined, strings.TrimSpace(line), name, object)
+	if strings.TrimSpace(typed) != name {
+		return fmt.Errorf("%w: you typed %q, not %q; nothing was written to %s", engine.ErrDeclined, strings.TrimSpace(typed), name, object)
 	}
 	return nil
 }
