@@ -211,7 +211,7 @@ func TestLoopDevice(t *testing.T) {
 			{img, inside, true}, // stored on the loop device backed by img
 			{img, img, true},
 			{loop, elsewhere, false},
-			{loop, img, false}, // img is on the host filesystem, not on the loop device
+			{loop, img, true}, // img is not on the loop device, but writing the loop device writes img
 		}
 		for _, tt := range tests {
 			if got, err := Holds(tt.dev, tt.file); err != nil || got != tt.want {
@@ -338,6 +338,34 @@ func TestListSkipsRAMDisks(t *testing.T) {
 		}
 		if !strings.HasPrefix(d.Path, "/dev/") {
 			t.Errorf("%s: Path %q is not under /dev", d.Name, d.Path)
+		}
+	}
+}
+
+// Defect 4 of issue 11: a loop device backed by the image itself (or a
+// partition of one) holds the image: writing it destroys the image.
+func TestHoldsItsOwnBackingFile(t *testing.T) {
+	needTool(t, "sfdisk")
+	img := sparseFile(t, 16<<20)
+	cmd := exec.Command("sfdisk", "--quiet", img)
+	cmd.Stdin = strings.NewReader("label: dos\nstart=2048, size=8192, type=83\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk %s: %v\n%s", img, err, out)
+	}
+	other := sparseFile(t, 1<<20)
+	loop := attachLoop(t, img, true)
+	waitPartitions(t, loop, 1)
+	for _, tt := range []struct {
+		dev, file string
+		holds     bool
+	}{
+		{loop, img, true},
+		{loop + "p1", img, true},
+		{loop, other, false},
+		{loop + "p1", other, false},
+	} {
+		if got, err := Holds(tt.dev, tt.file); err != nil || got != tt.holds {
+			t.Errorf("Holds(%s, %s) = %v, %v; want %v", tt.dev, tt.file, got, err, tt.holds)
 		}
 	}
 }

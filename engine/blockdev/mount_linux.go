@@ -85,6 +85,22 @@ func Holds(devicePath, filePath string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// Writing the device writes whatever lies beneath it: a loop
+	// device (or a partition of one, or a mapping built on one) backed
+	// by the file itself.
+	below := devSet{}
+	for _, r := range roots {
+		below.addLower(r)
+	}
+	loops, err := listLoops()
+	if err != nil {
+		return false, err
+	}
+	for _, l := range loops {
+		if below[l.dev] && l.backing != nil && os.SameFile(l.backing, ffi) {
+			return true, nil
+		}
+	}
 	set := devSet{}
 	for _, r := range roots {
 		set.addStack(r)
@@ -167,6 +183,28 @@ func (s devSet) addStack(dev uint64) {
 	for _, h := range holders {
 		if hd, err := sysDev(sysfs + "/class/block/" + h.Name()); err == nil {
 			s.addStack(hd)
+		}
+	}
+}
+
+// addLower adds dev and, recursively, what it is built on: the disk a
+// partition belongs to, and the devices a device-mapper or md device sits
+// on (its slaves).
+func (s devSet) addLower(dev uint64) {
+	if s[dev] {
+		return
+	}
+	s[dev] = true
+	dir := fmt.Sprintf("%s/dev/block/%s", sysfs, formatDev(dev))
+	if _, err := os.Stat(dir + "/partition"); err == nil {
+		if p, err := sysDev(dir + "/.."); err == nil {
+			s.addLower(p)
+		}
+	}
+	slaves, _ := os.ReadDir(dir + "/slaves")
+	for _, sl := range slaves {
+		if d, err := sysDev(sysfs + "/class/block/" + sl.Name()); err == nil {
+			s.addLower(d)
 		}
 	}
 }
