@@ -124,5 +124,21 @@ scan:
 			}
 		}
 	}
+
+	// Everything reachable from the root directory — the bitmap, the
+	// up-case table, every directory and file — must be in the map.
+	b.rs = b.finish()
+	w := &exfatWalk{
+		d:        d,
+		fat:      &fatCache{d: d, off: fatOff, bits: 32, n: clusters + 2, what: "exFAT FAT"},
+		c:        cover(b.rs),
+		clusters: clusters,
+		heap:     heap,
+		cb:       clusterBytes,
+		bud:      budget{clusters + 16},
+	}
+	if err := w.walk(exfatChain{first: root, length: -1, isDir: true, what: "root directory"}); err != nil {
+		return 0, err
+	}
 	return clusterBytes, nil
 }

@@ -94,8 +94,9 @@ func crc16(crc uint16, p []byte) uint16 {
 }
 
 type extFS struct {
-	bs          int64 // block size
-	ratio       int64 // blocks per cluster (bigalloc), else 1
+	name        string // ext2, ext3 or ext4, for messages
+	bs          int64  // block size
+	ratio       int64  // blocks per cluster (bigalloc), else 1
 	blocks      int64
 	firstData   int64
 	bpg, cpg    int64 // blocks, clusters per group
@@ -114,9 +115,13 @@ type extFS struct {
 	gdtCsum     bool // uninit_bg
 	seed        uint32
 	uuid        []byte
+	ipg         int64 // inodes per group
+	inodeSize   int64
+	inodes      int64
+	is64        bool // 64bit: block numbers in inodes have high halves
 }
 
-func mapExt(d *dev, b *builder) (int64, error) {
+func mapExt(d *dev, b *builder, name string) (int64, error) {
 	sb := make([]byte, 1024)
 	if err := d.read(sb, extSBOffset, "ext superblock"); err != nil {
 		return 0, err
@@ -134,6 +139,8 @@ func mapExt(d *dev, b *builder) (int64, error) {
 		mcsum:   ro&extROMetadataCsum != 0,
 		gdtCsum: ro&extROGDTCsum != 0,
 		uuid:    sb[extUUID : extUUID+16],
+		name:    name,
+		is64:    inc&extIncompat64Bit != 0,
 	}
 	if fs.mcsum {
 		if got, want := crc32c(^uint32(0), sb[:extChecksum]), le32(sb, extChecksum); got != want {
@@ -202,6 +209,7 @@ func mapExt(d *dev, b *builder) (int64, error) {
 	if inodes := int64(le32(sb, extInodesCount)); inodes != fs.groups*ipg {
 		return 0, fallbackf("ext superblock: %d inodes is not %d groups × %d inodes", inodes, fs.groups, ipg)
 	}
+	fs.ipg, fs.inodeSize, fs.inodes = ipg, inodeSize, fs.groups*ipg
 	fs.itable = (ipg*inodeSize + fs.bs - 1) / fs.bs
 	fs.descPer = fs.bs / fs.descSize
 	fs.descBlocks = (fs.groups + fs.descPer - 1) / fs.descPer
@@ -222,6 +230,7 @@ func mapExt(d *dev, b *builder) (int64, error) {
 	clusterBytes := fs.bs * fs.ratio
 	desc := make([]byte, fs.bs)
 	bitmap := make([]byte, fs.bs)
+	groups := make([]extGroup, fs.groups)
 	for g := range fs.groups {
 		i := g % fs.descPer
 		if i == 0 {
@@ -253,8 +262,28 @@ func mapExt(d *dev, b *builder) (int64, error) {
 		}
 
 		flags := le16(gd, gdFlags)
-		if (fs.mcsum || fs.gdtCsum) && flags&bgBlockUninit != 0 {
-			continue // only the metadata added above lives here
+		groups[g] = extGroup{bbm: bbm, ibm: ibm, it: it, ninit: ipg}
+		if fs.mcsum || fs.gdtCsum {
+			// Hints that e2fsck and the kernel honour: inodes past
+			// ninit are never read, so they are checked against what
+			// directories name instead.
+			unused := int64(le16(gd, gdItableUnused))
+			if fs.descSize >= 64 {
+				unused |= int64(le16(gd, gdItableUnusedHi)) << 16
+			}
+			if unused > ipg {
+				return 0, fallbackf("%s group %d descriptor counts %d unused inodes of %d (damaged filesystem: run e2fsck on the original)", name, g, unused, ipg)
+			}
+			groups[g].ninit = ipg - unused
+			if flags&bgInodeUninit != 0 {
+				groups[g].ninit = 0
+			}
+			if flags&bgBlockUninit != 0 {
+				// Only the metadata added above lives here, unless
+				// the flag is wrong: the reference walk below tells.
+				groups[g].blockUninit = true
+				continue
+			}
 		}
 		if err := d.read(bitmap, bbm*fs.bs, "ext block bitmap"); err != nil {
 			return 0, err
@@ -286,6 +315,13 @@ func mapExt(d *dev, b *builder) (int64, error) {
 		if used+free != clusters {
 			return 0, fallbackf("ext block bitmap of group %d marks %d of %d clusters used, but its descriptor counts %d free", g, used, clusters, free)
 		}
+	}
+	if err := fs.checkExtMeta(groups); err != nil {
+		return 0, err
+	}
+	b.rs = b.finish()
+	if err := fs.checkExtRefs(d, cover(b.rs), groups); err != nil {
+		return 0, err
 	}
 	return clusterBytes, nil
 }

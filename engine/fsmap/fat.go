@@ -56,8 +56,10 @@ func mapFAT(d *dev, b *builder) (int64, error) {
 	b.add(0, meta*sectorSize)
 
 	fatOff := reserved * sectorSize
+	mirrored := true
 	if bits == 32 {
 		if ext := le16(bs, 40); ext&0x80 != 0 { // mirroring off: one active FAT
+			mirrored = false
 			active := int64(ext & 0x0F)
 			if active >= fats {
 				return 0, fallbackf("FAT32 boot sector names FAT %d active of %d", active, fats)
@@ -132,5 +134,37 @@ func mapFAT(d *dev, b *builder) (int64, error) {
 		}
 	}
 	flush(last)
+
+	// The copies must agree: fsck.fat repairs from either, and the one it
+	// picks may hold chains this map left out.
+	if mirrored {
+		for i := int64(1); i < fats; i++ {
+			same, err := fatSame(d, fatOff, fatOff+i*fatLen*sectorSize, bits, last)
+			if err != nil {
+				return 0, err
+			}
+			if !same {
+				return 0, fallbackf("FAT copies 1 and %d differ (damaged filesystem: run fsck.fat on the original)", i+1)
+			}
+		}
+	}
+	w := &fatWalk{
+		d:           d,
+		fat:         &fatCache{d: d, off: fatOff, bits: bits, n: last, what: "FAT"},
+		bits:        bits,
+		last:        last,
+		bad:         bad,
+		eoc:         bad + 1,
+		dataOff:     dataOff,
+		cb:          clusterBytes,
+		bud:         budget{last + 16},
+		fat32:       bits == 32,
+		rootOff:     (reserved + fats*fatLen) * sectorSize,
+		rootLen:     dirSectors * sectorSize,
+		rootCluster: int64(le32(bs, 44)),
+	}
+	if err := w.walk(); err != nil {
+		return 0, err
+	}
 	return clusterBytes, nil
 }

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 
 	"github.com/lifeboat-rescue/lifeboat/engine/fsprobe"
 )
@@ -83,7 +84,7 @@ func Read(r io.ReaderAt, size int64) (*Map, error) {
 	var bs int64
 	switch info.Type {
 	case "ext2", "ext3", "ext4", "ext4dev":
-		bs, err = mapExt(d, b)
+		bs, err = mapExt(d, b, info.Type)
 	case "vfat":
 		bs, err = mapFAT(d, b)
 	case "exfat":
@@ -273,3 +274,5 @@ func le32(b []byte, off int) uint32 { return binary.LittleEndian.Uint32(b[off:])
 func le64(b []byte, off int) uint64 { return binary.LittleEndian.Uint64(b[off:]) }
 
 func isPow2(v uint64) bool { return v != 0 && v&(v-1) == 0 }
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
