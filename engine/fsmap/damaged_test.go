@@ -40,6 +40,7 @@ func TestDamagedFilesystems(t *testing.T) {
 	})
 	t.Run("exfat", testDamagedExFAT)
 	t.Run("vfat16", testDamagedFAT)
+	t.Run("ntfs", testDamagedNTFS)
 }
 
 // damage is one corruption of a copy of a populated image.
@@ -238,6 +239,62 @@ func testDamagedFAT(t *testing.T) {
 			return []Range{{dataOff + (x-2)*cb, cb}}
 		}},
 	})
+}
+
+func testDamagedNTFS(t *testing.T) {
+	c, ok := fstest.Lookup("ntfs")
+	if !ok {
+		t.Fatal("fstest has no ntfs case")
+	}
+	c.SizeMiB = 32
+	img := fstest.MakeDirty(t, t.TempDir(), c)
+	want := fstest.HashTree(t, fstest.Populate(t, c, img))
+	if m := readMap(t, img); m.Reason != "" {
+		t.Fatalf("the intact filesystem falls back: %s", m.Reason)
+	}
+	runDamaged(t, img, want, recoverNTFS, []damage{
+		{"$LogFile missing from $Bitmap", func(t *testing.T, img string) []Range {
+			data := readAll(t, img)
+			cb := int64(le16(data, 11)) * int64(data[13])
+			mft := int64(le64(data, 48)) * cb
+			recSize := int64(1) << -int8(data[64])
+			clusters := int64(le64(data, 40)) * int64(le16(data, 11)) / cb
+			runs := func(n int64, name string) []Range {
+				rec := bytes.Clone(data[mft+n*recSize : mft+(n+1)*recSize])
+				if err := ntfsFixup(rec, int(n), name); err != nil {
+					t.Fatal(err)
+				}
+				rs, _, err := ntfsDataRuns(rec, clusters, int(n), name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rs
+			}
+			log, bm := runs(2, "$LogFile")[0], runs(6, "$Bitmap")[0]
+			for k := log.Off; k < log.Off+log.Len; k++ {
+				data[bm.Off*cb+k/8] &^= 1 << (k % 8)
+			}
+			writeAll(t, img, data)
+			return []Range{{log.Off * cb, log.Len * cb}}
+		}},
+	})
+}
+
+// recoverNTFS runs ntfsfix on img and reads it through ntfs-3g; an image
+// ntfs-3g cannot mount holds no files.
+func recoverNTFS(t *testing.T, img string) map[string]string {
+	out, err := runLenient(fstest.Tool(t, "ntfsfix"), img)
+	t.Logf("ntfsfix: %v\n%s", err, tail(out, 1500))
+	if os.Geteuid() != 0 {
+		t.Skip("mounting an image needs root")
+	}
+	mnt := t.TempDir()
+	if out, err := runLenient(fstest.Tool(t, "ntfs-3g"), "-o", "ro", img, mnt); err != nil {
+		t.Logf("ntfs-3g: %v\n%s", err, out)
+		return map[string]string{}
+	}
+	defer exec.Command("umount", mnt).Run()
+	return lenientHashTree(t, mnt)
 }
 
 // recoverExt repairs img with e2fsck -fy and lists its files with debugfs

@@ -65,10 +65,10 @@ func mapNTFS(d *dev, b *builder) (int64, error) {
 	if err := d.read(rec, int64(mft)*clusterBytes+6*recordSize, "NTFS MFT record 6 ($Bitmap)"); err != nil {
 		return 0, err
 	}
-	if err := ntfsFixup(rec); err != nil {
+	if err := ntfsFixup(rec, 6, "$Bitmap"); err != nil {
 		return 0, err
 	}
-	runs, size, err := ntfsBitmapRuns(rec, clusters)
+	runs, size, err := ntfsDataRuns(rec, clusters, 6, "$Bitmap")
 	if err != nil {
 		return 0, err
 	}
@@ -111,86 +111,140 @@ func mapNTFS(d *dev, b *builder) (int64, error) {
 	if seen != [3]bool{true, true, true} {
 		return 0, fallbackf("NTFS $Bitmap does not mark the clusters of $Boot, $MFT and $Bitmap itself as used: it is damaged")
 	}
+
+	// The metadata files ntfsfix and chkdsk start from must lie wholly in
+	// the map: a $Bitmap that calls any of their clusters free is damaged.
+	b.rs = b.finish()
+	c := cover(b.rs)
+	check := func(name string, rs []Range) error {
+		for _, r := range rs {
+			if !c.has(r.Off*clusterBytes, r.Len*clusterBytes) {
+				return fallbackf("NTFS %s has clusters %d–%d that $Bitmap marks free (damaged filesystem: run chkdsk or ntfsfix on the original)", name, r.Off, r.Off+r.Len-1)
+			}
+		}
+		return nil
+	}
+	if err := check("$Bitmap", runs); err != nil {
+		return 0, err
+	}
+	for i, name := range []string{"$MFT", "$MFTMirr", "$LogFile"} {
+		if err := d.read(rec, int64(mft)*clusterBytes+int64(i)*recordSize, "NTFS MFT record "+itoa(int64(i))+" ("+name+")"); err != nil {
+			return 0, err
+		}
+		if err := ntfsFixup(rec, i, name); err != nil {
+			return 0, err
+		}
+		if ntfsHasAttr(rec, 0x20) {
+			continue // an attribute list: $DATA may live in another record
+		}
+		rs, _, err := ntfsDataRuns(rec, clusters, i, name)
+		if err != nil {
+			return 0, err
+		}
+		if err := check(name, rs); err != nil {
+			return 0, err
+		}
+	}
 	return clusterBytes, nil
 }
 
-// ntfsFixup checks an MFT record and applies its update sequence: the last
-// two bytes of every 512-byte stride were replaced on disk by the update
-// sequence number, and the originals are kept in the update sequence array.
-func ntfsFixup(rec []byte) error {
+// ntfsHasAttr reports whether the fixed-up record rec has an attribute of
+// type typ.
+func ntfsHasAttr(rec []byte, typ uint32) bool {
+	off := int(le16(rec, 20))
+	for n := 0; n <= 256 && off >= 24 && off+8 <= len(rec); n++ {
+		t := le32(rec, off)
+		alen := int(le32(rec, off+4))
+		if t == 0xFFFFFFFF || alen < 16 || alen > len(rec)-off {
+			return false
+		}
+		if t == typ {
+			return true
+		}
+		off += alen
+	}
+	return false
+}
+
+// ntfsFixup checks MFT record n (called name) and applies its update
+// sequence: the last two bytes of every 512-byte stride were replaced on
+// disk by the update sequence number, and the originals are kept in the
+// update sequence array.
+func ntfsFixup(rec []byte, n int, name string) error {
 	if string(rec[0:4]) != "FILE" {
-		return fallbackf("NTFS MFT record 6 ($Bitmap) has no FILE signature")
+		return fallbackf("NTFS MFT record %d (%s) has no FILE signature", n, name)
 	}
 	usaOff := int(le16(rec, 4))
 	usaCount := int(le16(rec, 6))
 	const stride = 512
 	if usaCount != len(rec)/stride+1 || usaOff < 42 || usaOff%2 != 0 || usaOff+2*usaCount > len(rec) {
-		return fallbackf("NTFS MFT record 6 ($Bitmap) has an invalid update sequence array")
+		return fallbackf("NTFS MFT record %d (%s) has an invalid update sequence array", n, name)
 	}
 	usn := rec[usaOff : usaOff+2]
 	for i := 1; i < usaCount; i++ {
 		end := i*stride - 2
 		if !bytes.Equal(rec[end:end+2], usn) {
-			return fallbackf("NTFS MFT record 6 ($Bitmap) is torn (update sequence mismatch in sector %d)", i-1)
+			return fallbackf("NTFS MFT record %d (%s) is torn (update sequence mismatch in sector %d)", n, name, i-1)
 		}
 		copy(rec[end:end+2], rec[usaOff+2*i:usaOff+2*i+2])
 	}
 	if le16(rec, 22)&1 == 0 {
-		return fallbackf("NTFS MFT record 6 ($Bitmap) is not in use")
+		return fallbackf("NTFS MFT record %d (%s) is not in use", n, name)
 	}
 	return nil
 }
 
-// ntfsBitmapRuns finds the unnamed non-resident $DATA attribute in the
-// fixed-up record rec and decodes its runlist into cluster runs (Off is the
-// LCN), checked against the volume's clusters. size is the attribute's
-// initialized size in bytes.
-func ntfsBitmapRuns(rec []byte, clusters int64) (runs []Range, size int64, err error) {
+// ntfsDataRuns finds the unnamed non-resident $DATA attribute in the
+// fixed-up record rec (MFT record n, called name) and decodes its runlist
+// into cluster runs (Off is the LCN), checked against the volume's
+// clusters. size is the attribute's initialized size in bytes.
+func ntfsDataRuns(rec []byte, clusters int64, n int, name string) (runs []Range, size int64, err error) {
+	recName := "NTFS MFT record " + itoa(int64(n)) + " (" + name + ")"
 	off := int(le16(rec, 20))
-	for n := 0; ; n++ {
-		if n > 256 || off < 24 || off+16 > len(rec) {
-			return nil, 0, fallbackf("NTFS MFT record 6 ($Bitmap) has no $DATA attribute")
+	for k := 0; ; k++ {
+		if k > 256 || off < 24 || off+16 > len(rec) {
+			return nil, 0, fallbackf("%s has no $DATA attribute", recName)
 		}
 		typ := le32(rec, off)
 		if typ == 0xFFFFFFFF {
-			return nil, 0, fallbackf("NTFS MFT record 6 ($Bitmap) has no $DATA attribute")
+			return nil, 0, fallbackf("%s has no $DATA attribute", recName)
 		}
 		alen := int(le32(rec, off+4))
 		if alen < 16 || alen > len(rec)-off {
-			return nil, 0, fallbackf("NTFS MFT record 6 ($Bitmap): attribute %#x has an invalid length %d", typ, alen)
+			return nil, 0, fallbackf("%s: attribute %#x has an invalid length %d", recName, typ, alen)
 		}
 		if typ == 0x80 && rec[off+9] == 0 { // $DATA, no name
 			a := rec[off : off+alen]
 			if a[8] != 1 || alen < 64 {
-				return nil, 0, fallbackf("NTFS $Bitmap's $DATA is resident; not supported")
+				return nil, 0, fallbackf("NTFS %s's $DATA is resident; not supported", name)
 			}
 			if le64(a, 16) != 0 {
-				return nil, 0, fallbackf("NTFS $Bitmap's $DATA starts at VCN %d (an attribute list is not supported)", le64(a, 16))
+				return nil, 0, fallbackf("NTFS %s's $DATA starts at VCN %d (an attribute list is not supported)", name, le64(a, 16))
 			}
 			size = int64(min(le64(a, 56), le64(a, 48), 1<<62)) // initialized ≤ data size
-			runs, err := ntfsRunlist(a, int(le16(a, 32)), clusters)
+			runs, err := ntfsRunlist(a, int(le16(a, 32)), clusters, name)
 			return runs, size, err
 		}
 		off += alen
 	}
 }
 
-// ntfsRunlist decodes the mapping pairs at a[off:].
-func ntfsRunlist(a []byte, off int, clusters int64) ([]Range, error) {
+// ntfsRunlist decodes the mapping pairs at a[off:] of name's $DATA.
+func ntfsRunlist(a []byte, off int, clusters int64, name string) ([]Range, error) {
 	var runs []Range
 	lcn := int64(0)
 	for off < len(a) && a[off] != 0 {
 		h := a[off]
 		nl, no := int(h&0x0F), int(h>>4)
 		if nl == 0 || nl > 8 || no > 8 || off+1+nl+no > len(a) {
-			return nil, fallbackf("NTFS $Bitmap's runlist is malformed")
+			return nil, fallbackf("NTFS %s's runlist is malformed", name)
 		}
 		var length int64
 		for i := nl - 1; i >= 0; i-- {
 			length = length<<8 | int64(a[off+1+i])
 		}
 		if no == 0 {
-			return nil, fallbackf("NTFS $Bitmap's runlist has a sparse run")
+			return nil, fallbackf("NTFS %s's runlist has a sparse run", name)
 		}
 		// The LCN delta is signed, little-endian.
 		delta := int64(int8(a[off+nl+no]))
@@ -199,7 +253,7 @@ func ntfsRunlist(a []byte, off int, clusters int64) ([]Range, error) {
 		}
 		lcn += delta
 		if length <= 0 || lcn < 0 || lcn >= clusters || length > clusters-lcn {
-			return nil, fallbackf("NTFS $Bitmap's runlist points outside the volume (LCN %d, %d clusters)", lcn, length)
+			return nil, fallbackf("NTFS %s's runlist points outside the volume (LCN %d, %d clusters)", name, lcn, length)
 		}
 		runs = append(runs, Range{lcn, length})
 		off += 1 + nl + no
