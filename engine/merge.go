@@ -48,7 +48,7 @@ func Merge(ctx context.Context, o MergeOptions) (*BackupResult, error) {
 			}
 		}
 	}
-	if err := checkOutput(BackupOptions{Output: o.Output, Overwrite: o.Overwrite}); err != nil {
+	if err := checkOutput(BackupOptions{Output: o.Output, Overwrite: o.Overwrite, SplitSize: o.SplitSize}); err != nil {
 		return nil, err
 	}
 	info := c.point.Info()

@@ -5,38 +5,169 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
+	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
-// checkOutput refuses outputs that would destroy or corrupt the backup.
+// Intent is what a command means to write at a path. Every command that
+// writes (backup, merge, restore, clone, mkmedia) checks its output with
+// CheckOutput before the first byte is written.
+type Intent int
+
+const (
+	// WriteFile: a new file — an image, an ISO, a stick image. Never a
+	// device node, never a path under /dev.
+	WriteFile Intent = iota
+	// WriteDisk: an existing block device (a USB stick, a disk).
+	WriteDisk
+	// WriteDiskOrFile: a restore or clone target: an existing block
+	// device, or a regular file (created when missing, outside /dev).
+	WriteDiskOrFile
+)
+
+func (in Intent) String() string {
+	switch in {
+	case WriteFile:
+		return "file"
+	case WriteDisk:
+		return "disk"
+	case WriteDiskOrFile:
+		return "disk or file"
+	}
+	return fmt.Sprintf("Intent(%d)", int(in))
+}
+
+// CheckOutput refuses an output path that is not what the command means to
+// write: a device node where a file is meant (it would be replaced by a
+// regular file), a missing or non-block node where a disk is meant (a typo
+// such as /dev/sdzz would become a regular file in /dev), a folder, a FIFO,
+// or an existing file without overwrite. Refusals wrap ErrRefused (exit
+// 5); a disk that does not exist wraps fs.ErrNotExist (exit 6).
+func CheckOutput(path string, in Intent, overwrite bool) error {
+	if path == "" {
+		return fmt.Errorf("no output given")
+	}
+	if runtime.GOOS == "windows" && in != WriteFile && looksLikeDevice(path) {
+		return nil // \\.\PhysicalDriveN cannot be stat'ed; opening it tells
+	}
+	fi, err := os.Stat(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("check output %s: %w", path, err)
+	}
+	exists := err == nil
+	if lfi, lerr := os.Lstat(path); lerr == nil && lfi.Mode()&fs.ModeSymlink != 0 && in == WriteFile {
+		return refuse(path, "it is a symbolic link (the link, not its target, would be replaced)", "name the file itself")
+	}
+	block := exists && isBlockDevice(path, fi)
+	switch {
+	case exists && fi.IsDir():
+		return refuse(path, "it is a folder", "name a file inside it, e.g. "+filepath.Join(path, "pc1.lbi"))
+	case !exists && onDevFS(path):
+		what := "a disk"
+		if in == WriteFile {
+			what = "a file"
+		}
+		return &NotFoundError{Path: path, Msg: fmt.Sprintf("%s does not exist, and %s is not written into %s; run \"lifeboat disks\" to list disks, or name a file elsewhere", path, what, filepath.Dir(path))}
+	case in == WriteFile && exists && !fi.Mode().IsRegular():
+		kind := "a device"
+		if block {
+			kind = "a block device (a disk)"
+		}
+		return refuse(path, "it is %s, not a file; it would be replaced by a regular file", "write the image to a file on a mounted filesystem; to write a disk, restore the image onto it", kind)
+	case in == WriteFile && onDevFS(path):
+		return refuse(path, "it is in the device folder %s", "write the file to a mounted filesystem", filepath.Dir(path))
+	case in == WriteDisk && !exists:
+		return &NotFoundError{Path: path, Msg: fmt.Sprintf("disk %s does not exist; run \"lifeboat disks\" to list disks", path)}
+	case in == WriteDisk && !block:
+		return refuse(path, "it is not a disk (block device)", "name a whole disk such as /dev/sdb, or write an image file with -o FILE")
+	case in == WriteDiskOrFile && exists && !block && !fi.Mode().IsRegular():
+		return refuse(path, "it is neither a disk nor a regular file", "name a disk, a partition or an image file")
+	case in == WriteFile && exists && !overwrite:
+		return refuse(path, "it already exists", "choose another name, or pass --overwrite to replace it")
+	}
+	if in == WriteFile {
+		dir := parentDir(path)
+		if st, err := os.Stat(dir); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("output folder %s does not exist; create it first or choose another: %w", dir, err)
+			}
+			return fmt.Errorf("output folder %s: %w", dir, err)
+		} else if !st.IsDir() {
+			return refuse(path, "its folder "+dir+" is not a folder", "choose another output path")
+		}
+	}
+	return nil
+}
+
+// NotFoundError: a named object does not exist. It wraps fs.ErrNotExist.
+type NotFoundError struct {
+	Path string
+	Msg  string
+}
+
+func (e *NotFoundError) Error() string { return e.Msg }
+func (e *NotFoundError) Unwrap() error { return fs.ErrNotExist }
+
+func isBlockDevice(path string, fi fs.FileInfo) bool {
+	if runtime.GOOS == "windows" {
+		return looksLikeDevice(path)
+	}
+	return fi.Mode()&fs.ModeDevice != 0 && fi.Mode()&fs.ModeCharDevice == 0
+}
+
+// onDevFS reports whether path is in the device folder, where only the
+// kernel makes files.
+func onDevFS(path string) bool {
+	if runtime.GOOS == "windows" {
+		return strings.HasPrefix(path, `\\.\`)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	if d, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(d, filepath.Base(abs))
+	}
+	return abs == "/dev" || strings.HasPrefix(abs, "/dev/")
+}
+
+// checkOutput refuses image outputs (backup, merge) that would
+// destroy or corrupt something: CheckOutput's rules, the source holding
+// the output, and — for split images — later part names that are in the
+// way and not parts of the image being replaced. Files left by an
+// interrupted writer of the same name are not in the way: the writer
+// removes them.
 func checkOutput(o BackupOptions) error {
-	inside := false
+	if err := CheckOutput(o.Output, WriteFile, o.Overwrite); err != nil {
+		return err
+	}
 	if o.Source != "" {
-		var err error
-		inside, err = blockdev.Holds(o.Source, o.Output)
+		inside, err := blockdev.Holds(o.Source, o.Output)
 		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 			return fmt.Errorf("check output %s: %w", o.Output, err)
 		}
-	}
-	if inside {
-		return refuse(o.Output, "it is stored on %s, the source being backed up (the image would copy itself)",
-			"write the image to another disk, e.g. an external drive", o.Source)
-	}
-	if !o.Overwrite {
-		if _, err := os.Lstat(o.Output); err == nil {
-			return refuse(o.Output, "it already exists", "choose another name, or pass --overwrite to replace it")
+		if inside {
+			return refuse(o.Output, "it is stored on %s, the source being backed up (the image would copy itself)",
+				"write the image to another disk, e.g. an external drive", o.Source)
 		}
 	}
-	dir := parentDir(o.Output)
-	if st, err := os.Stat(dir); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("output folder %s does not exist; create it first or choose another: %w", dir, err)
+	if o.SplitSize > 0 {
+		orphans := images.Interrupted(o.Output)
+		for n := 2; ; n++ {
+			name := images.PartName(o.Output, n)
+			if _, err := os.Lstat(name); err != nil {
+				break
+			}
+			if slices.Contains(orphans, name) || o.Overwrite && images.PartOf(name, n, o.Output) {
+				continue
+			}
+			return refuse(name, "it is in the way of part %d of the split image %s and is not a part of an image being replaced", "move it away or choose another output name", n, o.Output)
 		}
-		return fmt.Errorf("output folder %s: %w", dir, err)
-	} else if !st.IsDir() {
-		return fmt.Errorf("output folder %s is not a folder", dir)
 	}
 	return nil
 }

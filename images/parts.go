@@ -318,13 +318,37 @@ func partUUID(path string, n int) [16]byte {
 	return [16]byte(b[8:24])
 }
 
-// CleanInterrupted removes what a backup or merge writing an image at base
-// left behind when it was killed: base+".partial" and the parts whose part
+// Interrupted lists what a backup or merge writing an image at base left
+// behind when it was killed: base+".partial" and the parts whose part
 // headers name the same image, under temporary or final names (a crash
-// while the parts were being renamed into place). Nothing else is touched:
-// a file is removed only when its header proves this image wrote it. It
-// returns the files removed; it refuses when another writer is still
-// writing base.
+// while the parts were being renamed into place). It only reads.
+func Interrupted(base string) []string {
+	first := base + partialSuffix
+	if _, err := os.Lstat(first); err != nil {
+		return nil
+	}
+	var out []string
+	if u, ok := imageUUIDAt(first); ok {
+		// Later parts exist under one name or the other, with no gap:
+		// they are opened in order and renamed from the last.
+		for n := 2; ; n++ {
+			found := false
+			for _, name := range []string{PartName(base, n) + partialSuffix, PartName(base, n)} {
+				if partUUID(name, n) == *u {
+					out, found = append(out, name), true
+				}
+			}
+			if !found {
+				break
+			}
+		}
+	}
+	return append(out, first)
+}
+
+// CleanInterrupted removes the files Interrupted lists — a file only when
+// its header proves that interrupted writer wrote it — and returns them.
+// It refuses while another writer is still writing base.
 func CleanInterrupted(base string) ([]string, error) {
 	first := base + partialSuffix
 	if _, err := os.Lstat(first); err != nil {
@@ -339,29 +363,21 @@ func CleanInterrupted(base string) ([]string, error) {
 		return nil, &ExistsError{Path: first, What: "another backup or merge is writing this image now"}
 	}
 	var removed []string
-	if u, ok := imageUUIDAt(first); ok {
-		// Later parts exist under one name or the other, with no gap:
-		// they are opened in order and renamed from the last.
-		for n := 2; ; n++ {
-			found := false
-			for _, name := range []string{PartName(base, n) + partialSuffix, PartName(base, n)} {
-				if partUUID(name, n) == *u {
-					if err := os.Remove(name); err != nil {
-						return removed, fmt.Errorf("remove %s (left from an interrupted backup): %w", name, err)
-					}
-					removed, found = append(removed, name), true
-				}
-			}
-			if !found {
-				break
-			}
+	for _, name := range Interrupted(base) {
+		if err := os.Remove(name); err != nil {
+			return removed, fmt.Errorf("remove %s (left from an interrupted backup): %w", name, err)
 		}
-	}
-	if err := os.Remove(first); err != nil {
-		return removed, fmt.Errorf("remove %s (left from an interrupted backup): %w", first, err)
+		removed = append(removed, name)
 	}
 	syncDir(filepath.Dir(base))
-	return append(removed, first), nil
+	return removed, nil
+}
+
+// PartOf reports whether the file at path is part n (n >= 2) of the image
+// whose first part is at base.
+func PartOf(path string, n int, base string) bool {
+	u, ok := imageUUIDAt(base)
+	return ok && partUUID(path, n) == *u
 }
 
 func syncDir(dir string) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
 	"github.com/lifeboat-rescue/lifeboat/mkmedia"
 )
@@ -76,6 +77,9 @@ func mkmediaISOCmd(e *env) *cobra.Command {
 			if f.output == "" {
 				return usagef("no output file: add -o FILE, e.g. -o lifeboat.iso")
 			}
+			if err := engine.CheckOutput(f.output, engine.WriteFile, true); err != nil {
+				return err
+			}
 			dir, err := f.bundleDir()
 			if err != nil {
 				return err
@@ -113,6 +117,13 @@ Partition holding GRUB, the kernel and the initramfs, and a data partition
 				return usagef("give either --target DISK (a USB stick) or -o FILE (an image file)")
 			case target != "" && size != "":
 				return usagef("--size applies to image files (-o); a stick is used whole")
+			}
+			if target != "" {
+				if err := engine.CheckOutput(target, engine.WriteDisk, true); err != nil {
+					return err
+				}
+			} else if err := engine.CheckOutput(f.output, engine.WriteFile, true); err != nil {
+				return err
 			}
 			o := mkmedia.USBOptions{MenuOptions: f.menu(), DataFS: dataFS, Log: e.log()}
 			if size != "" {
