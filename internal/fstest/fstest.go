@@ -106,17 +106,41 @@ func Lookup(name string) (Case, bool) {
 // when the program is not installed.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
+	if p, ok := lookTool(name); ok {
 		return p
+	}
+	t.Skipf("%s is not installed (Debian: %s)", name, installHint)
+	return ""
+}
+
+const installHint = "apt-get install e2fsprogs dosfstools exfatprogs exfat-fuse ntfs-3g mtools partclone fdisk, or make deps"
+
+func lookTool(name string) (string, bool) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, true
 	}
 	for _, dir := range []string{"/usr/sbin", "/sbin"} {
 		p := filepath.Join(dir, name)
 		if _, err := os.Stat(p); err == nil {
-			return p
+			return p, true
 		}
 	}
-	t.Skipf("%s is not installed (Debian: apt-get install e2fsprogs dosfstools exfatprogs exfat-fuse ntfs-3g mtools partclone)", name)
-	return ""
+	return "", false
+}
+
+// Require fails the test (it does not skip it) unless every named program
+// is installed: for tests that must run wherever make test runs.
+func Require(t testing.TB, names ...string) {
+	t.Helper()
+	var missing []string
+	for _, n := range names {
+		if _, ok := lookTool(n); !ok {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%s not installed (Debian: %s)", strings.Join(missing, ", "), installHint)
+	}
 }
 
 // Run runs argv and returns its standard output; a failure fails the test
