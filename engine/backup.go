@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +51,11 @@ type BackupOptions struct {
 	ToolVersion   string
 	Progress      Progress
 	Log           *slog.Logger
+	// Warn, if set, is called before the source is read with each thing
+	// the user should know about the source (it is mounted read-write;
+	// it looks like a whole disk given as a partition, or the reverse).
+	// The warnings are in BackupResult.Warnings too.
+	Warn func(msg string)
 }
 
 // BackupResult says what a backup wrote.
@@ -64,6 +71,7 @@ type BackupResult struct {
 	Unused     int64          // bytes not stored because no filesystem uses them
 	Damaged    []images.Range // unreadable ranges (with Rescue), stored as zeros
 	Fallbacks  []string       // partitions copied sector by sector, and why
+	Warnings   []string       // what Warn was told
 	Point      images.PointKind
 	Parent     string // the point an incremental or differential builds on
 	// ParentBytes are the source bytes an earlier point already held.
@@ -104,6 +112,13 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	stream, err := describeSource(src, o)
 	if err != nil {
 		return nil, err
+	}
+	sc := inspectSource(src, o, stream)
+	for _, w := range sc.warnings {
+		log.Warn("source", "warning", w)
+		if o.Warn != nil {
+			o.Warn(w)
+		}
 	}
 	wo := images.WriterOptions{ChunkSize: o.ChunkSize, Compression: o.Compression, Password: o.Password, Cipher: o.Cipher,
 		KDF: o.KDF, SplitSize: o.SplitSize, Overwrite: o.Overwrite, ToolVersion: o.ToolVersion}
@@ -146,6 +161,7 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	if err != nil {
 		return nil, readFailure(o.Source, err)
 	}
+	sc.explainLive(stream)
 	log.Info("backup started", "source", o.Source, "size", src.Size, "output", o.Output, "compression", o.Compression,
 		"encrypted", len(o.Password) > 0, "mode", stream.Mode, "used", rangesLen(used))
 	tr := startStage(o.Progress, StageBackup, images.StreamWork(src.Size, used))
@@ -160,6 +176,9 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("backup of %s cancelled; no image was written: %w", o.Source, ctx.Err())
 		}
+		if full := outputFull(o.Output, err); full != nil {
+			return nil, fmt.Errorf("backup of %s: %w", o.Source, full)
+		}
 		return nil, fmt.Errorf("backup of %s to %s: %w", o.Source, o.Output, err)
 	}
 	stream.Stored, stream.Unused = st.DataBytes, st.UnusedBytes
@@ -168,14 +187,142 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	}
 	meta := &images.Metadata{Streams: []images.Stream{*stream}, Point: point}
 	if err := w.Commit(meta); err != nil {
+		if full := outputFull(o.Output, err); full != nil {
+			return nil, fmt.Errorf("backup of %s: %w", o.Source, full)
+		}
 		return nil, fmt.Errorf("finish image %s: %w", o.Output, err)
 	}
 	res := &BackupResult{Image: o.Output, UUID: w.UUID(), SourceSize: src.Size, Stored: st.Stored,
 		Chunks: st.Chunks, ZeroChunks: st.ZeroChunks, DupChunks: st.DupChunks, Elapsed: time.Since(start),
 		Mode: stream.Mode, Unused: st.UnusedBytes, Damaged: stream.Damaged, Fallbacks: fallbacks(stream),
-		Point: point.Kind, Parent: parentPath, ParentBytes: st.ParentBytes}
+		Point: point.Kind, Parent: parentPath, ParentBytes: st.ParentBytes, Warnings: sc.warnings}
 	log.Info("backup finished", "image", o.Output, "stored", st.Stored, "elapsed", res.Elapsed)
 	return res, nil
+}
+
+// sourceCheck is what Backup found out about its source besides its
+// contents: where it is mounted read-write, and what to warn about.
+type sourceCheck struct {
+	warnings []string
+	liveAt   []string         // read-write mount points of the source as a whole
+	livePart map[int][]string // of its partitions, by number
+}
+
+// inspectSource warns about a source that is live (mounted read-write) or
+// of the other kind than asked for: a whole disk with a partition table
+// given to "backup part", a partition given to "backup disk". Both are
+// allowed (a disk image of a partition restores fine), so they are
+// warnings, with the command that was probably meant.
+func inspectSource(src *blockdev.Device, o BackupOptions, s *images.Stream) *sourceCheck {
+	sc := &sourceCheck{livePart: map[int][]string{}}
+	disk, part := findInList(o.Source)
+	switch {
+	case o.Kind == images.KindPartition && disk != nil && len(disk.Partitions) > 0:
+		sc.warnings = append(sc.warnings, fmt.Sprintf("%s is a whole disk with %d partitions, not a partition; to keep its partition table use: lifeboat backup disk %s -o IMAGE (or back up one partition, e.g. lifeboat backup part %s -o IMAGE)",
+			o.Source, len(disk.Partitions), o.Source, disk.Partitions[0].Path))
+	case o.Kind == images.KindPartition && disk == nil && part == nil && s.FS == nil:
+		if t, err := layout.Read(src, src.Size, src.SectorSize); err == nil && t.Type != layout.None && len(t.Partitions) > 0 {
+			sc.warnings = append(sc.warnings, fmt.Sprintf("%s holds a %s partition table with %d partitions, like a whole disk; to keep the table use: lifeboat backup disk %s -o IMAGE",
+				o.Source, strings.ToUpper(t.Type.String()), len(t.Partitions), o.Source))
+		}
+	case o.Kind == images.KindDisk && part != nil:
+		sc.warnings = append(sc.warnings, fmt.Sprintf("%s is partition %d of %s, not a whole disk; its image will hold no partition table. For one partition use: lifeboat backup part %s -o IMAGE; for the whole disk: lifeboat backup disk %s -o IMAGE",
+			o.Source, part.Number, part.disk, o.Source, part.disk))
+	}
+	sc.liveAt = readWriteMounts(o.Source)
+	if disk != nil {
+		for _, p := range disk.Partitions {
+			if rw := readWriteMounts(p.Path); len(rw) > 0 {
+				sc.livePart[p.Number] = rw
+			}
+		}
+	}
+	if len(sc.liveAt) > 0 {
+		sc.warnings = append(sc.warnings, fmt.Sprintf("%s is mounted read-write at %s: it is live, and files that change while it is read may be stored half-old, half-new; for a consistent image unmount it first, or remount it read-only (mount -o remount,ro %s), or back it up from the rescue media",
+			o.Source, strings.Join(sc.liveAt, ", "), sc.liveAt[0]))
+	}
+	return sc
+}
+
+// explainLive rewrites the fallback reason of a mounted ext filesystem:
+// its journal needs recovery because it is in use, and "mount it once"
+// is no advice for a filesystem that is mounted.
+func (sc *sourceCheck) explainLive(s *images.Stream) {
+	const stale = "mount it once or run e2fsck to map only its used blocks"
+	fix := func(reason string, at []string) string {
+		if len(at) == 0 || !strings.Contains(reason, stale) {
+			return reason
+		}
+		return strings.Replace(strings.Replace(reason, "(the filesystem was not cleanly unmounted)", "(it is mounted read-write at "+strings.Join(at, ", ")+")", 1),
+			stale, "unmount it, or remount it read-only, to map only its used blocks", 1)
+	}
+	s.ModeReason = fix(s.ModeReason, sc.liveAt)
+	if s.Table != nil {
+		for i, p := range s.Table.Partitions {
+			s.Table.Partitions[i].ModeReason = fix(p.ModeReason, sc.livePart[p.Number])
+		}
+	}
+}
+
+// listedPart is a partition found in the system's disk list, with its disk.
+type listedPart struct {
+	blockdev.Partition
+	disk string
+}
+
+// findInList finds path among the system's disks and partitions (as the
+// same device node, whatever name was used for it). Both are nil for a
+// plain file or where disks cannot be listed.
+func findInList(path string) (*blockdev.Disk, *listedPart) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().IsRegular() {
+		return nil, nil
+	}
+	ds, err := blockdev.List()
+	if err != nil {
+		return nil, nil
+	}
+	same := func(p string) bool {
+		pi, err := os.Stat(p)
+		return err == nil && os.SameFile(fi, pi)
+	}
+	for i, d := range ds {
+		if same(d.Path) {
+			return &ds[i], nil
+		}
+		for _, p := range d.Partitions {
+			if same(p.Path) {
+				return nil, &listedPart{p, d.Path}
+			}
+		}
+	}
+	return nil, nil
+}
+
+// readWriteMounts returns where path (or anything on it) is mounted
+// read-write, from /proc/self/mountinfo; nothing where that cannot be read.
+func readWriteMounts(path string) []string {
+	points, err := blockdev.MountPoints(path)
+	if err != nil || len(points) == 0 {
+		return nil
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var rw []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		// Field 5 is the mount point (octal-escaped), 6 its options.
+		point := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(f[4])
+		if slices.Contains(points, point) && slices.Contains(strings.Split(f[5], ","), "rw") && !slices.Contains(rw, point) {
+			rw = append(rw, point)
+		}
+	}
+	return rw
 }
 
 // describeSource reads the source's partition table and filesystems for the
@@ -240,11 +387,36 @@ func fallbacks(s *images.Stream) []string {
 		return out
 	}
 	for _, p := range s.Table.Partitions {
-		if p.ModeReason != "" {
-			out = append(out, fmt.Sprintf("partition %d: %s", p.Number, p.ModeReason))
+		if r := ModeNote(p); r != "" {
+			out = append(out, fmt.Sprintf("partition %d: %s", p.Number, r))
 		}
 	}
 	return out
+}
+
+// noFSTypes are partition types that hold no filesystem by design: they
+// are copied whole as a matter of course, not because something is wrong.
+var noFSTypes = map[string]string{
+	"21686148-6449-6E6F-744E-656564454649": "BIOS boot partition",
+	"E3C9E316-0B5C-4DB8-817D-F92DF00215AE": "Microsoft reserved partition",
+}
+
+// ModeNote says why partition p was copied whole, or "" if only what its
+// filesystem uses was stored. A partition that holds no filesystem by
+// design is named for what it is ("BIOS boot partition (1.0 MiB): it holds
+// boot code, not a filesystem") instead of "unknown filesystem", which
+// reads as if something were wrong.
+func ModeNote(p images.Partition) string {
+	if p.ModeReason == "" {
+		return ""
+	}
+	if what, ok := noFSTypes[strings.ToUpper(p.Type)]; ok && p.FS == nil && strings.HasPrefix(p.ModeReason, "unknown filesystem") {
+		if what == "BIOS boot partition" {
+			return fmt.Sprintf("%s (%s): it holds boot code, not a filesystem", what, HumanBytes(p.Size))
+		}
+		return fmt.Sprintf("%s (%s): it holds no filesystem", what, HumanBytes(p.Size))
+	}
+	return p.ModeReason
 }
 
 // backupParent opens the point a new incremental or differential builds on

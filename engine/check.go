@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,6 +68,56 @@ type ImageInfo struct {
 	// Chain lists, for a point of a chain, the earlier points it builds
 	// on (found or missing) and then the image itself.
 	Chain []ChainPoint `json:"chain,omitempty"`
+	// RawSectors puts the partition table's raw sectors (base64) into
+	// the JSON form too.
+	RawSectors bool `json:"-"`
+}
+
+// MarshalJSON writes the description with snake_case keys throughout (the
+// embedded images.Info has none of its own) and without the partition
+// table's raw sectors unless RawSectors is set: they are most of the bytes
+// and of no use to a reader of `info --json`.
+func (ii *ImageInfo) MarshalJSON() ([]byte, error) {
+	meta, err := json.Marshal(ii.Meta)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(meta))
+	dec.UseNumber() // int64 sizes stay exact
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if !ii.RawSectors {
+		streams, _ := m["streams"].([]any)
+		for _, st := range streams {
+			if s, ok := st.(map[string]any); ok {
+				if t, ok := s["table"].(map[string]any); ok {
+					delete(t, "raw")
+				}
+			}
+		}
+	}
+	return json.Marshal(struct {
+		Image        string         `json:"image"`
+		UUID         string         `json:"uuid"`
+		ParentUUID   string         `json:"parent_uuid,omitempty"`
+		Created      time.Time      `json:"created"`
+		ToolVersion  string         `json:"tool_version"`
+		ChunkSize    int            `json:"chunk_size"`
+		ChunkAverage int            `json:"chunk_average,omitempty"`
+		Compression  string         `json:"compression"`
+		Cipher       string         `json:"cipher"`
+		SplitSize    int64          `json:"split_size,omitempty"`
+		Parts        []string       `json:"parts"`
+		FileSize     int64          `json:"file_size"`
+		Locked       bool           `json:"locked"`
+		Records      int            `json:"records"`
+		DataBytes    int64          `json:"data_bytes"`
+		Meta         map[string]any `json:"meta"`
+		Chain        []ChainPoint   `json:"chain,omitempty"`
+	}{ii.Image, ii.UUID, ii.ParentUUID, ii.Created, ii.ToolVersion, ii.ChunkSize, ii.ChunkAverage, ii.Compression.String(), ii.Cipher.String(),
+		ii.SplitSize, ii.Parts, ii.FileSize, ii.Locked, ii.Records, ii.DataBytes, m, ii.Chain})
 }
 
 // Info opens an image and describes it. An encrypted image is described
@@ -117,6 +170,10 @@ type DiskInfo struct {
 	Table       string          `json:"table"`        // "gpt", "mbr", "" none, "unreadable"
 	FS          *images.FS      `json:"fs,omitempty"` // a filesystem on the whole disk
 	Partitions  []PartitionInfo `json:"partitions"`
+	// MountPoints are where the disk itself, or anything stacked on it
+	// other than its partitions (a loop device's filesystem, LVM, RAID),
+	// is mounted; "[SWAP]" for active swap.
+	MountPoints []string `json:"mount_points"`
 	// Error says why the disk could not be read, if it could not.
 	Error string `json:"error,omitempty"`
 }
@@ -131,6 +188,19 @@ type PartitionInfo struct {
 	Type   string     `json:"type,omitempty"`
 	Label  string     `json:"label,omitempty"` // GPT partition name
 	FS     *images.FS `json:"fs,omitempty"`
+	// MountPoints are where the partition (or anything stacked on it) is
+	// mounted; "[SWAP]" for active swap.
+	MountPoints []string `json:"mount_points"`
+}
+
+// mountPoints lists where path is mounted, or nothing when that cannot be
+// told (the listing shows what it can).
+func mountPoints(path string) []string {
+	ps, err := blockdev.MountPoints(path)
+	if err != nil {
+		return []string{}
+	}
+	return ps
 }
 
 // Disks lists the machine's disks with their tables and filesystems.
@@ -173,7 +243,19 @@ func Disks() ([]DiskInfo, error) {
 					}
 				}
 			}
+			pi.MountPoints = mountPoints(p.Path)
 			di.Partitions = append(di.Partitions, pi)
+		}
+		// The disk's own mounts: those not already shown on a partition.
+		di.MountPoints = []string{}
+		for _, m := range mountPoints(d.Path) {
+			onPart := false
+			for _, pi := range di.Partitions {
+				onPart = onPart || slices.Contains(pi.MountPoints, m)
+			}
+			if !onPart {
+				di.MountPoints = append(di.MountPoints, m)
+			}
 		}
 		if dev != nil {
 			dev.Close()

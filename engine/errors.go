@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // ErrRefused: the operation was refused before anything was written,
@@ -47,3 +48,23 @@ func (e *IOError) Error() string {
 }
 
 func (e *IOError) Unwrap() error { return e.Err }
+
+// noteError is an error whose message is rewritten for the user while
+// errors.Is and errors.As still see the original.
+type noteError struct {
+	msg string
+	err error
+}
+
+func (e *noteError) Error() string { return e.msg }
+func (e *noteError) Unwrap() error { return e.err }
+
+// outputFull rewrites a write error that means the disk holding the output
+// is full: the chain of wrapped messages names the file two or three
+// times, and says nothing of what to do.
+func outputFull(output string, err error) error {
+	if !errors.Is(err, syscall.ENOSPC) {
+		return nil
+	}
+	return &noteError{fmt.Sprintf("no space left on the disk holding %s; free space there or write the image to a larger disk", output), err}
+}

@@ -19,7 +19,7 @@ import (
 
 // imageInfo is the part of `lifeboat info --json` these tests read.
 type imageInfo struct {
-	FileSize int64
+	FileSize int64 `json:"file_size"`
 	Meta     struct {
 		Streams []struct {
 			Kind        string

@@ -131,7 +131,7 @@ func cloneCmd(e *env) *cobra.Command {
 					Confirm: func(p engine.Plan) error {
 						bar.pause()
 						defer bar.resume()
-						return confirmPlan(e, "Clone", p)
+						return confirmPlan(e, "Clone", p, -1, -1)
 					}})
 				if err != nil {
 					return err
@@ -170,18 +170,51 @@ func cloneCmd(e *env) *cobra.Command {
 	return c
 }
 
-// confirmPlan shows what a restore or clone will overwrite, with the
-// partition layout before and after, and asks for the target's name.
-func confirmPlan(e *env, verb string, p engine.Plan) error {
+// confirmPlan shows what a restore or clone will overwrite — the target by
+// name and size, what it holds now, and what will be written (the image's
+// figures, not the target's) — with the partition layout before and
+// after, and asks for the target's name. size and inUse are the image's
+// figures for what is written (-1: unknown).
+func confirmPlan(e *env, verb string, p engine.Plan, size, inUse int64) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s (%s) from %s to %s\n", verb, p.What, human(p.Bytes), p.Image, p.Target)
-	if p.Create {
-		fmt.Fprintf(&b, "  %s will be created.", p.Target)
-	} else {
-		fmt.Fprintf(&b, "  EVERYTHING on %s (%s) in the written range will be overwritten.", p.Target, human(p.TargetSize))
-		for _, l := range p.Overwrites {
-			fmt.Fprintf(&b, "\n  It now holds %s", l)
+	fmt.Fprintf(&b, "%s %s from %s onto %s\n", verb, p.What, p.Image, p.Target)
+	switch {
+	case p.Create:
+		fmt.Fprintf(&b, "  Target:        %s does not exist yet; it will be created\n", p.Target)
+	default:
+		kind := "file"
+		if p.TargetIsDev {
+			kind = "device"
 		}
+		fmt.Fprintf(&b, "  Target:        %s (%s %s)\n", p.Target, kind, human(p.TargetSize))
+		if len(p.Overwrites) == 0 {
+			fmt.Fprintf(&b, "  It now holds:  no partition table or filesystem that lifeboat recognises\n")
+		}
+		for i, l := range p.Overwrites {
+			label := "It now holds:"
+			if i > 0 {
+				label = ""
+			}
+			fmt.Fprintf(&b, "  %-14s %s\n", label, l)
+		}
+	}
+	if size <= 0 {
+		size = p.Bytes
+	}
+	written := human(size)
+	if inUse >= 0 && inUse < size {
+		written = fmt.Sprintf("%s, of which %s in use", human(size), human(inUse))
+	}
+	if p.Bytes != size {
+		written += fmt.Sprintf(", over %s of the target", human(p.Bytes))
+	}
+	from := "image"
+	if verb == "Clone" {
+		from = "source"
+	}
+	fmt.Fprintf(&b, "  Will write:    the %s's %s (%s)", from, p.What, written)
+	if !p.Create {
+		fmt.Fprintf(&b, "\n  EVERYTHING on %s in the written range will be overwritten.", p.Target)
 	}
 	if p.Layout != nil {
 		fmt.Fprintf(&b, "\n  New %s layout on %s:", p.Layout.Table.Type, human(p.Layout.DiskSize))

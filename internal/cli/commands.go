@@ -30,7 +30,7 @@ func disksCmd(e *env) *cobra.Command {
 				return writeJSON(e, ds)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 2, 2, ' ', 0)
-			fmt.Fprintln(tw, "DEVICE\tSIZE\tSECTOR\tBUS\tMODEL / NAME\tSERIAL\tTABLE\tFS\tLABEL")
+			fmt.Fprintln(tw, "DEVICE\tSIZE\tSECTOR\tBUS\tMODEL / NAME\tSERIAL\tTABLE\tFS\tLABEL\tMOUNTED AT")
 			for _, d := range ds {
 				fsType, label := "", ""
 				if d.FS != nil {
@@ -40,7 +40,7 @@ func disksCmd(e *env) *cobra.Command {
 				if d.BackingFile != "" {
 					model = d.BackingFile
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Path, human(d.Size), d.SectorSize, d.Bus, model, d.Serial, d.Table, fsType, label)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Path, human(d.Size), d.SectorSize, d.Bus, model, d.Serial, d.Table, fsType, label, strings.Join(d.MountPoints, " "))
 				if d.Error != "" {
 					fmt.Fprintf(tw, "  (%s)\n", d.Error)
 				}
@@ -52,7 +52,7 @@ func disksCmd(e *env) *cobra.Command {
 							used = " (" + human(p.FS.Used) + " used)"
 						}
 					}
-					fmt.Fprintf(tw, "  %s\t%s\t\t\t%s\t\t\t%s\t%s\n", p.Path, human(p.Size), p.Label, fsType+used, label)
+					fmt.Fprintf(tw, "  %s\t%s\t\t\t%s\t\t\t%s\t%s\t%s\n", p.Path, human(p.Size), p.Label, fsType+used, label, strings.Join(p.MountPoints, " "))
 				}
 			}
 			return tw.Flush()
@@ -127,7 +127,8 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 		return &usageError{err}
 	}
 	o := engine.BackupOptions{Source: source, Kind: kind, Output: f.output, Stdout: e.stdout, Compression: lvl,
-		SectorBySector: f.sectorBySector, Rescue: f.rescue, Overwrite: f.overwrite, ToolVersion: version.Version, Log: e.log()}
+		SectorBySector: f.sectorBySector, Rescue: f.rescue, Overwrite: f.overwrite, ToolVersion: version.Version, Log: e.log(),
+		Warn: func(msg string) { fmt.Fprintf(e.stderr, "WARNING: %s\n", msg) }}
 	if f.chunkSize != "" {
 		cs, err := parseSize(f.chunkSize)
 		if err != nil || cs < 64<<10 || cs > 16<<20 || cs%4096 != 0 {
@@ -191,8 +192,9 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 	if res.Parent != "" {
 		fmt.Fprintf(out, "This %s point builds on %s: %s of the source it already held were not stored again\n", res.Point, res.Parent, human(res.ParentBytes))
 	}
+	fmt.Fprintf(out, "In use: %s\n", inUseWhat)
 	for _, fb := range res.Fallbacks {
-		fmt.Fprintf(out, "Every sector copied: %s\n", fb)
+		fmt.Fprintf(out, "Copied whole: %s\n", fb)
 	}
 	if len(res.Damaged) > 0 {
 		var n int64
@@ -219,8 +221,13 @@ func kindWord(kind images.StreamKind) string {
 	return "disk"
 }
 
+// inUseWhat defines the one "in use" figure that backup and info show: the
+// bytes a backup reads, size minus what no filesystem uses. It is more than
+// the filesystems' own "used" figures, which count only files and metadata.
+const inUseWhat = "what the filesystems use, plus partition tables, boot areas and partitions copied whole"
+
 func infoCmd(e *env) *cobra.Command {
-	var asJSON bool
+	var asJSON, rawSectors bool
 	var passwordFile, chainDir string
 	c := &cobra.Command{
 		Use:   "info IMAGE",
@@ -236,6 +243,7 @@ func infoCmd(e *env) *cobra.Command {
 				return err
 			}
 			if asJSON {
+				ii.RawSectors = rawSectors
 				return writeJSON(e, ii)
 			}
 			printInfo(e, ii)
@@ -243,6 +251,7 @@ func infoCmd(e *env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "machine-readable output")
+	c.Flags().BoolVar(&rawSectors, "raw-sectors", false, "with --json: include the partition table's raw sectors (base64)")
 	c.Flags().StringVar(&passwordFile, "password-file", "", "unlock an encrypted image with the password in FILE")
 	c.Flags().StringVar(&chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
 	return c
@@ -270,10 +279,14 @@ func printInfo(e *env, ii *engine.ImageInfo) {
 		p(fmt.Sprintf("Chain %d", i+1), "%-12s %s  %s  %s%s", cp.Kind, cp.Created.Local().Format("2006-01-02 15:04"), human(cp.Size), cp.File, state)
 	}
 	p("Created", "%s by lifeboat %s", ii.Created.Local().Format("2006-01-02 15:04:05 MST"), ii.ToolVersion)
+	codec := "zstd, "
+	if ii.Compression == images.LevelNone {
+		codec = "stored as read, "
+	}
 	if ii.ChunkAverage > 0 {
-		p("Compression", "%s (zstd, chunks of %s on average, at most %s)", ii.Compression, human(int64(ii.ChunkAverage)), human(int64(ii.ChunkSize)))
+		p("Compression", "%s (%schunks of %s on average, at most %s)", ii.Compression, codec, human(int64(ii.ChunkAverage)), human(int64(ii.ChunkSize)))
 	} else {
-		p("Compression", "%s (zstd, chunks of at most %s)", ii.Compression, human(int64(ii.ChunkSize)))
+		p("Compression", "%s (%schunks of at most %s)", ii.Compression, codec, human(int64(ii.ChunkSize)))
 	}
 	if ii.Cipher != images.CipherNone {
 		lock := ""
@@ -286,12 +299,15 @@ func printInfo(e *env, ii *engine.ImageInfo) {
 	}
 	for i, s := range ii.Meta.Streams {
 		p(fmt.Sprintf("Stream %d", i+1), "%s %s, %s, %d-byte sectors, %s", s.Kind, s.Source, human(s.Size), s.SectorSize, s.Mode)
-		p("  Data", "%s of %s held as data (the rest is zeros)", human(s.Stored), human(s.Size))
+		p("  In use", "%s of %s: %s", human(s.Size-s.Unused), human(s.Size), inUseWhat)
 		if s.Unused > 0 {
 			p("  Unused", "%s not stored: no filesystem uses it", human(s.Unused))
 		}
+		if s.Stored != s.Size-s.Unused {
+			p("  Not zeros", "%s of what is in use holds data; the rest is zeros, stored as holes", human(s.Stored))
+		}
 		if s.ModeReason != "" {
-			p("  Every sector", "%s", s.ModeReason)
+			p("  Copied whole", "%s", s.ModeReason)
 		}
 		for _, d := range s.Damaged {
 			fmt.Fprintf(w, "  damaged: %d+%d\t(unreadable in the source, restored as zeros)\n", d.Off, d.Len)
@@ -313,8 +329,8 @@ func printInfo(e *env, ii *engine.ImageInfo) {
 					line += ", " + fsLine(pt.FS)
 				}
 				p(fmt.Sprintf("  Partition %d", pt.Number), "%s", line)
-				if pt.ModeReason != "" {
-					p("", "    %s: %s", pt.Mode, pt.ModeReason)
+				if r := engine.ModeNote(pt); r != "" {
+					p("    Copied whole", "%s", r)
 				}
 			}
 		}
@@ -337,7 +353,7 @@ func fsLine(f *images.FS) string {
 		s += " " + f.UUID
 	}
 	if f.Used >= 0 && f.Size > 0 {
-		s += fmt.Sprintf(", %s of %s used", human(f.Used), human(f.Size))
+		s += fmt.Sprintf(", %s of %s used by the filesystem", human(f.Used), human(f.Size))
 	}
 	return s
 }
@@ -376,6 +392,27 @@ func checkCmd(e *env) *cobra.Command {
 	return c
 }
 
+// imageInUse is the size and the "in use" figure of what a restore writes,
+// read from the image's metadata (readable without its password), or -1.
+func imageInUse(image, chainDir string, partition int) (size, inUse int64) {
+	ii, err := engine.InfoIn(image, chainDir, nil)
+	if err != nil || len(ii.Meta.Streams) != 1 {
+		return -1, -1
+	}
+	s := ii.Meta.Streams[0]
+	if partition == 0 {
+		return s.Size, s.Size - s.Unused
+	}
+	if s.Table != nil {
+		for _, p := range s.Table.Partitions {
+			if p.Number == partition {
+				return p.Size, -1 // "in use" is not recorded per partition
+			}
+		}
+	}
+	return -1, -1
+}
+
 func restoreCmd(e *env) *cobra.Command {
 	var target, passwordFile, chainDir string
 	var partition int
@@ -405,7 +442,8 @@ func restoreCmd(e *env) *cobra.Command {
 				Confirm: func(p engine.Plan) error {
 					bar.pause()
 					defer bar.resume()
-					return confirmPlan(e, "Restore", p)
+					size, inUse := imageInUse(args[0], chainDir, partition)
+					return confirmPlan(e, "Restore", p, size, inUse)
 				},
 			})
 			if err != nil {

@@ -74,6 +74,9 @@ func errPromptCancelled(key string) error { return &promptCancelled{key} }
 // restored on every path. A cancelled context (SIGTERM, or SIGINT sent from
 // elsewhere) ends the wait too.
 func (e *env) readTerminalLine(fd int, echo bool) ([]byte, error) {
+	if e.ctx != nil && e.ctx.Err() != nil {
+		return nil, fmt.Errorf("cancelled before the prompt; nothing was written: %w", e.ctx.Err())
+	}
 	old, err := term.MakeRaw(fd)
 	if err != nil {
 		return nil, fmt.Errorf("terminal: %w", err)
