@@ -121,7 +121,7 @@ func Clone(ctx context.Context, o CloneOptions) (*CloneResult, error) {
 	}
 	res.Fallbacks = fallbacks(meta)
 	d := &delivery{src: &devSource{r: rd, size: src.Size, used: used, path: o.Source}, meta: meta, origin: o.Source,
-		holders: []string{o.Source}, holderWhat: "the source being cloned", layout: lo, log: log, start: start,
+		holders: []string{o.Source}, holderWhat: "the source being cloned", layout: lo, log: log, start: start, stage: StageClone,
 		// Even onto a disk of the same size and layout, a system clone
 		// writes the table of the chosen partitions only.
 		relayout: o.Kind == CloneSystem}

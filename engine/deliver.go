@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -49,6 +51,7 @@ type delivery struct {
 	layout     LayoutOptions
 	delta      bool // compare with the target, write only what differs
 	relayout   bool // write a new table even where the stored one would do
+	stage      Stage
 	log        *slog.Logger
 	start      time.Time
 	// set by prepare
@@ -61,6 +64,13 @@ type delivery struct {
 	// code, kept when its table is rewritten.
 	into     bool
 	intoBoot []byte
+	// onTarget is set for a delta restore onto a disk laid out by an
+	// earlier restore of the image's chain: laid holds the target's own
+	// table (kept as it is) and where each partition's contents lie on it.
+	onTarget bool
+	tgtTable *layout.Table // the target's table, read for --delta
+	tgtErr   error
+	notes    []string // for the result
 }
 
 // prepare runs every check that can refuse the target and plans the
@@ -121,35 +131,153 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 			sectorSize = dev.SectorSize
 		}
 		plan.Overwrites = describeTarget(dev)
-		err = d.planInto(plan, dev)
+		err = d.checkPartitionTarget(dev)
+		if err == nil {
+			err = d.planInto(plan, dev)
+		}
+		if err == nil && d.delta && d.wholeDisk() {
+			d.tgtTable, d.tgtErr = layout.Read(dev, dev.Size, sectorSize)
+		}
 		dev.Close()
 		if err != nil {
 			return nil, err
 		}
 	}
-	if err := d.planLayout(plan, sectorSize); err != nil {
-		return nil, err
-	}
 	if d.delta {
-		if _, ok := d.src.(*images.StreamReader); !ok || plan.Create || d.laid != nil {
-			why := "the target does not exist yet"
-			if !plan.Create {
-				why = "the target's layout differs from the image's"
-			}
-			return nil, refuse(target, "--delta needs a target that already holds an older copy of this disk or partition, laid out the same; %s", "restore without --delta", why)
-		}
-		plan.What += ", only the chunks that differ"
+		err = d.planDelta(plan)
+	} else {
+		err = d.planLayout(plan, sectorSize)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if d.laid == nil && !plan.Create && plan.TargetSize < need {
 		fix := "choose a larger target"
 		if !plan.TargetIsDev {
 			fix = "choose a larger target, or delete the file so lifeboat creates it at the right size"
 		}
+		if d.wholeDisk() {
+			fix += "; to restore one partition of the image, add --partition N (" + partitionList(d.meta.Table) + ")"
+		}
 		return nil, refuse(target, "it is %s (%d bytes), smaller than the %s (%d bytes) the %s needs",
 			fix, HumanBytes(plan.TargetSize), plan.TargetSize, HumanBytes(need), need, what)
 	}
 	d.plan = plan
 	return plan, nil
+}
+
+// wholeDisk reports whether the whole stream of a disk image with a
+// partition table is being delivered.
+func (d *delivery) wholeDisk() bool {
+	t := d.meta.Table
+	return d.partition == 0 && d.meta.Kind == images.KindDisk && t != nil && (t.Type == "gpt" || t.Type == "mbr")
+}
+
+// partitionList describes a stored table's partitions for a message:
+// "partition 1: vfat, 40.0 MiB; partition 2: ext4 "root", 120.0 MiB".
+func partitionList(t *images.Table) string {
+	var l []string
+	for _, p := range t.Partitions {
+		s := fmt.Sprintf("partition %d: ", p.Number)
+		switch {
+		case p.FS != nil && p.FS.Label != "":
+			s += fmt.Sprintf("%s %q, ", p.FS.Type, p.FS.Label)
+		case p.FS != nil:
+			s += p.FS.Type + ", "
+		}
+		l = append(l, s+HumanBytes(p.Size))
+	}
+	return "the image has " + strings.Join(l, "; ")
+}
+
+// checkPartitionTarget refuses to put a whole disk image, partition table
+// included, into a partition of another disk: that is almost always a
+// restore of one of its partitions without --partition N.
+func (d *delivery) checkPartitionTarget(dev *blockdev.Device) error {
+	if !dev.IsBlock || !d.wholeDisk() {
+		return nil
+	}
+	disk, n, ok := partitionOf(d.target)
+	if !ok {
+		return nil
+	}
+	return refuse(d.target, "it is partition %d of %s, and %s holds a whole disk with its partition table",
+		"to restore one of its partitions there, add --partition N ("+partitionList(d.meta.Table)+"); to restore the whole disk, name the disk "+disk+" as the target",
+		n, disk, d.origin)
+}
+
+// partitionOf finds the disk and number of a partition device (a
+// variable, so tests can play a partition: this kernel's loop devices
+// have none).
+var partitionOf = func(target string) (disk string, number int, ok bool) {
+	disks, err := blockdev.List()
+	if err != nil {
+		return "", 0, false
+	}
+	for _, dk := range disks {
+		for _, p := range dk.Partitions {
+			if sameFile(p.Path, target) {
+				return dk.Path, p.Number, true
+			}
+		}
+	}
+	return "", 0, false
+}
+
+// planDelta plans a delta restore: the target holds an older copy of the
+// image (or of an earlier point of its chain). A disk image whose table
+// the target has as stored (same size, same partitions) is compared and
+// written byte for byte, table included; onto a disk laid out by an
+// earlier restore (fill, manual, keep on a larger disk, aligned, new IDs)
+// each partition is compared and written where the target has it, the
+// target's table is kept, and grown filesystems are grown again, which is
+// what a full restore with that layout gives. Targets whose partitions do
+// not correspond to the image's are refused with nothing written.
+func (d *delivery) planDelta(plan *Plan) error {
+	const fix = "restore without --delta (that writes the whole disk), or name the disk an earlier restore of this chain wrote"
+	if _, ok := d.src.(*images.StreamReader); !ok {
+		return fmt.Errorf("--delta needs an image to restore")
+	}
+	if plan.Create {
+		return refuse(d.target, "--delta compares with an older copy on the target, but it does not exist yet", "restore without --delta")
+	}
+	if d.into {
+		return refuse(d.target, "--delta with --partition %d compares with an older copy of that partition, but the target is a whole disk and the partition would be new",
+			"name the partition that holds the older copy as the target (as in /dev/sdb2), or restore without --delta", d.partition)
+	}
+	if lo := d.layout; lo.Mode != layout.Keep || lo.Grow != 0 || len(lo.Sizes) > 0 || lo.NewIDs || lo.Table != layout.None {
+		d.notes = append(d.notes, "--delta keeps the partition layout the target has: --layout, --grow, --size, --new-ids and --table were not used")
+	}
+	if !d.wholeDisk() {
+		plan.What += ", only the chunks that differ"
+		return nil
+	}
+	src := layoutTable(d.meta)
+	if d.tgtErr != nil {
+		return refuse(d.target, "--delta needs the target's partition table to find the image's partitions on it, but it cannot be read: %s", fix, strings.TrimPrefix(d.tgtErr.Error(), "layout: "))
+	}
+	moves, err := layout.Correspond(src, d.tgtTable)
+	if err != nil {
+		return refuse(d.target, "--delta needs a target laid out by an earlier restore of this chain, but its partitions do not correspond to the image's: %s", fix, strings.TrimPrefix(err.Error(), "layout: "))
+	}
+	same := d.tgtTable.Type == src.Type && (plan.TargetSize == d.meta.Size || src.Type == layout.MBR && plan.TargetSize > d.meta.Size)
+	for _, m := range moves {
+		same = same && m.DstStart == m.SrcStart && m.DstSize == m.SrcSize
+	}
+	if same {
+		plan.What += ", only the chunks that differ"
+		return nil // byte for byte, table included
+	}
+	lp := &layout.Plan{Table: d.tgtTable, Moves: moves, DiskSize: plan.TargetSize}
+	for _, m := range moves {
+		if m.DstStart != m.SrcStart || m.DstSize != m.SrcSize {
+			lp.Notes = append(lp.Notes, fmt.Sprintf("partition %d is at %s on the target (%s; the image has it at %s, %s)",
+				m.Number, HumanBytes(m.DstStart), HumanBytes(m.DstSize), HumanBytes(m.SrcStart), HumanBytes(m.SrcSize)))
+		}
+	}
+	d.laid, d.onTarget, plan.Layout, plan.Bytes = lp, true, lp, plan.TargetSize
+	plan.What += ", only the chunks that differ, into the target's own partition layout"
+	return nil
 }
 
 // planInto plans a one-partition restore onto a disk that has a partition
@@ -201,17 +329,31 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 	}
 	size := plan.TargetSize
 	if plan.Create {
+		if d.layout.Mode == layout.Fill {
+			return refuse(d.target, "--layout fill grows a partition to fill the target, but the file does not exist yet, so it has no size to fill",
+				fmt.Sprintf("create the file at the size you want first (e.g. truncate -s 20G %s), or restore without --layout fill to create it at the stored size (%s)",
+					d.target, HumanBytes(d.meta.Size)))
+		}
 		size = d.meta.Size
 	}
 	src := layoutTable(d.meta)
-	minSizes := map[int]int64{}
+	minSizes, used := map[int]int64{}, map[int]int64{}
 	for _, p := range src.Partitions {
 		minSizes[p.Number] = p.Size // filesystems are grown, never shrunk
 	}
+	for _, p := range t.Partitions {
+		if p.FS != nil && p.FS.Used >= 0 {
+			used[p.Number] = p.FS.Used // as lifeboat info shows it
+		}
+	}
 	lp, err := layout.PlanLayout(src, size, sectorSize, layout.PlanOptions{Mode: d.layout.Mode, Grow: d.layout.Grow, Sizes: d.layout.Sizes,
-		Align: d.layout.Align, NewIDs: d.layout.NewIDs, Table: d.layout.Table, MinSizes: minSizes})
+		Align: d.layout.Align, NewIDs: d.layout.NewIDs, Table: d.layout.Table, MinSizes: minSizes, Used: used})
 	if err != nil {
-		return refuse(d.target, "it is %s and %s", "nothing was written",
+		fix := "nothing was written"
+		if size < d.meta.Size {
+			fix += "; to restore one partition of the image, add --partition N (" + partitionList(t) + ")"
+		}
+		return refuse(d.target, "it is %s and %s", fix,
 			HumanBytes(size), strings.TrimPrefix(err.Error(), "layout: "))
 	}
 	same := !d.relayout && !d.layout.NewIDs && lp.Table.Type == src.Type && (size == d.meta.Size || src.Type == layout.MBR && size > d.meta.Size)
@@ -275,17 +417,23 @@ func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*Resto
 	res := &RestoreResult{Target: d.target, Bytes: size}
 	var v *verifier
 	if !noVerify {
-		v = newVerifier(ctx, dst, size, p)
+		v = newVerifier(ctx, dst, p)
 	}
-	if d.delta {
-		tr := startStage(p, StageRestore, size)
+	switch {
+	case d.delta && d.onTarget:
+		err = d.writeLaidOut(ctx, dst, false, p, res, v)
+		if err == nil {
+			err = d.deltaBootCode(dst, res, v)
+		}
+	case d.delta:
+		tr := startStage(p, d.stageOf(), size)
 		err = deltaRange(ctx, d.src.(*images.StreamReader), d.from, d.to, 0, dst, tr, res, v)
 		tr.end()
-	} else if d.laid == nil {
-		tr := startStage(p, StageRestore, size)
+	case d.laid == nil:
+		tr := startStage(p, d.stageOf(), size)
 		err = writeRange(ctx, d.src, d.from, d.to, 0, dst, fresh, tr, res, v)
 		tr.end()
-	} else {
+	default:
 		err = d.writeLaidOut(ctx, dst, fresh, p, res, v)
 	}
 	log.Info("writing finished", "target", d.target, "written", res.Written, "err", err, "elapsed", time.Since(d.start))
@@ -325,6 +473,7 @@ func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*Resto
 			res.Notes = append(res.Notes, err.Error())
 		}
 	}
+	res.Notes = append(res.Notes, d.notes...)
 	res.Elapsed = time.Since(d.start)
 	log.Info("finished", "target", d.target, "written", res.Written, "verified", res.Verified, "elapsed", res.Elapsed)
 	return res, nil
@@ -352,6 +501,12 @@ func (d *delivery) copies() []copyOp {
 	var gapFrom int64
 	if raw := d.meta.Table.Raw; len(raw) > 0 && raw[0].Offset == 0 {
 		gapFrom = int64(len(raw[0].Data))
+	}
+	if d.onTarget {
+		// The target's table stays: its sectors are not the gap's.
+		if raw := d.laid.Table.Raw; len(raw) > 0 && raw[0].Offset == 0 {
+			gapFrom = max(gapFrom, int64(len(raw[0].Data)))
+		}
 	}
 	if gapTo := min(firstSrc, firstDst); gapTo > gapFrom {
 		ops = append(ops, copyOp{gapFrom, gapTo, gapFrom})
@@ -386,12 +541,50 @@ func (d *delivery) writeLaidOut(ctx context.Context, dst *blockdev.Device, fresh
 	for _, op := range ops {
 		total += op.to - op.from
 	}
-	tr := startStage(p, StageRestore, total)
+	tr := startStage(p, d.stageOf(), total)
 	defer tr.end()
 	for _, op := range ops {
-		if err := writeRange(ctx, d.src, op.from, op.to, op.at, dst, fresh, tr, res, v); err != nil {
+		var err error
+		if d.onTarget {
+			err = deltaRange(ctx, d.src.(*images.StreamReader), op.from, op.to, op.at, dst, tr, res, v)
+		} else {
+			err = writeRange(ctx, d.src, op.from, op.to, op.at, dst, fresh, tr, res, v)
+		}
+		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// stageOf is the progress stage of the writing: restoring or cloning.
+func (d *delivery) stageOf() Stage {
+	if d.stage == 0 {
+		return StageRestore
+	}
+	return d.stage
+}
+
+// deltaBootCode writes the image's MBR boot code (bytes 0–439, before the
+// table the target keeps) where the target's differs.
+func (d *delivery) deltaBootCode(dst *blockdev.Device, res *RestoreResult, v *verifier) error {
+	raw := d.meta.Table.Raw
+	if len(raw) == 0 || raw[0].Offset != 0 || len(raw[0].Data) < 440 {
+		return nil
+	}
+	want, have := raw[0].Data[:440], make([]byte, 440)
+	if _, err := dst.ReadAt(have, 0); err != nil {
+		return &IOError{Op: "read", Path: dst.Path, Err: err}
+	}
+	if bytes.Equal(want, have) {
+		return nil
+	}
+	if _, err := dst.WriteAt(want, 0); err != nil {
+		return &IOError{Op: "write", Path: dst.Path, Err: err}
+	}
+	res.Written += int64(len(want))
+	if v != nil {
+		v.add(segment{off: 0, n: int64(len(want)), sum: maphash.Bytes(v.hseed, want)})
 	}
 	return nil
 }
@@ -399,6 +592,41 @@ func (d *delivery) writeLaidOut(ctx context.Context, dst *blockdev.Device, fresh
 // finishLayout writes the planned partition table, checks it reads back,
 // and grows the filesystems of grown partitions.
 func (d *delivery) finishLayout(ctx context.Context, dst *blockdev.Device, res *RestoreResult) error {
+	if !d.onTarget {
+		if err := d.writeTable(dst); err != nil {
+			return err
+		}
+	}
+	var grows []layout.Move
+	for _, m := range d.laid.Moves {
+		if m.DstSize > m.SrcSize && !d.isContainer(m.Number) {
+			grows = append(grows, m)
+		}
+	}
+	for _, n := range d.laid.Notes {
+		// The grown partitions get a note of their own below, saying
+		// what became of their filesystems.
+		if !slices.ContainsFunc(grows, func(m layout.Move) bool { return strings.HasPrefix(n, fmt.Sprintf("partition %d grows ", m.Number)) }) {
+			res.Notes = append(res.Notes, n)
+		}
+	}
+	// The tools open the target themselves, through a loop device over the
+	// partition; everything this descriptor wrote is synced. After a delta
+	// restore onto a disk an earlier restore laid out, the partition holds
+	// the image's (smaller) filesystem again, grown as a full restore with
+	// that layout would grow it.
+	for _, m := range grows {
+		note, err := growFS(ctx, d.log, d.target, m.Number, d.fsOf(m), m.DstStart, m.SrcSize, m.DstSize)
+		if err != nil {
+			return err
+		}
+		res.Notes = append(res.Notes, note)
+	}
+	return nil
+}
+
+// writeTable writes the planned partition table and checks it reads back.
+func (d *delivery) writeTable(dst *blockdev.Device) error {
 	boot := d.intoBoot
 	if raw := d.meta.Table.Raw; !d.into && len(raw) > 0 && raw[0].Offset == 0 && len(raw[0].Data) >= 440 {
 		boot = raw[0].Data[:440]
@@ -421,31 +649,6 @@ func (d *delivery) finishLayout(ctx context.Context, dst *blockdev.Device, res *
 		if !ok {
 			return fmt.Errorf("%w: partition %d of the table written to %s does not read back as planned", ErrVerify, want.Number, d.target)
 		}
-	}
-	var grows []layout.Move
-	for _, m := range d.laid.Moves {
-		if m.DstSize > m.SrcSize && !d.isContainer(m.Number) {
-			grows = append(grows, m)
-		}
-	}
-	for _, n := range d.laid.Notes {
-		// The grown partitions get a note of their own below, saying
-		// what became of their filesystems.
-		if !slices.ContainsFunc(grows, func(m layout.Move) bool { return strings.HasPrefix(n, fmt.Sprintf("partition %d grows ", m.Number)) }) {
-			res.Notes = append(res.Notes, n)
-		}
-	}
-	if len(grows) == 0 {
-		return nil
-	}
-	// The tools open the target themselves, through a loop device over the
-	// partition; everything this descriptor wrote is synced.
-	for _, m := range grows {
-		note, err := growFS(ctx, d.log, d.target, m.Number, d.fsOf(m), m.DstStart, m.SrcSize, m.DstSize)
-		if err != nil {
-			return err
-		}
-		res.Notes = append(res.Notes, note)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ const (
 	StageVerify
 	StageCheck
 	StageMerge
+	StageClone
 )
 
 func (s Stage) String() string {
@@ -32,6 +33,8 @@ func (s Stage) String() string {
 		return "checking"
 	case StageMerge:
 		return "merging"
+	case StageClone:
+		return "cloning"
 	}
 	return "working"
 }

@@ -130,7 +130,7 @@ func restoreRange(s *images.Stream, partition int, image string) (from, to int64
 		return 0, s.Size, string(s.Kind), nil
 	}
 	if s.Kind != images.KindDisk || s.Table == nil {
-		return 0, 0, "", fmt.Errorf("image %s holds a %s without a partition table; restore it without --partition", image, s.Kind)
+		return 0, 0, "", &noPartitionError{fmt.Sprintf("image %s holds a %s without a partition table, so it has no partition %d; restore it without --partition", image, s.Kind, partition)}
 	}
 	var nums []string
 	for _, p := range s.Table.Partitions {
@@ -142,8 +142,17 @@ func restoreRange(s *images.Stream, partition int, image string) (from, to int64
 		}
 		nums = append(nums, fmt.Sprint(p.Number))
 	}
-	return 0, 0, "", fmt.Errorf("image %s has no partition %d; it has partitions %s (see lifeboat info)", image, partition, strings.Join(nums, ", "))
+	return 0, 0, "", &noPartitionError{fmt.Sprintf("image %s has no partition %d; it has partitions %s (see lifeboat info)", image, partition, strings.Join(nums, ", "))}
 }
+
+// noPartitionError: --partition N names a partition the image does not
+// have. Like a missing image, it is something named on the command line
+// that does not exist (exit 6), not a malformed command line (exit 2):
+// whether partition 5 exists is known only once the image is read.
+type noPartitionError struct{ msg string }
+
+func (e *noPartitionError) Error() string { return e.msg }
+func (e *noPartitionError) Unwrap() error { return fs.ErrNotExist }
 
 // segment is a written piece of the target, for read-back verification.
 type segment struct {
@@ -169,7 +178,8 @@ func deltaRange(ctx context.Context, sr *images.StreamReader, from, to, at int64
 	cst, err := sr.ForEachChange(ctx, from, to, dst, at, func(c images.Chunk) error {
 		return writeChunk(c, from, to, at, dst, false, tr, res, v)
 	})
-	res.SameChunks, res.ChangedChunks = cst.Same, cst.Changed
+	res.SameChunks += cst.Same
+	res.ChangedChunks += cst.Changed
 	tr.add(cst.SameBytes)
 	var re *images.ReadError
 	if errors.As(err, &re) {

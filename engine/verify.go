@@ -22,6 +22,7 @@ type verifier struct {
 	segs    chan segment
 	pending []segment
 	pendN   int64
+	added   int64 // bytes handed over by add: the read-back's total
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	first   error
@@ -35,8 +36,12 @@ const (
 	verifyReaders = 2
 )
 
-func newVerifier(ctx context.Context, dst *blockdev.Device, total int64, p Progress) *verifier {
-	v := &verifier{ctx: ctx, dst: dst, tr: newTracker(p, StageVerify, total), windows: make(chan []segment, 2),
+// newVerifier starts the read-back. Its progress stage reports only once
+// the writing is done, with the total of what was written: that is all it
+// reads back (holes a restore skipped, unused blocks and, for a delta,
+// chunks the target already held are not read).
+func newVerifier(ctx context.Context, dst *blockdev.Device, p Progress) *verifier {
+	v := &verifier{ctx: ctx, dst: dst, tr: newTracker(p, StageVerify, 0), windows: make(chan []segment, 2),
 		segs: make(chan segment, 64), bad: -1, stop: make(chan struct{}), hseed: maphash.MakeSeed()}
 	v.wg.Add(1)
 	go v.flusher()
@@ -51,6 +56,7 @@ func newVerifier(ctx context.Context, dst *blockdev.Device, total int64, p Progr
 func (v *verifier) add(s segment) {
 	v.pending = append(v.pending, s)
 	v.pendN += s.n
+	v.added += s.n
 	if v.pendN >= verifyWindow {
 		v.flushPending()
 	}
@@ -112,6 +118,7 @@ func (v *verifier) fail(off int64, err error) {
 func (v *verifier) wait(ok bool) error {
 	if ok {
 		v.flushPending()
+		v.tr.total = v.added // the ticker starts only now
 		v.tr.run()
 	} else {
 		close(v.stop) // wait is called once

@@ -30,7 +30,7 @@ func TestVerifierCatchesChangedBytes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer dst.Close()
-			v := newVerifier(context.Background(), dst, dst.Size, nil)
+			v := newVerifier(context.Background(), dst, nil)
 			r := rand.New(rand.NewPCG(1, 2))
 			var off int64
 			for off < 96<<20 {

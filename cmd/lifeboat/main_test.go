@@ -254,7 +254,8 @@ func TestPartitionedDisk(t *testing.T) {
 		t.Fatal("partition 2 restored differs")
 	}
 	r := lb(t, nil, "restore", img, "--partition", "7", "--target", part, "--yes")
-	if r.code != 1 || !strings.Contains(r.stderr, "has no partition 7") {
+	// Exit 6: what --partition names does not exist in the image.
+	if r.code != 6 || !strings.Contains(r.stderr, "has no partition 7") {
 		t.Errorf("missing partition: %d %s", r.code, r.stderr)
 	}
 }

@@ -73,6 +73,11 @@ type PlanOptions struct {
 	// extent of its filesystem). A partition without an entry cannot be
 	// made smaller than its stored size.
 	MinSizes map[int]int64
+	// Used are the bytes each partition's filesystem holds, where known,
+	// for messages only: a partition that cannot shrink below its stored
+	// size (no MinSizes entry, or one equal to its size) is refused with
+	// what it holds, so the user is not told it is unknown.
+	Used map[int]int64
 }
 
 // Move says where one partition's contents go.
@@ -164,6 +169,7 @@ type item struct {
 	dst     Partition
 	logical bool  // an MBR logical partition on the target
 	min     int64 // smallest allowed size
+	used    int64 // bytes its filesystem holds; -1 unknown
 }
 
 // PlanLayout computes the target layout for a disk of diskSize bytes with
@@ -249,7 +255,10 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 	for i := range items {
 		it := &items[i]
 		it.dst.Size = it.src.Size
-		it.min = it.src.Size
+		it.min, it.used = it.src.Size, -1
+		if u, ok := o.Used[it.src.Number]; ok && u >= 0 {
+			it.used = u
+		}
 		if m, ok := o.MinSizes[it.src.Number]; ok && m >= 0 {
 			it.min = roundUp(m, ss)
 		}
@@ -312,6 +321,9 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		size := (e - g.dst.Start) / ss * ss
 		if size < g.min {
 			short := g.min - size
+			if g.min == g.src.Size && g.used >= 0 {
+				return nil, fmt.Errorf("layout: the target disk (%s) is %s too small for the stored layout: partition %d holds %s of data, but partitions are grown, never shrunk; choose a disk of at least %s", human(diskSize), human(short), g.src.Number, human(g.used), human(diskSize+short))
+			}
 			if _, ok := o.MinSizes[g.src.Number]; !ok {
 				return nil, fmt.Errorf("layout: the target disk (%s) is %s too small for the stored layout: partition %d cannot shrink because how much of it is used is not known; choose a disk of at least %s", human(diskSize), human(short), g.src.Number, human(diskSize+short))
 			}
@@ -575,6 +587,9 @@ func newGUID() string { return strings.ToUpper(uuid.New().String()) }
 // shrinkError explains why a partition cannot be as small as asked.
 func shrinkError(it *item, size int64) error {
 	n := it.src.Number
+	if it.min == it.src.Size && it.used >= 0 {
+		return fmt.Errorf("layout: partition %d cannot shrink from %s to %s: its filesystem holds %s of data, but partitions are grown, never shrunk, so it needs at least its stored size; give it --size %d=%d or more (to make it smaller, shrink the filesystem on the source, e.g. with resize2fs or ntfsresize, and back up again)", n, human(it.src.Size), human(size), human(it.used), n, it.src.Size)
+	}
 	if it.min == it.src.Size {
 		return fmt.Errorf("layout: partition %d cannot shrink from %s to %s: how much of it is used is not known; keep its size (--size %d=%d or more)", n, human(it.src.Size), human(size), n, it.src.Size)
 	}
