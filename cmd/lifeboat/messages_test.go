@@ -175,6 +175,24 @@ func TestLiveSourceAndMounts(t *testing.T) {
 		t.Errorf("no hint for a whole disk given to backup part:\n%s", r.stderr)
 	}
 
+	// The same on a partitioned loop device, and the reverse: a partition
+	// given to "backup disk".
+	pl := strings.TrimSpace(sh(t, "losetup", "--find", "--show", "--partscan", disk))
+	t.Cleanup(func() { exec.Command("losetup", "-d", pl).Run() })
+	exec.Command("partx", "-a", pl).Run() // where the kernel did not scan
+	if _, err := os.Stat(pl + "p2"); err != nil {
+		t.Logf("no %sp2: the kernel does not scan loop partitions; partition hints untested", pl)
+	} else {
+		if r := mustLB(t, nil, "backup", "part", pl, "-o", filepath.Join(dir, "pl.lbi")); !strings.Contains(r.stderr, "is a whole disk with 2 partitions") ||
+			!strings.Contains(r.stderr, "lifeboat backup disk "+pl) {
+			t.Errorf("no hint for a whole disk given to backup part:\n%s", r.stderr)
+		}
+		if r := mustLB(t, nil, "backup", "disk", pl+"p2", "-o", filepath.Join(dir, "pd.lbi")); !strings.Contains(r.stderr, "is partition 2 of "+pl) ||
+			!strings.Contains(r.stderr, "lifeboat backup part "+pl+"p2") {
+			t.Errorf("no hint for a partition given to backup disk:\n%s", r.stderr)
+		}
+	}
+
 	// A full output disk is named once, with what to do.
 	full := filepath.Join(dir, "full")
 	os.Mkdir(full, 0o755)
