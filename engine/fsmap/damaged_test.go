@@ -96,26 +96,7 @@ func testDamagedExt(t *testing.T, c fstest.Case) {
 		t.Fatalf("the intact filesystem falls back: %s", m.Reason)
 	}
 	files := sortedKeys(want)
-	// freeb clears bitmap bits but leaves the groups' free counts, which
-	// the mapper already compares; count them in as e2fsck would.
-	freeb := func(t *testing.T, img string, blocks []int64) {
-		bpg, first := extGeometry(t, img)
-		n := map[int64]int64{}
-		var cmds []string
-		for _, b := range blocks {
-			cmds = append(cmds, fmt.Sprintf("freeb %d", b))
-			n[(b-first)/bpg]++
-		}
-		for g, k := range n {
-			gd := extGroupDesc(t, img, g)
-			free := int64(le16(gd, gdFreeBlocks))
-			if len(gd) >= 64 {
-				free |= int64(le16(gd, gdFreeBlocksHi)) << 16
-			}
-			cmds = append(cmds, fmt.Sprintf("set_bg %d free_blocks_count %d", g, free+k), fmt.Sprintf("set_bg %d checksum calc", g))
-		}
-		debugfsW(t, img, cmds...)
-	}
+	freeb := extFreeb
 	var ds []damage
 	if c.FS == "ext4" { // the flag means something only with uninit_bg or metadata_csum
 		ds = append(ds, damage{"wrong BLOCK_UNINIT", func(t *testing.T, img string) []Range {
@@ -482,6 +463,29 @@ func extDataGroup(t *testing.T, img string, files []string) int64 {
 	}
 	t.Fatal("no file has blocks outside group 0")
 	return 0
+}
+
+// extFreeb clears the block bitmap bits of blocks with debugfs. freeb
+// leaves the groups' free counts, which the mapper already compares;
+// count the blocks in as e2fsck would, so that only the reference walk can
+// tell.
+func extFreeb(t *testing.T, img string, blocks []int64) {
+	bpg, first := extGeometry(t, img)
+	n := map[int64]int64{}
+	var cmds []string
+	for _, b := range blocks {
+		cmds = append(cmds, fmt.Sprintf("freeb %d", b))
+		n[(b-first)/bpg]++
+	}
+	for g, k := range n {
+		gd := extGroupDesc(t, img, g)
+		free := int64(le16(gd, gdFreeBlocks))
+		if len(gd) >= 64 {
+			free |= int64(le16(gd, gdFreeBlocksHi)) << 16
+		}
+		cmds = append(cmds, fmt.Sprintf("set_bg %d free_blocks_count %d", g, free+k), fmt.Sprintf("set_bg %d checksum calc", g))
+	}
+	debugfsW(t, img, cmds...)
 }
 
 // extGroupDesc returns group g's descriptor in img (no meta_bg).

@@ -139,6 +139,7 @@ func (w *fatWalk) chain(start int64, path string, isDir bool) error {
 		what = "directory"
 	}
 	c := start
+	ended := false // past the end-of-directory marker: the rest is unused
 	for {
 		if c < 2 || c >= w.last {
 			return w.damaged("FAT %s %s has cluster %d in its chain, outside the %d clusters", what, path, c, w.last-2)
@@ -159,18 +160,16 @@ func (w *fatWalk) chain(start int64, path string, isDir bool) error {
 		case v == w.bad:
 			return w.damaged("FAT %s %s uses cluster %d that the FAT marks bad", what, path, c)
 		}
-		if isDir {
+		if isDir && !ended {
 			if w.clusterBuf == nil {
 				w.clusterBuf = make([]byte, w.cb)
 			}
 			if err := w.d.read(w.clusterBuf, w.dataOff+(c-2)*w.cb, "FAT directory"); err != nil {
 				return err
 			}
-			end, err := w.entries(w.clusterBuf, path)
-			if err != nil {
+			if ended, err = w.entries(w.clusterBuf, path); err != nil {
 				return err
 			}
-			_ = end // clusters past the end marker still belong to the chain
 		}
 		if v >= w.eoc {
 			return nil
@@ -230,6 +229,7 @@ type exfatWalk struct {
 	queue    []exfatChain
 	buf      []byte
 	pending  bool // a File entry awaits its Stream Extension
+	ended    bool // past the directory's end marker
 	pendDir  bool
 }
 
@@ -281,14 +281,14 @@ func (w *exfatWalk) chain(ch exfatChain) error {
 		return nil
 	}
 	if ch.isDir {
-		w.pending = false
+		w.pending, w.ended = false, false
 	}
 	if ch.noFat {
-		if !w.bud.spend(n) {
-			return w.damaged("exFAT cluster chains overlap or loop (at the %s)", ch.what)
-		}
 		if err := w.covered(ch, ch.first, n); err != nil {
 			return err
+		}
+		if !w.bud.spend(n) {
+			return w.damaged("exFAT cluster chains overlap or loop (at the %s)", ch.what)
 		}
 		if ch.isDir {
 			for k := range n {
@@ -341,35 +341,49 @@ func (w *exfatWalk) chain(ch exfatChain) error {
 	return w.covered(ch, runStart, runLen)
 }
 
-// dir parses one directory cluster.
+// dir parses one directory cluster, in pieces: clusters reach 32 MiB.
 func (w *exfatWalk) dir(c int64) error {
+	if w.ended {
+		return nil
+	}
 	if w.buf == nil {
-		w.buf = make([]byte, w.cb)
+		w.buf = make([]byte, min(w.cb, 64<<10))
 	}
-	if err := w.d.read(w.buf, w.heap+(c-2)*w.cb, "exFAT directory"); err != nil {
-		return err
+	for o := int64(0); o < w.cb; o += int64(len(w.buf)) {
+		if err := w.d.read(w.buf, w.heap+(c-2)*w.cb+o, "exFAT directory"); err != nil {
+			return err
+		}
+		end, err := w.entries(w.buf)
+		if err != nil || end {
+			w.ended = end
+			return err
+		}
 	}
-	for o := 0; o+32 <= len(w.buf); o += 32 {
-		e := w.buf[o : o+32]
+	return nil
+}
+
+// entries parses directory entries; end reports the end-of-directory
+// marker.
+func (w *exfatWalk) entries(buf []byte) (end bool, err error) {
+	for o := 0; o+32 <= len(buf); o += 32 {
+		e := buf[o : o+32]
 		t := e[0]
 		if t == 0 {
-			return nil
+			return true, nil
 		}
 		if t&0x80 == 0 {
 			continue // unused or deleted
 		}
+		first, length := int64(le32(e, 20)), int64(min(le64(e, 24), 1<<62))
+		var ch exfatChain
 		switch {
 		case t == 0x85: // File
 			w.pending, w.pendDir = true, le16(e, 4)&0x10 != 0
 			continue
-		case t == 0x81, t == 0x82: // allocation bitmap, up-case table
-			what := "allocation bitmap"
-			if t == 0x82 {
-				what = "up-case table"
-			}
-			if err := w.push(exfatChain{int64(le32(e, 20)), int64(min(le64(e, 24), 1<<62)), false, false, what}); err != nil {
-				return err
-			}
+		case t == 0x81:
+			ch = exfatChain{first, length, false, false, "allocation bitmap"}
+		case t == 0x82:
+			ch = exfatChain{first, length, false, false, "up-case table"}
 		case t == 0xC0 && w.pending: // Stream Extension
 			w.pending = false
 			if e[1]&1 == 0 {
@@ -379,16 +393,17 @@ func (w *exfatWalk) dir(c int64) error {
 			if w.pendDir {
 				what = "directory"
 			}
-			if err := w.push(exfatChain{int64(le32(e, 20)), int64(min(le64(e, 24), 1<<62)), e[1]&2 != 0, w.pendDir, what + " at cluster " + itoa(int64(le32(e, 20)))}); err != nil {
-				return err
-			}
+			ch = exfatChain{first, length, e[1]&2 != 0, w.pendDir, what + " at cluster " + itoa(first)}
 		case t&0x40 != 0 && t != 0xC0 && t != 0xC1 && e[1]&1 != 0: // other secondary with an allocation
-			if err := w.push(exfatChain{int64(le32(e, 20)), int64(min(le64(e, 24), 1<<62)), e[1]&2 != 0, false, "directory entry's allocation"}); err != nil {
-				return err
-			}
+			ch = exfatChain{first, length, e[1]&2 != 0, false, "directory entry's allocation at cluster " + itoa(first)}
+		default:
+			continue
+		}
+		if err := w.push(ch); err != nil {
+			return false, err
 		}
 	}
-	return nil
+	return false, nil
 }
 
 func (w *exfatWalk) push(ch exfatChain) error {

@@ -424,6 +424,116 @@ var seedCases = []fstest.Case{
 	{Name: "swap", SizeMiB: 1, Tool: "mkswap"},
 }
 
+// seedFilled are seeds for the reference walks: small filesystems with a
+// directory, files (one past ext's 12 direct blocks) and a symlink, and
+// damaged ones whose allocation maps leave a referenced block or cluster
+// out (they map to the every-sector fallback). fill gets the image after
+// mkfs.
+var seedFilled = []struct {
+	c    fstest.Case
+	fill func(t *testing.T, img string)
+}{
+	{seedCase("ext2", "ext2-files"), fillExt(false)},
+	{seedCase("ext4", "ext4-files"), fillExt(false)},
+	{seedCase("ext4", "ext4-files-damaged"), fillExt(true)},
+	{seedCase("vfat12", "vfat12-files"), fillFAT(false)},
+	{seedCase("vfat12", "vfat12-files-damaged"), fillFAT(true)},
+	{seedCase("exfat", "exfat-files"), fillExFAT(false)},
+	{seedCase("exfat", "exfat-files-damaged"), fillExFAT(true)},
+}
+
+func seedCase(from, name string) fstest.Case {
+	for _, c := range seedCases {
+		if c.Name == from {
+			c.Name = name
+			return c
+		}
+	}
+	panic("no seed case " + from)
+}
+
+// seedFiles writes the host files the filled seeds hold.
+func seedFiles(t *testing.T) (small, big string) {
+	dir := t.TempDir()
+	small, big = filepath.Join(dir, "small"), filepath.Join(dir, "big")
+	rnd := rand.New(rand.NewSource(3))
+	for _, f := range []struct {
+		path string
+		n    int
+	}{{small, 3000}, {big, 14000}} {
+		b := make([]byte, f.n)
+		rnd.Read(b)
+		if err := os.WriteFile(f.path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return small, big
+}
+
+func fillExt(damage bool) func(t *testing.T, img string) {
+	return func(t *testing.T, img string) {
+		small, big := seedFiles(t)
+		debugfsW(t, img, "mkdir d", "write "+small+" d/small", "write "+big+" big", "symlink s /d/small")
+		if damage {
+			blks := extFileBlocks(t, img, "/big")
+			extFreeb(t, img, blks[len(blks)-1:])
+		}
+	}
+}
+
+func fillFAT(damage bool) func(t *testing.T, img string) {
+	return func(t *testing.T, img string) {
+		small, big := seedFiles(t)
+		fstest.Run(t, fstest.Tool(t, "mmd"), "-i", img, "::/d")
+		fstest.Run(t, fstest.Tool(t, "mcopy"), "-i", img, small, "::/d/small")
+		fstest.Run(t, fstest.Tool(t, "mcopy"), "-i", img, big, "::/big")
+		if damage { // both FATs lose the last cluster of /big
+			cl := fatFileClusters(t, img, "big")
+			data := readAll(t, img)
+			ss := int64(le16(data, 11))
+			fat := int64(le16(data, 14)) * ss
+			x := cl[len(cl)-1]
+			for _, o := range []int64{fat + x*3/2, fat + int64(le16(data, 22))*ss + x*3/2} {
+				if x%2 == 0 {
+					data[o], data[o+1] = 0, data[o+1]&0xF0
+				} else {
+					data[o], data[o+1] = data[o]&0x0F, 0
+				}
+			}
+			writeAll(t, img, data)
+		}
+	}
+}
+
+func fillExFAT(damage bool) func(t *testing.T, img string) {
+	return func(t *testing.T, img string) {
+		small, big := seedFiles(t)
+		c, _ := fstest.Lookup("exfat")
+		mnt := fstest.Mount(t, c, img, false)
+		if err := os.MkdirAll(filepath.Join(mnt, "d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fstest.Run(t, "cp", small, filepath.Join(mnt, "d", "small"))
+		fstest.Run(t, "cp", big, filepath.Join(mnt, "big"))
+		fstest.Umount(t, mnt)
+		if damage { // the bitmap loses the root directory's cluster
+			data := readAll(t, img)
+			ss := int64(1) << data[108]
+			cb := ss << data[109]
+			heap := int64(le32(data, 88)) * ss
+			root := int64(le32(data, 96))
+			for o := heap + (root-2)*cb; o < heap+(root-1)*cb; o += 32 {
+				if data[o] == 0x81 {
+					bm := int64(le32(data, int(o)+20))
+					data[heap+(bm-2)*cb+(root-2)/8] &^= 1 << ((root - 2) % 8)
+					break
+				}
+			}
+			writeAll(t, img, data)
+		}
+	}
+}
+
 // TestUpdateSeedCorpus regenerates testdata/fuzz/FuzzRead with -update.
 func TestUpdateSeedCorpus(t *testing.T) {
 	if !*update {
@@ -434,16 +544,31 @@ func TestUpdateSeedCorpus(t *testing.T) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	type seed struct {
+		c    fstest.Case
+		fill func(t *testing.T, img string)
+	}
+	var seeds []seed
 	for _, c := range seedCases {
+		seeds = append(seeds, seed{c, nil})
+	}
+	for _, s := range seedFilled {
+		seeds = append(seeds, seed{s.c, s.fill})
+	}
+	for _, s := range seeds {
+		c := s.c
 		img := fstest.Make(t, dir, c)
+		if s.fill != nil {
+			s.fill(t, img)
+		}
 		data, err := os.ReadFile(img)
 		if err != nil {
 			t.Fatal(err)
 		}
 		size := int64(len(data))
 		full := readMap(t, img)
-		if full.Reason != "" {
-			t.Fatalf("%s: %s", c.Name, full.Reason)
+		if damaged := strings.HasSuffix(c.Name, "-damaged"); damaged != (full.Reason != "") {
+			t.Fatalf("%s: reason %q", c.Name, full.Reason)
 		}
 		data = bytes.TrimRight(data[:min(len(data), seedBytes)], "\x00")
 		m, err := Read(zeroPadded{bytes.NewReader(data), int64(len(data))}, size)
