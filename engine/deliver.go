@@ -242,8 +242,7 @@ func (d *delivery) planDelta(plan *Plan) error {
 		return refuse(d.target, "--delta compares with an older copy on the target, but it does not exist yet", "restore without --delta")
 	}
 	if d.into {
-		return refuse(d.target, "--delta with --partition %d compares with an older copy of that partition, but the target is a whole disk and the partition would be new",
-			"name the partition that holds the older copy as the target (as in /dev/sdb2), or restore without --delta", d.partition)
+		return nil // planned by planDeltaInto
 	}
 	if lo := d.layout; lo.Mode != layout.Keep || lo.Grow != 0 || len(lo.Sizes) > 0 || lo.NewIDs || lo.Table != layout.None {
 		d.notes = append(d.notes, "--delta keeps the partition layout the target has: --layout, --grow, --size, --new-ids and --table were not used")
@@ -260,9 +259,13 @@ func (d *delivery) planDelta(plan *Plan) error {
 	if err != nil {
 		return refuse(d.target, "--delta needs a target laid out by an earlier restore of this chain, but its partitions do not correspond to the image's: %s", fix, strings.TrimPrefix(err.Error(), "layout: "))
 	}
-	same := d.tgtTable.Type == src.Type && (plan.TargetSize == d.meta.Size || src.Type == layout.MBR && plan.TargetSize > d.meta.Size)
+	// Byte for byte only where that rewrites the table the target has:
+	// not where an earlier restore gave it new IDs, which stay.
+	same := d.tgtTable.Type == src.Type && strings.EqualFold(d.tgtTable.DiskGUID, src.DiskGUID) &&
+		(plan.TargetSize == d.meta.Size || src.Type == layout.MBR && plan.TargetSize > d.meta.Size)
 	for _, m := range moves {
-		same = same && m.DstStart == m.SrcStart && m.DstSize == m.SrcSize
+		same = same && m.DstStart == m.SrcStart && m.DstSize == m.SrcSize &&
+			strings.EqualFold(tablePart(d.tgtTable, m.Number).GUID, tablePart(src, m.Number).GUID)
 	}
 	if same {
 		plan.What += ", only the chunks that differ"
@@ -280,6 +283,15 @@ func (d *delivery) planDelta(plan *Plan) error {
 	return nil
 }
 
+func tablePart(t *layout.Table, n int) layout.Partition {
+	for _, p := range t.Partitions {
+		if p.Number == n {
+			return p
+		}
+	}
+	return layout.Partition{}
+}
+
 // planInto plans a one-partition restore onto a disk that has a partition
 // table: the partition goes into a new partition in its unallocated space
 // (the rest of the disk is left as it is).
@@ -293,6 +305,9 @@ func (d *delivery) planInto(plan *Plan, dev *blockdev.Device) error {
 	}
 	src := tablePartition(d.meta.Table, d.partition)
 	need := d.to - d.from
+	if d.delta {
+		return d.planDeltaInto(plan, t, src, need)
+	}
 	align := d.layout.Align
 	if align == 0 {
 		align = 1 << 20
@@ -314,6 +329,38 @@ func (d *delivery) planInto(plan *Plan, dev *blockdev.Device) error {
 	plan.Layout = d.laid
 	plan.What = fmt.Sprintf("partition %d into a new partition %d", d.partition, np.Number)
 	plan.Overwrites = nil // nothing that is there now is overwritten
+	return nil
+}
+
+// planDeltaInto plans a delta restore of one partition onto a disk that
+// holds an older copy of it as its partition of the same number (laid out
+// by an earlier restore: it may start elsewhere and be larger, its
+// filesystem grown).
+func (d *delivery) planDeltaInto(plan *Plan, t *layout.Table, src *images.Partition, need int64) error {
+	var dst *layout.Partition
+	for i := range t.Partitions {
+		if t.Partitions[i].Number == d.partition {
+			dst = &t.Partitions[i]
+		}
+	}
+	stored := &layout.Table{Type: layout.MBR, Partitions: []layout.Partition{{Number: src.Number, Start: d.from, Size: need, Type: src.Type}}}
+	if d.meta.Table.Type == "gpt" {
+		stored.Type = layout.GPT
+	}
+	why := ""
+	if dst == nil {
+		why = fmt.Sprintf("it has no partition %d", d.partition)
+	} else if _, err := layout.Correspond(stored, &layout.Table{Type: t.Type, Partitions: []layout.Partition{*dst}}); err != nil {
+		why = strings.TrimPrefix(err.Error(), "layout: ")
+	}
+	if why != "" {
+		return refuse(d.target, "--delta with --partition %d compares with the older copy in partition %d of the target, but %s",
+			"name the partition that holds the older copy as the target (as in /dev/sdb2), or restore without --delta", d.partition, d.partition, why)
+	}
+	d.laid = &layout.Plan{Table: t, DiskSize: plan.TargetSize,
+		Moves: []layout.Move{{Number: d.partition, SrcStart: d.from, SrcSize: need, DstStart: dst.Start, DstSize: dst.Size}}}
+	d.into, d.onTarget, plan.Layout = true, true, d.laid
+	plan.What = fmt.Sprintf("partition %d into partition %d of the target, only the chunks that differ", d.partition, d.partition)
 	return nil
 }
 
@@ -422,7 +469,7 @@ func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*Resto
 	switch {
 	case d.delta && d.onTarget:
 		err = d.writeLaidOut(ctx, dst, false, p, res, v)
-		if err == nil {
+		if err == nil && !d.into {
 			err = d.deltaBootCode(dst, res, v)
 		}
 	case d.delta:

@@ -258,15 +258,18 @@ func TestDeltaOntoLaidOutDisk(t *testing.T) {
 
 	for _, tc := range []struct {
 		name  string
+		size  int64
 		lo    LayoutOptions
 		grown map[int]bool
 	}{
-		{"fill-new-ids", LayoutOptions{Mode: layout.Fill, Align: deltaMiB, NewIDs: true}, map[int]bool{2: true}},
-		{"manual", LayoutOptions{Mode: layout.Manual, Align: deltaMiB, Sizes: map[int]int64{1: 48 * deltaMiB, 2: 80 * deltaMiB}}, map[int]bool{1: true, 2: true}},
-		{"keep-larger", LayoutOptions{Align: deltaMiB}, nil},
+		{"fill-new-ids", 160, LayoutOptions{Mode: layout.Fill, Align: deltaMiB, NewIDs: true}, map[int]bool{2: true}},
+		{"manual", 160, LayoutOptions{Mode: layout.Manual, Align: deltaMiB, Sizes: map[int]int64{1: 48 * deltaMiB, 2: 80 * deltaMiB}}, map[int]bool{1: true, 2: true}},
+		{"keep-larger", 160, LayoutOptions{Align: deltaMiB}, nil},
+		// Same size and layout, new IDs: the IDs stay.
+		{"keep-same-size-new-ids", 100, LayoutOptions{Align: deltaMiB, NewIDs: true}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			target := deltaFile(t, filepath.Join(t.TempDir(), "big.img"), 160*deltaMiB)
+			target := deltaFile(t, filepath.Join(t.TempDir(), "big.img"), tc.size*deltaMiB)
 			if _, err := restore(full, target, tc.lo, false); err != nil {
 				t.Fatal(err)
 			}
@@ -284,7 +287,7 @@ func TestDeltaOntoLaidOutDisk(t *testing.T) {
 			got := checkTarget(t, d, target, wantInc, tc.grown)
 			// The same as a full restore of the incremental with that
 			// layout: the same partitions, filesystems of the same size.
-			fresh := deltaFile(t, filepath.Join(t.TempDir(), "fresh.img"), 160*deltaMiB)
+			fresh := deltaFile(t, filepath.Join(t.TempDir(), "fresh.img"), tc.size*deltaMiB)
 			if _, err := restore(inc, fresh, tc.lo, false); err != nil {
 				t.Fatal(err)
 			}
@@ -304,6 +307,40 @@ func TestDeltaOntoLaidOutDisk(t *testing.T) {
 			}
 		})
 	}
+
+	// One partition, onto the disk a fill restore laid out: compared with
+	// (and grown again in) its partition there; the other is not touched.
+	t.Run("partition-into-disk", func(t *testing.T) {
+		target := deltaFile(t, filepath.Join(t.TempDir(), "big.img"), 160*deltaMiB)
+		if _, err := restore(full, target, LayoutOptions{Mode: layout.Fill, Align: deltaMiB}, false); err != nil {
+			t.Fatal(err)
+		}
+		before := deltaTable(t, target)
+		res, err := Restore(ctx, RestoreOptions{Image: inc, Target: target, Partition: 2, Delta: true, Log: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("delta: %d chunks kept, %d written; notes %q", res.SameChunks, res.ChangedChunks, res.Notes)
+		if after := deltaTable(t, target); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Errorf("the target's table changed:\nbefore %+v\nafter  %+v", before, after)
+		}
+		checkTarget(t, d, target, [2]map[string]string{wantFull[0], wantInc[1]}, map[int]bool{2: true})
+		if res.SameChunks == 0 || res.ChangedChunks == 0 || res.ChangedChunks > base.ChangedChunks+12 {
+			t.Errorf("the delta wrote %d chunks and kept %d", res.ChangedChunks, res.SameChunks)
+		}
+
+		// Its partition there is smaller than the image's: refused.
+		small := deltaFile(t, filepath.Join(t.TempDir(), "small.img"), 160*deltaMiB)
+		fstest.Run(t, fstest.Tool(t, "sgdisk"), "-n1:2048:+32M", "-t1:0700", "-n2:0:+40M", "-t2:8300", small)
+		sum := fileHash(t, small)
+		_, err = Restore(ctx, RestoreOptions{Image: inc, Target: small, Partition: 2, Delta: true})
+		if ExitCode(err) != ExitRefused || !strings.Contains(err.Error(), "smaller than") {
+			t.Errorf("exit %d, %v; want a refusal saying partition 2 is too small", ExitCode(err), err)
+		}
+		if fileHash(t, small) != sum {
+			t.Error("a refused delta restore wrote to the target")
+		}
+	})
 
 	// Partitions that do not correspond: refused, exit 5, nothing written.
 	for _, tc := range []struct{ name, want string }{
