@@ -25,6 +25,7 @@ import (
 type ptyRun struct {
 	cmd    *exec.Cmd
 	master *os.File
+	slave  *os.File // kept open to read the terminal's modes afterwards
 	mu     sync.Mutex
 	out    bytes.Buffer
 	done   chan struct{}
@@ -61,8 +62,9 @@ func startPty(t *testing.T, env []string, args ...string) *ptyRun {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
-	p := &ptyRun{cmd: cmd, master: m, done: make(chan struct{})}
+	// The reader below sees EOF only when every slave is closed; the
+	// test keeps one, so wait() does not wait for EOF.
+	p := &ptyRun{cmd: cmd, master: m, slave: s, done: make(chan struct{})}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -79,6 +81,7 @@ func startPty(t *testing.T, env []string, args ...string) *ptyRun {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		m.Close()
+		s.Close()
 	})
 	return p
 }
@@ -108,6 +111,17 @@ func (p *ptyRun) send(t *testing.T, s string) {
 	}
 }
 
+// cooked reports whether the terminal is back in its ordinary modes (echo,
+// line editing, signals), as it was before the prompt.
+func (p *ptyRun) cooked(t *testing.T) bool {
+	t.Helper()
+	tio, err := unix.IoctlGetTermios(int(p.slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tio.Lflag&(unix.ECHO|unix.ICANON|unix.ISIG) == unix.ECHO|unix.ICANON|unix.ISIG
+}
+
 // wait returns the exit code; a process still waiting after 30 s fails.
 func (p *ptyRun) wait(t *testing.T) int {
 	t.Helper()
@@ -115,10 +129,7 @@ func (p *ptyRun) wait(t *testing.T) int {
 	go func() { ch <- p.cmd.Wait() }()
 	select {
 	case err := <-ch:
-		select { // the rest of the output
-		case <-p.done:
-		case <-time.After(2 * time.Second):
-		}
+		time.Sleep(100 * time.Millisecond) // the rest of the output
 		t.Logf("terminal:\n%s", p.output())
 		if ee, ok := err.(*exec.ExitError); ok {
 			return ee.ExitCode()
@@ -158,7 +169,27 @@ func TestPromptCancelKeys(t *testing.T) {
 			if !strings.Contains(p.output(), "cancelled") || !strings.Contains(p.output(), "nothing was written") {
 				t.Errorf("no clear cancel message:\n%s", p.output())
 			}
+			if !p.cooked(t) {
+				t.Error("the terminal was left in raw mode")
+			}
 			tc.fx.untouched(t)
+		})
+	}
+	// The new password of an encrypted backup: nothing is created.
+	for _, key := range []string{"\x03", "\x04"} {
+		t.Run("new password/"+map[string]string{"\x03": "ctrl-c", "\x04": "ctrl-d"}[key], func(t *testing.T) {
+			out := filepath.Join(plain.dir, "new.lbi")
+			p := startPty(t, nil, "backup", "disk", plain.disk, "-o", out, "--encrypt")
+			p.waitFor(t, "New image password")
+			p.send(t, "secret\r")
+			p.waitFor(t, "Type it again")
+			p.send(t, key)
+			if code := p.wait(t); code != cli.ExitCancelled {
+				t.Fatalf("exit code %d, want %d", code, cli.ExitCancelled)
+			}
+			if m, _ := filepath.Glob(out + "*"); len(m) > 0 {
+				t.Errorf("left behind: %v", m)
+			}
 		})
 	}
 	// The terminal still works after a prompt: the typed name confirms.
