@@ -50,6 +50,10 @@ type damage struct {
 	// content the restore must hold (beyond what the repair tool
 	// recovers), or nil.
 	do func(t *testing.T, img string) []Range
+	// reason, when set, must be in the map's Reason: for damage that the
+	// repair tool happens to survive today but that the map must not
+	// trust.
+	reason string
 }
 
 // recoverFunc runs the repair tool on img (in place) and returns the hashes
@@ -65,6 +69,9 @@ func runDamaged(t *testing.T, img string, want map[string]string, rec recoverFun
 			keep := d.do(t, orig)
 			m := readMap(t, orig)
 			t.Logf("map: FS %s, %d used bytes, reason %q", m.FS, m.UsedBytes, m.Reason)
+			if !strings.Contains(m.Reason, d.reason) || (d.reason != "" && m.Reason == "") {
+				t.Errorf("map reason %q, want one saying %q", m.Reason, d.reason)
+			}
 			restored := copyUsed(t, orig, m)
 			for _, r := range keep {
 				a, b := readRange(t, orig, r), readRange(t, restored, r)
@@ -104,7 +111,7 @@ func testDamagedExt(t *testing.T, c fstest.Case) {
 			flags := le16(extGroupDesc(t, img, g), gdFlags)
 			debugfsW(t, img, fmt.Sprintf("set_bg %d flags %d", g, flags|bgBlockUninit), fmt.Sprintf("set_bg %d checksum calc", g))
 			return nil
-		}})
+		}, ""})
 	}
 	runDamaged(t, img, want, recoverExt, append(ds, []damage{
 		{"swapped bitmap bits", func(t *testing.T, img string) []Range {
@@ -113,7 +120,24 @@ func testDamagedExt(t *testing.T, c fstest.Case) {
 			free := extFreeBlock(t, img, u)
 			debugfsW(t, img, fmt.Sprintf("freeb %d", u), fmt.Sprintf("setb %d", free))
 			return nil
-		}},
+		}, ""},
+		{"colliding inode tables", func(t *testing.T, img string) []Range {
+			// Group 1's descriptor points at group 0's inode table;
+			// e2fsck then repairs from the backup descriptors, which
+			// point at group 1's real table.
+			it := func(g int64) int64 {
+				gd := extGroupDesc(t, img, g)
+				v := int64(le32(gd, gdInodeTable))
+				if len(gd) >= 64 {
+					v |= int64(le32(gd, gdInodeTableHi)) << 32
+				}
+				return v
+			}
+			real := it(1)
+			debugfsW(t, img, fmt.Sprintf("set_bg 1 inode_table %d", it(0)), "set_bg 1 checksum calc")
+			bs := int64(1024) << le32(readAll(t, img), extSBOffset+extLogBlockSize)
+			return []Range{{real * bs, bs}}
+		}, "overlaps"},
 		{"bits cleared under files", func(t *testing.T, img string) []Range {
 			var bs []int64
 			for _, f := range files[:3] {
@@ -121,7 +145,7 @@ func testDamagedExt(t *testing.T, c fstest.Case) {
 			}
 			freeb(t, img, bs)
 			return nil
-		}},
+		}, ""},
 		{"bits cleared under directories", func(t *testing.T, img string) []Range {
 			var bs []int64
 			for _, d := range []string{"/d0", "/d1/e1", "/later/d2"} {
@@ -129,7 +153,7 @@ func testDamagedExt(t *testing.T, c fstest.Case) {
 			}
 			freeb(t, img, bs)
 			return nil
-		}},
+		}, ""},
 	}...))
 }
 
@@ -166,7 +190,7 @@ func testDamagedExFAT(t *testing.T) {
 			data[bit] &^= 1 << ((root - 2) % 8)
 			writeAll(t, img, data)
 			return []Range{{rootOff, cb}}
-		}},
+		}, ""},
 	})
 }
 
@@ -205,7 +229,7 @@ func testDamagedFAT(t *testing.T) {
 			}
 			writeAll(t, img, data)
 			return []Range{{dataOff + (x-2)*cb, cb}}
-		}},
+		}, ""},
 		{"FAT copies disagree", func(t *testing.T, img string) []Range {
 			// The first FAT loses a cluster of a live file and its media
 			// entry, so fsck.fat -a repairs from the second FAT, which
@@ -218,7 +242,7 @@ func testDamagedFAT(t *testing.T) {
 			data[fat1+1] = 0
 			writeAll(t, img, data)
 			return []Range{{dataOff + (x-2)*cb, cb}}
-		}},
+		}, ""},
 	})
 }
 
@@ -257,7 +281,7 @@ func testDamagedNTFS(t *testing.T) {
 			}
 			writeAll(t, img, data)
 			return []Range{{log.Off * cb, log.Len * cb}}
-		}},
+		}, ""},
 	})
 }
 

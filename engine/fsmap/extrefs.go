@@ -84,7 +84,7 @@ func (fs *extFS) checkExtMeta(groups []extGroup) error {
 	for g, gr := range groups {
 		ms = append(ms, meta{gr.bbm, 1, int64(g), "block bitmap"}, meta{gr.ibm, 1, int64(g), "inode bitmap"}, meta{gr.it, fs.itable, int64(g), "inode table"})
 	}
-	slices.SortFunc(ms, func(a, b meta) int { return cmp.Compare(a.off, b.off) })
+	slices.SortFunc(ms, func(a, b meta) int { return cmp.Or(cmp.Compare(a.off, b.off), cmp.Compare(a.g, b.g)) })
 	for i := 1; i < len(ms); i++ {
 		if a, b := ms[i-1], ms[i]; b.off < a.off+a.n {
 			name := func(m meta) string {
