@@ -3,6 +3,7 @@ package fsmap
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -556,4 +557,45 @@ func fatFileClusters(t *testing.T, img, path string) []int64 {
 		t.Fatalf("mshowfat %s: %q: want at least 2 clusters", path, out)
 	}
 	return cl
+}
+
+// TestReadLoops makes cluster chains loop: the map must fall back with a
+// reason, not hang.
+func TestReadLoops(t *testing.T) {
+	t.Run("vfat12", func(t *testing.T) {
+		img := fstest.Make(t, t.TempDir(), seedCase("vfat12", "vfat12-loop"))
+		fillFAT(false)(t, img)
+		cl := fatFileClusters(t, img, "big")
+		data := readAll(t, img)
+		ss := int64(le16(data, 11))
+		fat := int64(le16(data, 14)) * ss
+		x, first := cl[len(cl)-1], uint16(cl[0])
+		for _, o := range []int64{fat + x*3/2, fat + int64(le16(data, 22))*ss + x*3/2} {
+			if x%2 == 0 {
+				data[o], data[o+1] = byte(first), data[o+1]&0xF0|byte(first>>8)&0x0F
+			} else {
+				data[o], data[o+1] = data[o]&0x0F|byte(first<<4), byte(first>>4)
+			}
+		}
+		writeAll(t, img, data)
+		m := readMap(t, img)
+		t.Logf("reason %q", m.Reason)
+		if !strings.Contains(m.Reason, "loop") {
+			t.Errorf("reason %q, want one saying the chains loop", m.Reason)
+		}
+	})
+	t.Run("exfat", func(t *testing.T) {
+		img := fstest.Make(t, t.TempDir(), seedCase("exfat", "exfat-loop"))
+		data := readAll(t, img)
+		ss := int64(1) << data[108]
+		fat := int64(le32(data, 80)) * ss
+		root := int64(le32(data, 96))
+		binary.LittleEndian.PutUint32(data[fat+4*root:], uint32(root)) // the root directory's chain loops
+		writeAll(t, img, data)
+		m := readMap(t, img)
+		t.Logf("reason %q", m.Reason)
+		if !strings.Contains(m.Reason, "loop") {
+			t.Errorf("reason %q, want one saying the chains loop", m.Reason)
+		}
+	})
 }

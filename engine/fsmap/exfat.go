@@ -5,7 +5,9 @@ package fsmap
 // Used is: everything before the cluster heap (the main and backup boot
 // regions, the FATs) and every cluster set in the allocation bitmap. The bitmap, the up-case
 // table and the root directory are clusters marked in the bitmap. The FAT
-// alone would not do: files marked NoFatChain have no FAT entries.
+// alone would not do: files marked NoFatChain have no FAT entries. The
+// directory tree is then walked (fatrefs.go) to check that the bitmap
+// leaves out nothing reachable from the root.
 const (
 	exfatBootRegion = 24 // sectors: main and backup boot regions, before the FAT
 	// exfatMaxRootDir bounds the root directory scan for the bitmap entry,

@@ -15,7 +15,9 @@ import (
 // whole inode table as its descriptor locates them; and every cluster set
 // in the block bitmaps. A BLOCK_UNINIT group's bitmap is not on disk, but
 // such a group holds nothing but the metadata listed above, which is what
-// libext2fs itself marks for it.
+// libext2fs itself marks for it — unless the flag is wrong, which the
+// reference walk in extrefs.go catches with every other block the bitmaps
+// leave out while an inode still uses it.
 const (
 	extSBOffset = 1024
 

@@ -7,6 +7,9 @@ package fsmap
 // every FAT copy, the FAT12/16 root directory, and every cluster whose entry
 // in the active FAT is neither free (0) nor marked bad. Bad clusters are left
 // out: they cannot be read, and the FAT (which we copy) keeps them marked.
+// The FAT copies must agree, and every chain reachable from the root
+// directory must run through used clusters only (fatrefs.go); otherwise
+// the volume is copied sector by sector.
 func mapFAT(d *dev, b *builder) (int64, error) {
 	bs := make([]byte, 512)
 	if err := d.read(bs, 0, "FAT boot sector"); err != nil {

@@ -7,8 +7,16 @@
 // It parses untrusted bytes. Anything it cannot map with certainty — an
 // unknown or encrypted filesystem, a failed checksum, counts or locations
 // that do not add up — gives the every-sector map with Reason saying why,
-// never a map that leaves out blocks the filesystem uses. Memory stays
-// bounded whatever the input: bitmaps are streamed in pieces.
+// never a map that leaves out blocks the filesystem uses. Allocation maps
+// are not taken on trust either: after building the map from them, a
+// reference walk checks that everything the filesystem still points at
+// lies inside it (every block of every in-use ext inode, every cluster
+// chain reachable from a FAT or exFAT root directory, NTFS's own metadata
+// files), because a repair tool rebuilds the maps from those references
+// and would find zeros where the map left a block out. Memory stays
+// bounded whatever the input: bitmaps are streamed in pieces, and the
+// walks are bounded by the volume's block count, so loops and
+// cross-linked garbage end in the fallback, never in a hang.
 //
 // The smallest use:
 //
