@@ -252,6 +252,13 @@ func (d *delivery) planDelta(plan *Plan) error {
 		return nil
 	}
 	src := layoutTable(d.meta)
+	asStored := plan.TargetSize == d.meta.Size || src.Type == layout.MBR && plan.TargetSize > d.meta.Size
+	if asStored && (d.tgtErr != nil || d.tgtTable.Type == layout.None) {
+		// An older copy whose table is damaged or gone: compared and
+		// written byte for byte, table included, as before.
+		plan.What += ", only the chunks that differ"
+		return nil
+	}
 	if d.tgtErr != nil {
 		return refuse(d.target, "--delta needs the target's partition table to find the image's partitions on it, but it cannot be read: %s", fix, strings.TrimPrefix(d.tgtErr.Error(), "layout: "))
 	}
@@ -261,8 +268,7 @@ func (d *delivery) planDelta(plan *Plan) error {
 	}
 	// Byte for byte only where that rewrites the table the target has:
 	// not where an earlier restore gave it new IDs, which stay.
-	same := d.tgtTable.Type == src.Type && strings.EqualFold(d.tgtTable.DiskGUID, src.DiskGUID) &&
-		(plan.TargetSize == d.meta.Size || src.Type == layout.MBR && plan.TargetSize > d.meta.Size)
+	same := asStored && d.tgtTable.Type == src.Type && strings.EqualFold(d.tgtTable.DiskGUID, src.DiskGUID)
 	for _, m := range moves {
 		same = same && m.DstStart == m.SrcStart && m.DstSize == m.SrcSize &&
 			strings.EqualFold(tablePart(d.tgtTable, m.Number).GUID, tablePart(src, m.Number).GUID)
