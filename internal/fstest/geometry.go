@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -156,7 +157,7 @@ func RandomGeometry(r *rand.Rand) Geometry {
 		var choices []string
 		if g.Family == "ext4" {
 			choices = []string{"^flex_bg", "inline_data", "^has_journal", "64bit", "meta_bg,^resize_inode", "^dir_index",
-				"sparse_super2", "^metadata_csum", "^huge_file", "uninit_bg,^metadata_csum"}
+				"sparse_super2", "^metadata_csum", "^huge_file", "uninit_bg,^metadata_csum", "mmp", "large_dir", "ea_inode"}
 		} else {
 			choices = []string{"^sparse_super", "^resize_inode", "^dir_index", "^filetype", "sparse_super2"}
 		}
@@ -166,8 +167,18 @@ func RandomGeometry(r *rand.Rand) Geometry {
 				feats = append(feats, f)
 			}
 		}
+		if g.Family == "ext4" && !slices.Contains(feats, "meta_bg,^resize_inode") && r.IntN(6) == 0 {
+			tags = append(tags, "packed")
+			feats = append(feats, "^resize_inode")
+			g.Args[7] += ",packed_meta_blocks=1"
+		}
 		if len(feats) > 0 {
 			opt(strings.NewReplacer("^", "no", ",", "+").Replace(strings.Join(feats, "+")), "-O", strings.Join(feats, ","))
+		}
+		if !slices.Contains(feats, "bigalloc") && r.IntN(4) == 0 {
+			// Small groups: many of them, most with no data.
+			n := 8 * (32 + r.IntN(g.Block-31))
+			opt(fmt.Sprintf("g%d", n), "-g", fmt.Sprint(n))
 		}
 		if r.IntN(3) == 0 {
 			ino := pick(r, 128, 256, 512)

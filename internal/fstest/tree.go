@@ -739,7 +739,7 @@ func (w *treeWriter) run(capa capacity) {
 				break
 			}
 			p := pick(r, live...)
-			v := make([]byte, 20+r.IntN(3000))
+			v := make([]byte, 20+r.IntN(pick(r, 200, 3000, 6000)))
 			for i := range v {
 				v[i] = byte(r.Uint32())
 			}
