@@ -169,7 +169,11 @@ func fileHash(t *testing.T, p string) [32]byte {
 // with want's files, and (grown) filling its partition.
 func checkTarget(t *testing.T, d *deltaDisk, target string, want [2]map[string]string, grown map[int]bool) (fsSizes []int64) {
 	t.Helper()
-	if out := fstest.Run(t, fstest.Tool(t, "sgdisk"), "-v", target); !strings.Contains(out, "No problems found") {
+	if deltaTable(t, target).Type == layout.MBR {
+		if out := fstest.Run(t, fstest.Tool(t, "sfdisk"), "--verify", target); !strings.Contains(out, "No errors detected") {
+			t.Errorf("sfdisk --verify %s: %s", target, out)
+		}
+	} else if out := fstest.Run(t, fstest.Tool(t, "sgdisk"), "-v", target); !strings.Contains(out, "No problems found") {
 		t.Errorf("sgdisk -v %s: %s", target, out)
 	}
 	src, err := os.Open(target)
@@ -265,6 +269,8 @@ func TestDeltaOntoLaidOutDisk(t *testing.T) {
 		{"fill-new-ids", 160, LayoutOptions{Mode: layout.Fill, Align: deltaMiB, NewIDs: true}, map[int]bool{2: true}},
 		{"manual", 160, LayoutOptions{Mode: layout.Manual, Align: deltaMiB, Sizes: map[int]int64{1: 48 * deltaMiB, 2: 80 * deltaMiB}}, map[int]bool{1: true, 2: true}},
 		{"keep-larger", 160, LayoutOptions{Align: deltaMiB}, nil},
+		// GPT converted to MBR by the earlier restore.
+		{"fill-to-mbr", 160, LayoutOptions{Mode: layout.Fill, Align: deltaMiB, Table: layout.MBR}, map[int]bool{2: true}},
 		// Same size and layout, new IDs: the IDs stay.
 		{"keep-same-size-new-ids", 100, LayoutOptions{Align: deltaMiB, NewIDs: true}, nil},
 	} {

@@ -28,7 +28,9 @@ func (s Stage) String() string {
 	case StageRestore:
 		return "restoring"
 	case StageVerify:
-		return "verifying"
+		// It reads back what was written, not the whole target: the
+		// label says so, beside a total of the bytes written.
+		return "reading back"
 	case StageCheck:
 		return "checking"
 	case StageMerge:

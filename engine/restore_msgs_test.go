@@ -151,6 +151,9 @@ func TestRestoreMessages(t *testing.T) {
 		if !ok || v.Total == 0 || v.Done != v.Total || v.Total >= res.Bytes {
 			t.Errorf("final verify report %+v (found %v): want Done == Total, the bytes read back, below the %d the restore covers", v, ok, res.Bytes)
 		}
+		if StageVerify.String() != "reading back" {
+			t.Errorf("the verify stage is labelled %q: say that it reads back what was written", StageVerify)
+		}
 	})
 
 	// A clone reports "cloning", not "restoring".
