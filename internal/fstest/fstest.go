@@ -4,8 +4,8 @@
 // results with the filesystems' own checkers.
 //
 // The kernel on the build machines may have no vfat or exfat driver, so FAT
-// is populated and read through mtools, exFAT through exfat-fuse (on a loop
-// device) and NTFS through ntfs-3g; only ext2/3/4 use a kernel mount.
+// is populated and read through mtools, exFAT through exfat-fuse and NTFS
+// through ntfs-3g (both on a loop device); only ext2/3/4 use a kernel mount.
 // Helpers that need a missing tool skip the test and say what to install;
 // mounting needs root.
 //
@@ -17,6 +17,14 @@
 //	// ... copy img somewhere ...
 //	fstest.Check(t, c, copy)
 //	got := fstest.ReadTree(t, c, copy) // compare with want
+//
+// Property tests draw geometries and trees at random instead:
+//
+//	g := fstest.RandomGeometry(r) // r: a *rand.Rand from a printed seed
+//	img, err := fstest.MakeGeometry(dir, g) // errors.Is(err, fstest.ErrRefused): draw again
+//	want := fstest.RandomTree(t, g, img, r)
+//	// ... copy img somewhere ...
+//	got := fstest.ReadGeometry(t, g, copy) // compare with want
 package fstest
 
 import (
@@ -224,13 +232,18 @@ func Mount(t testing.TB, c Case, img string, ro bool) string {
 	switch c.Access {
 	case ViaKernel:
 		Run(t, Tool(t, "mount"), "-o", "loop,"+opt, img, mnt)
-	case ViaNTFS3G:
-		Run(t, Tool(t, "ntfs-3g"), "-o", opt, img, mnt)
-	case ViaExFATFuse:
-		// exfat-fuse run by root insists on a block device.
+	case ViaNTFS3G, ViaExFATFuse:
+		// exfat-fuse run by root insists on a block device. ntfs-3g on a
+		// plain file mounts as fuse, whose umount returns while the
+		// daemon is still writing the volume; on a loop device it is
+		// fuseblk, whose umount waits for it.
 		loop := strings.TrimSpace(Run(t, Tool(t, "losetup"), "-f", "--show", img))
 		t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
-		Run(t, Tool(t, "mount.exfat-fuse"), "-o", opt, loop, mnt)
+		prog := "ntfs-3g"
+		if c.Access == ViaExFATFuse {
+			prog = "mount.exfat-fuse"
+		}
+		Run(t, Tool(t, prog), "-o", opt, loop, mnt)
 	default:
 		t.Fatalf("%s is read and written through %v, not mounted", c.Name, c.Access)
 	}
