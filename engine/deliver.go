@@ -157,7 +157,7 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 			fix = "choose a larger target, or delete the file so lifeboat creates it at the right size"
 		}
 		if d.wholeDisk() {
-			fix += "; to restore one partition of the image, add --partition N (" + partitionList(d.meta.Table) + ")"
+			fix += "; " + d.onePartitionHint()
 		}
 		return nil, refuse(target, "it is %s (%d bytes), smaller than the %s (%d bytes) the %s needs",
 			fix, HumanBytes(plan.TargetSize), plan.TargetSize, HumanBytes(need), need, what)
@@ -173,9 +173,19 @@ func (d *delivery) wholeDisk() bool {
 	return d.partition == 0 && d.meta.Kind == images.KindDisk && t != nil && (t.Type == "gpt" || t.Type == "mbr")
 }
 
+// onePartitionHint says how to deliver one partition of the disk instead:
+// restore --partition N, or clone part, with the partitions there are.
+func (d *delivery) onePartitionHint() string {
+	if d.stage == StageClone {
+		return "to copy one partition, use lifeboat clone part with that partition of " + d.origin + " as the source (" + partitionList(d.meta.Table, "it") + ")"
+	}
+	return "to restore one partition of the image, add --partition N (" + partitionList(d.meta.Table, "the image") + ")"
+}
+
 // partitionList describes a stored table's partitions for a message:
-// "partition 1: vfat, 40.0 MiB; partition 2: ext4 "root", 120.0 MiB".
-func partitionList(t *images.Table) string {
+// "the image has partition 1: vfat, 40.0 MiB; partition 2: ext4 "root",
+// 120.0 MiB".
+func partitionList(t *images.Table, who string) string {
 	var l []string
 	for _, p := range t.Partitions {
 		s := fmt.Sprintf("partition %d: ", p.Number)
@@ -187,7 +197,7 @@ func partitionList(t *images.Table) string {
 		}
 		l = append(l, s+HumanBytes(p.Size))
 	}
-	return "the image has " + strings.Join(l, "; ")
+	return who + " has " + strings.Join(l, "; ")
 }
 
 // checkPartitionTarget refuses to put a whole disk image, partition table
@@ -201,9 +211,13 @@ func (d *delivery) checkPartitionTarget(dev *blockdev.Device) error {
 	if !ok {
 		return nil
 	}
-	return refuse(d.target, "it is partition %d of %s, and %s holds a whole disk with its partition table",
-		"to restore one of its partitions there, add --partition N ("+partitionList(d.meta.Table)+"); to restore the whole disk, name the disk "+disk+" as the target",
-		n, disk, d.origin)
+	what := "holds a whole disk with its partition table"
+	if d.stage == StageClone {
+		what = "is a whole disk with a partition table"
+	}
+	return refuse(d.target, "it is partition %d of %s, and %s %s",
+		d.onePartitionHint()+"; for the whole disk, name the disk "+disk+" as the target",
+		n, disk, d.origin, what)
 }
 
 // partitionOf finds the disk and number of a partition device (a
@@ -404,7 +418,7 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 	if err != nil {
 		fix := "nothing was written"
 		if size < d.meta.Size {
-			fix += "; to restore one partition of the image, add --partition N (" + partitionList(t) + ")"
+			fix += "; " + d.onePartitionHint()
 		}
 		return refuse(d.target, "it is %s and %s", fix,
 			HumanBytes(size), strings.TrimPrefix(err.Error(), "layout: "))

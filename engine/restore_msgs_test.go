@@ -94,6 +94,12 @@ func TestRestoreMessages(t *testing.T) {
 		if ExitCode(err) != ExitRefused {
 			t.Errorf("exit %d, want %d", ExitCode(err), ExitRefused)
 		}
+		// A clone says clone part instead.
+		d.stage = StageClone
+		err = d.checkPartitionTarget(&blockdev.Device{Path: "/dev/loop7p1", IsBlock: true})
+		if err == nil || !strings.Contains(err.Error(), "clone part") || strings.Contains(err.Error(), "--partition") {
+			t.Errorf("a clone onto a partition: %v; want a hint at clone part", err)
+		}
 		// A file the size of a partition: the too-small refusal says it too.
 		part := deltaFile(t, filepath.Join(t.TempDir(), "part.img"), 64*deltaMiB)
 		sum := fileHash(t, part)
