@@ -309,6 +309,10 @@ func (r *runner) measureAll(ctx context.Context) []*row {
 	lbEnc := newRow(opBackup, "lifeboat normal encrypted")
 	lbRestoreRow := newRow(opRestore, "lifeboat")
 	lbNoVerify := newRow(opRestore, "lifeboat --no-verify")
+	// What verifying every chunk before the first write costs: the old
+	// checksum-only pre-check, with and without the read-back.
+	lbNoPrecheck := newRow(opRestore, "lifeboat --no-precheck")
+	lbNoChecks := newRow(opRestore, "lifeboat --no-precheck --no-verify")
 	zstdRestoreRow := newRow(opRestore, "zstd -dc | dd")
 
 	// The main comparison alternates lifeboat and its peer, so that drift in
@@ -326,6 +330,8 @@ func (r *runner) measureAll(ctx context.Context) []*row {
 	enc.env = []string{"LIFEBOAT_PASSWORD=" + password}
 	plan = append(plan,
 		lbRestore(lbNoVerify, lbNormal, "lifeboat-normal", "--no-verify"),
+		lbRestore(lbNoPrecheck, lbNormal, "lifeboat-normal", "--no-precheck"),
+		lbRestore(lbNoChecks, lbNormal, "lifeboat-normal", "--no-precheck", "--no-verify"),
 		lbBackup(lbFast, "lifeboat-fast", "fast"),
 		zstdBackup(zstd1, "-1"),
 		lbBackup(lbHigh, "lifeboat-high", "high"),
