@@ -46,3 +46,23 @@ func TestArgumentErrorsShowTheRightForm(t *testing.T) {
 		t.Errorf("backup alone: %v\n%s", err, out.String())
 	}
 }
+
+func TestReadRawLine(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, err string
+	}{
+		{"sdb\r", "sdb", ""},
+		{"sdx\x7fb\r", "sdb", ""},
+		{"wrong\x15sdb\r", "sdb", ""},
+		{"s\x1b[Ad\x1bOBb\r", "sdb", ""},
+		{"sd\x03", "", "Ctrl-C"},
+		{"\x04", "", "Ctrl-D"},
+		{"sd", "", "end of input"},
+	} {
+		var echo bytes.Buffer
+		got, err := readRawLine(strings.NewReader(tc.in), &echo, true)
+		if string(got) != tc.want || (tc.err == "") != (err == nil) || (err != nil && (!strings.Contains(err.Error(), tc.err) || ExitCode(err) != ExitCancelled)) {
+			t.Errorf("%q → %q, %v; want %q, %s", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}

@@ -107,14 +107,31 @@ func (e *env) readTerminalLine(fd int, echo bool) ([]byte, error) {
 }
 
 // readRawLine reads bytes from a terminal in raw mode up to Enter, with
-// backspace and Ctrl-U line editing.
+// backspace and Ctrl-U line editing. Escape sequences (arrow and function
+// keys) are dropped rather than becoming part of the line.
 func readRawLine(in io.Reader, out io.Writer, echo bool) ([]byte, error) {
 	var line []byte
 	buf := make([]byte, 64)
+	esc := 0 // 1: after ESC; 2: inside a CSI or SS3 sequence
 	for {
 		n, err := in.Read(buf)
 		for _, c := range buf[:n] {
+			switch {
+			case esc == 1 && (c == '[' || c == 'O'):
+				esc = 2
+				continue
+			case esc == 1:
+				esc = 0
+				continue
+			case esc == 2:
+				if c >= 0x40 && c <= 0x7e {
+					esc = 0 // the sequence's final byte
+				}
+				continue
+			}
 			switch c {
+			case 0x1b:
+				esc = 1
 			case 0x03:
 				return nil, errPromptCancelled("Ctrl-C")
 			case 0x04:
