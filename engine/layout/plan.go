@@ -588,7 +588,7 @@ func newGUID() string { return strings.ToUpper(uuid.New().String()) }
 func shrinkError(it *item, size int64) error {
 	n := it.src.Number
 	if it.min == it.src.Size && it.used >= 0 {
-		return fmt.Errorf("layout: partition %d cannot shrink from %s to %s: its filesystem holds %s of data, but partitions are grown, never shrunk, so it needs at least its stored size; give it --size %d=%d or more (to make it smaller, shrink the filesystem on the source, e.g. with resize2fs or ntfsresize, and back up again)", n, human(it.src.Size), human(size), human(it.used), n, it.src.Size)
+		return fmt.Errorf("layout: partition %d cannot shrink from %s to %s: its filesystem holds %s of data, but partitions are grown, never shrunk, so it needs at least its stored size; give it --size %d=%s or more (to make it smaller, shrink the filesystem on the source, e.g. with resize2fs or ntfsresize, and back up again)", n, human(it.src.Size), human(size), human(it.used), n, sizeArg(it.src.Size))
 	}
 	if it.min == it.src.Size {
 		return fmt.Errorf("layout: partition %d cannot shrink from %s to %s: how much of it is used is not known; keep its size (--size %d=%d or more)", n, human(it.src.Size), human(size), n, it.src.Size)
@@ -609,6 +609,15 @@ func tooSmall(items []item, diskSize, need, over, align, ss int64) error {
 		return fmt.Errorf("%s; choose a disk of at least %s (partition %d holds %s of data and cannot shrink enough)", msg, human(need), it.src.Number, human(it.min))
 	}
 	return fmt.Errorf("%s; choose a disk of at least %s", msg, human(need))
+}
+
+// sizeArg writes a size for --size N=SIZE: "64MiB" where that is exact,
+// else bytes.
+func sizeArg(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%dMiB", n>>20)
+	}
+	return fmt.Sprint(n)
 }
 
 func alignDown(n, m int64) int64 {

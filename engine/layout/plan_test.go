@@ -302,7 +302,7 @@ func TestPlanRefuses(t *testing.T) {
 		{"fill too small, not shrunk, used size known", gpt3, 400 * mib, PlanOptions{Mode: Fill, Align: mib, Used: map[int]int64{2: 300 * mib}},
 			[]string{"partition 2 holds 300 MiB of data, but partitions are grown, never shrunk", "choose a disk of at least"}},
 		{"manual below stored size, used size known", gpt3, 1 << 30, PlanOptions{Mode: Manual, Sizes: map[int]int64{2: 100 * mib}, Used: map[int]int64{2: 60 * mib}},
-			[]string{"partition 2 cannot shrink from", "holds 60 MiB of data", "never shrunk", "--size 2="}},
+			[]string{"partition 2 cannot shrink from", "holds 60 MiB of data", "never shrunk", "--size 2=512MiB or more"}},
 		{"manual below used size", gpt3, 1 << 30, PlanOptions{Mode: Manual, Sizes: map[int]int64{2: 100 * mib}, MinSizes: map[int]int64{2: 200 * mib}},
 			[]string{"partition 2 cannot shrink to 100 MiB", "uses 200 MiB", "--size 2=209715200"}},
 		{"manual too big", gpt3, 400 * mib, PlanOptions{Mode: Manual, Sizes: map[int]int64{2: 1000 * mib}},
