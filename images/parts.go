@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // PartName is the file name of part n (1-based) of a split image: part 1 is
@@ -78,7 +79,7 @@ func (s *partSink) Write(p []byte) (int, error) {
 			s.synced = s.pos
 		}
 		if err != nil {
-			return done, fmt.Errorf("write %s: %w", s.final[len(s.final)-1], err)
+			return done, writeError(s.final[len(s.final)-1], err)
 		}
 		p = p[n:]
 	}
@@ -143,7 +144,7 @@ func (s *partSink) next() error {
 	s.final = append(s.final, name)
 	if s.n > 1 {
 		if _, err := f.Write(encodePartHeader(s.uuid, s.n)); err != nil {
-			return fmt.Errorf("write %s: %w", tmp, err)
+			return writeError(name, err)
 		}
 		s.left -= partHeaderLen
 		s.pos = partHeaderLen
@@ -256,6 +257,19 @@ func (s *partSink) abort() {
 		os.Remove(s.tmp[i])
 	}
 	s.unlock()
+}
+
+// writeError names the part as the user knows it (not its temporary name)
+// once, and says what to do when the disk is full.
+func writeError(part string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return &os.PathError{Op: "write image", Path: part, Err: fmt.Errorf("%w: the output's disk is full; free some space or write the image to another disk (nothing was kept)", err)}
+	}
+	return &os.PathError{Op: "write image", Path: part, Err: err}
 }
 
 // ExistsError: an output file is in the way. Nothing was written; choose
@@ -402,6 +416,7 @@ type partSet struct {
 	name  string
 	parts []partFile
 	size  int64
+	open  PartOpener // nil for a single reader
 }
 
 func (p *partSet) ReadAt(b []byte, off int64) (int, error) {
@@ -428,6 +443,19 @@ func (p *partSet) ReadAt(b []byte, off int64) (int, error) {
 		b, off = b[n:], off+int64(n)
 	}
 	return done, nil
+}
+
+// exists reports whether the part file name can be opened.
+func (p *partSet) exists(name string) bool {
+	if p.open == nil {
+		return false
+	}
+	_, _, c, err := p.open(name)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 func (p *partSet) find(off int64) int {
@@ -465,7 +493,7 @@ func (p *partSet) Close() error {
 // openParts opens part 1 and, when the header says the image is split, the
 // parts after it, until one shorter than the split size (the last).
 func openParts(name string, first io.ReaderAt, firstSize int64, firstC io.Closer, open PartOpener, h *header, uuid [16]byte) (*partSet, error) {
-	ps := &partSet{name: name}
+	ps := &partSet{name: name, open: open}
 	ps.parts = append(ps.parts, partFile{name: name, r: first, c: firstC, n: firstSize})
 	ps.size = firstSize
 	if h.SplitSize == 0 {

@@ -224,9 +224,17 @@ func (im *Image) incomplete(size int64) error {
 	what := "it ends without its trailer: the backup was interrupted or the file was truncated; use a complete copy"
 	part, po := im.ps.locate(size)
 	if im.h.SplitSize > 0 && len(im.ps.parts) > 0 {
-		if last := im.ps.parts[len(im.ps.parts)-1]; last.skip+last.n == im.h.SplitSize {
-			part, po = PartName(im.Name, len(im.ps.parts)+1), 0
+		last := im.ps.parts[len(im.ps.parts)-1]
+		next := PartName(im.Name, len(im.ps.parts)+1)
+		switch {
+		case last.skip+last.n == im.h.SplitSize:
+			part, po = next, 0
 			what = fmt.Sprintf("split part %s is missing (or the backup was interrupted); put it next to %s", part, im.Name)
+		case im.ps.exists(next):
+			// A part shorter than the split size ends the image, but
+			// another part follows it: the short one was cut.
+			part, po = last.name, last.skip+last.n
+			what = fmt.Sprintf("split part %s is shorter than the others (%d of %d bytes): it was truncated; use a complete copy of it", last.name, last.skip+last.n, im.h.SplitSize)
 		}
 	}
 	return &CorruptError{Image: im.Name, Part: part, PartOff: po, Offset: size, What: what, Err: ErrIncomplete}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -420,5 +421,19 @@ func BenchmarkBackup256(b *testing.B) {
 	data := mixedData(256<<20, 8)
 	for range b.N {
 		writeImage(b, filepath.Join(b.TempDir(), "b.lbi"), [][]byte{data}, WriterOptions{Compression: LevelFast})
+	}
+}
+
+// A split part cut short is named, not reported as a missing trailer.
+func TestShortSplitPartNamed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.lbi")
+	writeImage(t, path, [][]byte{randData(1<<20, 9)}, WriterOptions{SplitSize: 256 << 10, ChunkSize: 64 << 10})
+	p2 := PartName(path, 2)
+	os.Truncate(p2, 100<<10)
+	_, err := Open(path, OpenOptions{})
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.Part != p2 || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("err = %v; want it to name %s as truncated", err, p2)
 	}
 }
