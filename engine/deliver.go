@@ -298,7 +298,7 @@ func (d *delivery) planDelta(plan *Plan) error {
 				m.Number, HumanBytes(m.DstStart), HumanBytes(m.DstSize), HumanBytes(m.SrcStart), HumanBytes(m.SrcSize)))
 		}
 	}
-	d.laid, d.onTarget, plan.Layout, plan.Bytes = lp, true, lp, plan.TargetSize
+	d.laid, d.onTarget, plan.Layout, plan.LayoutKept, plan.Bytes = lp, true, lp, true, plan.TargetSize
 	plan.What += ", only the chunks that differ, into the target's own partition layout"
 	return nil
 }
@@ -379,7 +379,7 @@ func (d *delivery) planDeltaInto(plan *Plan, t *layout.Table, src *images.Partit
 	}
 	d.laid = &layout.Plan{Table: t, DiskSize: plan.TargetSize,
 		Moves: []layout.Move{{Number: d.partition, SrcStart: d.from, SrcSize: need, DstStart: dst.Start, DstSize: dst.Size}}}
-	d.into, d.onTarget, plan.Layout = true, true, d.laid
+	d.into, d.onTarget, plan.Layout, plan.LayoutKept = true, true, d.laid, true
 	plan.What = fmt.Sprintf("partition %d into partition %d of the target, only the chunks that differ", d.partition, d.partition)
 	return nil
 }

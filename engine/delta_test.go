@@ -246,7 +246,13 @@ func TestDeltaOntoLaidOutDisk(t *testing.T) {
 		t.Fatal("the change made no difference")
 	}
 	restore := func(image, target string, lo LayoutOptions, delta bool) (*RestoreResult, error) {
-		return Restore(ctx, RestoreOptions{Image: image, Target: target, Layout: lo, Delta: delta, Log: testLogger(t)})
+		return Restore(ctx, RestoreOptions{Image: image, Target: target, Layout: lo, Delta: delta, Log: testLogger(t),
+			Confirm: func(p Plan) error {
+				if delta && p.Layout != nil && !p.LayoutKept {
+					t.Errorf("the confirmation of a delta restore shows a new layout: %+v", p.Layout)
+				}
+				return nil
+			}})
 	}
 
 	// The baseline: a delta onto a copy of the full backup as stored.

@@ -62,6 +62,10 @@ type Plan struct {
 	// Layout is the partition layout the target gets, when the disk is
 	// laid out anew (nil when the bytes are written as stored).
 	Layout *layout.Plan
+	// LayoutKept: Layout is the table the target has now, kept as it is
+	// (a delta restore onto a disk an earlier restore laid out); its Moves
+	// say where the image's partitions lie on it.
+	LayoutKept bool
 	// Before are the source's partitions, for drawing before/after.
 	Before []images.Partition
 }
