@@ -50,8 +50,7 @@ func (e *env) prompt(msg string) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("no terminal")
 	}
-	fmt.Fprint(e.stderr, msg)
-	return e.readTerminalLine(fd, false)
+	return e.readTerminalLine(fd, msg, false)
 }
 
 // promptCancelled is a prompt left with Ctrl-C or Ctrl-D. It is a
@@ -66,14 +65,16 @@ func (e *promptCancelled) Unwrap() error { return context.Canceled }
 
 func errPromptCancelled(key string) error { return &promptCancelled{key} }
 
-// readTerminalLine reads one line typed on the terminal fd (which is
-// e.stdin), echoing it when echo is set. The terminal is in raw mode
+// readTerminalLine shows prompt (one line, no newline) and reads one line
+// typed on the terminal fd (which is e.stdin), echoing it when echo is
+// set. The prompt appears only once the terminal is in raw mode, so a key
+// pressed as soon as it shows cannot reach the terminal in its old mode. The terminal is in raw mode
 // meanwhile, so that Ctrl-C (0x03), Ctrl-D (0x04) and Ctrl-\ (0x1c) arrive
 // as bytes and cancel, instead of raising a signal the blocked read would
 // never notice (or, for Ctrl-D, ending the line). The terminal's state is
 // restored on every path. A cancelled context (SIGTERM, or SIGINT sent from
 // elsewhere) ends the wait too.
-func (e *env) readTerminalLine(fd int, echo bool) ([]byte, error) {
+func (e *env) readTerminalLine(fd int, prompt string, echo bool) ([]byte, error) {
 	if e.ctx != nil && e.ctx.Err() != nil {
 		return nil, fmt.Errorf("cancelled before the prompt; nothing was written: %w", e.ctx.Err())
 	}
@@ -82,6 +83,7 @@ func (e *env) readTerminalLine(fd int, echo bool) ([]byte, error) {
 		return nil, fmt.Errorf("terminal: %w", err)
 	}
 	defer term.Restore(fd, old)
+	fmt.Fprint(e.stderr, prompt)
 	type result struct {
 		line []byte
 		err  error
@@ -232,15 +234,17 @@ func confirmTyped(e *env, summary, details, object string) error {
 		return fmt.Errorf("%w: %s; pass --yes to confirm when not on a terminal (nothing was written)", engine.ErrDeclined, summary)
 	}
 	name := filepath.Base(object)
-	fmt.Fprintf(e.stderr, "\n%s\nType %q to continue (Ctrl-C cancels): ", details, name)
+	fmt.Fprintf(e.stderr, "\n%s\n", details)
+	ask := fmt.Sprintf("Type %q to continue (Ctrl-C cancels): ", name)
 	var typed string
 	if fd, ok := terminalFd(e.stdin); ok {
-		b, err := e.readTerminalLine(fd, true)
+		b, err := e.readTerminalLine(fd, ask, true)
 		if err != nil {
 			return err
 		}
 		typed = string(b)
 	} else {
+		fmt.Fprint(e.stderr, ask)
 		line, err := bufio.NewReader(e.stdin).ReadString('\n')
 		if err == io.EOF && line == "" {
 			return errPromptCancelled("end of input")
