@@ -112,7 +112,24 @@ func testDamagedExt(t *testing.T, c fstest.Case) {
 			flags := le16(extGroupDesc(t, img, g), gdFlags)
 			debugfsW(t, img, fmt.Sprintf("set_bg %d flags %d", g, flags|bgBlockUninit), fmt.Sprintf("set_bg %d checksum calc", g))
 			return nil
-		}, ""})
+		}, ""}, damage{"wrong INODE_UNINIT", func(t *testing.T, img string) []Range {
+			// A group whose inodes are in use is flagged as never having
+			// had any: e2fsck finds them through the directories,
+			// initializes the group and starts over. Nothing is lost
+			// as long as their blocks stay in the bitmaps, but the map
+			// must not trust the descriptors.
+			out := fstest.Run(t, fstest.Tool(t, "debugfs"), "-R", "stat /"+files[len(files)-1], img)
+			m := regexp.MustCompile(`Inode: (\d+)`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("debugfs stat: %s", out)
+			}
+			ino, _ := strconv.ParseInt(m[1], 10, 64)
+			ipg := fstest.E2fsField(t, fstest.Run(t, fstest.Tool(t, "dumpe2fs"), "-h", img), "Inodes per group")
+			g := (ino - 1) / ipg
+			flags := le16(extGroupDesc(t, img, g), gdFlags)
+			debugfsW(t, img, fmt.Sprintf("set_bg %d flags %d", g, flags|bgInodeUninit), fmt.Sprintf("set_bg %d checksum calc", g))
+			return nil
+		}, "never used"})
 	}
 	runDamaged(t, img, want, recoverExt, append(ds, []damage{
 		{"swapped bitmap bits", func(t *testing.T, img string) []Range {
