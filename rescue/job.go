@@ -30,6 +30,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/engine"
 )
 
 // Action is what an unattended job does.
@@ -226,4 +229,14 @@ func ParseFileSpec(s string) (FileSpec, error) {
 		return FileSpec{By: "path", Path: s}, nil
 	}
 	return FileSpec{}, fmt.Errorf("%q: name the file as LABEL=NAME:/path, UUID=ID:/path, /dev/DEVICE:/path or an absolute path", s)
+}
+
+// ResultMarker starts the machine-readable result line of a job.
+const ResultMarker = "LIFEBOAT-RESULT"
+
+// okLine is the result line of a job that succeeded: bytes= is what was
+// written to the target, range= the span of the target the restore covered.
+func okLine(a Action, image, target string, res *engine.RestoreResult, elapsed time.Duration) string {
+	return fmt.Sprintf("%s status=ok exit=0 action=%s image=%s target=%s bytes=%d range=%d verified=%v seconds=%.1f",
+		ResultMarker, a, image, target, res.Written, res.Bytes, res.Verified, elapsed.Seconds())
 }

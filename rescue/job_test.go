@@ -3,6 +3,9 @@ package rescue
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/engine"
 )
 
 func TestParseCmdline(t *testing.T) {
@@ -81,4 +84,13 @@ func FuzzParseCmdline(f *testing.F) {
 			ParseFileSpec(j.Image)
 		}
 	})
+}
+
+// bytes= is what was written, not the size of the target.
+func TestOKLine(t *testing.T) {
+	got := okLine(ActionRestore, "/mnt/vda/pc1.lbi", "/dev/vdb", &engine.RestoreResult{Bytes: 50 << 20, Written: 7 << 20, Verified: true}, 4*time.Second)
+	want := "LIFEBOAT-RESULT status=ok exit=0 action=restore image=/mnt/vda/pc1.lbi target=/dev/vdb bytes=7340032 range=52428800 verified=true seconds=4.0"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
 }

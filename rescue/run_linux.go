@@ -53,8 +53,6 @@ type Options struct {
 // ReadyMarker starts the line printed when the environment is ready.
 const ReadyMarker = "LIFEBOAT-READY"
 
-// ResultMarker starts the machine-readable result line of a job.
-const ResultMarker = "LIFEBOAT-RESULT"
 
 type env struct {
 	o       Options
@@ -756,7 +754,7 @@ func (e *env) runJob(ctx context.Context, j Job) {
 		e.result(j, engine.ExitCode(err), target, err)
 		return
 	}
-	e.report(j, fmt.Sprintf("%s status=ok exit=0 action=%s image=%s target=%s bytes=%d range=%d verified=%v seconds=%.1f", ResultMarker, j.Action, image, target, res.Written, res.Bytes, res.Verified, time.Since(start).Seconds()))
+	e.report(j, okLine(j.Action, image, target, res, time.Since(start)))
 }
 
 // report prints the result line and, if the job says where, POSTs it.
