@@ -53,7 +53,6 @@ type Options struct {
 // ReadyMarker starts the line printed when the environment is ready.
 const ReadyMarker = "LIFEBOAT-READY"
 
-
 type env struct {
 	o       Options
 	con     io.Writer
