@@ -281,7 +281,7 @@ func printInfo(e *env, ii *engine.ImageInfo) {
 	p("Created", "%s by lifeboat %s", ii.Created.Local().Format("2006-01-02 15:04:05 MST"), ii.ToolVersion)
 	codec := "zstd, "
 	if ii.Compression == images.LevelNone {
-		codec = "stored as read, "
+		codec = ""
 	}
 	if ii.ChunkAverage > 0 {
 		p("Compression", "%s (%schunks of %s on average, at most %s)", ii.Compression, codec, human(int64(ii.ChunkAverage)), human(int64(ii.ChunkSize)))
