@@ -129,6 +129,9 @@ func propertyCase(t *testing.T, seed uint64, i int, refused *atomic.Int64) bool 
 			st.Fatal(err)
 		}
 		t.Logf("%s: %s %q, partition table %q at sector %d", st.tag, g.Tool, g.Args, g.Table, g.Start)
+		if s := g.Second; s != nil {
+			t.Logf("partition 2: %s %q at sector %d", s.Tool, s.Args, s.Start)
+		}
 		runPropertyCase(st, r, dir, g, img)
 	})
 	return ran
@@ -158,24 +161,39 @@ func (s seeded) Skipf(f string, a ...any) {
 }
 func (s seeded) SkipNow() { s.TB.Helper(); s.Fatal("would skip") }
 
+// propertyFS is one filesystem of a case: a bare one, or a partition.
+type propertyFS struct {
+	g    fstest.Geometry
+	img  string
+	orig fstest.Tree // as read back before the backup
+}
+
 func runPropertyCase(t seeded, r *rand.Rand, dir string, g fstest.Geometry, img string) {
-	c := g.Case()
-	want := fstest.RandomTree(t, g, img, r)
-	t.Logf("tree: %s", want.Summary())
-	fstest.Check(t, c, img)
-	orig := fstest.ReadGeometry(t, g, img)
-	for p, v := range want {
-		if orig[p] != v {
-			t.Fatalf("the tree writer left %s as %.20q, want %.20q: a fault of the test's tools, not of Lifeboat", p, orig[p], v)
+	fss := []*propertyFS{{g: g, img: img}}
+	if g.Second != nil {
+		fss = append(fss, &propertyFS{g: *g.Second, img: fstest.SecondImage(dir)})
+	}
+	for i, f := range fss {
+		want := fstest.RandomTree(t, f.g, f.img, r)
+		t.Logf("filesystem %d: tree: %s", i+1, want.Summary())
+		fstest.Check(t, f.g.Case(), f.img)
+		f.orig = fstest.ReadGeometry(t, f.g, f.img)
+		for p, v := range want {
+			if f.orig[p] != v {
+				t.Fatalf("the tree writer left %s as %.20q in filesystem %d, want %.20q: a fault of the test's tools, not of Lifeboat",
+					p, f.orig[p], i+1, v)
+			}
 		}
 	}
 
 	source, kind := img, images.KindPartition
 	if g.Table != "" {
 		source, kind = fstest.MakeDisk(t, dir, g, img), images.KindDisk
-		// The disk holds the partition now; the bare copy is not needed.
-		if err := os.Remove(img); err != nil {
-			t.Fatal(err)
+		// The disk holds the partitions now; the bare copies are not needed.
+		for _, f := range fss {
+			if err := os.Remove(f.img); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 
@@ -210,13 +228,13 @@ func runPropertyCase(t seeded, r *rand.Rand, dir string, g fstest.Geometry, img 
 	if err != nil {
 		t.Fatalf("info: %v", err)
 	}
-	checkInfo(t, g, info)
+	checkInfo(t, fss, info)
 
-	// A disk image is restored whole, or (a third of them) only its
-	// partition.
+	// A disk image is restored whole, or (a third of them) one partition
+	// alone.
 	part := 0
 	if g.Table != "" && r.IntN(3) == 0 {
-		part = 1
+		part = 1 + r.IntN(len(fss))
 	}
 	target := filepath.Join(dir, "restore.img")
 	// A third go onto a file that already holds garbage, as onto a used
@@ -224,7 +242,7 @@ func runPropertyCase(t seeded, r *rand.Rand, dir string, g fstest.Geometry, img 
 	// (Not the FAT32 of gigabytes: they stay sparse.)
 	n := fileSize(t, source)
 	if part != 0 {
-		n = g.Size
+		n = fss[part-1].g.Size
 	}
 	garbage := r.IntN(3) == 0 && n <= 64<<20
 	if garbage {
@@ -240,42 +258,65 @@ func runPropertyCase(t seeded, r *rand.Rand, dir string, g fstest.Geometry, img 
 	if got := fileSize(t, target); got != n {
 		t.Errorf("the restore (partition %d) is %d bytes, want %d", part, got, n)
 	}
-	restored := target
-	if g.Table != "" && part == 0 {
+	switch {
+	case g.Table == "":
+		verifyRestored(t, fss[0], target, "the restored filesystem")
+	case part != 0:
+		verifyRestored(t, fss[part-1], target, fmt.Sprintf("the restored partition %d", part))
+	default:
 		if a, b := fstest.PartitionTable(t, source), fstest.PartitionTable(t, target); a != b {
 			t.Errorf("the restored partition table differs:\n%s\nthe original:\n%s", b, a)
 		}
-		restored = filepath.Join(dir, "restored-fs.img")
-		fstest.CopyRange(t, restored, 0, target, g.Start*512, g.Size)
-		os.Remove(target)
-	}
-	fstest.Check(t, c, restored)
-	got := fstest.ReadGeometry(t, g, restored)
-	if d := orig.Diff(got, 20); len(d) > 0 {
-		t.Errorf("the restored filesystem differs from the original:\n%s", strings.Join(d, "\n"))
+		for i, f := range fss {
+			fsImg := filepath.Join(dir, fmt.Sprintf("restored-%d.img", i+1))
+			fstest.CopyRange(t, fsImg, 0, target, f.g.Start*512, f.g.Size)
+			verifyRestored(t, f, fsImg, fmt.Sprintf("partition %d of the restored disk", i+1))
+			os.Remove(fsImg)
+		}
 	}
 }
 
-func checkInfo(t seeded, g fstest.Geometry, info *ImageInfo) {
+// verifyRestored runs the filesystem's checker on img and compares its
+// tree with the original's.
+func verifyRestored(t seeded, f *propertyFS, img, what string) {
+	t.Helper()
+	fstest.Check(t, f.g.Case(), img)
+	got := fstest.ReadGeometry(t, f.g, img)
+	if d := f.orig.Diff(got, 20); len(d) > 0 {
+		t.Errorf("%s (%s) differs from the original:\n%s", what, f.g, strings.Join(d, "\n"))
+	}
+}
+
+func checkInfo(t seeded, fss []*propertyFS, info *ImageInfo) {
 	if len(info.Meta.Streams) != 1 {
 		t.Fatalf("info: %d streams, want 1", len(info.Meta.Streams))
 	}
 	s := info.Meta.Streams[0]
-	mode, reason, fs := s.Mode, s.ModeReason, s.FS
-	if g.Table != "" {
-		if s.Table == nil || s.Table.Type != g.Table || len(s.Table.Partitions) != 1 {
-			t.Fatalf("info: table %+v, want %s with one partition", s.Table, g.Table)
+	type found struct {
+		mode   images.Mode
+		reason string
+		fs     *images.FS
+	}
+	got := []found{{s.Mode, s.ModeReason, s.FS}}
+	if g := fss[0].g; g.Table != "" {
+		if s.Table == nil || s.Table.Type != g.Table || len(s.Table.Partitions) != len(fss) {
+			t.Fatalf("info: table %+v, want %s with %d partitions", s.Table, g.Table, len(fss))
 		}
-		p := s.Table.Partitions[0]
-		mode, reason, fs = p.Mode, p.ModeReason, p.FS
+		got = got[:0]
+		for _, p := range s.Table.Partitions {
+			got = append(got, found{p.Mode, p.ModeReason, p.FS})
+		}
 	}
-	if mode != images.ModeUsed {
-		t.Errorf("info: mode %s (%s), want %s", mode, reason, images.ModeUsed)
-	}
-	if fs == nil {
-		t.Errorf("info: no filesystem found, want %s", g.FS())
-	} else if fs.Type != g.FS() && !(strings.HasPrefix(fs.Type, "ext") && strings.HasPrefix(g.FS(), "ext")) {
-		t.Errorf("info: filesystem %s, want %s", fs.Type, g.FS())
+	for i, f := range fss {
+		want := f.g.FS()
+		if got[i].mode != images.ModeUsed {
+			t.Errorf("info: filesystem %d: mode %s (%s), want %s", i+1, got[i].mode, got[i].reason, images.ModeUsed)
+		}
+		if fs := got[i].fs; fs == nil {
+			t.Errorf("info: filesystem %d: none found, want %s", i+1, want)
+		} else if fs.Type != want && !(strings.HasPrefix(fs.Type, "ext") && strings.HasPrefix(want, "ext")) {
+			t.Errorf("info: filesystem %d: %s, want %s", i+1, fs.Type, want)
+		}
 	}
 }
 

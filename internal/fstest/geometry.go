@@ -38,6 +38,9 @@ type Geometry struct {
 	Start    int64
 	DiskSize int64
 	Seed     uint64 // for the garbage and anything else drawn later
+	// Second is the filesystem of partition 2, when the disk has one; its
+	// Start is its first sector.
+	Second *Geometry
 }
 
 func (g Geometry) String() string {
@@ -50,6 +53,9 @@ func (g Geometry) String() string {
 	}
 	if g.Table != "" {
 		s += fmt.Sprintf("-%s@%d", g.Table, g.Start)
+	}
+	if g.Second != nil {
+		s += fmt.Sprintf("+%s@%d", g.Second, g.Second.Start)
 	}
 	return s
 }
@@ -109,7 +115,10 @@ func pick[T any](r *rand.Rand, xs ...T) T { return xs[r.IntN(len(xs))] }
 // of 4 KiB, optional features, and a third of them as a partition at an
 // odd sector of an MBR or GPT disk. mkfs may still refuse one (a FAT16 with
 // too few clusters): MakeGeometry says so and the caller draws again.
-func RandomGeometry(r *rand.Rand) Geometry {
+func RandomGeometry(r *rand.Rand) Geometry { return randomGeometry(r, false) }
+
+// randomGeometry draws a geometry; bare ones are never put on a disk.
+func randomGeometry(r *rand.Rand, bare bool) Geometry {
 	g := Geometry{Family: pick(r, Families...), Seed: r.Uint64()}
 	mib := int64(1 + r.IntN(8))
 	if r.IntN(5) < 2 {
@@ -173,7 +182,16 @@ func RandomGeometry(r *rand.Rand) Geometry {
 			g.Args[7] += ",packed_meta_blocks=1"
 		}
 		if len(feats) > 0 {
-			opt(strings.NewReplacer("^", "no", ",", "+").Replace(strings.Join(feats, "+")), "-O", strings.Join(feats, ","))
+			var named []string // bigalloc has its tag already
+			for _, f := range feats {
+				if f != "bigalloc" {
+					named = append(named, f)
+				}
+			}
+			if len(named) > 0 {
+				tags = append(tags, strings.NewReplacer("^", "no", ",", "+").Replace(strings.Join(named, "+")))
+			}
+			g.Args = append(g.Args, "-O", strings.Join(feats, ","))
 		}
 		if !slices.Contains(feats, "bigalloc") && r.IntN(4) == 0 {
 			// Small groups: many of them, most with no data.
@@ -293,27 +311,48 @@ func RandomGeometry(r *rand.Rand) Geometry {
 	}
 	g.Tag = strings.Join(tags, "-")
 
-	if r.IntN(3) == 0 {
+	if !bare && r.IntN(3) == 0 {
 		g.Table = pick(r, "mbr", "gpt")
 		// Odd starts mostly: nothing is aligned to 4 KiB on such a disk.
 		g.Start = pick[int64](r, 63, 2049, 4097+2*int64(r.IntN(500)), 2048, 1+2*int64(r.IntN(40)))
 		if g.Table == "gpt" && g.Start < 34 {
 			g.Start = 34 + 2*int64(r.IntN(20)) + 1
 		}
+		g.setStart(g.Start)
+		end := g.Start + g.Size/512
+		// Half of the disks get a second, small filesystem after an odd
+		// gap (garbage on a dirty disk).
+		if r.IntN(2) == 0 {
+			for range 10 {
+				s := randomGeometry(r, true)
+				if s.Size <= 8<<20 {
+					s.Dirty = g.Dirty
+					s.Start = end + 1 + 2*int64(r.IntN(64))
+					s.setStart(s.Start)
+					end = s.Start + s.Size/512
+					g.Second = &s
+					break
+				}
+			}
+		}
 		tail := int64(r.IntN(100))
 		if g.Table == "gpt" {
 			tail += 33
 		}
-		g.DiskSize = (g.Start + g.Size/512 + tail) * 512
-		// The BPB and NTFS boot sector record where they start.
-		switch g.Family {
-		case "fat12", "fat16", "fat32":
-			g.Args = append(g.Args, "-h", fmt.Sprint(g.Start))
-		case "ntfs":
-			g.Args = append(g.Args, "-p", fmt.Sprint(g.Start), "-H", "255", "-S", "63")
-		}
+		g.DiskSize = (end + tail) * 512
 	}
 	return g
+}
+
+// setStart records in the BPB or NTFS boot sector where the filesystem
+// starts on its disk.
+func (g *Geometry) setStart(sector int64) {
+	switch g.Family {
+	case "fat12", "fat16", "fat32":
+		g.Args = append(g.Args, "-h", fmt.Sprint(sector))
+	case "ntfs":
+		g.Args = append(g.Args, "-p", fmt.Sprint(sector), "-H", "255", "-S", "63")
+	}
 }
 
 func uuid(r *rand.Rand) string {
@@ -335,11 +374,23 @@ var ErrRefused = errors.New("mkfs refused the geometry")
 // another); any other error is a failure. It takes no testing.TB so that
 // geometries can be drawn before the subtest that is named after them.
 func MakeGeometry(dir string, g Geometry) (string, error) {
+	if g.Second != nil {
+		if _, err := makeGeometryFS(dir, "fs2.img", *g.Second); err != nil {
+			return "", err
+		}
+	}
+	return makeGeometryFS(dir, "fs.img", g)
+}
+
+// SecondImage is where MakeGeometry made g.Second's filesystem.
+func SecondImage(dir string) string { return filepath.Join(dir, "fs2.img") }
+
+func makeGeometryFS(dir, name string, g Geometry) (string, error) {
 	tool, ok := lookTool(g.Tool)
 	if !ok {
 		return "", fmt.Errorf("%s is not installed (Debian: %s)", g.Tool, installHint)
 	}
-	img := filepath.Join(dir, "fs.img")
+	img := filepath.Join(dir, name)
 	f, err := os.Create(img)
 	if err != nil {
 		return "", err
@@ -429,7 +480,8 @@ func (g Geometry) partType() string {
 }
 
 // MakeDisk writes fsImg as partition 1 of a new disk image dir/disk.img,
-// laid out as g says (sfdisk writes the table), and returns its path. The
+// laid out as g says (sfdisk writes the table), and returns its path;
+// g.Second's filesystem, when there is one, is taken from SecondImage(dir). The
 // gaps around the partition hold garbage when g is Dirty.
 func MakeDisk(t testing.TB, dir string, g Geometry, fsImg string) string {
 	t.Helper()
@@ -457,12 +509,19 @@ func MakeDisk(t testing.TB, dir string, g Geometry, fsImg string) string {
 		script = "label: gpt\nfirst-lba: 34\n"
 	}
 	script += fmt.Sprintf("start=%d, size=%d, type=%s\n", g.Start, g.Size/512, g.partType())
+	if s := g.Second; s != nil {
+		s.Table = g.Table // for partType
+		script += fmt.Sprintf("start=%d, size=%d, type=%s\n", s.Start, s.Size/512, s.partType())
+	}
 	cmd := exec.Command(Tool(t, "sfdisk"), "--quiet", "--no-reread", "--no-tell-kernel", disk)
 	cmd.Stdin = strings.NewReader(script)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("sfdisk %s <<%q: %v\n%s", disk, script, err, out)
 	}
 	CopyRange(t, disk, g.Start*512, fsImg, 0, g.Size)
+	if s := g.Second; s != nil {
+		CopyRange(t, disk, s.Start*512, SecondImage(dir), 0, s.Size)
+	}
 	return disk
 }
 
