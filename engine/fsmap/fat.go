@@ -1,5 +1,7 @@
 package fsmap
 
+import "bytes"
+
 // FAT12/16/32, after Microsoft's "FAT32 File System Specification" (the BPB
 // checks mirror fsprobe's, which follow libblkid).
 //
@@ -97,12 +99,33 @@ func mapFAT(d *dev, b *builder) (int64, error) {
 		per = last + last%2 // at most 4086 entries: one small read
 	}
 	buf := make([]byte, min(per, last+1)*bits/8+2)
+	var other []byte
+	if mirrored && fats > 1 {
+		other = make([]byte, len(buf))
+	}
 	for c0 := int64(0); c0 < last; c0 += per {
 		n := min(per, last-c0)
 		nb := (n*bits + 7) / 8
 		p := buf[:nb]
 		if err := d.read(p, fatOff+c0*bits/8, "FAT"); err != nil {
 			return 0, err
+		}
+		// The copies must agree (from entry 2 on: entries 0 and 1 hold
+		// the media byte and dirty flags): fsck.fat repairs from
+		// either, and the one it picks may hold chains this map would
+		// leave out.
+		for i := int64(1); other != nil && i < fats; i++ {
+			q := other[:nb]
+			if err := d.read(q, fatOff+i*fatLen*sectorSize+c0*bits/8, "FAT copy"); err != nil {
+				return 0, err
+			}
+			skip := int64(0)
+			if c0 == 0 {
+				skip = min(2*bits/8, nb)
+			}
+			if !bytes.Equal(p[skip:], q[skip:]) {
+				return 0, fallbackf("FAT copies 1 and %d differ (damaged filesystem: run fsck.fat on the original)", i+1)
+			}
 		}
 		for i := range n {
 			c := c0 + i
@@ -138,19 +161,6 @@ func mapFAT(d *dev, b *builder) (int64, error) {
 	}
 	flush(last)
 
-	// The copies must agree: fsck.fat repairs from either, and the one it
-	// picks may hold chains this map left out.
-	if mirrored {
-		for i := int64(1); i < fats; i++ {
-			same, err := fatSame(d, fatOff, fatOff+i*fatLen*sectorSize, bits, last)
-			if err != nil {
-				return 0, err
-			}
-			if !same {
-				return 0, fallbackf("FAT copies 1 and %d differ (damaged filesystem: run fsck.fat on the original)", i+1)
-			}
-		}
-	}
 	w := &fatWalk{
 		d:           d,
 		fat:         &fatCache{d: d, off: fatOff, bits: bits, n: last, what: "FAT"},

@@ -1,9 +1,6 @@
 package fsmap
 
-import (
-	"bytes"
-	"strings"
-)
+import "strings"
 
 // The reference walks of FAT and exFAT: the directory tree, from the root,
 // with the cluster chain of every entry followed. A chain that runs into a
@@ -59,28 +56,6 @@ func (f *fatCache) get(c int64) (uint32, error) {
 		return uint32(le16(f.buf, int(i*2))), nil
 	}
 	return le32(f.buf, int(i*4)), nil
-}
-
-// fatSame compares FAT copies a and b (byte offsets) from entry 2 on:
-// entries 0 and 1 hold the media byte and dirty flags, which need not
-// agree.
-func fatSame(d *dev, a, b, bits, entries int64) (bool, error) {
-	from := 2 * bits / 8
-	end := (entries*bits + 7) / 8
-	pa, pb := make([]byte, min(chunk, max(end-from, 0))), make([]byte, min(chunk, max(end-from, 0)))
-	for o := from; o < end; o += int64(len(pa)) {
-		n := min(int64(len(pa)), end-o)
-		if err := d.read(pa[:n], a+o, "FAT"); err != nil {
-			return false, err
-		}
-		if err := d.read(pb[:n], b+o, "FAT copy"); err != nil {
-			return false, err
-		}
-		if !bytes.Equal(pa[:n], pb[:n]) {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 // fatWalk walks a FAT12/16/32 directory tree.
