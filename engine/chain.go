@@ -74,7 +74,7 @@ func openChain(name, chainDir string, pw func() ([]byte, error)) (*chain, error)
 	c := &chain{point: im, pw: pw}
 	if im.Encrypted() && im.Info().Locked {
 		im.Close()
-		return nil, fmt.Errorf("image %s is encrypted: %w; give the password with --password-file FILE or LIFEBOAT_PASSWORD, or run on a terminal", name, images.ErrPasswordNeeded)
+		return nil, &noteError{msg: fmt.Sprintf("image %s is encrypted and no password was given; give it with --password-file FILE or LIFEBOAT_PASSWORD, or run on a terminal", name), err: images.ErrPasswordNeeded}
 	}
 	need := im.Chain()
 	if len(need) == 0 {
@@ -102,7 +102,7 @@ func openChain(name, chainDir string, pw func() ([]byte, error)) (*chain, error)
 		c.members, c.paths = append(c.members, m), append(c.paths, p)
 		if m.Encrypted() && m.Info().Locked {
 			c.Close()
-			return nil, fmt.Errorf("earlier point %s is encrypted: %w", p, images.ErrPasswordNeeded)
+			return nil, &noteError{msg: fmt.Sprintf("earlier point %s of %s is encrypted and no password was given (the chain's password opens every point)", p, name), err: images.ErrPasswordNeeded}
 		}
 	}
 	if err := im.AttachChain(c.members); err != nil {

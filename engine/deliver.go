@@ -77,6 +77,9 @@ type delivery struct {
 // layout; nothing is written.
 func (d *delivery) prepare(target string) (*Plan, error) {
 	d.target = target
+	if err := CheckOutput(target, WriteDiskOrFile, true); err != nil {
+		return nil, err
+	}
 	from, to, what, err := restoreRange(d.meta, d.partition, d.origin)
 	if err != nil {
 		return nil, err

@@ -36,7 +36,7 @@ func ExitCode(err error) int {
 		return ExitPassword
 	case errors.Is(err, images.ErrCorrupt), errors.Is(err, images.ErrIncomplete), errors.Is(err, images.ErrNotImage):
 		return ExitImage
-	case errors.Is(err, ErrRefused), errors.Is(err, ErrDeclined):
+	case errors.Is(err, ErrRefused), errors.Is(err, ErrDeclined), errors.Is(err, fs.ErrExist):
 		return ExitRefused
 	case errors.Is(err, ErrVerify):
 		return ExitVerify

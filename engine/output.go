@@ -49,8 +49,11 @@ func (in Intent) String() string {
 // or an existing file without overwrite. Refusals wrap ErrRefused (exit
 // 5); a disk that does not exist wraps fs.ErrNotExist (exit 6).
 func CheckOutput(path string, in Intent, overwrite bool) error {
-	if path == "" {
+	switch path {
+	case "":
 		return fmt.Errorf("no output given")
+	case "-":
+		return refuse("standard output", "this command cannot write to standard output (only backup can)", "name a file with -o FILE")
 	}
 	if runtime.GOOS == "windows" && in != WriteFile && looksLikeDevice(path) {
 		return nil // \\.\PhysicalDriveN cannot be stat'ed; opening it tells

@@ -212,7 +212,7 @@ func TestBackupKeepsNeighbours(t *testing.T) {
 func TestKilledSplitBackup(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.img")
-	randomFile(t, src, 260<<20)
+	randomFile(t, src, 160<<20)
 	stranger := filepath.Join(dir, "pc.009.lbi")
 	os.WriteFile(stranger, []byte("keep"), 0o644)
 	r := mrand.New(mrand.NewPCG(11, 11))
@@ -228,7 +228,7 @@ func TestKilledSplitBackup(t *testing.T) {
 			os.Remove(images.PartName(img, n))
 		}
 	}
-	for i := range 8 {
+	for i := range 6 {
 		removeImage()
 		cmd := exec.Command(lifeboat, args...)
 		if err := cmd.Start(); err != nil {
@@ -269,4 +269,35 @@ func mustReadDir(t *testing.T, dir string) []string {
 		out = append(out, e.Name())
 	}
 	return out
+}
+
+// Restore and clone targets go through the same output check: a character
+// device, a folder or a missing device is refused before anything.
+func TestRestoreTargetsChecked(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	randomFile(t, src, 2<<20)
+	img := filepath.Join(dir, "x.lbi")
+	mustLB(t, nil, "backup", "part", src, "-o", img, "-q")
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"restore", img, "--target", "/dev/null", "--yes"}, 5},
+		{[]string{"restore", img, "--target", dir, "--yes"}, 5},
+		{[]string{"restore", img, "--target", "/dev/sdzz-lifeboat-test", "--yes"}, 6},
+		{[]string{"clone", "part", src, "--target", "/dev/zero", "--yes"}, 5},
+		{[]string{"merge", img, "-o", "-"}, 5},
+	} {
+		if r := lb(t, nil, tc.args...); r.code != tc.code {
+			t.Errorf("lifeboat %s exited %d, want %d", strings.Join(tc.args, " "), r.code, tc.code)
+		}
+	}
+	if _, err := os.Lstat("/dev/sdzz-lifeboat-test"); err == nil {
+		os.Remove("/dev/sdzz-lifeboat-test")
+		t.Fatal("a restore created a file in /dev")
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "-")); err == nil {
+		t.Fatal("merge -o - created a file named -")
+	}
 }

@@ -213,11 +213,19 @@ func confirmPlan(e *env, verb string, p engine.Plan, size, inUse int64) error {
 		from = "source"
 	}
 	fmt.Fprintf(&b, "  Will write:    the %s's %s (%s)", from, p.What, written)
-	if !p.Create {
+	switch {
+	case p.Create:
+	case p.LayoutKept && strings.Contains(p.What, "differ"):
+		fmt.Fprintf(&b, "\n  Only the chunks that differ from what %s holds are written; they are overwritten.", p.Target)
+	default:
 		fmt.Fprintf(&b, "\n  EVERYTHING on %s in the written range will be overwritten.", p.Target)
 	}
 	if p.Layout != nil {
-		fmt.Fprintf(&b, "\n  New %s layout on %s:", p.Layout.Table.Type, human(p.Layout.DiskSize))
+		if p.LayoutKept {
+			fmt.Fprintf(&b, "\n  Partitions on the target (its %s table is kept):", p.Layout.Table.Type)
+		} else {
+			fmt.Fprintf(&b, "\n  New %s layout on %s:", p.Layout.Table.Type, human(p.Layout.DiskSize))
+		}
 		for _, m := range p.Layout.Moves {
 			fmt.Fprintf(&b, "\n    partition %d: %s at %s  →  %s at %s", m.Number, human(m.SrcSize), human(m.SrcStart), human(m.DstSize), human(m.DstStart))
 		}
