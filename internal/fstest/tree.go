@@ -29,8 +29,8 @@ import (
 // extended attributes, path + "@" + name → "xattr <SHA-256>".
 type Tree map[string]string
 
-// Diff lists how got differs from want, at most max lines (0: all).
-func (want Tree) Diff(got Tree, max int) []string {
+// Diff lists how got differs from want, at most limit lines (0: all).
+func (want Tree) Diff(got Tree, limit int) []string {
 	var d []string
 	for _, p := range slices.Sorted(mapKeys(want)) {
 		if g, ok := got[p]; !ok {
@@ -44,8 +44,8 @@ func (want Tree) Diff(got Tree, max int) []string {
 			d = append(d, fmt.Sprintf("%s: unexpected %.20s", p, got[p]))
 		}
 	}
-	if max > 0 && len(d) > max {
-		d = append(d[:max], fmt.Sprintf("... %d differences in all", len(d)))
+	if limit > 0 && len(d) > limit {
+		d = append(d[:limit], fmt.Sprintf("... %d differences in all", len(d)))
 	}
 	return d
 }
@@ -520,7 +520,7 @@ func ReadGeometry(t testing.TB, g Geometry, img string) Tree {
 	return Snapshot(t, mnt, strings.HasPrefix(g.Family, "ext"))
 }
 
-// Capacity is what a filesystem can still take: bytes and (where the
+// capacity is what a filesystem can still take: bytes and (where the
 // filesystem has a fixed number) inodes.
 type capacity struct {
 	bytes, inodes int64
