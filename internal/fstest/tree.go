@@ -224,7 +224,9 @@ func (s fileSpec) data() ([]byte, []extent) {
 // treeOps is how the tree writer changes a filesystem: through a mount or
 // through mtools.
 type treeOps interface {
-	mkdirs(dirs []string)
+	// mkdirs makes dirs in order and returns how many it made before the
+	// filesystem was full.
+	mkdirs(dirs []string) int
 	// create writes files in order and returns how many it wrote before the
 	// filesystem was full.
 	create(files []fileSpec) int
@@ -244,12 +246,16 @@ type mountOps struct {
 
 func (m mountOps) abs(p string) string { return filepath.Join(m.mnt, filepath.FromSlash(p)) }
 
-func (m mountOps) mkdirs(dirs []string) {
-	for _, d := range dirs {
+func (m mountOps) mkdirs(dirs []string) int {
+	for i, d := range dirs {
 		if err := os.Mkdir(m.abs(d), 0o755); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return i
+			}
 			m.t.Fatal(err)
 		}
 	}
+	return len(dirs)
 }
 
 func (m mountOps) create(files []fileSpec) int {
@@ -356,15 +362,16 @@ type mtoolsOps struct {
 	stage string
 }
 
-func (m mtoolsOps) mkdirs(dirs []string) {
+func (m mtoolsOps) mkdirs(dirs []string) int {
 	if len(dirs) == 0 {
-		return
+		return 0
 	}
 	argv := []string{Tool(m.t, "mmd"), "-i", m.img}
 	for _, d := range dirs {
 		argv = append(argv, "::/"+d)
 	}
 	Run(m.t, argv...)
+	return len(dirs)
 }
 
 func (m mtoolsOps) create(files []fileSpec) int {
@@ -630,14 +637,19 @@ func (w *treeWriter) run(capa capacity) {
 		d := path.Join(pick(w.r, mk...), w.name("d"))
 		mk = append(mk, d)
 	}
-	w.ops.mkdirs(mk)
+	// A filesystem of a few clusters may be full before all are made:
+	// files then go where there is room.
+	mk = mk[:w.ops.mkdirs(mk)]
 	for _, d := range mk {
 		w.want[d] = "dir"
 		w.used += w.cost(int64(w.g.Block))
 		w.nodes++
 	}
 	w.dirs = mk
-	busy := pick(w.r, mk...) // gets many entries
+	if len(mk) == 0 {
+		w.dirs = []string{"."}
+	}
+	busy := pick(w.r, w.dirs...) // gets many entries
 
 	budget := capa.bytes*int64(40+r.IntN(35))/100 - w.used
 	inodes := capa.inodes*7/10 - w.nodes
