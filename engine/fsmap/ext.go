@@ -322,8 +322,15 @@ func mapExt(d *dev, b *builder, name string) (int64, error) {
 		return 0, err
 	}
 	b.rs = b.finish()
-	if err := fs.checkExtRefs(d, cover(b.rs), groups); err != nil {
+	extra, err := fs.checkExtRefs(d, cover(b.rs), groups)
+	if err != nil {
 		return 0, err
+	}
+	if len(extra) > 0 {
+		for _, r := range extra {
+			b.add(r.Off, r.Len)
+		}
+		b.rs = b.finish()
 	}
 	return clusterBytes, nil
 }

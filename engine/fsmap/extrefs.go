@@ -42,6 +42,7 @@ const (
 	bgInodeUninit    = 0x0001
 
 	extBadBlocksIno = 1
+	extResizeIno    = 7
 )
 
 // extGroup is what the reference walk needs of a group descriptor.
@@ -64,6 +65,9 @@ type extWalk struct {
 	isDir  bool
 	// run coalesces consecutive data blocks of indirect maps.
 	runOff, runLen int64
+	// extra are blocks of the resize inode outside the map, copied
+	// rather than called damage (see covered).
+	extra []Range
 }
 
 // checkExtMeta checks that no group's bitmaps or inode table overlap
@@ -100,8 +104,9 @@ func (fs *extFS) checkExtMeta(groups []extGroup) error {
 }
 
 // checkExtRefs walks every in-use inode and fails with a fallback when one
-// references a block outside c.
-func (fs *extFS) checkExtRefs(d *dev, c cover, groups []extGroup) error {
+// references a block outside c. It returns the resize inode's blocks that
+// lie outside c: the caller adds them to the map.
+func (fs *extFS) checkExtRefs(d *dev, c cover, groups []extGroup) ([]Range, error) {
 	w := &extWalk{fs: fs, d: d, c: c, groups: groups, bud: budget{fs.blocks + 64}}
 	per := max(1, min(int64(chunk), fs.ipg*fs.inodeSize)/fs.inodeSize)
 	buf := make([]byte, per*fs.inodeSize)
@@ -110,17 +115,17 @@ func (fs *extFS) checkExtRefs(d *dev, c cover, groups []extGroup) error {
 			n := min(per, gr.ninit-i0)
 			p := buf[:n*fs.inodeSize]
 			if err := d.read(p, gr.it*fs.bs+i0*fs.inodeSize, "ext inode table"); err != nil {
-				return err
+				return nil, err
 			}
 			for i := range n {
 				ino := int64(g)*fs.ipg + i0 + i + 1
 				if err := w.inode(ino, p[i*fs.inodeSize:(i+1)*fs.inodeSize]); err != nil {
-					return err
+					return nil, err
 				}
 			}
 		}
 	}
-	return nil
+	return w.extra, nil
 }
 
 func (w *extWalk) damaged(format string, args ...any) error {
@@ -317,6 +322,15 @@ func (w *extWalk) covered(blk, n int64, what string) error {
 		return w.damaged("has its %s at block %d, outside the %d-block filesystem", what, blk, fs.blocks)
 	}
 	if w.c.has(blk*fs.bs, n*fs.bs) {
+		return nil
+	}
+	if w.ino == extResizeIno {
+		// mke2fs 1.47 gives some bigalloc filesystems a resize inode
+		// whose double-indirect block lies in a cluster the bitmap calls
+		// free (e2fsck accepts it). The reserved descriptor blocks are
+		// not data anyone loses; copying them costs a few KiB, calling
+		// the filesystem damaged costs the whole intelligent backup.
+		w.extra = append(w.extra, Range{Off: blk * fs.bs, Len: n * fs.bs})
 		return nil
 	}
 	// Name the first block left out, and the flag that left it out.
