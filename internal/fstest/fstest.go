@@ -1,4 +1,7 @@
-// Package fstest is test support that makes real filesystems with the real
+//go:build linux
+
+// Package fstest (Linux only: it drives Linux's mkfs tools, loop devices
+// and FUSE mounts) is test support that makes real filesystems with the real
 // tools (mkfs.ext4, mkfs.vfat, mkfs.exfat, mkntfs, mkswap), fills them with
 // files, and reads them back, so that tests of Lifeboat can prove their
 // results with the filesystems' own checkers.
