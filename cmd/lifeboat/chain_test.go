@@ -57,7 +57,20 @@ func modify(t *testing.T, c fstest.Case, img string, seed uint64, pct int) []byt
 		for i := range b {
 			b[i] = byte(r.Uint32())
 		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
+		// Rewritten in place (no truncation), as databases and VM images
+		// are: a truncating rewrite lets ext4's per-CPU allocation
+		// groups put the new blocks in one of two places depending on the
+		// CPU the writer ran on, and the incremental then measured
+		// 1.11–1.15× or 1.54–1.58× from run to run (see the closing note
+		// of issue 11: the second mode is an open question).
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt(b, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
 		changed = append(changed, b...)
