@@ -301,10 +301,25 @@ func (m mountOps) remove(files, dirs []string) {
 		}
 	}
 	for _, d := range dirs {
-		if err := os.RemoveAll(m.abs(d)); err != nil {
+		if err := removeAll(m.abs(d)); err != nil {
 			m.t.Fatal(err)
 		}
 	}
+}
+
+// removeAll is os.RemoveAll that tries again when a directory still looks
+// non-empty: exfat-fuse, busy with other mounts, now and then answers the
+// rmdir before the unlinks of its entries show (seen once in 200 cases,
+// never again alone).
+func removeAll(p string) error {
+	var err error
+	for try := range 10 {
+		if err = os.RemoveAll(p); !errors.Is(err, syscall.ENOTEMPTY) {
+			return err
+		}
+		time.Sleep(time.Duration(try+1) * 20 * time.Millisecond)
+	}
+	return err
 }
 
 func (m mountOps) truncate(p string, n int64) bool {
