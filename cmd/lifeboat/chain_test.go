@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Chains of backups: full, incremental, differential, merge, delta restore,

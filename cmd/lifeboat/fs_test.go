@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Acceptance: for ext4, ext3, FAT32, FAT16, exFAT and NTFS, a backup in the

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Acceptance: a GPT disk with an ESP (FAT32), ext4 and NTFS, restored or

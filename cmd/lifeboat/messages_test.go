@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Messages as a new user reads them: each says one thing once, with the

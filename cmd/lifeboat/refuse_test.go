@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Bad input: every refusal has a non-zero exit code, a message naming the

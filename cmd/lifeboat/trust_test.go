@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Regression tests for issue 11 (trust): a backup that reports success

@@ -1,7 +1,4 @@
-//go:build linux
-
-// Package fstest (Linux only: it drives Linux's mkfs tools, loop devices
-// and FUSE mounts) is test support that makes real filesystems with the real
+// Package fstest is test support that makes real filesystems with the real
 // tools (mkfs.ext4, mkfs.vfat, mkfs.exfat, mkntfs, mkswap), fills them with
 // files, and reads them back, so that tests of Lifeboat can prove their
 // results with the filesystems' own checkers.
@@ -21,7 +18,8 @@
 //	fstest.Check(t, c, copy)
 //	got := fstest.ReadTree(t, c, copy) // compare with want
 //
-// Property tests draw geometries and trees at random instead:
+// Property tests draw geometries and trees at random instead (Linux only:
+// geometry.go and tree.go use Linux's xattr, hole and syncfs calls):
 //
 //	g := fstest.RandomGeometry(r) // r: a *rand.Rand from a printed seed
 //	img, err := fstest.MakeGeometry(dir, g) // errors.Is(err, fstest.ErrRefused): draw again
