@@ -23,7 +23,11 @@ func MountPoints(path string) ([]string, error) {
 	if err != nil {
 		return nil, safetyError("mount points", path, err)
 	}
-	roots, err := rootDevs(path, fi)
+	loops, err := listLoops()
+	if err != nil {
+		return nil, err
+	}
+	roots, err := rootDevs(path, fi, loops)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +85,12 @@ func Holds(devicePath, filePath string) (bool, error) {
 	if dfi.Mode().IsRegular() && os.SameFile(dfi, ffi) {
 		return true, nil
 	}
-	roots, err := rootDevs(devicePath, dfi)
+	// One listing of the loop devices serves every question below.
+	loops, err := listLoops()
+	if err != nil {
+		return false, err
+	}
+	roots, err := rootDevs(devicePath, dfi, loops)
 	if err != nil {
 		return false, err
 	}
@@ -91,10 +100,6 @@ func Holds(devicePath, filePath string) (bool, error) {
 	below := devSet{}
 	for _, r := range roots {
 		below.addLower(r)
-	}
-	loops, err := listLoops()
-	if err != nil {
-		return false, err
 	}
 	for _, l := range loops {
 		if below[l.dev] && l.backing != nil && os.SameFile(l.backing, ffi) {
@@ -109,9 +114,7 @@ func Holds(devicePath, filePath string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := set.addLoopsOnSet(mounts); err != nil {
-		return false, err
-	}
+	set.addLoopsOnSet(mounts, loops)
 	return set.holdsFile(ffi, mounts), nil
 }
 
@@ -133,7 +136,7 @@ func safetyError(op, path string, err error) error {
 
 // rootDevs returns the block devices a path stands for: a block device
 // itself, or the loop devices a plain file is attached to.
-func rootDevs(path string, fi fs.FileInfo) ([]uint64, error) {
+func rootDevs(path string, fi fs.FileInfo, loops []loopDev) ([]uint64, error) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil, fmt.Errorf("%s: no stat information", path)
@@ -142,10 +145,6 @@ func rootDevs(path string, fi fs.FileInfo) ([]uint64, error) {
 	case fi.Mode()&fs.ModeDevice != 0 && fi.Mode()&fs.ModeCharDevice == 0:
 		return []uint64{uint64(st.Rdev)}, nil
 	case fi.Mode().IsRegular():
-		loops, err := listLoops()
-		if err != nil {
-			return nil, err
-		}
 		var devs []uint64
 		for _, l := range loops {
 			if l.backing != nil && os.SameFile(l.backing, fi) {
@@ -245,11 +244,7 @@ func (s devSet) holdsFile(fi fs.FileInfo, mounts []mountEntry) bool {
 // addLoopsOnSet adds loop devices whose backing file is stored on a device
 // in the set, until nothing changes: an image inside an ISO that is loop
 // mounted from the disk is still on the disk.
-func (s devSet) addLoopsOnSet(mounts []mountEntry) error {
-	loops, err := listLoops()
-	if err != nil {
-		return err
-	}
+func (s devSet) addLoopsOnSet(mounts []mountEntry, loops []loopDev) {
 	for changed := true; changed; {
 		changed = false
 		for _, l := range loops {
@@ -259,7 +254,6 @@ func (s devSet) addLoopsOnSet(mounts []mountEntry) error {
 			}
 		}
 	}
-	return nil
 }
 
 type loopDev struct {
