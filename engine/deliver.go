@@ -90,7 +90,7 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 	if d.meta.Table != nil {
 		plan.Before = d.meta.Table.Partitions
 	}
-	tst, err := os.Stat(target)
+	_, err = os.Stat(target)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if looksLikeDevice(target) {
@@ -102,8 +102,6 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 		plan.Create = true
 	case err != nil:
 		return nil, fmt.Errorf("target %s: %w", target, err)
-	case tst.IsDir():
-		return nil, fmt.Errorf("target %s is a folder; name a disk, a partition or an image file", target)
 	}
 	for _, h := range d.holders {
 		holds := false

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
@@ -160,16 +159,12 @@ func checkOutput(o BackupOptions) error {
 		}
 	}
 	if o.SplitSize > 0 {
-		orphans := images.Interrupted(o.Output)
-		for n := 2; ; n++ {
-			name := images.PartName(o.Output, n)
-			if _, err := os.Lstat(name); err != nil {
-				break
+		if err := images.CheckParts(o.Output, o.Overwrite); err != nil {
+			var ee *images.ExistsError
+			if errors.As(err, &ee) {
+				return refuse(ee.Path, "%s, in the way of the split image %s", "move it away or choose another output name", ee.What, o.Output)
 			}
-			if slices.Contains(orphans, name) || o.Overwrite && images.PartOf(name, n, o.Output) {
-				continue
-			}
-			return refuse(name, "it is in the way of part %d of the split image %s and is not a part of an image being replaced", "move it away or choose another output name", n, o.Output)
+			return err
 		}
 	}
 	return nil

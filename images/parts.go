@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -387,11 +388,29 @@ func CleanInterrupted(base string) ([]string, error) {
 	return removed, nil
 }
 
-// PartOf reports whether the file at path is part n (n >= 2) of the image
-// whose first part is at base.
-func PartOf(path string, n int, base string) bool {
-	u, ok := imageUUIDAt(base)
-	return ok && partUUID(path, n) == *u
+// CheckParts refuses, before a split image is written at base, a later
+// part name that is in the way, by the rule the writer applies to each part
+// it opens: it must not exist, unless it is the replaced image's own part
+// (overwrite) or left by an interrupted writer of base (which the writer
+// removes). It returns an *ExistsError naming the first.
+func CheckParts(base string, overwrite bool) error {
+	s := &partSink{base: base, overwrite: overwrite}
+	if overwrite {
+		s.old, _ = imageUUIDAt(base)
+	}
+	orphans := Interrupted(base)
+	for n := 2; ; n++ {
+		name := PartName(base, n)
+		if _, err := os.Lstat(name); err != nil {
+			return nil
+		}
+		if slices.Contains(orphans, name) {
+			continue
+		}
+		if err := s.mayReplace(name, n); err != nil {
+			return err
+		}
+	}
 }
 
 func syncDir(dir string) {
