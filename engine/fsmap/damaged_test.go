@@ -2,11 +2,8 @@ package fsmap
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -317,7 +314,7 @@ func recoverNTFS(t *testing.T, img string) map[string]string {
 		return map[string]string{}
 	}
 	defer exec.Command("umount", mnt).Run()
-	return lenientHashTree(t, mnt)
+	return fstest.HashTreeLenient(mnt)
 }
 
 // recoverExt repairs img with e2fsck -fy and lists its files with debugfs
@@ -330,7 +327,7 @@ func recoverExt(t *testing.T, img string) map[string]string {
 	if err != nil {
 		t.Logf("debugfs rdump: %v\n%s", err, tail(out, 500))
 	}
-	return lenientHashTree(t, dir)
+	return fstest.HashTreeLenient(dir)
 }
 
 // recoverExFAT repairs img with fsck.exfat -y and reads it through
@@ -353,7 +350,7 @@ func recoverExFAT(t *testing.T, img string) map[string]string {
 		return map[string]string{}
 	}
 	defer exec.Command("umount", mnt).Run()
-	return lenientHashTree(t, mnt)
+	return fstest.HashTreeLenient(mnt)
 }
 
 // recoverFAT repairs img with fsck.fat -a and copies its files out with
@@ -365,7 +362,7 @@ func recoverFAT(t *testing.T, img string) map[string]string {
 	if out, err := runLenient(fstest.Tool(t, "mcopy"), "-i", img, "-s", "-n", "-Q", "::/*", dir); err != nil {
 		t.Logf("mcopy: %v\n%s", err, tail(out, 500))
 	}
-	return lenientHashTree(t, dir)
+	return fstest.HashTreeLenient(dir)
 }
 
 // sameFiles counts the files of want that got holds with the same hash.
@@ -391,31 +388,6 @@ func tail(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
-}
-
-// lenientHashTree is fstest.HashTree that skips what it cannot read.
-func lenientHashTree(t *testing.T, dir string) map[string]string {
-	m := map[string]string{}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if d.IsDir() && (rel == "lost+found" || strings.HasPrefix(rel, "System Volume Information")) {
-			return filepath.SkipDir
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil
-		}
-		s := sha256.Sum256(b)
-		m[filepath.ToSlash(rel)] = hex.EncodeToString(s[:])
-		return nil
-	})
-	return m
 }
 
 func cloneFile(t *testing.T, src string) string {
