@@ -66,10 +66,11 @@ func CheckOutput(path string, in Intent, overwrite bool) error {
 		return refuse(path, "it is a symbolic link (the link, not its target, would be replaced)", "name the file itself")
 	}
 	block := exists && isBlockDevice(path, fi)
+	inDev := onDevFS(path)
 	switch {
 	case exists && fi.IsDir():
 		return refuse(path, "it is a folder", "name a file inside it, e.g. "+filepath.Join(path, "pc1.lbi"))
-	case !exists && onDevFS(path):
+	case !exists && inDev:
 		what := "a disk"
 		if in == WriteFile {
 			what = "a file"
@@ -81,7 +82,7 @@ func CheckOutput(path string, in Intent, overwrite bool) error {
 			kind = "a block device (a disk)"
 		}
 		return refuse(path, "it is %s, not a file; it would be replaced by a regular file", "write the image to a file on a mounted filesystem; to write a disk, restore the image onto it", kind)
-	case in == WriteFile && onDevFS(path):
+	case in == WriteFile && inDev:
 		return refuse(path, "it is in the device folder %s", "write the file to a mounted filesystem", filepath.Dir(path))
 	case in == WriteDisk && !exists:
 		return &NotFoundError{Path: path, Msg: fmt.Sprintf("disk %s does not exist; run \"lifeboat disks\" to list disks", path)}
