@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/argon2"
@@ -76,10 +77,31 @@ func (k KDFCost) orDefault() KDFCost {
 	return k
 }
 
+// MaxKDF is the highest Argon2id cost a writer accepts and a reader tries:
+// 8 passes over 256 MiB, about 2.7 s and 256 MiB of memory per password
+// try on the machine the default takes 0.2 s on. A header asking for more
+// was not written by lifeboat, and deriving its key could take minutes and
+// more memory than a rescue machine has (an untrusted image must not cost
+// more than a wrong password).
+var MaxKDF = KDFCost{Time: 8, MemKiB: 256 << 10}
+
+// ErrKDFMemory: deriving the image's key needs more memory than the
+// machine has available. Close other programs, or open the image on a
+// machine with more memory.
+var ErrKDFMemory = errors.New("not enough memory to derive the image's key")
+
+// kdfHeadroom is the memory left to the rest of lifeboat while the key is
+// derived (buffers, the decoder, the runtime).
+const kdfHeadroom = 16 << 20
+
+// memAvailable says how much memory the machine can give without swapping
+// (MemAvailable on Linux); errors.ErrUnsupported where it cannot tell.
+// Tests replace it.
+var memAvailable = memAvailableBytes
+
 const (
 	keyLen          = 32
-	maxKDFMemKiB    = 1 << 20 // 1 GiB: refuse absurd costs from an untrusted header
-	maxKDFTime      = 16
+	kdfThreads      = 4 // the lanes every writer uses
 	wrapAD          = "lifeboat-key-v1"
 	indexNonceChunk = ^uint64(0)
 	indexNonceStrm  = ^uint32(0)
@@ -99,14 +121,18 @@ func newAEAD(c Cipher, key []byte) (cipher.AEAD, error) {
 	return nil, fmt.Errorf("no AEAD for cipher %v", c)
 }
 
+// argon2Key is argon2.IDKey; tests replace it to prove that a refusal
+// comes before the cost is paid.
+var argon2Key = argon2.IDKey
+
 func deriveKEK(p *kdfParams, password []byte) []byte {
-	return argon2.IDKey(password, p.Salt, p.Time, p.MemKiB, p.Threads, keyLen)
+	return argon2Key(password, p.Salt, p.Time, p.MemKiB, p.Threads, keyLen)
 }
 
 // newKey makes a random data key and wraps it under the password.
 func newKey(c Cipher, password []byte, cost KDFCost, uuid [16]byte) (aead cipher.AEAD, p *kdfParams, wrapped []byte, err error) {
-	cost = cost.orDefault()
-	p = &kdfParams{Name: "argon2id", Salt: make([]byte, 16), Time: cost.Time, MemKiB: cost.MemKiB, Threads: 4}
+	p = cost.orDefault().params()
+	p.Salt = make([]byte, 16)
 	dataKey := make([]byte, keyLen)
 	rand.Read(p.Salt)
 	rand.Read(dataKey)
@@ -128,11 +154,75 @@ func newKey(c Cipher, password []byte, cost KDFCost, uuid [16]byte) (aead cipher
 
 // valid: the parameters a reader accepts.
 func (p *kdfParams) valid() bool {
-	return p.Name == "argon2id" && len(p.Salt) >= 8 && p.Time != 0 && p.Time <= maxKDFTime &&
-		p.MemKiB >= 8 && p.MemKiB <= maxKDFMemKiB && p.Threads != 0
+	return p.Name == "argon2id" && len(p.Salt) >= 8 && p.Time != 0 && p.Time <= MaxKDF.Time &&
+		p.MemKiB >= 8 && p.MemKiB <= MaxKDF.MemKiB && p.Threads != 0 && p.Threads <= kdfThreads
 }
 
-// unwrapKey returns the data key's AEAD, or ErrWrongPassword.
+// params are the Argon2id parameters of a cost, as a writer records them.
+func (k KDFCost) params() *kdfParams {
+	return &kdfParams{Name: "argon2id", Time: k.Time, MemKiB: k.MemKiB, Threads: kdfThreads}
+}
+
+func (p *kdfParams) String() string {
+	return fmt.Sprintf("Argon2id, %d passes over %s, %d threads", p.Time, mebibytes(int64(p.MemKiB)<<10), p.Threads)
+}
+
+// withinCap: the cost is one a writer makes (MaxKDF, kdfThreads).
+func (p *kdfParams) withinCap() bool {
+	return p.Name == "argon2id" && p.Time != 0 && p.Time <= MaxKDF.Time && p.MemKiB >= 8 && p.MemKiB <= MaxKDF.MemKiB &&
+		p.Threads != 0 && p.Threads <= kdfThreads
+}
+
+// capText is MaxKDF as messages show it.
+func capText() string {
+	return fmt.Sprintf("at most %d passes over %s, %d threads", MaxKDF.Time, mebibytes(int64(MaxKDF.MemKiB)<<10), kdfThreads)
+}
+
+// checkKDF refuses, before anything is derived or a password is asked
+// for, the key derivation of the image name: a cost above what a writer
+// makes (a *CorruptError: the header was made by hand or damaged, and
+// paying its cost could exhaust the machine) or one that does not fit in
+// the memory available (ErrKDFMemory).
+func checkKDF(name string, p *kdfParams) error {
+	if !p.withinCap() {
+		return &CorruptError{Image: name, Part: name, Err: ErrCorrupt,
+			What: fmt.Sprintf("its key derivation (%s) is beyond what lifeboat makes (%s); it was not tried", p, capText())}
+	}
+	return kdfFits(name, p)
+}
+
+// kdfFits refuses a derivation that needs more memory than the machine
+// has available, naming the image (or the file being written), the cost
+// and the memory. Where the memory cannot be measured, MaxKDF is the only
+// bound.
+func kdfFits(name string, p *kdfParams) error {
+	need := int64(p.MemKiB)<<10 + kdfHeadroom
+	if avail, err := memAvailable(); err == nil && need > avail {
+		return fmt.Errorf("image %s: %w: its key derivation (%s) needs %s of memory and only %s is available; close other programs or use a machine with more memory",
+			name, ErrKDFMemory, p, mebibytes(need), mebibytes(avail))
+	}
+	return nil
+}
+
+// checkNewKDF is checkKDF for a writer: it refuses to make an image that
+// a reader would refuse.
+func checkNewKDF(name string, p *kdfParams) error {
+	if !p.withinCap() {
+		return fmt.Errorf("image %s: key derivation %s is beyond what a reader accepts (%s); choose a lower cost", name, p, capText())
+	}
+	return kdfFits(name, p)
+}
+
+// mebibytes formats a memory size as the messages above show it.
+func mebibytes(n int64) string {
+	if n >= 1<<30 {
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
+}
+
+// unwrapKey returns the data key's AEAD, or ErrWrongPassword. The caller
+// has passed the cost through checkKDF.
 func unwrapKey(h *header, uuid [16]byte, password []byte) (cipher.AEAD, error) {
 	p := h.KDF
 	if !p.valid() {

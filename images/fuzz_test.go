@@ -14,7 +14,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the fuzz seed corpus in testdata")
 
-// seedImages are small valid images of every kind the reader must handle.
+// seedImages are small valid images of every kind the reader must handle,
+// and a crafted one it must refuse cheaply.
 func seedImages(t testing.TB) map[string][]byte {
 	// Four 64 KiB chunks: compressible text, zeros, a duplicate of the
 	// first, and a short incompressible tail stored raw.
@@ -65,6 +66,9 @@ func seedImages(t testing.TB) map[string][]byte {
 		t.Fatal(err)
 	}
 	out["incremental"] = buf.Bytes()
+	// Not valid: an encrypted image whose header asks for 16 Argon2id
+	// passes over 1 GiB. It must be refused before the key is derived.
+	out["kdf-huge"] = craftKDF(t, 16, 1<<20, 4)
 	return out
 }
 

@@ -26,6 +26,43 @@ func PartName(base string, n int) string {
 	return fmt.Sprintf("%s.%03d%s", strings.TrimSuffix(base, ext), n, ext)
 }
 
+// DefaultMode is the permission of an image's files unless
+// WriterOptions.Mode says otherwise: a backup holds everything on the disk,
+// so only its owner may read it.
+const DefaultMode fs.FileMode = 0o600
+
+// CheckMode says whether m may be the permission of an image's files: read
+// and write bits only, the owner's included (0600 to 0666). The owner must
+// be able to read the image back and a later writer to replace it; execute,
+// set-id and sticky bits mean nothing for an image.
+func CheckMode(m fs.FileMode) error {
+	if m&^0o666 != 0 || m&0o600 != 0o600 {
+		return fmt.Errorf("file mode %04o: an image's permissions are read and write bits that include the owner's, from 0600 to 0666 (0600: only the owner; 0640: the group may read it too)", uint32(m))
+	}
+	return nil
+}
+
+// CreateFile creates name, which must not exist, for reading and writing
+// with permission mode exactly: it is set with chmod before a byte is
+// written, so the umask neither narrows nor widens it, and the file is
+// never wider than its owner's meanwhile. Every file that holds a copy of
+// a disk (an image's parts, a restored disk image file) is made by it.
+func CreateFile(name string, mode fs.FileMode) (*os.File, error) {
+	if err := CheckMode(mode); err != nil {
+		return nil, &os.PathError{Op: "create", Path: name, Err: err}
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, DefaultMode)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		os.Remove(name)
+		return nil, fmt.Errorf("set the permissions of %s to %04o: %w", name, uint32(mode), err)
+	}
+	return f, nil
+}
+
 const (
 	partialSuffix  = ".partial"
 	writebackEvery = 32 << 20
@@ -38,6 +75,7 @@ type partSink struct {
 	split     int64
 	uuid      [16]byte
 	overwrite bool
+	mode      fs.FileMode // of every part, checked by CheckMode
 
 	stream io.Writer // set when writing to a pipe; no parts then
 	// old is the UUID of the image this one replaces (Overwrite), whose
@@ -100,7 +138,7 @@ func (s *partSink) start() error {
 	if err := s.mayReplace(s.base, 1); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(s.base+partialSuffix, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := CreateFile(s.base+partialSuffix, s.mode)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return &ExistsError{Path: s.base + partialSuffix, What: "another backup or merge is writing this image now"}
@@ -136,7 +174,7 @@ func (s *partSink) next() error {
 		f, s.first = s.first, nil
 	} else {
 		var err error
-		if f, err = os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
+		if f, err = CreateFile(tmp, s.mode); err != nil {
 			return fmt.Errorf("create image part: %w", err)
 		}
 	}

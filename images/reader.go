@@ -157,6 +157,12 @@ func openImage(name string, first io.ReaderAt, firstSize int64, parts func(*head
 		im.aead = o.key
 		err = im.loadIndex()
 	} else if o.Password != nil {
+		// A cost the machine cannot pay is refused before the
+		// password is asked for.
+		if err = checkKDF(name, h.KDF); err != nil {
+			ps.Close()
+			return nil, err
+		}
 		var pw []byte
 		if pw, err = o.Password(); err == nil {
 			err = im.Unlock(pw)
@@ -250,6 +256,9 @@ func (im *Image) corruptAt(off int64, what string) error {
 func (im *Image) Unlock(password []byte) error {
 	if im.x != nil {
 		return nil
+	}
+	if err := checkKDF(im.Name, im.h.KDF); err != nil {
+		return err
 	}
 	aead, err := unwrapKey(im.h, im.uuid, password)
 	if errors.Is(err, ErrWrongPassword) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"runtime"
 	"slices"
@@ -28,6 +29,11 @@ type WriterOptions struct {
 	Password []byte
 	Cipher   Cipher
 	KDF      KDFCost
+	// Mode is the permission of every file the writer creates: each part,
+	// under its temporary name and its final one. 0 means DefaultMode
+	// (0600); CheckMode says what else is allowed. The umask does not
+	// change it.
+	Mode fs.FileMode
 	// SplitSize cuts the image into parts of at most this many bytes.
 	SplitSize int64
 	// Overwrite allows replacing an existing image of the same name.
@@ -86,7 +92,7 @@ func Create(path string, o WriterOptions) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.sink = &partSink{base: path, split: o.SplitSize, uuid: w.uuid, overwrite: o.Overwrite}
+	w.sink = &partSink{base: path, split: o.SplitSize, uuid: w.uuid, overwrite: o.Overwrite, mode: w.opts.Mode}
 	if err := w.sink.start(); err != nil {
 		w.Abort()
 		return nil, err
@@ -127,6 +133,12 @@ func newWriter(name string, o WriterOptions) (*Writer, error) {
 	}
 	if !o.Compression.valid() || !o.Cipher.valid() {
 		return nil, fmt.Errorf("invalid compression %v or cipher %v", o.Compression, o.Cipher)
+	}
+	if o.Mode == 0 {
+		o.Mode = DefaultMode
+	}
+	if err := CheckMode(o.Mode); err != nil {
+		return nil, err
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
@@ -180,6 +192,9 @@ func newWriter(name string, o WriterOptions) (*Writer, error) {
 		if o.Cipher == CipherNone {
 			o.Cipher = CipherAES256GCM
 			w.opts.Cipher = o.Cipher
+		}
+		if err := checkNewKDF(name, o.KDF.orDefault().params()); err != nil {
+			return nil, err
 		}
 		var err error
 		w.aead, w.h.KDF, w.h.WrappedKey, err = newKey(o.Cipher, o.Password, o.KDF, w.uuid)
