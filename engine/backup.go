@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"slices"
@@ -32,6 +33,9 @@ type BackupOptions struct {
 	ChunkSize   int
 	Overwrite   bool
 	KDF         images.KDFCost
+	// Mode is the permission of the image's files (0: images.DefaultMode,
+	// 0600), passed to images.WriterOptions.
+	Mode fs.FileMode
 	// SectorBySector stores every sector even where a filesystem map could
 	// skip unused blocks (by default only the blocks the filesystems use
 	// are read and stored).
@@ -48,9 +52,12 @@ type BackupOptions struct {
 	Differential  string
 	ChainDir      string
 	ChainPassword func() ([]byte, error)
-	ToolVersion   string
-	Progress      Progress
-	Log           *slog.Logger
+	// ChainEncryption is what the backup demands of the encryption of the
+	// chain it builds on.
+	ChainEncryption Encryption
+	ToolVersion     string
+	Progress        Progress
+	Log             *slog.Logger
 	// Warn, if set, is called before the source is read with each thing
 	// the user should know about the source (it is mounted read-write;
 	// it looks like a whole disk given as a partition, or the reverse).
@@ -121,7 +128,7 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 		}
 	}
 	wo := images.WriterOptions{ChunkSize: o.ChunkSize, Compression: o.Compression, Password: o.Password, Cipher: o.Cipher,
-		KDF: o.KDF, SplitSize: o.SplitSize, Overwrite: o.Overwrite, ToolVersion: o.ToolVersion}
+		KDF: o.KDF, SplitSize: o.SplitSize, Overwrite: o.Overwrite, ToolVersion: o.ToolVersion, Mode: o.Mode}
 	point := &images.Point{Kind: images.PointFull}
 	parentPath := ""
 	if o.Incremental != "" || o.Differential != "" {
@@ -449,7 +456,7 @@ func backupParent(o BackupOptions, stream *images.Stream, point *images.Point) (
 			return nil, "", missingPoint(base, root, images.Link{UUID: root, File: hint, Kind: images.PointFull}, f.dirs)
 		}
 	}
-	parent, err := openChain(parentPath, o.ChainDir, o.ChainPassword)
+	parent, err := openChain(parentPath, o.ChainDir, o.ChainPassword, o.ChainEncryption)
 	if err != nil {
 		return nil, "", err
 	}

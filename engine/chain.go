@@ -64,12 +64,17 @@ func cachedPassword(pw func() ([]byte, error)) func() ([]byte, error) {
 }
 
 // openChain opens the image at name with the points it needs. Every point
-// is unlocked with the same password; a wrong one fails before any work.
-func openChain(name, chainDir string, pw func() ([]byte, error)) (*chain, error) {
+// is unlocked with the same password; a wrong one fails before any work, and
+// so does an image enc refuses.
+func openChain(name, chainDir string, pw func() ([]byte, error), enc Encryption) (*chain, error) {
 	pw = cachedPassword(pw)
 	im, err := openImage(name, images.OpenOptions{Password: pw})
 	if err != nil {
 		return nil, describeOpenError(name, err)
+	}
+	if err := enc.check(name, im, true); err != nil {
+		im.Close()
+		return nil, err
 	}
 	c := &chain{point: im, pw: pw}
 	if im.Encrypted() && im.Info().Locked {
@@ -100,6 +105,10 @@ func openChain(name, chainDir string, pw func() ([]byte, error)) (*chain, error)
 			return nil, fmt.Errorf("earlier point %s of %s: %w", p, name, describeOpenError(p, err))
 		}
 		c.members, c.paths = append(c.members, m), append(c.paths, p)
+		if err := enc.check(p, m, false); err != nil {
+			c.Close()
+			return nil, err
+		}
 		if m.Encrypted() && m.Info().Locked {
 			c.Close()
 			return nil, &noteError{msg: fmt.Sprintf("earlier point %s of %s is encrypted and no password was given (the chain's password opens every point)", p, name), err: images.ErrPasswordNeeded}

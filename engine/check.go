@@ -20,7 +20,9 @@ type CheckOptions struct {
 	Image    string
 	ChainDir string // where earlier points of its chain are, besides its folder
 	Password func() ([]byte, error)
-	Progress Progress
+	// Encryption is what the check demands of the image's encryption.
+	Encryption Encryption
+	Progress   Progress
 }
 
 // CheckResult says what a check covered.
@@ -37,7 +39,7 @@ type CheckResult struct {
 // *images.CorruptError naming the first bad offset.
 func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
 	start := time.Now()
-	c, err := openChain(o.Image, o.ChainDir, o.Password)
+	c, err := openChain(o.Image, o.ChainDir, o.Password, o.Encryption)
 	if err != nil {
 		return nil, err
 	}
@@ -124,16 +126,20 @@ func (ii *ImageInfo) MarshalJSON() ([]byte, error) {
 // without its password (its metadata is not encrypted); password, if set,
 // unlocks it so the record counts are filled in too.
 func Info(image string, password func() ([]byte, error)) (*ImageInfo, error) {
-	return InfoIn(image, "", password)
+	return InfoIn(image, "", password, Encryption{})
 }
 
-// InfoIn is Info looking for earlier points of a chain in chainDir too.
-func InfoIn(image, chainDir string, password func() ([]byte, error)) (*ImageInfo, error) {
+// InfoIn is Info looking for earlier points of a chain in chainDir too,
+// and refusing (or warning about) the image as enc says.
+func InfoIn(image, chainDir string, password func() ([]byte, error), enc Encryption) (*ImageInfo, error) {
 	im, err := openImage(image, images.OpenOptions{Password: password})
 	if err != nil {
 		return nil, describeOpenError(image, err)
 	}
 	defer im.Close()
+	if err := enc.check(image, im, true); err != nil {
+		return nil, err
+	}
 	return &ImageInfo{Image: image, Info: im.Info(), Meta: im.Meta, Chain: describeChain(image, chainDir, im)}, nil
 }
 

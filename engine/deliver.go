@@ -52,6 +52,7 @@ type delivery struct {
 	delta      bool // compare with the target, write only what differs
 	relayout   bool // write a new table even where the stored one would do
 	stage      Stage
+	mode       fs.FileMode // of a target file it creates (0: images.DefaultMode)
 	log        *slog.Logger
 	start      time.Time
 	// set by prepare
@@ -461,7 +462,9 @@ func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*Resto
 	}
 	fresh := false // every byte of the target reads as zero already
 	if plan.Create {
-		f, err := os.OpenFile(d.target, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		// A disk image file holds what the image holds: created as
+		// the image's own files are.
+		f, err := images.CreateFile(d.target, cmp.Or(d.mode, images.DefaultMode))
 		if err != nil {
 			return nil, fmt.Errorf("create target %s: %w", d.target, err)
 		}

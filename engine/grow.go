@@ -56,9 +56,11 @@ func growFS(ctx context.Context, log *slog.Logger, target string, number int, fs
 	return fmt.Sprintf("partition %d and its %s filesystem grew from %s to %s", number, fsType, HumanBytes(oldSize), HumanBytes(newSize)), nil
 }
 
-// run runs a tool; its error carries the argv and what it printed.
+// run runs a tool, in childEnv; its error carries the argv and what it
+// printed. Every process the engine starts is started here.
 func run(ctx context.Context, stdin *strings.Reader, argv ...string) error {
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	c.Env = childEnv()
 	var out bytes.Buffer
 	c.Stdout, c.Stderr = &out, &out
 	if stdin != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -19,7 +20,9 @@ type MergeOptions struct {
 	Output      string
 	Overwrite   bool
 	Password    func() ([]byte, error) // the chain's; the new image gets the same
+	Encryption  Encryption             // what the merge demands of the chain's encryption
 	KDF         images.KDFCost
+	Mode        fs.FileMode // of the new image's files (0: images.DefaultMode, 0600)
 	SplitSize   int64
 	ToolVersion string
 	Progress    Progress
@@ -36,7 +39,7 @@ func Merge(ctx context.Context, o MergeOptions) (*BackupResult, error) {
 	if o.Output == "" {
 		return nil, errors.New("no output image given; name one with -o FILE")
 	}
-	c, err := openChain(o.Image, o.ChainDir, o.Password)
+	c, err := openChain(o.Image, o.ChainDir, o.Password, o.Encryption)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +56,7 @@ func Merge(ctx context.Context, o MergeOptions) (*BackupResult, error) {
 	}
 	info := c.point.Info()
 	wo := images.WriterOptions{ChunkSize: c.point.ChunkAverage(), Compression: info.Compression, KDF: o.KDF,
-		SplitSize: o.SplitSize, Overwrite: o.Overwrite, ToolVersion: o.ToolVersion}
+		SplitSize: o.SplitSize, Overwrite: o.Overwrite, ToolVersion: o.ToolVersion, Mode: o.Mode}
 	if c.point.Encrypted() {
 		if wo.Password, err = c.password(); err != nil {
 			return nil, err

@@ -22,7 +22,13 @@ type RestoreOptions struct {
 	Image string
 	// Password is asked for only if the image is encrypted.
 	Password func() ([]byte, error)
-	Target   string // disk, partition or plain file (created if missing)
+	// Encryption is what the restore demands of the image's encryption.
+	Encryption Encryption
+	Target     string // disk, partition or plain file (created if missing)
+	// Mode is the permission of the target file when the restore creates
+	// it (0: images.DefaultMode, 0600); images.CheckMode says what is
+	// allowed. An existing target keeps its own.
+	Mode fs.FileMode
 	// Partition restores only partition N (1-based, as in sdb2) of a disk
 	// image; 0 restores the whole stream.
 	Partition int
@@ -88,7 +94,12 @@ type RestoreResult struct {
 func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	log := logger(o.Log)
 	start := time.Now()
-	c, err := openChain(o.Image, o.ChainDir, o.Password)
+	if o.Mode != 0 {
+		if err := images.CheckMode(o.Mode); err != nil {
+			return nil, fmt.Errorf("restore target %s: %w", o.Target, err)
+		}
+	}
+	c, err := openChain(o.Image, o.ChainDir, o.Password, o.Encryption)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +109,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		return nil, err
 	}
 	d := &delivery{src: sr, meta: sr.Meta, origin: o.Image, holderWhat: "the image being restored", partition: o.Partition,
-		layout: o.Layout, delta: o.Delta, log: log, start: start}
+		layout: o.Layout, delta: o.Delta, mode: o.Mode, log: log, start: start}
 	for _, m := range c.all() {
 		for _, part := range m.Info().Parts {
 			if !IsURL(part) { // an image on a server is on no local disk

@@ -183,7 +183,7 @@ func TestRestoreMessages(t *testing.T) {
 
 func mustMeta(t *testing.T, img string) *images.Stream {
 	t.Helper()
-	c, err := openChain(img, "", nil)
+	c, err := openChain(img, "", nil, Encryption{})
 	if err != nil {
 		t.Fatal(err)
 	}

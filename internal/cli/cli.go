@@ -9,13 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/images"
@@ -57,10 +58,12 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(fo
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	getenv         func(string) string
-	quiet          bool
-	yes            bool
-	verbose        bool
+	// password is what engine.PasswordEnv held when the command line
+	// started (takePasswordEnv); "" when it was not set.
+	password string
+	quiet    bool
+	yes      bool
+	verbose  bool
 	// interactive lets tests answer prompts through a non-terminal stdin.
 	interactive bool
 	// ctx is the command's context: a prompt waiting for the user gives
@@ -80,15 +83,17 @@ func (e *env) log() *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.stderr, nil))
 }
 
-// Execute runs the lifeboat command line. It never exits the process.
+// Execute runs the lifeboat command line. It never exits the process. It
+// takes the password from LIFEBOAT_PASSWORD, removing it from the process's
+// environment (see takePasswordEnv).
 func Execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return execute(ctx, &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}, args)
+	return execute(ctx, &env{stdin: stdin, stdout: stdout, stderr: stderr, password: takePasswordEnv()}, args)
 }
 
 // ExecuteInteractive is Execute for callers that answer prompts through
 // stdin although it is not a terminal (tests, a UI driving the CLI).
 func ExecuteInteractive(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return execute(ctx, &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, interactive: true}, args)
+	return execute(ctx, &env{stdin: stdin, stdout: stdout, stderr: stderr, password: takePasswordEnv(), interactive: true}, args)
 }
 
 func execute(ctx context.Context, e *env, args []string) error {
@@ -240,4 +245,24 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q: use a number with an optional K, M, G or T suffix, e.g. 4G", s)
 	}
 	return int64(f * float64(mult)), nil
+}
+
+// addModeFlag adds --mode to a command that writes image files (what says
+// which files).
+func addModeFlag(fl *pflag.FlagSet, v *string, what string) {
+	fl.StringVar(v, "mode", "0600", "permissions of "+what+", in octal whatever the umask (0600: only you; 0640: your group may read too)")
+}
+
+// parseMode reads --mode: octal permission bits that images.CheckMode
+// accepts ("0640", "640" or "0o640"). It refuses anything else before a
+// byte is written.
+func parseMode(s string) (fs.FileMode, error) {
+	v, err := strconv.ParseUint(strings.TrimPrefix(s, "0o"), 8, 32)
+	if err == nil {
+		err = images.CheckMode(fs.FileMode(v))
+	}
+	if err != nil {
+		return 0, usagef("--mode %s: give the permissions in octal, read and write bits with the owner's, from 0600 to 0666; e.g. --mode 0640 lets your group read the image (the default 0600: only you)", s)
+	}
+	return fs.FileMode(v), nil
 }

@@ -69,9 +69,9 @@ func writeJSON(e *env, v any) error {
 }
 
 type backupFlags struct {
-	output, compression, split, cipher, passwordFile, chunkSize string
-	incremental, differential, chainDir                         string
-	encrypt, sectorBySector, overwrite, rescue                  bool
+	output, compression, split, cipher, passwordFile, chunkSize, mode string
+	incremental, differential, chainDir                               string
+	encrypt, sectorBySector, overwrite, rescue, requireEncrypted      bool
 }
 
 func backupCmd(e *env) *cobra.Command {
@@ -105,6 +105,8 @@ func backupCmd(e *env) *cobra.Command {
 		fl.StringVar(&f.incremental, "incremental", "", "store only what changed since the latest point of IMAGE's chain")
 		fl.StringVar(&f.differential, "differential", "", "store only what changed since the full backup of IMAGE's chain")
 		fl.StringVar(&f.chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
+		addModeFlag(fl, &f.mode, "the image's files")
+		addRequireEncrypted(fl, &f.requireEncrypted)
 		c.AddCommand(sub)
 	}
 	return c
@@ -128,7 +130,13 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 	}
 	o := engine.BackupOptions{Source: source, Kind: kind, Output: f.output, Stdout: e.stdout, Compression: lvl,
 		SectorBySector: f.sectorBySector, Rescue: f.rescue, Overwrite: f.overwrite, ToolVersion: version.Version, Log: e.log(),
-		Warn: func(msg string) { fmt.Fprintf(e.stderr, "WARNING: %s\n", msg) }}
+		Warn: e.warn}
+	if o.Mode, err = parseMode(f.mode); err != nil {
+		return err
+	}
+	if f.output == "-" && c.Flags().Changed("mode") {
+		return usagef("--mode sets the permissions of an image file; standard output has none (drop --mode, or write to a file with -o FILE)")
+	}
 	if f.chunkSize != "" {
 		cs, err := parseSize(f.chunkSize)
 		if err != nil || cs < 64<<10 || cs > 16<<20 || cs%4096 != 0 {
@@ -157,6 +165,9 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 		base := f.incremental + f.differential
 		o.Incremental, o.Differential, o.ChainDir = f.incremental, f.differential, f.chainDir
 		o.ChainPassword = existingPassword(e, f.passwordFile, base)
+		o.ChainEncryption = e.encryption(f.passwordFile, f.requireEncrypted)
+	} else if f.requireEncrypted {
+		return usagef("--require-encrypted checks the image an --incremental or --differential backup builds on; to encrypt a new full backup use --encrypt")
 	} else if f.encrypt {
 		if o.Cipher, err = images.ParseCipher(f.cipher); err != nil || o.Cipher == images.CipherNone {
 			return usagef("--cipher %q: use aes-256-gcm or xchacha20-poly1305", f.cipher)
@@ -168,6 +179,8 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 		return usagef("--password-file is given but --encrypt is not; add --encrypt to encrypt the image")
 	} else if f.chainDir != "" {
 		return usagef("--chain-dir goes with --incremental or --differential")
+	} else if e.password != "" {
+		e.warn(fmt.Sprintf("image %s is not encrypted; the password was not used (%s is set: add --encrypt to encrypt the image)", f.output, passwordEnv))
 	}
 	out := e.stdout
 	if f.output == "-" {
@@ -227,7 +240,7 @@ func kindWord(kind images.StreamKind) string {
 const inUseWhat = "what the filesystems use, plus partition tables, boot areas and partitions copied whole"
 
 func infoCmd(e *env) *cobra.Command {
-	var asJSON, rawSectors bool
+	var asJSON, rawSectors, requireEncrypted bool
 	var passwordFile, chainDir string
 	c := &cobra.Command{
 		Use:   "info IMAGE",
@@ -235,10 +248,10 @@ func infoCmd(e *env) *cobra.Command {
 		Args:  exactArgs(1, "one IMAGE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			var pw func() ([]byte, error)
-			if passwordFile != "" || e.getenv(passwordEnv) != "" {
+			if e.passwordGiven(passwordFile) {
 				pw = existingPassword(e, passwordFile, args[0])
 			}
-			ii, err := engine.InfoIn(args[0], chainDir, pw)
+			ii, err := engine.InfoIn(args[0], chainDir, pw, e.encryption(passwordFile, requireEncrypted))
 			if err != nil {
 				return err
 			}
@@ -254,6 +267,7 @@ func infoCmd(e *env) *cobra.Command {
 	c.Flags().BoolVar(&rawSectors, "raw-sectors", false, "with --json: include the partition table's raw sectors (base64)")
 	c.Flags().StringVar(&passwordFile, "password-file", "", "unlock an encrypted image with the password in FILE")
 	c.Flags().StringVar(&chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
+	addRequireEncrypted(c.Flags(), &requireEncrypted)
 	return c
 }
 
@@ -368,13 +382,15 @@ func baseNames(ps []string) []string {
 
 func checkCmd(e *env) *cobra.Command {
 	var passwordFile, chainDir string
+	var requireEncrypted bool
 	c := &cobra.Command{
 		Use:   "check IMAGE",
 		Short: "Verify every byte of an image",
 		Args:  exactArgs(1, "one IMAGE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			bar := newBar(e)
-			res, err := engine.Check(c.Context(), engine.CheckOptions{Image: args[0], ChainDir: chainDir, Password: existingPassword(e, passwordFile, args[0]), Progress: bar})
+			res, err := engine.Check(c.Context(), engine.CheckOptions{Image: args[0], ChainDir: chainDir, Password: existingPassword(e, passwordFile, args[0]),
+				Encryption: e.encryption(passwordFile, requireEncrypted), Progress: bar})
 			if err != nil {
 				return err
 			}
@@ -389,13 +405,14 @@ func checkCmd(e *env) *cobra.Command {
 	}
 	c.Flags().StringVar(&passwordFile, "password-file", "", "password of an encrypted image, from FILE (or set LIFEBOAT_PASSWORD)")
 	c.Flags().StringVar(&chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
+	addRequireEncrypted(c.Flags(), &requireEncrypted)
 	return c
 }
 
 // imageInUse is the size and the "in use" figure of what a restore writes,
 // read from the image's metadata (readable without its password), or -1.
 func imageInUse(image, chainDir string, partition int) (size, inUse int64) {
-	ii, err := engine.InfoIn(image, chainDir, nil)
+	ii, err := engine.InfoIn(image, chainDir, nil, engine.Encryption{})
 	if err != nil || len(ii.Meta.Streams) != 1 {
 		return -1, -1
 	}
@@ -414,9 +431,9 @@ func imageInUse(image, chainDir string, partition int) (size, inUse int64) {
 }
 
 func restoreCmd(e *env) *cobra.Command {
-	var target, passwordFile, chainDir string
+	var target, passwordFile, chainDir, mode string
 	var partition int
-	var noVerify, noPrecheck, delta bool
+	var noVerify, noPrecheck, delta, requireEncrypted bool
 	var lf layoutFlags
 	c := &cobra.Command{
 		Use:   "restore IMAGE --target DEVICE",
@@ -433,11 +450,16 @@ func restoreCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			fileMode, err := parseMode(mode)
+			if err != nil {
+				return err
+			}
 			bar := newBar(e)
 			res, err := engine.Restore(c.Context(), engine.RestoreOptions{
 				Image: args[0], Target: target, Partition: partition, NoVerify: noVerify, NoPrecheck: noPrecheck, Log: e.log(), Layout: lo,
 				ChainDir: chainDir, Delta: delta,
-				Password: existingPassword(e, passwordFile, args[0]),
+				Password: existingPassword(e, passwordFile, args[0]), Encryption: e.encryption(passwordFile, requireEncrypted),
+				Mode:     fileMode,
 				Progress: bar,
 				Confirm: func(p engine.Plan) error {
 					bar.pause()
@@ -472,6 +494,8 @@ func restoreCmd(e *env) *cobra.Command {
 	fl.BoolVar(&noPrecheck, "no-precheck", false, "skip authenticating and decompressing every chunk before writing (only stored checksums are compared first); "+
 		"RISK: a damaged chunk is then found only while writing, leaving the target half-written")
 	fl.StringVar(&passwordFile, "password-file", "", "password of an encrypted image, from FILE (or set LIFEBOAT_PASSWORD)")
+	addRequireEncrypted(fl, &requireEncrypted)
+	addModeFlag(fl, &mode, "the target file when restore creates it (an existing target keeps its own)")
 	lf.add(fl)
 	return c
 }

@@ -11,8 +11,8 @@ import (
 )
 
 func mergeCmd(e *env) *cobra.Command {
-	var output, chainDir, passwordFile, split string
-	var overwrite bool
+	var output, chainDir, passwordFile, split, mode string
+	var overwrite, requireEncrypted bool
 	c := &cobra.Command{
 		Use:   "merge IMAGE -o OUTPUT",
 		Short: "Write a point of a chain (incremental or differential) as one self-contained image",
@@ -22,9 +22,13 @@ func mergeCmd(e *env) *cobra.Command {
 				return usagef("no output image: add -o FILE")
 			}
 			o := engine.MergeOptions{Image: args[0], ChainDir: chainDir, Output: output, Overwrite: overwrite,
-				Password: existingPassword(e, passwordFile, args[0]), ToolVersion: version.Version, Log: e.log(), Progress: newBar(e)}
+				Password: existingPassword(e, passwordFile, args[0]), Encryption: e.encryption(passwordFile, requireEncrypted),
+				ToolVersion: version.Version, Log: e.log(), Progress: newBar(e)}
+			var err error
+			if o.Mode, err = parseMode(mode); err != nil {
+				return err
+			}
 			if split != "" {
-				var err error
 				if o.SplitSize, err = parseSize(split); err != nil {
 					return &usageError{err}
 				}
@@ -44,5 +48,7 @@ func mergeCmd(e *env) *cobra.Command {
 	fl.StringVar(&passwordFile, "password-file", "", "password of an encrypted chain, from FILE (or set LIFEBOAT_PASSWORD)")
 	fl.StringVar(&split, "split", "", "split the new image into parts of at most SIZE")
 	fl.BoolVar(&overwrite, "overwrite", false, "replace an existing image of the same name")
+	addModeFlag(fl, &mode, "the new image's files")
+	addRequireEncrypted(fl, &requireEncrypted)
 	return c
 }

@@ -14,13 +14,45 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
-const passwordEnv = "LIFEBOAT_PASSWORD"
+const passwordEnv = engine.PasswordEnv
+
+// takePasswordEnv reads the password from LIFEBOAT_PASSWORD once, before
+// anything runs, and removes it from the process's environment: no child
+// process lifeboat starts (e2fsck, resize2fs, ntfs-3g, the rescue shell)
+// inherits it, whoever starts it. The engine's own runner leaves it out too.
+func takePasswordEnv() string {
+	v := os.Getenv(passwordEnv)
+	os.Unsetenv(passwordEnv)
+	return v
+}
+
+// passwordGiven says whether the user gave a password before any image was
+// opened: a file or the environment (a prompt is shown only for an
+// encrypted image).
+func (e *env) passwordGiven(file string) bool { return file != "" || e.password != "" }
+
+// encryption is what a command that reads images demands of their
+// encryption: --require-encrypted, and a warning on stderr when a password
+// was given for an image that is not encrypted.
+func (e *env) encryption(passwordFile string, require bool) engine.Encryption {
+	return engine.Encryption{Require: require, PasswordGiven: e.passwordGiven(passwordFile), Warn: e.warn}
+}
+
+// addRequireEncrypted adds --require-encrypted to a command that reads
+// images.
+func addRequireEncrypted(fl *pflag.FlagSet, v *bool) {
+	fl.BoolVar(v, "require-encrypted", false, "refuse (exit 5) an image that is not encrypted, before anything is written")
+}
+
+// warn tells the user something on stderr without stopping.
+func (e *env) warn(msg string) { fmt.Fprintf(e.stderr, "WARNING: %s\n", msg) }
 
 // terminalFd returns the descriptor of r or w if it is a terminal.
 func terminalFd(f any) (int, bool) {
@@ -180,8 +212,8 @@ func newPassword(e *env, file string) ([]byte, error) {
 	switch {
 	case file != "":
 		return readPasswordFile(file)
-	case e.getenv(passwordEnv) != "":
-		return []byte(e.getenv(passwordEnv)), nil
+	case e.password != "":
+		return []byte(e.password), nil
 	}
 	if _, ok := terminalFd(e.stdin); !ok {
 		return nil, usagef("--encrypt needs a password: give --password-file FILE or set %s (no terminal to ask on)", passwordEnv)
@@ -213,8 +245,8 @@ func existingPassword(e *env, file, image string) func() ([]byte, error) {
 		switch {
 		case file != "":
 			return readPasswordFile(file)
-		case e.getenv(passwordEnv) != "":
-			return []byte(e.getenv(passwordEnv)), nil
+		case e.password != "":
+			return []byte(e.password), nil
 		}
 		if _, ok := terminalFd(e.stdin); !ok {
 			return nil, fmt.Errorf("%s: %w; give --password-file FILE or set %s (no terminal to ask on)", image, images.ErrPasswordNeeded, passwordEnv)

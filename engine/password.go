@@ -1,0 +1,66 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/lifeboat-rescue/lifeboat/images"
+)
+
+// PasswordEnv is the environment variable an image password may be given
+// in. The CLI reads it once at start and removes it from its own
+// environment; the engine also leaves it out of the environment of every
+// tool it runs (childEnv), for a library user who sets it later.
+const PasswordEnv = "LIFEBOAT_PASSWORD"
+
+// childEnv is the environment of every process the engine starts: its own,
+// without PasswordEnv. resize2fs and e2fsck have no use for an image
+// password, and a child's environment is readable by whatever it runs in
+// turn and, on some systems, through /proc by the same user.
+func childEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		if runtime.GOOS == "windows" {
+			return strings.EqualFold(name, PasswordEnv)
+		}
+		return name == PasswordEnv
+	})
+}
+
+// Encryption is what an operation demands of the encryption of the images
+// it reads: the image it is given and every earlier point of its chain.
+// The zero value demands nothing.
+type Encryption struct {
+	// Require refuses an image that is not encrypted, with a
+	// *RefusedError, before anything is written: an encrypted backup
+	// swapped for an unencrypted one of the same name would otherwise be
+	// read (and restored) without a word.
+	Require bool
+	// PasswordGiven says the user supplied a password before the image was
+	// opened (a file, the environment). An image that is not encrypted is
+	// then named to Warn: the password was not used, and the user may
+	// believe the image is protected.
+	PasswordGiven bool
+	// Warn is called with that warning, on the caller's goroutine, before
+	// anything is written.
+	Warn func(msg string)
+}
+
+// check applies e to the image opened as name: point is the image the
+// user named (warned about), or false for an earlier point of its chain
+// (only refused: the chain's points share one password).
+func (e Encryption) check(name string, im *images.Image, point bool) error {
+	switch {
+	case im.Encrypted():
+		return nil
+	case e.Require:
+		return refuse(name, "it is not encrypted, and an encrypted image is required (--require-encrypted)",
+			"use the encrypted backup, or leave out --require-encrypted if this image is the right one")
+	case point && e.PasswordGiven && e.Warn != nil:
+		e.Warn(fmt.Sprintf("image %s is not encrypted; the password was not used", name))
+	}
+	return nil
+}
