@@ -58,6 +58,34 @@ type Config struct {
 	// TFTPAddr is the TFTP listening address; default Addr:69.
 	TFTPAddr string
 
+	// Limits against clients that misbehave or flood; zero means the
+	// default in parentheses. The defaults suit a workshop LAN; tests
+	// shorten them.
+	//
+	// MaxClients bounds the status table (1024): beyond it the client
+	// updated least recently, and not in the middle of a job, is dropped.
+	MaxClients int
+	// MaxOffers bounds addresses offered but not yet acked (32, and at
+	// most half the pool), so that a flood of discovers cannot take the
+	// pool from clients that complete their handshake.
+	MaxOffers int
+	// DeclineHold is how long an address a client declined (found in use
+	// on the wire) stays out of the pool (10 minutes).
+	DeclineHold time.Duration
+	// MaxConns and MaxConnsPerClient bound concurrent HTTP connections in
+	// total (1024, less when the process's file limit is low) and from
+	// one client address (16).
+	MaxConns, MaxConnsPerClient int
+	// MaxTFTP and MaxTFTPPerClient bound concurrent TFTP transfers in
+	// total (128, less when the file limit is low) and to one client
+	// address (4).
+	MaxTFTP, MaxTFTPPerClient int
+	// HeaderTimeout bounds reading a request's header (10 s), BodyTimeout
+	// reading a job report (10 s), IdleTimeout a keep-alive connection
+	// with no request (30 s), and StallTimeout a response the client
+	// stopped reading (60 s); a download that keeps moving is never cut.
+	HeaderTimeout, BodyTimeout, IdleTimeout, StallTimeout time.Duration
+
 	// Log gets one line per client step; nil discards.
 	Log *slog.Logger
 }
@@ -198,6 +226,44 @@ func defaultLeaseFile(iface, images string) string {
 		return filepath.Join(dir, "leases-"+iface+".json")
 	}
 	return filepath.Join(images, ".lifeboat-leases-"+iface+".json")
+}
+
+// withLimits fills in the limits c leaves out. With a file limit
+// (nofile, 0 when unknown) the connection and transfer caps are kept well
+// under it: each HTTP connection or TFTP transfer holds two files (the
+// socket and the file it sends), and some room stays for the listening
+// sockets, the lease file and the like.
+func (c Config) withLimits(nofile uint64) Config {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxClients, DefaultMaxClients)
+	def(&c.MaxOffers, 32)
+	defDur(&c.DeclineHold, 10*time.Minute)
+	defDur(&c.HeaderTimeout, 10*time.Second)
+	defDur(&c.BodyTimeout, 10*time.Second)
+	defDur(&c.IdleTimeout, 30*time.Second)
+	defDur(&c.StallTimeout, time.Minute)
+	def(&c.MaxConns, 1024)
+	def(&c.MaxTFTP, 128)
+	if nofile > 0 {
+		room := max(int(min(nofile, 1<<20))-32, 16)
+		// 2/3 of the room for HTTP, 1/3 for TFTP, two files each.
+		c.MaxConns, c.MaxTFTP = min(c.MaxConns, max(room/3, 4)), min(c.MaxTFTP, max(room/6, 2))
+	}
+	def(&c.MaxConnsPerClient, 16)
+	def(&c.MaxTFTPPerClient, 4)
+	// One client never takes all: half the total at most.
+	c.MaxConnsPerClient = max(min(c.MaxConnsPerClient, c.MaxConns/2), 1)
+	c.MaxTFTPPerClient = max(min(c.MaxTFTPPerClient, c.MaxTFTP/2), 1)
+	return c
 }
 
 // hostPort is how clients reach the HTTP server: the address, with the

@@ -120,7 +120,7 @@ func (s *Server) handleDHCP(req *dhcpv4.DHCPv4, port int) *dhcpv4.DHCPv4 {
 			return nil
 		}
 		ciaddr, _ := netip.AddrFromSlice(req.ClientIPAddr.To4())
-		s.clients.update(mac, ciaddr, fw.String(), StageOffered, "pxe request on 4011")
+		s.clients.sawPXE(mac, ciaddr, fw.String())
 		r := s.proxyReply(req, dhcpv4.MessageTypeAck, fw, mac)
 		log.Info("dhcp: boot server ack (port 4011)", "ip", ciaddr, "firmware", fw.String(), "boot", r.BootFileName)
 		return r
@@ -147,7 +147,7 @@ func (s *Server) handleDHCP(req *dhcpv4.DHCPv4, port int) *dhcpv4.DHCPv4 {
 		s.clients.update(mac, netip.Addr{}, fw.String(), StageDiscover, "dhcp discover")
 		ip, err := s.leases.offer(mac, want)
 		if err != nil {
-			log.Error("dhcp: no address to offer", "err", err)
+			s.warnEvery("pool", "dhcp: no address to offer; clients that hold a lease keep being served", "mac", mac, "err", err)
 			return nil
 		}
 		r := s.fullReply(req, dhcpv4.MessageTypeOffer, ip, fw, mac)
@@ -183,8 +183,11 @@ func (s *Server) handleDHCP(req *dhcpv4.DHCPv4, port int) *dhcpv4.DHCPv4 {
 		return r
 	case dhcpv4.MessageTypeDecline:
 		ip, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
-		s.leases.decline(mac, ip)
-		log.Warn("dhcp: client declined its address (another machine uses it); not handing it out again until restart", "ip", ip)
+		if err := s.leases.decline(mac, ip); err != nil {
+			s.warnEvery("decline", "dhcp: DECLINE ignored: only the client that holds an address may decline it", "mac", mac, "ip", ip, "err", err)
+			return nil
+		}
+		log.Warn("dhcp: client declined its address (another machine uses it); it returns to the pool later", "ip", ip, "after", s.c.DeclineHold)
 	case dhcpv4.MessageTypeRelease:
 		if err := s.leases.release(mac); err != nil {
 			log.Error("dhcp: release", "err", err)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,7 +27,7 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("GET /images/{name...}", s.serveTree(func() *tree { return s.files.images }, "images/"))
 	mux.HandleFunc("POST /api/report/{mac}", s.serveReport)
 	mux.HandleFunc("GET /api/status", s.serveStatus)
-	return mux
+	return stallGuard(mux, s.c.StallTimeout)
 }
 
 func remoteIP(r *http.Request) netip.Addr {
@@ -41,6 +42,9 @@ func remoteIP(r *http.Request) netip.Addr {
 // client. Without ?mac (a boot file name set by hand, say) it finds the
 // client by its address, and failing that asks iPXE to come back with its
 // MAC address.
+//
+// A script with a job (rule arguments) goes only to the client itself,
+// with a new report token; anyone else asking for it gets 403.
 func (s *Server) serveScript(w http.ResponseWriter, r *http.Request) {
 	ip := remoteIP(r)
 	var hw net.HardwareAddr
@@ -59,31 +63,69 @@ func (s *Server) serveScript(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mac := hw.String()
-	script, args := s.script(hw)
+	var token string
+	if s.ruleArgs(hw) != "" {
+		if ok, _ := s.isClient(mac, ip); !ok {
+			s.warnEvery("script", "http: boot script with a job refused: the request came from an address that is not the address of that client; only the client itself gets its job (and report token)", "mac", mac, "ip", ip)
+			http.Error(w, "this address does not belong to "+mac+"; a job is sent only to the client itself", http.StatusForbidden)
+			return
+		}
+		token = newToken()
+	}
+	script, args := s.script(hw, token)
 	io.WriteString(w, script)
-	s.clients.update(mac, ip, "", StageScript, "boot.ipxe")
+	s.clients.boot(mac, ip, token)
 	s.log.Info("http: boot script", "mac", mac, "ip", ip, "args", args)
 }
 
-// script is the iPXE script for one client, and the rule's arguments.
-func (s *Server) script(hw net.HardwareAddr) (string, string) {
+// ruleArgs are the kernel arguments of the rule that matches hw, as
+// written; "" when no rule gives any.
+func (s *Server) ruleArgs(hw net.HardwareAddr) string {
+	if rule, ok := s.c.Rules.Match(hw); ok {
+		return strings.TrimSpace(rule.Args)
+	}
+	return ""
+}
+
+// script is the iPXE script for one client, and the job's arguments as
+// they may be logged (with "{token}" standing for the token). With a job,
+// the default report URL carries the token; so does {token} in the rule.
+func (s *Server) script(hw net.HardwareAddr, token string) (string, string) {
 	mac := hw.String()
 	server := s.c.hostPort()
-	expand := strings.NewReplacer("{server}", server, "{mac}", mac)
-	var args string
-	if rule, ok := s.c.Rules.Match(hw); ok && strings.TrimSpace(rule.Args) != "" {
-		args = expand.Replace(strings.TrimSpace(rule.Args))
-		if !strings.Contains(args, "lifeboat.report=") {
-			args += " lifeboat.report=http://" + server + "/api/report/" + mac
-		}
+	args := s.ruleArgs(hw)
+	if args != "" && !strings.Contains(args, "lifeboat.report=") {
+		args += " lifeboat.report=http://{server}/api/report/{mac}?token={token}"
 	}
-	cmdline := strings.TrimSpace("initrd=initramfs " + s.info.Cmdline + " " + args)
+	args = strings.NewReplacer("{server}", server, "{mac}", mac).Replace(args)
+	cmdline := strings.TrimSpace("initrd=initramfs " + s.info.Cmdline + " " + strings.ReplaceAll(args, "{token}", token))
 	return fmt.Sprintf(`#!ipxe
 echo Lifeboat: booting the rescue environment for %s
 kernel http://%s/rescue/vmlinuz %s
 initrd http://%s/rescue/initramfs
 boot
 `, mac, server, cmdline, server), args
+}
+
+// isClient says whether a request from ip comes from the machine with MAC
+// address mac, and how the server knows. On the served subnet the
+// kernel's neighbour (ARP) table decides: it holds the MAC address that
+// ip's packets came from, which no DHCP message can rewrite. Elsewhere
+// (or without an entry) the full-mode lease or the ciaddr of the client's
+// last port-4011 request must name ip.
+func (s *Server) isClient(mac string, ip netip.Addr) (bool, string) {
+	if s.neigh != nil && s.prefix.Contains(ip) {
+		if hw, err := s.neigh.lookup(ip); err == nil && hw != nil {
+			return hw.String() == mac, "neighbour table"
+		}
+	}
+	if s.leases != nil && s.leases.ackedIP(mac) == ip {
+		return true, "lease"
+	}
+	if s.clients.pxeIP(mac) == ip {
+		return true, "port 4011 request"
+	}
+	return false, ""
 }
 
 // serveTree serves files read-only from one directory, with range
@@ -98,9 +140,9 @@ func (s *Server) serveTree(t func() *tree, prefix string) http.HandlerFunc {
 			code := http.StatusNotFound
 			if errors.Is(err, errRefused) {
 				code = http.StatusForbidden
-				s.log.Warn("http: refused", "mac", mac, "ip", ip, "path", r.URL.Path)
+				s.warnEvery("refused", "http: refused", "mac", mac, "ip", ip, "path", clean(r.URL.Path, maxText))
 			} else if !errors.Is(err, fs.ErrNotExist) {
-				s.log.Warn("http: not served", "mac", mac, "ip", ip, "path", r.URL.Path, "err", err)
+				s.log.Warn("http: not served", "mac", mac, "ip", ip, "path", clean(r.URL.Path, maxText), "err", clean(err.Error(), maxText))
 			}
 			http.Error(w, http.StatusText(code), code)
 			return
@@ -112,9 +154,9 @@ func (s *Server) serveTree(t func() *tree, prefix string) http.HandlerFunc {
 		start := time.Now()
 		cw := &countingWriter{ResponseWriter: w}
 		http.ServeContent(cw, r, st.Name(), st.ModTime(), f)
-		attrs := []any{"mac", mac, "ip", ip, "file", prefix + name, "bytes", cw.n, "duration", time.Since(start).Round(time.Millisecond)}
+		attrs := []any{"mac", mac, "ip", ip, "file", clean(prefix+name, maxText), "bytes", cw.n, "duration", time.Since(start).Round(time.Millisecond)}
 		if rg := r.Header.Get("Range"); rg != "" {
-			attrs = append(attrs, "range", rg)
+			attrs = append(attrs, "range", clean(rg, 100))
 			s.log.Debug("http: sent", attrs...) // images are read in many ranges
 		} else {
 			s.log.Info("http: sent", attrs...)
@@ -136,7 +178,8 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// serveReport stores the LIFEBOAT-RESULT line a rescue environment posts.
+// serveReport stores the LIFEBOAT-RESULT line a rescue environment posts
+// to /api/report/MAC?token=T; T must be the token of MAC's current boot.
 func (s *Server) serveReport(w http.ResponseWriter, r *http.Request) {
 	hw, err := net.ParseMAC(r.PathValue("mac"))
 	if err != nil || len(hw) != 6 {
@@ -144,19 +187,27 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mac := hw.String()
+	ip := remoteIP(r)
+	token := r.URL.Query().Get("token")
+	if !s.clients.validToken(mac, token) {
+		s.refuseReport(w, mac, ip)
+		return
+	}
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.c.BodyTimeout))
 	var line string
-	sc := bufio.NewScanner(io.LimitReader(r.Body, maxReport))
+	sc := bufio.NewScanner(http.MaxBytesReader(w, r.Body, maxReport))
 	sc.Buffer(make([]byte, 4096), maxReport)
 	for sc.Scan() {
 		l := strings.TrimSpace(sc.Text())
-		if strings.Contains(l, "LIFEBOAT-RESULT") {
-			line = l[strings.Index(l, "LIFEBOAT-RESULT"):]
+		if i := strings.Index(l, "LIFEBOAT-RESULT"); i >= 0 {
+			line = l[i:]
 			break
 		}
 		if line == "" {
 			line = l
 		}
 	}
+	line = clean(line, maxText)
 	if line == "" {
 		http.Error(w, "empty report: post the LIFEBOAT-RESULT line", http.StatusBadRequest)
 		return
@@ -165,9 +216,10 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(line, " status=ok") {
 		st = StageDone
 	}
-	ip := remoteIP(r)
-	s.clients.update(mac, ip, "", st, line)
-	s.clients.report(mac, line, st)
+	if !s.clients.report(mac, token, ip, line, st) {
+		s.refuseReport(w, mac, ip) // a new boot came in between
+		return
+	}
 	level := slog.LevelInfo
 	if st == StageFailed {
 		level = slog.LevelError
@@ -176,9 +228,46 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+func (s *Server) refuseReport(w http.ResponseWriter, mac string, ip netip.Addr) {
+	s.warnEvery("report", "http: report refused: it does not carry the token of that client's current boot (a forged report, or one from an earlier boot)", "mac", mac, "ip", ip)
+	http.Error(w, "report refused: post to the lifeboat.report URL of this boot, token included", http.StatusForbidden)
+}
+
+// serveStatus writes the status table as a JSON array, one entry at a
+// time; ?offset=N&limit=M selects a page (in MAC address order).
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	num := func(name string, def int) (int, bool) {
+		v := q.Get(name)
+		if v == "" {
+			return def, true
+		}
+		n, err := strconv.Atoi(v)
+		return n, err == nil && n >= 0
+	}
+	offset, ok1 := num("offset", 0)
+	limit, ok2 := num("limit", s.c.MaxClients)
+	if !ok1 || !ok2 {
+		http.Error(w, "offset and limit must be numbers from 0", http.StatusBadRequest)
+		return
+	}
+	cs := s.Clients()
+	cs = cs[min(offset, len(cs)):]
+	cs = cs[:min(limit, len(cs))]
 	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(s.Clients())
+	bw := bufio.NewWriter(w)
+	bw.WriteString("[")
+	for i, c := range cs {
+		b, err := json.MarshalIndent(c, "  ", "  ")
+		if err != nil {
+			return
+		}
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n  ")
+		bw.Write(b)
+	}
+	bw.WriteString("\n]\n")
+	bw.Flush()
 }

@@ -32,17 +32,32 @@ var errPoolFull = errors.New("the address pool is full; give a larger --pool or 
 // client keeps its address across restarts of the server: a MAC address
 // gets back the address it had even after its lease expired, unless the
 // pool ran out and gave it to someone else.
+//
+// Every address belongs to at most one MAC address (byIP mirrors byMAC),
+// so both maps are bounded by the pool. At most maxOffers addresses are
+// offered and not yet acked: past that, a new client takes over the
+// oldest offer instead of a free address, so a flood of discovers cycles
+// through a few addresses and leaves the rest of the pool, and known
+// clients' addresses, alone.
 type leases struct {
-	mu      sync.Mutex
-	file    string
-	pool    Range
-	exclude map[netip.Addr]bool
-	byMAC   map[string]*Lease
-	now     func() time.Time
+	mu          sync.Mutex
+	file        string
+	pool        Range
+	exclude     map[netip.Addr]bool
+	declined    map[netip.Addr]time.Time // out of the pool until then
+	byMAC       map[string]*Lease
+	byIP        map[netip.Addr]*Lease
+	offers      []*Lease // in the order they were made
+	maxOffers   int
+	declineHold time.Duration
+	now         func() time.Time
+	fsync       func(*os.File) error // (*os.File).Sync; tests watch it
 }
 
 func openLeases(file string, pool Range, exclude ...netip.Addr) (*leases, error) {
-	l := &leases{file: file, pool: pool, exclude: map[netip.Addr]bool{}, byMAC: map[string]*Lease{}, now: time.Now}
+	l := &leases{file: file, pool: pool, exclude: map[netip.Addr]bool{}, declined: map[netip.Addr]time.Time{},
+		byMAC: map[string]*Lease{}, byIP: map[netip.Addr]*Lease{},
+		maxOffers: 32, declineHold: 10 * time.Minute, now: time.Now, fsync: (*os.File).Sync}
 	for _, a := range exclude {
 		l.exclude[a] = true
 	}
@@ -63,86 +78,133 @@ func openLeases(file string, pool Range, exclude ...netip.Addr) (*leases, error)
 		}
 	}
 	for _, x := range ls {
-		if x.Offered || !pool.Contains(x.IP) {
+		if x.Offered || !pool.Contains(x.IP) || l.exclude[x.IP] || l.byIP[x.IP] != nil || l.byMAC[x.MAC] != nil {
 			continue
 		}
-		x := x
-		l.byMAC[x.MAC] = &x
+		l.set(&x)
 	}
 	return l, nil
 }
 
-// holder returns who holds ip now (an unexpired lease or offer).
-func (l *leases) holder(ip netip.Addr, now time.Time) string {
-	for mac, x := range l.byMAC {
-		if x.IP == ip && now.Before(x.Expires) {
-			return mac
+func (l *leases) set(x *Lease) {
+	if old := l.byMAC[x.MAC]; old != nil {
+		l.drop(old)
+	}
+	if old := l.byIP[x.IP]; old != nil {
+		l.drop(old)
+	}
+	l.byMAC[x.MAC], l.byIP[x.IP] = x, x
+}
+
+func (l *leases) drop(x *Lease) {
+	if l.byMAC[x.MAC] == x {
+		delete(l.byMAC, x.MAC)
+	}
+	if l.byIP[x.IP] == x {
+		delete(l.byIP, x.IP)
+	}
+}
+
+// usable says whether ip may be handed out: in the pool, not the server's
+// own, not declined within the hold.
+func (l *leases) usable(ip netip.Addr, now time.Time) bool {
+	if !l.pool.Contains(ip) || l.exclude[ip] {
+		return false
+	}
+	if until, ok := l.declined[ip]; ok {
+		if now.Before(until) {
+			return false
+		}
+		delete(l.declined, ip)
+	}
+	return true
+}
+
+// outstanding prunes l.offers to the live offers (unexpired, not acked);
+// expired offers give their address back to the pool.
+func (l *leases) outstanding(now time.Time) int {
+	live := l.offers[:0]
+	for _, x := range l.offers {
+		switch {
+		case l.byMAC[x.MAC] != x || !x.Offered: // acked or replaced since
+		case !now.Before(x.Expires):
+			l.drop(x)
+		default:
+			live = append(live, x)
 		}
 	}
-	return ""
+	clear(l.offers[len(live):])
+	l.offers = live
+	return len(live)
 }
 
-func (l *leases) usable(ip netip.Addr) bool {
-	return l.pool.Contains(ip) && !l.exclude[ip]
-}
-
-// offer picks an address for mac: the one it had, else the one it asks
-// for, else a never used one, else the longest-expired one. The address is
-// held for mac for a minute.
+// offer picks an address for mac and holds it for mac for a minute: the
+// one mac had, else (while fewer than maxOffers are outstanding) the one
+// it asks for or a free one, else the oldest outstanding offer's, else
+// the one whose lease expired longest ago.
 func (l *leases) offer(mac string, requested netip.Addr) (netip.Addr, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if x := l.byMAC[mac]; x != nil && l.usable(x.IP) {
-		if h := l.holder(x.IP, now); h == "" || h == mac {
+	busy := l.outstanding(now) >= l.maxOffers
+	if x := l.byMAC[mac]; x != nil {
+		if l.usable(x.IP, now) {
 			if !x.Expires.After(now) {
 				x.Expires = now.Add(offerHold)
 			}
 			return x.IP, nil
 		}
+		l.drop(x) // its address was declined since
 	}
 	pick := netip.Addr{}
-	if requested.IsValid() && l.usable(requested) && l.holder(requested, now) == "" && l.owner(requested) == "" {
+	switch {
+	case busy:
+		old := l.offers[0]
+		l.drop(old)
+		l.offers = l.offers[1:]
+		pick = old.IP
+	case requested.IsValid() && l.usable(requested, now) && l.byIP[requested] == nil:
 		pick = requested
-	}
-	if !pick.IsValid() {
-		used := map[netip.Addr]bool{}
-		for _, x := range l.byMAC {
-			used[x.IP] = true
-		}
-		for a := l.pool.First; l.pool.Contains(a); a = a.Next() {
-			if l.usable(a) && !used[a] {
-				pick = a
-				break
-			}
-		}
+	default:
+		pick = l.free(now)
 	}
 	if !pick.IsValid() {
 		// Reclaim the address whose lease expired longest ago.
 		var old *Lease
 		for _, x := range l.byMAC {
-			if !x.Expires.After(now) && l.usable(x.IP) && (old == nil || x.Expires.Before(old.Expires)) {
+			if !x.Expires.After(now) && (old == nil || x.Expires.Before(old.Expires)) {
 				old = x
 			}
 		}
 		if old == nil {
 			return netip.Addr{}, errPoolFull
 		}
-		delete(l.byMAC, old.MAC)
+		l.drop(old)
 		pick = old.IP
 	}
-	l.byMAC[mac] = &Lease{MAC: mac, IP: pick, Expires: now.Add(offerHold), Offered: true}
+	x := &Lease{MAC: mac, IP: pick, Expires: now.Add(offerHold), Offered: true}
+	l.set(x)
+	l.offers = append(l.offers, x)
 	return pick, nil
 }
 
-// owner is the MAC address whose (possibly expired) lease names ip.
-func (l *leases) owner(ip netip.Addr) string {
-	for mac, x := range l.byMAC {
-		if x.IP == ip {
-			return mac
+// free returns the first address of the pool nobody has, if any.
+func (l *leases) free(now time.Time) netip.Addr {
+	size := uint64(ipv4(l.pool.Last)-ipv4(l.pool.First)) + 1
+	if uint64(len(l.byIP)) >= size {
+		return netip.Addr{}
+	}
+	for a := l.pool.First; l.pool.Contains(a); a = a.Next() {
+		if l.byIP[a] == nil && l.usable(a, now) {
+			return a
 		}
 	}
-	return ""
+	return netip.Addr{}
+}
+
+func ipv4(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // commit gives ip to mac for d and writes the lease file. It fails when ip
@@ -151,16 +213,16 @@ func (l *leases) commit(mac string, ip netip.Addr, d time.Duration) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if !l.usable(ip) {
+	if !l.usable(ip, now) {
+		if l.pool.Contains(ip) && !l.exclude[ip] {
+			return fmt.Errorf("%s was declined by a client that found it in use; it returns to the pool later", ip)
+		}
 		return fmt.Errorf("%s is not in the pool %s", ip, l.pool)
 	}
-	if h := l.holder(ip, now); h != "" && h != mac {
-		return fmt.Errorf("%s is leased to %s", ip, h)
+	if h := l.byIP[ip]; h != nil && h.MAC != mac && now.Before(h.Expires) {
+		return fmt.Errorf("%s is leased to %s", ip, h.MAC)
 	}
-	if o := l.owner(ip); o != "" && o != mac {
-		delete(l.byMAC, o)
-	}
-	l.byMAC[mac] = &Lease{MAC: mac, IP: ip, Expires: now.Add(d)}
+	l.set(&Lease{MAC: mac, IP: ip, Expires: now.Add(d)})
 	return l.saveLocked()
 }
 
@@ -176,22 +238,33 @@ func (l *leases) release(mac string) error {
 	return l.saveLocked()
 }
 
-// decline takes ip out of the pool until the server restarts: a client
-// found it in use by someone else.
-func (l *leases) decline(mac string, ip netip.Addr) {
+// decline takes ip out of the pool for declineHold (RFC 2131 3.1.5: the
+// client found it in use on the wire). Only the client that was offered
+// or leased ip may decline it; anyone else gets an error and nothing
+// changes.
+func (l *leases) decline(mac string, ip netip.Addr) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.exclude[ip] = true
-	if x := l.byMAC[mac]; x != nil && x.IP == ip {
-		delete(l.byMAC, mac)
+	x := l.byMAC[mac]
+	if x == nil || x.IP != ip {
+		return fmt.Errorf("%s holds no offer or lease for %s", mac, ip)
 	}
+	l.drop(x)
+	l.declined[ip] = l.now().Add(l.declineHold)
+	if x.Offered {
+		return nil
+	}
+	return l.saveLocked()
 }
 
-// lookup returns the MAC address that holds ip, if any.
-func (l *leases) lookup(ip netip.Addr) string {
+// ackedIP returns the address mac holds by an acked lease, if any.
+func (l *leases) ackedIP(mac string) netip.Addr {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.owner(ip)
+	if x := l.byMAC[mac]; x != nil && !x.Offered {
+		return x.IP
+	}
+	return netip.Addr{}
 }
 
 func (l *leases) all() []Lease {
@@ -205,7 +278,14 @@ func (l *leases) all() []Lease {
 	return out
 }
 
-// saveLocked writes the acked leases atomically (temporary file, rename).
+// saveLocked writes the acked leases so that a crash leaves either the
+// old file or the new one: a temporary file, synced, renamed over the
+// old, and the directory synced so that the rename itself is on disk.
+//
+// The file is 0644: it holds MAC and IP addresses and expiry times, all
+// of which go over the wire in the clear anyway, and no token or other
+// secret; like dnsmasq's and dhcpd's lease files it may be read by
+// monitoring tools that do not run as root.
 func (l *leases) saveLocked() error {
 	var out []Lease
 	for _, x := range l.byMAC {
@@ -219,11 +299,38 @@ func (l *leases) saveLocked() error {
 		return err
 	}
 	tmp := l.file + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := writeSynced(tmp, append(b, '\n'), l.fsync); err != nil {
 		return fmt.Errorf("lease file: %w", err)
 	}
 	if err := os.Rename(tmp, l.file); err != nil {
 		return fmt.Errorf("lease file: %w", err)
 	}
+	dir, err := os.Open(filepath.Dir(l.file))
+	if err != nil {
+		return fmt.Errorf("lease file: %w", err)
+	}
+	defer dir.Close()
+	if err := l.fsync(dir); err != nil {
+		return fmt.Errorf("lease file: syncing its directory: %w", err)
+	}
 	return nil
+}
+
+func writeSynced(name string, b []byte, fsync func(*os.File) error) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(0o644) // also when an old temporary file had another mode
+	}
+	if err == nil {
+		err = fsync(f)
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

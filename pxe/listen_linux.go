@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
+	"sync"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,4 +84,68 @@ func (n *netns) close() {
 		unix.Close(n.fd)
 		n.fd = -1
 	}
+}
+
+// neighbours reads the kernel's neighbour (ARP) table of one interface,
+// through a netlink socket opened in the server's network namespace. Any
+// goroutine may call lookup.
+type neighbours struct {
+	mu      sync.Mutex
+	h       *netlink.Handle
+	ifindex int
+}
+
+// openNeighbours must run on the thread that is in the server's namespace.
+func openNeighbours(iface string) (*neighbours, error) {
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", iface, err)
+	}
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink socket for the neighbour table of %s: %w", iface, err)
+	}
+	return &neighbours{h: h, ifindex: ifi.Index}, nil
+}
+
+// lookup returns the MAC address the kernel last saw using ip on the
+// interface, or nil when it has none.
+func (n *neighbours) lookup(ip netip.Addr) (net.HardwareAddr, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	list, err := n.h.NeighList(n.ifindex, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("neighbour table: %w", err)
+	}
+	for _, e := range list {
+		a, ok := netip.AddrFromSlice(e.IP.To4())
+		if !ok || a != ip || len(e.HardwareAddr) != 6 || e.State&(netlink.NUD_INCOMPLETE|netlink.NUD_FAILED|netlink.NUD_NOARP) != 0 {
+			continue
+		}
+		return e.HardwareAddr, nil
+	}
+	return nil, nil
+}
+
+func (n *neighbours) close() {
+	if n != nil {
+		n.h.Close()
+	}
+}
+
+// fileLimit raises the soft limit on open files to the hard limit (Go
+// does that at start too, but a parent may have lowered it since) and
+// returns it.
+func fileLimit() uint64 {
+	var l unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &l) != nil {
+		return 0
+	}
+	if l.Cur < l.Max {
+		up := unix.Rlimit{Cur: l.Max, Max: l.Max}
+		if unix.Setrlimit(unix.RLIMIT_NOFILE, &up) == nil {
+			l.Cur = l.Max
+		}
+	}
+	return l.Cur
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"syscall"
 )
 
@@ -28,3 +29,20 @@ func openNetns(path string) (*netns, error) {
 
 func (n *netns) enter() error { return nil }
 func (n *netns) close()       {}
+
+// neighbours would read the kernel's neighbour table; only the Linux
+// build has one to read.
+type neighbours struct{}
+
+func openNeighbours(iface string) (*neighbours, error) {
+	return nil, fmt.Errorf("neighbour table of %s: only the Linux build reads it: %w", iface, errors.ErrUnsupported)
+}
+
+func (n *neighbours) lookup(ip netip.Addr) (net.HardwareAddr, error) {
+	return nil, errors.ErrUnsupported
+}
+
+func (n *neighbours) close() {}
+
+// fileLimit is unknown here (0): the limits keep their defaults.
+func fileLimit() uint64 { return 0 }

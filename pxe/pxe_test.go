@@ -227,11 +227,14 @@ func TestHTTP(t *testing.T) {
 	if !strings.Contains(string(b), "chain http://192.168.77.1:8080/boot.ipxe?mac=${netX/mac}") {
 		t.Errorf("unknown client's script:\n%s", b)
 	}
+	// The job goes only to the client itself (here: on loopback, known by
+	// its port-4011 request).
+	seenAt(t, s, "52:54:00:12:34:56", "127.0.0.1")
 	code, b := get(t, h.URL+"/boot.ipxe?mac=52-54-00-12-34-56")
 	script := string(b)
 	for _, want := range []string{
 		"#!ipxe\n",
-		"kernel http://192.168.77.1:8080/rescue/vmlinuz initrd=initramfs console=ttyS0,115200 quiet lifeboat.action=restore lifeboat.image=http://192.168.77.1:8080/images/pc1.lbi lifeboat.target=first-empty-disk lifeboat.done=poweroff lifeboat.report=http://192.168.77.1:8080/api/report/52:54:00:12:34:56\n",
+		"kernel http://192.168.77.1:8080/rescue/vmlinuz initrd=initramfs console=ttyS0,115200 quiet lifeboat.action=restore lifeboat.image=http://192.168.77.1:8080/images/pc1.lbi lifeboat.target=first-empty-disk lifeboat.done=poweroff lifeboat.report=http://192.168.77.1:8080/api/report/52:54:00:12:34:56?token=",
 		"initrd http://192.168.77.1:8080/rescue/initramfs\n", "boot\n",
 	} {
 		if code != 200 || !strings.Contains(script, want) {
@@ -258,7 +261,11 @@ func TestHTTP(t *testing.T) {
 		}
 	}
 
-	resp, err := http.Post(h.URL+"/api/report/52:54:00:12:34:56", "text/plain", strings.NewReader("noise\nLIFEBOAT-RESULT status=ok exit=0 action=restore\n"))
+	report := reportArg.FindStringSubmatch(script)
+	if report == nil {
+		t.Fatalf("no report URL in the script:\n%s", script)
+	}
+	resp, err := http.Post(h.URL+report[1], "text/plain", strings.NewReader("noise\nLIFEBOAT-RESULT status=ok exit=0 action=restore\n"))
 	if err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("report: %v %v", resp, err)
 	}

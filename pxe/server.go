@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,9 @@ type Server struct {
 	efiLoader string
 	leases    *leases // nil in proxy mode
 	clients   *clients
+	neigh     *neighbours // nil when the neighbour table cannot be read
+	tftpLimit *tftpLimit
+	quiet     quietLog
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -53,7 +57,19 @@ func newServer(c Config, p netip.Prefix) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{c: c, log: c.Log, prefix: p.Masked(), clients: newClients(), done: make(chan struct{})}
+	nofile := fileLimit()
+	c = c.withLimits(nofile)
+	s := &Server{c: c, log: c.Log, prefix: p.Masked(), clients: newClients(c.MaxClients), done: make(chan struct{}),
+		tftpLimit: &tftpLimit{perClient: c.MaxTFTPPerClient, total: c.MaxTFTP, byIP: map[netip.Addr]int{}}}
+	s.log.Debug("pxe: limits", "open-files", nofile, "http-conns", c.MaxConns, "http-conns-per-client", c.MaxConnsPerClient,
+		"tftp-transfers", c.MaxTFTP, "tftp-transfers-per-client", c.MaxTFTPPerClient, "clients", c.MaxClients)
+	if c.Rules != nil {
+		for _, r := range c.Rules.Clients {
+			if strings.Contains(r.Args, "/api/report/") && !strings.Contains(r.Args, "{token}") {
+				s.log.Warn("rules: a lifeboat.report URL without ?token={token}: the server refuses its reports; add ?token={token} or leave lifeboat.report out", "line", r.Line)
+			}
+		}
+	}
 	s.info, err = bundle.Read(c.Bundle)
 	if err != nil {
 		return nil, err
@@ -91,11 +107,14 @@ func newServer(c Config, p netip.Prefix) (*Server, error) {
 			s.close()
 			return nil, err
 		}
+		size := int(min(ipv4(c.Pool.Last)-ipv4(c.Pool.First), 1<<20)) + 1
+		s.leases.maxOffers, s.leases.declineHold = max(min(c.MaxOffers, size/2), 1), c.DeclineHold
 	}
 	return s, nil
 }
 
 func (s *Server) close() {
+	s.neigh.close()
 	s.files.ipxe.close()
 	s.files.rescue.close()
 	s.files.images.close()
@@ -162,6 +181,9 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 			s.close()
 			ready <- started{err: err}
 			return
+		}
+		if s.neigh, err = openNeighbours(c.Interface); err != nil {
+			s.log.Warn("pxe: the neighbour table cannot be read; job scripts go only to clients whose lease or port-4011 request names their address", "err", err)
 		}
 		t := s.newTFTP(ctx)
 		ready <- started{s: s, k: k}
@@ -256,11 +278,24 @@ func (s *Server) run(ctx context.Context, k *sockets, tftpDone chan error) {
 			}
 		}()
 	}
-	hs := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	// No ReadTimeout and no WriteTimeout: both would cut long image
+	// downloads. Reports set their own read deadline, and stallGuard ends
+	// responses that stop moving.
+	cl := newConnLimit(k.http, s.c.MaxConnsPerClient, s.c.MaxConns, func(ip netip.Addr, why string) {
+		s.warnEvery("conns", "http: connection refused: "+why, "ip", ip)
+	})
+	hs := &http.Server{
+		Handler:           s.httpHandler(),
+		ReadHeaderTimeout: s.c.HeaderTimeout,
+		IdleTimeout:       s.c.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ConnState:         cl.state,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := hs.Serve(k.http); !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(cl); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("HTTP on %s: %w", k.http.Addr(), err)
 		}
 	}()
@@ -325,4 +360,38 @@ func (s *Server) Leases() []Lease {
 		return nil
 	}
 	return s.leases.all()
+}
+
+// quietLog lets a warning that clients can provoke at will (refused
+// connections, forged reports, a full pool) through at most once per
+// interval per kind, and says how many it held back.
+type quietLog struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+	held map[string]int
+}
+
+const quietInterval = 10 * time.Second
+
+// warnEvery logs msg at most once per quietInterval for key (a fixed
+// word, so the map stays small).
+func (s *Server) warnEvery(key, msg string, args ...any) {
+	q := &s.quiet
+	q.mu.Lock()
+	if q.last == nil {
+		q.last, q.held = map[string]time.Time{}, map[string]int{}
+	}
+	now := time.Now()
+	if now.Sub(q.last[key]) < quietInterval {
+		q.held[key]++
+		q.mu.Unlock()
+		return
+	}
+	held := q.held[key]
+	q.last[key], q.held[key] = now, 0
+	q.mu.Unlock()
+	if held > 0 {
+		args = append(args, "suppressed", held)
+	}
+	s.log.Warn(msg, args...)
 }

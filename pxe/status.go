@@ -1,12 +1,17 @@
 package pxe
 
 import (
+	"container/list"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Stage is how far a client got.
@@ -37,6 +42,17 @@ func (s Stage) String() string {
 // MarshalText makes stages readable in /api/status.
 func (s Stage) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads a stage as /api/status writes it.
+func (s *Stage) UnmarshalText(b []byte) error {
+	for i, n := range stageNames {
+		if n == string(b) {
+			*s = Stage(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown stage %q", b)
+}
+
 // ClientStatus is what the server knows about one client.
 type ClientStatus struct {
 	MAC      string    `json:"mac"`
@@ -48,15 +64,69 @@ type ClientStatus struct {
 	Updated  time.Time `json:"updated"`
 }
 
-// clients tracks ClientStatus by MAC address, and which address is whose.
-type clients struct {
-	mu    sync.Mutex
-	byMAC map[string]*ClientStatus
-	byIP  map[netip.Addr]string
+// client is one entry of the status table, with what only the server may
+// see: the current boot's report token and where the client said it was.
+type client struct {
+	st    ClientStatus
+	token string     // report token of the current boot; "" when none
+	pxeIP netip.Addr // ciaddr of its last port-4011 request
+	el    *list.Element
 }
 
-func newClients() *clients {
-	return &clients{byMAC: map[string]*ClientStatus{}, byIP: map[netip.Addr]string{}}
+// midJob says whether c got a job (and token) and has not reported yet:
+// such entries are the last to be dropped when the table is full.
+func (c *client) midJob() bool { return c.token != "" && c.st.Stage < StageDone }
+
+// DefaultMaxClients bounds the status table unless Config.MaxClients says
+// otherwise.
+const DefaultMaxClients = 1024
+
+// clients tracks ClientStatus by MAC address, and which address is whose.
+// It holds at most max entries: a new client pushes out the one updated
+// least recently that is not in the middle of a job (or, if all are, the
+// one updated least recently).
+type clients struct {
+	mu    sync.Mutex
+	max   int
+	byMAC map[string]*client
+	byIP  map[netip.Addr]string
+	lru   *list.List // of *client, least recently updated first
+}
+
+func newClients(max int) *clients {
+	if max <= 0 {
+		max = DefaultMaxClients
+	}
+	return &clients{max: max, byMAC: map[string]*client{}, byIP: map[netip.Addr]string{}, lru: list.New()}
+}
+
+// getLocked returns mac's entry, making it (and room for it) if needed.
+func (c *clients) getLocked(mac string) *client {
+	if e := c.byMAC[mac]; e != nil {
+		return e
+	}
+	for len(c.byMAC) >= c.max {
+		victim := c.lru.Front()
+		for el := victim; el != nil; el = el.Next() {
+			if !el.Value.(*client).midJob() {
+				victim = el
+				break
+			}
+		}
+		c.dropLocked(victim.Value.(*client))
+	}
+	e := &client{st: ClientStatus{MAC: mac}}
+	e.el = c.lru.PushBack(e)
+	c.byMAC[mac] = e
+	return e
+}
+
+func (c *clients) dropLocked(e *client) {
+	c.lru.Remove(e.el)
+	delete(c.byMAC, e.st.MAC)
+	if ip, err := netip.ParseAddr(e.st.IP); err == nil && c.byIP[ip] == e.st.MAC {
+		delete(c.byIP, ip)
+	}
 }
 
 // update records an event; zero values leave fields as they were. A stage
@@ -64,12 +134,17 @@ func newClients() *clients {
 func (c *clients) update(mac string, ip netip.Addr, fw string, st Stage, event string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.byMAC[mac]
-	if s == nil {
-		s = &ClientStatus{MAC: mac}
-		c.byMAC[mac] = s
-	}
+	c.updateLocked(mac, ip, fw, st, event)
+}
+
+func (c *clients) updateLocked(mac string, ip netip.Addr, fw string, st Stage, event string) *client {
+	e := c.getLocked(mac)
+	s := &e.st
 	if ip.IsValid() && !ip.IsUnspecified() {
+		ip = ip.Unmap()
+		if old, err := netip.ParseAddr(s.IP); err == nil && old != ip && c.byIP[old] == mac {
+			delete(c.byIP, old)
+		}
 		s.IP = ip.String()
 		c.byIP[ip] = mac
 	}
@@ -79,15 +154,68 @@ func (c *clients) update(mac string, ip netip.Addr, fw string, st Stage, event s
 	if st >= s.Stage || st == StageDiscover && s.Stage >= StageBooted {
 		s.Stage = st
 	}
-	s.Event = event
+	s.Event = clean(event, maxText)
 	s.Updated = time.Now()
+	c.lru.MoveToBack(e.el)
+	return e
 }
 
-func (c *clients) report(mac, line string, st Stage) {
-	c.update(mac, netip.Addr{}, "", st, line)
+// newToken is a report token: 128 random bits in hex. crypto/rand on the
+// server (the host, whose kernel RNG is long ready) does not block.
+func newToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// boot records that mac fetched its script from ip; with a job, token is
+// the new boot's report token and replaces the previous boot's.
+func (c *clients) boot(mac string, ip netip.Addr, token string) {
 	c.mu.Lock()
-	c.byMAC[mac].Result = line
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	e := c.updateLocked(mac, ip, "", StageScript, "boot.ipxe")
+	e.token = token
+}
+
+// sawPXE records the address a port-4011 request of mac named (ciaddr).
+func (c *clients) sawPXE(mac string, ip netip.Addr, fw string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.updateLocked(mac, ip, fw, StageOffered, "pxe request on 4011")
+	if ip.IsValid() && !ip.IsUnspecified() {
+		e.pxeIP = ip.Unmap()
+	}
+}
+
+// pxeIP is the address mac's last port-4011 request named.
+func (c *clients) pxeIP(mac string) netip.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.byMAC[mac]; e != nil {
+		return e.pxeIP
+	}
+	return netip.Addr{}
+}
+
+// validToken says whether token is mac's current boot's.
+func (c *clients) validToken(mac, token string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.byMAC[mac]
+	return e != nil && e.token != "" && subtle.ConstantTimeCompare([]byte(e.token), []byte(token)) == 1
+}
+
+// report stores a job's result line if token is mac's current boot's.
+func (c *clients) report(mac, token string, ip netip.Addr, line string, st Stage) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.byMAC[mac]
+	if e == nil || e.token == "" || subtle.ConstantTimeCompare([]byte(e.token), []byte(token)) != 1 {
+		return false
+	}
+	c.updateLocked(mac, ip, "", st, line)
+	e.st.Result = clean(line, maxText)
+	return true
 }
 
 // macOf returns the MAC address last seen with ip.
@@ -97,13 +225,32 @@ func (c *clients) macOf(ip netip.Addr) string {
 	return c.byIP[ip.Unmap()]
 }
 
+// list returns a copy of the table sorted by MAC address.
 func (c *clients) list() []ClientStatus {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	out := make([]ClientStatus, 0, len(c.byMAC))
-	for _, s := range c.byMAC {
-		out = append(out, *s)
+	for _, e := range c.byMAC {
+		out = append(out, e.st)
 	}
+	c.mu.Unlock()
 	slices.SortFunc(out, func(a, b ClientStatus) int { return strings.Compare(a.MAC, b.MAC) })
 	return out
+}
+
+// StatusTable formats clients as a table for a terminal, one line each.
+// Its fields are cleaned again here, so that even a ClientStatus that did
+// not come from a Server cannot move the cursor or retitle the terminal.
+func StatusTable(cs []ClientStatus, now time.Time) string {
+	var b strings.Builder
+	if len(cs) > 0 {
+		fmt.Fprintf(&b, "%-17s  %-15s  %-10s  %-9s  %s\n", "MAC", "IP", "STAGE", "FIRMWARE", "LAST EVENT")
+	}
+	for _, c := range cs {
+		ev := clean(c.Event, maxText)
+		if utf8.RuneCountInString(ev) > 60 {
+			ev = string([]rune(ev)[:57]) + "..."
+		}
+		fmt.Fprintf(&b, "%-17s  %-15s  %-10s  %-9s  %s (%s ago)\n", clean(c.MAC, 17), clean(c.IP, 15), c.Stage, clean(c.Firmware, 16), ev, now.Sub(c.Updated).Round(time.Second))
+	}
+	return b.String()
 }

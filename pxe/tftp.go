@@ -2,6 +2,7 @@ package pxe
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/netip"
 	"path"
@@ -28,9 +29,16 @@ func (s *Server) tftpRead(ctx context.Context, name string, rf io.ReaderFrom) er
 	}
 	mac := s.clients.macOf(peer)
 	log := s.log.With("mac", mac, "ip", peer)
+	shown := clean(name, maxText)
+	release, why := s.tftpLimit.acquire(peer)
+	if release == nil {
+		s.warnEvery("tftp", "tftp: transfer refused: "+why, "mac", mac, "ip", peer, "file", shown)
+		return errors.New(why + "; try again later")
+	}
+	defer release()
 	f, st, err := s.files.openTFTP(name)
 	if err != nil {
-		log.Warn("tftp: refused", "file", name, "err", err)
+		s.warnEvery("tftp-refused", "tftp: refused", "mac", mac, "ip", peer, "file", shown, "err", err)
 		return err
 	}
 	defer f.Close()
@@ -44,10 +52,10 @@ func (s *Server) tftpRead(ctx context.Context, name string, rf io.ReaderFrom) er
 	n, err := rf.ReadFrom(ctxReader{ctx, f})
 	d := time.Since(start)
 	if err != nil {
-		log.Warn("tftp: transfer failed", "file", name, "bytes", n, "duration", d.Round(time.Millisecond), "err", err)
+		log.Warn("tftp: transfer failed", "file", shown, "bytes", n, "duration", d.Round(time.Millisecond), "err", err)
 		return nil // the transfer already ended; pin/tftp must not send a second error
 	}
-	log.Info("tftp: sent", "file", name, "bytes", n, "duration", d.Round(time.Millisecond))
+	log.Info("tftp: sent", "file", shown, "bytes", n, "duration", d.Round(time.Millisecond))
 	if mac != "" {
 		s.clients.update(mac, peer, "", stageAfter(name), "tftp sent "+name)
 	}

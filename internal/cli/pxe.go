@@ -194,22 +194,14 @@ func (v *statusView) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// render redraws the table. pxe.StatusTable cleans what clients sent
+// (escape sequences in a report, say) before it reaches the terminal.
 func (v *statusView) render(cs []pxe.ClientStatus) {
-	var b strings.Builder
-	if len(cs) > 0 {
-		fmt.Fprintf(&b, "%-17s  %-15s  %-10s  %-9s  %s\n", "MAC", "IP", "STAGE", "FIRMWARE", "LAST EVENT")
-	}
-	for _, c := range cs {
-		ev := c.Event
-		if len(ev) > 60 {
-			ev = ev[:57] + "..."
-		}
-		fmt.Fprintf(&b, "%-17s  %-15s  %-10s  %-9s  %s (%s ago)\n", c.MAC, c.IP, c.Stage, c.Firmware, ev, time.Since(c.Updated).Round(time.Second))
-	}
+	table := pxe.StatusTable(cs, time.Now())
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.eraseLocked()
-	v.table = b.String()
+	v.table = table
 	v.drawLocked()
 }
 
