@@ -146,7 +146,6 @@ func (l *leases) offer(mac string, requested netip.Addr) (netip.Addr, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	busy := l.outstanding(now) >= l.maxOffers
 	if x := l.byMAC[mac]; x != nil {
 		if l.usable(x.IP, now) {
 			if !x.Expires.After(now) {
@@ -156,6 +155,7 @@ func (l *leases) offer(mac string, requested netip.Addr) (netip.Addr, error) {
 		}
 		l.drop(x) // its address was declined since
 	}
+	busy := l.outstanding(now) >= l.maxOffers
 	pick := netip.Addr{}
 	switch {
 	case busy:
@@ -208,7 +208,10 @@ func ipv4(a netip.Addr) uint32 {
 }
 
 // commit gives ip to mac for d and writes the lease file. It fails when ip
-// is not ours to give or someone else holds it.
+// is not ours to give, or mac holds no offer or lease for it: a request
+// must follow an offer (or renew a lease), so requests alone cannot take
+// addresses past the cap on offers (RFC 2131 4.3.2: a server with no
+// record of the client stays silent or NAKs).
 func (l *leases) commit(mac string, ip netip.Addr, d time.Duration) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -219,8 +222,11 @@ func (l *leases) commit(mac string, ip netip.Addr, d time.Duration) error {
 		}
 		return fmt.Errorf("%s is not in the pool %s", ip, l.pool)
 	}
-	if h := l.byIP[ip]; h != nil && h.MAC != mac && now.Before(h.Expires) {
-		return fmt.Errorf("%s is leased to %s", ip, h.MAC)
+	if h := l.byIP[ip]; h != nil && h.MAC != mac {
+		return fmt.Errorf("%s is held by %s", ip, h.MAC)
+	}
+	if x := l.byMAC[mac]; x == nil || x.IP != ip {
+		return fmt.Errorf("%s was not offered to %s", ip, mac)
 	}
 	l.set(&Lease{MAC: mac, IP: ip, Expires: now.Add(d)})
 	return l.saveLocked()

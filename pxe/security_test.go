@@ -382,6 +382,19 @@ func TestDiscoverFloodKeepsKnownClients(t *testing.T) {
 	if ip := handshake(t, s, "52:54:00:00:01:01"); !ip.IsValid() {
 		t.Errorf("a new client got no address during the flood")
 	}
+	// Requests without an offer (INIT-REBOOT for addresses the server
+	// never gave those MACs) take nothing either.
+	for i := range 500 {
+		a := pool.First
+		for range i % 20 {
+			a = a.Next()
+		}
+		m := dhcpMsg(fmt.Sprintf("02:00:02:00:%02x:%02x", byte(i>>8), byte(i)), dhcpv4.MessageTypeRequest, a)
+		m.Options.Del(dhcpv4.OptionServerIdentifier)
+		if r := s.handleDHCP(m, 67); r != nil && r.MessageType() == dhcpv4.MessageTypeAck {
+			t.Fatalf("request for %v without an offer was acked", a)
+		}
+	}
 
 	// Fill the pool with acked leases: discovers are refused, quietly;
 	// renewals go on.
@@ -417,7 +430,11 @@ func TestLeaseFileSynced(t *testing.T) {
 		calls = append(calls, fmt.Sprintf("%s renamed=%v", f.Name(), len(b) > 0))
 		return f.Sync()
 	}
-	if err := l.commit("aa", netip.MustParseAddr("10.0.0.10"), time.Hour); err != nil {
+	ip, err := l.offer("aa", netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.commit("aa", ip, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{file + ".tmp renamed=false", dir + " renamed=true"}
