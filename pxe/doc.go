@@ -12,6 +12,19 @@
 // environment with the kernel parameters of the first Rules entry that
 // matches the client's MAC address.
 //
+// A job (a rule's arguments: which image to restore where) goes only to
+// the client itself: /boot.ipxe?mac=MAC answers with the job only when the
+// request comes from MAC's address, as the kernel's neighbour table (or
+// the lease, or the client's port-4011 request) says. Each such script
+// carries a new report token,
+// lifeboat.report=http://SERVER/api/report/MAC?token=T, and a report is
+// accepted only with the token of that client's latest boot ({token} in a
+// rule's own lifeboat.report URL stands for it). Everything a client sends
+// is cleaned of control characters before it reaches the status table,
+// /api/status or the log, and every per-client structure is bounded
+// (Config's Max* fields). What this protects and what it does not:
+// README.md, "Security".
+//
 // Smallest use (as root, on an interface that has an IPv4 address):
 //
 //	err := pxe.Serve(ctx, pxe.Config{Interface: "br0", Bundle: "out/rescue"})

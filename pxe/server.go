@@ -290,7 +290,7 @@ func (s *Server) run(ctx context.Context, k *sockets, tftpDone chan error) {
 		IdleTimeout:       s.c.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ConnState:         cl.state,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	wg.Add(1)
 	go func() {
