@@ -111,12 +111,18 @@ func (l *lab) serve(t testing.TB, extra ...string) *syncBuffer {
 
 func (l *lab) boot(t testing.TB, i int, fw qemu.Firmware, disks []qemu.Disk) *qemu.VM {
 	t.Helper()
+	return l.bootWith(t, i, qemu.Options{Firmware: fw, MemoryMB: 512, Disks: disks})
+}
+
+// bootWith network-boots VM i on its tap with o's firmware, machine,
+// memory and disks.
+func (l *lab) bootWith(t testing.TB, i int, o qemu.Options) *qemu.VM {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	vm, err := qemu.Start(ctx, qemu.Options{
-		Firmware: fw, Boot: "n", Net: qemu.NetTap, NetNS: l.ns, Tap: l.taps[i],
-		MAC: fmt.Sprintf("52:54:00:12:34:%02x", 0x56+i), MemoryMB: 512, Disks: disks,
-		Log: func(f string, a ...any) { t.Logf(fmt.Sprintf("vm%d ", i)+f, a...) },
-	})
+	o.Boot, o.Net, o.NetNS, o.Tap = "n", qemu.NetTap, l.ns, l.taps[i]
+	o.MAC = clientMAC(i)
+	o.Log = func(f string, a ...any) { t.Logf(fmt.Sprintf("vm%d ", i)+f, a...) }
+	vm, err := qemu.Start(ctx, o)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -124,6 +130,9 @@ func (l *lab) boot(t testing.TB, i int, fw qemu.Firmware, disks []qemu.Disk) *qe
 	t.Cleanup(func() { vm.Kill(); cancel() })
 	return vm
 }
+
+// clientMAC is the MAC address of the lab's VM i.
+func clientMAC(i int) string { return fmt.Sprintf("52:54:00:12:34:%02x", 0x56+i) }
 
 // 1. A BIOS and a UEFI client PXE-boot to ready from the full-mode server.
 func TestPXEBootBIOSAndUEFI(t *testing.T) {
@@ -307,6 +316,78 @@ func TestPXEMassRestore(t *testing.T) {
 	}
 	if n := strings.Count(log.String(), "status=ok"); n < 3 {
 		t.Errorf("the server log shows %d successful jobs, want 3", n)
+	}
+}
+
+// Machines without an entropy source (no RDRAND, no virtio-rng: QEMU's
+// TCG, older PCs) must still get an address and restore: a UEFI client on
+// q35 with flash firmware and a BIOS client on pc, 256 MB each, restore
+// by rule over HTTP and report back. Before the fix the rescue
+// environment's DHCP client waited for the kernel RNG and never sent a
+// request ("no network address after 90 s").
+func TestPXERestoreWithoutEntropy(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "source.img")
+	sourceFS(t, src, 48<<20)
+	imgs := filepath.Join(dir, "images")
+	os.Mkdir(imgs, 0o755)
+	sh(t, lifeboatBin(t), "backup", "part", src, "-o", filepath.Join(imgs, "pc1.lbi"))
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte(`clients:
+  - mac: "*"
+    args: "lifeboat.action=restore lifeboat.image=http://{server}/images/pc1.lbi lifeboat.target=first-empty-disk lifeboat.done=poweroff"
+`), 0o644)
+	l := newLab(t, 2)
+	log := l.serve(t, "--images", imgs, "--rules", rules)
+	clients := []qemu.Options{
+		{Firmware: qemu.UEFIPflash, Machine: "q35"},
+		{Firmware: qemu.BIOS, Machine: "pc"},
+	}
+	want, _ := os.ReadFile(src)
+	var wg sync.WaitGroup
+	for i, o := range clients {
+		name := fmt.Sprintf("%v/%s", o.Firmware, o.Machine)
+		target := sparse(t, filepath.Join(dir, fmt.Sprintf("target%d.img", i)), 64<<20)
+		o.MemoryMB, o.NoEntropy = 256, true
+		o.Disks = []qemu.Disk{{Path: target, Bus: qemu.Virtio, Serial: fmt.Sprintf("T%d", i)}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			vm := l.bootWith(t, i, o)
+			m, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+).*`, 6*time.Minute)
+			if err != nil || m[1] != "ok" {
+				t.Errorf("%s client: %v %v", name, m, err)
+				return
+			}
+			t.Logf("%s client without entropy device, 256 MB: power-on to LIFEBOAT-RESULT %.1f s", name, time.Since(start).Seconds())
+			if err := vm.Wait(time.Minute); err != nil {
+				t.Errorf("%s client did not power off: %v", name, err)
+			}
+			got, _ := os.ReadFile(target)
+			if !bytes.Equal(got[:len(want)], want) {
+				t.Errorf("%s client's disk does not hold the image", name)
+			}
+		}()
+	}
+	wg.Wait()
+	var st []struct {
+		MAC, Stage, Result string
+	}
+	statusJSON(t, l, &st)
+	for i := range clients {
+		found := false
+		for _, c := range st {
+			if c.MAC == clientMAC(i) {
+				found = true
+				if c.Stage != "done" || !strings.Contains(c.Result, "status=ok") {
+					t.Errorf("the server has client %s at stage %q with result %q, want done, status=ok", c.MAC, c.Stage, c.Result)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("the server has no status for %s:\n%s", clientMAC(i), log.String())
+		}
 	}
 }
 

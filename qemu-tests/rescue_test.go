@@ -120,13 +120,28 @@ func TestBootListsDisksOnEveryBus(t *testing.T) {
 	}
 }
 
-// 4. Without a cable or a DHCP server the boot still reaches ready.
+// 4. Without a cable or a DHCP server the boot still reaches ready, and a
+// job that needs the network says which of the two it was.
 func TestBootWithoutNetwork(t *testing.T) {
-	for _, net := range []qemu.NetMode{qemu.NetNoCable, qemu.NetNoDHCP} {
-		t.Run(net.String(), func(t *testing.T) {
-			vm := boot(t, "", nil, net)
+	for _, tc := range []struct {
+		net  qemu.NetMode
+		want string
+	}{
+		{qemu.NetNoCable, `eth0 has no link \(no cable`},
+		{qemu.NetNoDHCP, `eth0: \d+ DHCP requests sent, no reply from a DHCP server`},
+	} {
+		t.Run(tc.net.String(), func(t *testing.T) {
+			t.Parallel()
+			vm := boot(t, "lifeboat.action=restore lifeboat.image=http://10.0.2.2/pc1.lbi lifeboat.target=first-empty-disk lifeboat.netwait=20 lifeboat.done=shell lifeboat.ui=prompt", nil, tc.net)
 			if _, err := vm.Expect(`LIFEBOAT-READY`, bootTimeout); err != nil {
 				t.Fatal(err)
+			}
+			m, err := vm.Expect(`LIFEBOAT-RESULT status=failed .*no network address after 20s: (.*)`, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !regexp.MustCompile(tc.want).MatchString(m[1]) {
+				t.Errorf("the job says %q, want it to match %q", m[1], tc.want)
 			}
 		})
 	}

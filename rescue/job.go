@@ -15,6 +15,7 @@
 //	lifeboat.force=1                                (allow a target that is not empty)
 //	lifeboat.done=poweroff                          (or reboot, or shell)
 //	lifeboat.report=http://server/api/report/MAC    (POST the result line there)
+//	lifeboat.netwait=90                             (seconds a job waits for a network address)
 //	lifeboat.ui=prompt                              (the lifeboat> prompt instead of the text UI)
 //
 // Results are printed as one machine-readable line:
@@ -95,6 +96,9 @@ type Job struct {
 	Report string
 	// UI is the console's interface (lifeboat.ui=tui|prompt).
 	UI UI
+	// NetWait is how long a job whose image is on the network waits for
+	// an address (lifeboat.netwait=SECONDS); zero means 90 s.
+	NetWait time.Duration
 }
 
 // ParseCmdline reads the lifeboat.* parameters of a kernel command line.
@@ -144,6 +148,12 @@ func ParseCmdline(cmdline string) (Job, error) {
 			default:
 				return j, fmt.Errorf("lifeboat.ui=%s: use tui or prompt", v)
 			}
+		case "netwait":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 3600 {
+				return j, fmt.Errorf("lifeboat.netwait=%s: give the seconds to wait for a network address, 1 to 3600", v)
+			}
+			j.NetWait = time.Duration(n) * time.Second
 		case "debug":
 			// handled by Run: library logs go to the console
 		case "force":

@@ -4,12 +4,13 @@ package rescue
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
-	"net"
+
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,10 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/u-root/u-root/pkg/kmodule"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
@@ -65,8 +63,7 @@ type env struct {
 	seen    map[string]bool // modalias files already matched
 	known   map[string]bool // disks already mounted and shown
 	settled chan struct{}   // closed when no new hardware appears
-	netUp   chan struct{}   // closed when a link got an address
-	netOnce sync.Once
+	net     netState
 	debug   bool       // lifeboat.debug on the command line: library logs to the console
 	usb     bool       // a USB host controller driver was loaded
 	mu      sync.Mutex // held while mounting and scanning
@@ -87,7 +84,7 @@ type mount struct {
 // Run brings the environment up and runs the job or the prompt. It returns
 // only for DoneShell or when the user leaves the prompt.
 func Run(ctx context.Context, o Options) error {
-	e := &env{o: o, start: time.Now(), loaded: map[string]bool{}, known: map[string]bool{}, netUp: make(chan struct{})}
+	e := &env{o: o, start: time.Now(), loaded: map[string]bool{}, known: map[string]bool{}, net: newNetState()}
 	if o.Console == nil {
 		if c, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
 			e.con = c
@@ -297,115 +294,6 @@ func readAliases(p string) []alias {
 		}
 	}
 	return out
-}
-
-// --- network ---
-
-// startNetwork asks for DHCP on every wired link in the background, also
-// on links that appear later (a NIC driver still probing, a USB adapter);
-// boot never waits for it; it stops looking for new links after 30 s.
-func (e *env) startNetwork(ctx context.Context) {
-	go func() {
-		handled := map[string]bool{}
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) && ctx.Err() == nil {
-			links, err := netlink.LinkList()
-			if err == nil {
-				for _, l := range links {
-					a := l.Attrs()
-					if a.Flags&net.FlagLoopback != 0 || l.Type() != "device" || handled[a.Name] {
-						continue
-					}
-					handled[a.Name] = true
-					go e.dhcp(ctx, l)
-				}
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-	}()
-}
-
-// dhcp brings a link up and asks for an IPv4 lease, retrying in the
-// background; it configures the address, the default route and DNS.
-func (e *env) dhcp(ctx context.Context, l netlink.Link) {
-	name := l.Attrs().Name
-	if err := netlink.LinkSetUp(l); err != nil {
-		e.say("network: %s: %v", name, err)
-		return
-	}
-	var lease *nclient4.Lease
-	for attempt := 0; attempt < 8 && ctx.Err() == nil; attempt++ {
-		conn, err := dhcpConn(name)
-		if err != nil {
-			e.say("network: %s: %v", name, err)
-			time.Sleep(time.Second)
-			continue
-		}
-		opts := []nclient4.ClientOpt{nclient4.WithTimeout(3 * time.Second), nclient4.WithRetry(2)}
-		if e.debug {
-			opts = append(opts, nclient4.WithDebugLogger())
-		}
-		c, err := nclient4.NewWithConn(conn, l.Attrs().HardwareAddr, opts...)
-		if err != nil {
-			conn.Close()
-			time.Sleep(time.Second)
-			continue
-		}
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		lease, err = c.Request(rctx, dhcpv4.WithBroadcast(true))
-		cancel()
-		c.Close()
-		if err == nil {
-			break
-		}
-		lease = nil
-	}
-	if lease == nil {
-		e.say("network: %s: no DHCP answer", name)
-		return
-	}
-	ack := lease.ACK
-	addr := &netlink.Addr{IPNet: &net.IPNet{IP: ack.YourIPAddr, Mask: ack.SubnetMask()}}
-	if err := netlink.AddrReplace(l, addr); err != nil {
-		e.say("network: %s: set address %v: %v", name, addr, err)
-		return
-	}
-	if gw := ack.Router(); len(gw) > 0 {
-		netlink.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw[0]})
-	}
-	if dns := ack.DNS(); len(dns) > 0 {
-		var b strings.Builder
-		for _, d := range dns {
-			fmt.Fprintf(&b, "nameserver %s\n", d)
-		}
-		os.WriteFile("/etc/resolv.conf", []byte(b.String()), 0o644)
-	}
-	e.say("network: %s is up: %s from %s", name, addr, ack.ServerIdentifier())
-	e.netOnce.Do(func() { close(e.netUp) })
-}
-
-// dhcpConn is a UDP socket on port 68 tied to one interface that may send
-// broadcasts before it has an address: a plain socket works where a raw
-// packet socket did not (sends on it never completed under QEMU's TCG).
-// Replies come as broadcasts because requests set the broadcast flag.
-func dhcpConn(ifname string) (net.PacketConn, error) {
-	lc := net.ListenConfig{Control: func(network, address string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1); serr != nil {
-				return
-			}
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
-				return
-			}
-			serr = unix.BindToDevice(int(fd), ifname)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	return lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:68")
 }
 
 // --- filesystems ---
@@ -702,10 +590,11 @@ func (e *env) runJob(ctx context.Context, j Job) {
 	start := time.Now()
 	<-e.settled // the image or the target may be on a USB stick still arriving
 	if strings.HasPrefix(j.Image, "http") {
+		wait := cmp.Or(j.NetWait, networkWait)
 		select {
-		case <-e.netUp:
-		case <-time.After(90 * time.Second):
-			e.result(j, engine.ExitNotFound, "", fmt.Errorf("image %s: no network address after 90 s; plug in the cable or check the DHCP server", j.Image))
+		case <-e.net.up:
+		case <-time.After(wait):
+			e.result(j, engine.ExitNotFound, "", fmt.Errorf("image %s: no network address after %v: %s", j.Image, wait, e.net.problem()))
 			return
 		}
 	}

@@ -85,18 +85,31 @@ type Firmware int
 
 const (
 	BIOS Firmware = iota // SeaBIOS
-	UEFI                 // OVMF (Debian's ovmf package)
+	UEFI                 // OVMF (Debian's ovmf package) as one -bios image
+	// UEFIPflash is OVMF as two flash chips, the way libvirt and real
+	// boards have it: OVMFCode read-only and a private copy of OVMFVars
+	// (made by Start) that the firmware may write.
+	UEFIPflash
 )
 
 func (f Firmware) String() string {
-	if f == UEFI {
+	switch f {
+	case UEFI:
 		return "uefi"
+	case UEFIPflash:
+		return "uefi-pflash"
 	}
 	return "bios"
 }
 
 // OVMF is where Debian's ovmf package puts the UEFI firmware.
 const OVMF = "/usr/share/ovmf/OVMF.fd"
+
+// The split OVMF build for UEFIPflash (4 MiB flash, as Debian's libvirt uses).
+const (
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+)
 
 func (n NetMode) String() string {
 	switch n {
@@ -158,11 +171,20 @@ type Options struct {
 	Append   string
 	MemoryMB int // default 256
 	CPUs     int // default 1
+	// Machine is QEMU's machine type: "" is QEMU's default (i440fx, "pc"),
+	// "q35" the PCIe chipset of most PCs sold since 2010.
+	Machine string
+	// NoEntropy leaves out the virtio-rng device, as on a PC whose CPU
+	// has no RDRAND: the guest's kernel RNG then takes a while to be
+	// ready, which nothing on a boot path may wait for.
+	NoEntropy bool
 	Disks    []Disk
 	Net      NetMode
 	Accel    Accel
 	// ExtraArgs go to QEMU last.
 	ExtraArgs []string
+	// varsFile is UEFIPflash's writable copy of OVMFVars (set by Start).
+	varsFile string
 	// Log, if set, receives every console line as it arrives (prefixed by
 	// the time since Start) and QEMU's own complaints. It is called from the
 	// VM's reader goroutines until Kill or Wait returns; t.Logf fits.
@@ -193,9 +215,15 @@ func (o Options) args(accel Accel, qmpSock string) ([]string, error) {
 		// Start paused; Start sets the link state over QMP, then continues.
 		"-S", "-chardev", "socket,id=qmp,path=" + optEscape(qmpSock), "-mon", "chardev=qmp,mode=control",
 		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+	}
+	if o.Machine != "" {
+		a = append(a, "-machine", o.Machine)
+	}
+	if !o.NoEntropy {
 		// Entropy for the guest: QEMU's default CPU under TCG has no
-		// RDRAND, and getrandom would block until the kernel RNG is ready.
-		"-device", "virtio-rng-pci",
+		// RDRAND. The rescue environment must not need it (NoEntropy
+		// tests prove that); other guests' tools may.
+		a = append(a, "-device", "virtio-rng-pci")
 	}
 	switch accel {
 	case AccelKVM:
@@ -203,8 +231,15 @@ func (o Options) args(accel Accel, qmpSock string) ([]string, error) {
 	default:
 		a = append(a, "-accel", "tcg")
 	}
-	if o.Firmware == UEFI {
+	switch o.Firmware {
+	case UEFI:
 		a = append(a, "-bios", OVMF)
+	case UEFIPflash:
+		if o.varsFile == "" {
+			return nil, fmt.Errorf("qemu: UEFIPflash needs the copy of %s that Start makes", OVMFVars)
+		}
+		a = append(a, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+optEscape(OVMFCode),
+			"-drive", "if=pflash,format=raw,unit=1,file="+optEscape(o.varsFile))
 	}
 	if o.Kernel != "" {
 		a = append(a, "-kernel", o.Kernel)

@@ -40,6 +40,10 @@ func TestArgs(t *testing.T) {
 		{"defaults", Options{}, []string{"-nographic", "-nodefaults", "-serial", "stdio", "-no-reboot", "-S", "-m", "256", "-smp", "1", "-accel", "tcg"}},
 		{"nocable", Options{Net: NetNoCable}, []string{"-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile="}},
 		{"nodhcp", Options{Net: NetNoDHCP}, []string{"-netdev", "hubport,id=net0,hubid=0", "-device", "virtio-net-pci,netdev=net0,romfile="}},
+		{"q35 without entropy, pflash", Options{Machine: "q35", NoEntropy: true, Firmware: UEFIPflash, varsFile: "/tmp/v,ars.fd"},
+			[]string{"-machine", "q35", "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCode,
+				"-drive", "if=pflash,format=raw,unit=1,file=/tmp/v,,ars.fd"}},
+		{"entropy by default", Options{}, []string{"-device", "virtio-rng-pci"}},
 		{"extra last", Options{ExtraArgs: []string{"-smp", "2"}, Net: NetUser}, []string{"virtio-net-pci,netdev=net0,romfile=", "-smp", "2"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,5 +125,18 @@ func TestKVMProbeMatchesSource(t *testing.T) {
 	want[510], want[511] = 0x55, 0xaa
 	if !bytes.Equal(got, want) {
 		t.Fatalf("probe.S assembles to\n% x\nbut kvmProbe is\n% x", got, want)
+	}
+}
+
+func TestArgsNoEntropy(t *testing.T) {
+	got, err := Options{Kernel: "vmlinuz", NoEntropy: true}.args(AccelTCG, "/tmp/qmp.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(got, "virtio-rng-pci") {
+		t.Errorf("NoEntropy still gives the guest an entropy device: %q", got)
+	}
+	if _, err := (Options{Kernel: "vmlinuz", Firmware: UEFIPflash}).args(AccelTCG, "/tmp/qmp.sock"); err == nil {
+		t.Error("UEFIPflash without a variable store copy was accepted")
 	}
 }

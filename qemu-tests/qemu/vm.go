@@ -83,6 +83,13 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	sock := filepath.Join(dir, "qmp.sock")
+	if o.Firmware == UEFIPflash {
+		o.varsFile = filepath.Join(dir, "OVMF_VARS.fd")
+		if err := copyFile(OVMFVars, o.varsFile); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("qemu: UEFI variables: %w; install Debian's ovmf package", err)
+		}
+	}
 	args, err := o.args(accel, sock)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -513,3 +520,12 @@ func (v *VM) Kill() {
 
 // Elapsed returns the time since QEMU started.
 func (v *VM) Elapsed() time.Duration { return time.Since(v.start) }
+
+// copyFile copies a small file (the firmware's variable store).
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o600)
+}
