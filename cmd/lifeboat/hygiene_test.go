@@ -137,16 +137,7 @@ func TestChildrenDoNotSeePassword(t *testing.T) {
 		}
 	}
 
-	disk := filepath.Join(dir, "src.img")
-	newFile(t, disk, 64<<20)
-	cmd := exec.Command("sfdisk", "-q", disk)
-	cmd.Stdin = strings.NewReader("label: dos\nstart=2048, type=83\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sfdisk: %v %s", err, out)
-	}
-	root := filepath.Join(dir, "root.img")
-	mkext4(t, root, (64<<20)-2048*512, 8<<20)
-	sh(t, "dd", "if="+root, "of="+disk, "bs=512", "seek=2048", "conv=notrunc", "status=none")
+	disk := mbrExt4Disk(t, dir, 8<<20)
 	img := filepath.Join(dir, "src.lbi")
 	mustLB(t, []string{pw}, "backup", "disk", disk, "-o", img, "--encrypt")
 

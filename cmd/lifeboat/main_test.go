@@ -388,18 +388,7 @@ func TestRestoreToBlockDevice(t *testing.T) {
 		t.Skip("loop devices need root; run make test as root")
 	}
 	dir := t.TempDir()
-	disk := filepath.Join(dir, "src.img")
-	f, _ := os.Create(disk)
-	f.Truncate(64 << 20)
-	f.Close()
-	cmd := exec.Command("sfdisk", "-q", disk)
-	cmd.Stdin = strings.NewReader("label: dos\nstart=2048, type=83\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sfdisk: %v %s", err, out)
-	}
-	root := filepath.Join(dir, "root.img")
-	mkext4(t, root, (64<<20)-2048*512, 12<<20)
-	sh(t, "dd", "if="+root, "of="+disk, "bs=512", "seek=2048", "conv=notrunc", "status=none")
+	disk := mbrExt4Disk(t, dir, 12<<20)
 	img := filepath.Join(dir, "src.lbi")
 	mustLB(t, nil, "backup", "disk", disk, "-o", img, "--sector-by-sector")
 
@@ -434,6 +423,25 @@ func TestRestoreToBlockDevice(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	sh(t, "e2fsck", "-fn", loop+"p1")
+}
+
+// mbrExt4Disk makes dir/src.img: a 64 MiB disk with an MBR and one ext4
+// partition from sector 2048 to the end, holding fill bytes of files.
+func mbrExt4Disk(t *testing.T, dir string, fill int64) string {
+	t.Helper()
+	disk := filepath.Join(dir, "src.img")
+	f, _ := os.Create(disk)
+	f.Truncate(64 << 20)
+	f.Close()
+	cmd := exec.Command("sfdisk", "-q", disk)
+	cmd.Stdin = strings.NewReader("label: dos\nstart=2048, type=83\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v %s", err, out)
+	}
+	root := filepath.Join(dir, "root.img")
+	mkext4(t, root, (64<<20)-2048*512, fill)
+	sh(t, "dd", "if="+root, "of="+disk, "bs=512", "seek=2048", "conv=notrunc", "status=none")
+	return disk
 }
 
 // kernelScansLoopPartitions attaches a copy of a partitioned disk with
