@@ -176,12 +176,29 @@ func TestPXEBootNativeUEFI(t *testing.T) {
 	}
 }
 
-// 2. Proxy mode beside an ordinary DHCP server: the client boots, and our
-// server handed out no address.
+// 2. Proxy mode beside an ordinary DHCP server (dnsmasq, the "router"):
+// the client boots, our server hands out no address, and the rescue
+// environment honours the router's lease: its classless static routes
+// (option 121, which replace option 3 by RFC 3442) and its DNS server. The
+// image lives at http://images.lab/, a name only the router's DNS knows,
+// on 10.99.0.1, an address reachable only by the option-121 route (the
+// default route leads to the router, which does not forward).
 func TestPXEProxyMode(t *testing.T) {
 	if _, err := exec.LookPath("dnsmasq"); err != nil {
 		t.Fatal("dnsmasq is missing: run make deps")
 	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "source.img")
+	sourceFS(t, src, 32<<20)
+	imgs := filepath.Join(dir, "images")
+	os.Mkdir(imgs, 0o755)
+	sh(t, lifeboatBin(t), "backup", "part", src, "-o", filepath.Join(imgs, "pc1.lbi"))
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte(`clients:
+  - mac: "*"
+    args: "lifeboat.action=restore lifeboat.image=http://images.lab/pc1.lbi lifeboat.target=first-empty-disk lifeboat.done=poweroff"
+`), 0o644)
+
 	l := newLab(t, 1)
 	// The "router" lives in a second namespace, joined to the lab's bridge
 	// by a veth pair, like a real router on the same segment.
@@ -194,21 +211,51 @@ func TestPXEProxyMode(t *testing.T) {
 	sh(t, "ip", "-n", rns, "link", "set", "vethr", "up")
 	sh(t, "ip", "-n", rns, "link", "set", "lo", "up")
 	router := &syncBuffer{}
-	rc := exec.Command("ip", "netns", "exec", rns, "dnsmasq", "--no-daemon", "--port=0", "--interface=vethr", "--bind-interfaces",
-		"--dhcp-range=192.168.77.100,192.168.77.150,1h", "--no-resolv", "--log-dhcp",
+	rc := exec.Command("ip", "netns", "exec", rns, "dnsmasq", "--no-daemon", "--port=53", "--interface=vethr", "--bind-interfaces",
+		"--dhcp-range=192.168.77.100,192.168.77.150,1h", "--no-resolv", "--no-hosts", "--log-dhcp", "--log-queries",
+		"--address=/images.lab/10.99.0.1",
+		"--dhcp-option=121,10.99.0.0/24,192.168.77.1,0.0.0.0/0,192.168.77.2",
 		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "dnsmasq.leases"), "--pid-file=")
 	rc.Stdout, rc.Stderr = router, router
 	if err := rc.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rc.Process.Kill(); rc.Wait() })
-	log := l.serve(t, "--proxy")
-	vm := l.boot(t, 0, qemu.BIOS, nil)
+	t.Cleanup(func() { t.Logf("router log:\n%s", router.String()) })
+
+	// The image server: 10.99.0.1 on the lab's loopback.
+	sh(t, "ip", "-n", l.ns, "addr", "add", "10.99.0.1/32", "dev", "lo")
+	hs := exec.Command("ip", "netns", "exec", l.ns, os.Args[0], "-test.run=^TestHelperHTTPServe$")
+	hs.Env = append(os.Environ(), "LB_HTTP_SERVE=10.99.0.1:80", "LB_HTTP_DIR="+imgs)
+	hsLog := &syncBuffer{}
+	hs.Stdout, hs.Stderr = hsLog, hsLog
+	if err := hs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hs.Process.Kill(); hs.Wait() })
+
+	log := l.serve(t, "--proxy", "--rules", rules)
+	target := sparse(t, filepath.Join(dir, "target.img"), 48<<20)
+	vm := l.boot(t, 0, qemu.BIOS, []qemu.Disk{{Path: target, Bus: qemu.Virtio, Serial: "T0"}})
 	if _, err := vm.Expect(`LIFEBOAT-READY`, 4*time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	if m, err := vm.Expect(`network: eth0 is up: .* from 192\.168\.77\.2(.*)`, time.Minute); err != nil {
+		t.Fatal(err)
+	} else if !strings.Contains(m[1], "10.99.0.0/24 via 192.168.77.1") || !strings.Contains(m[1], "DNS [192.168.77.2]") {
+		t.Errorf("the rescue environment did not take the router's routes and DNS: %q", m[1])
+	}
+	m, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+).*`, 4*time.Minute)
+	if err != nil || m[1] != "ok" {
+		t.Fatalf("restore over the option-121 route by DNS name: %v %v\nimage server: %s", m, err, hsLog.String())
+	}
+	want, _ := os.ReadFile(src)
+	got, _ := os.ReadFile(target)
+	if !bytes.Equal(got[:len(want)], want) {
+		t.Errorf("the client's disk does not hold the image")
+	}
 	if !strings.Contains(router.String(), "DHCPACK") {
-		t.Errorf("the ordinary DHCP server acked nothing:\n%s", router.String())
+		t.Errorf("the ordinary DHCP server acked nothing")
 	}
 	var st []map[string]any
 	statusJSON(t, l, &st)
@@ -216,8 +263,22 @@ func TestPXEProxyMode(t *testing.T) {
 		if ip, _ := c["ip"].(string); ip != "" && !strings.HasPrefix(ip, "192.168.77.1") {
 			t.Errorf("proxy server leased %v", c)
 		}
+		if c["mac"] == clientMAC(0) && c["stage"] != "done" {
+			t.Errorf("the server did not take the client's report: %v\n%s", c, log.String())
+		}
 	}
-	_ = log
+}
+
+// TestHelperHTTPServe serves LB_HTTP_DIR on LB_HTTP_SERVE inside a lab
+// namespace, where the test's own process cannot listen.
+func TestHelperHTTPServe(t *testing.T) {
+	addr := os.Getenv("LB_HTTP_SERVE")
+	if addr == "" {
+		t.Skip("a helper the PXE tests run inside their network namespace")
+	}
+	err := http.ListenAndServe(addr, http.FileServer(http.Dir(os.Getenv("LB_HTTP_DIR"))))
+	fmt.Println("ERR:", err)
+	os.Exit(1)
 }
 
 // get fetches a URL from inside the lab: the test binary runs itself there

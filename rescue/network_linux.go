@@ -272,7 +272,7 @@ func routesNote(ack *dhcpv4.DHCPv4) string {
 	if rs := ack.ClasslessStaticRoute(); len(rs) > 0 {
 		var s []string
 		for _, r := range rs {
-			s = append(s, r.String())
+			s = append(s, fmt.Sprintf("%s via %s", r.Dest, r.Router))
 		}
 		fmt.Fprintf(&b, ", routes %s", strings.Join(s, ", "))
 	} else if gw := ack.Router(); len(gw) > 0 {
