@@ -33,6 +33,7 @@ type Server struct {
 	clients   *clients
 	neigh     *neighbours // nil when the neighbour table cannot be read
 	tftpLimit *tftpLimit
+	transfers sync.WaitGroup // running TFTP handlers
 	quiet     quietLog
 
 	cancel context.CancelFunc
@@ -320,6 +321,15 @@ func (s *Server) run(ctx context.Context, k *sockets, tftpDone chan error) {
 	hs.Close()
 	wg.Wait()
 	<-tftpDone
+	// TFTP transfers end at their next read of the file; one whose
+	// client stopped acknowledging waits for pin/tftp's retries. Give
+	// them a moment, then report stopped anyway (they log nothing more).
+	transfersDone := make(chan struct{})
+	go func() { s.transfers.Wait(); close(transfersDone) }()
+	select {
+	case <-transfersDone:
+	case <-time.After(2 * time.Second):
+	}
 	s.log.Info("pxe: stopped", "interface", s.c.Interface)
 }
 

@@ -30,6 +30,8 @@ func (s *Server) tftpRead(ctx context.Context, name string, rf io.ReaderFrom) er
 	mac := s.clients.macOf(peer)
 	log := s.log.With("mac", mac, "ip", peer)
 	shown := clean(name, maxText)
+	s.transfers.Add(1)
+	defer s.transfers.Done()
 	release, why := s.tftpLimit.acquire(peer)
 	if release == nil {
 		s.warnEvery("tftp", "tftp: transfer refused: "+why, "mac", mac, "ip", peer, "file", shown)
@@ -51,6 +53,11 @@ func (s *Server) tftpRead(ctx context.Context, name string, rf io.ReaderFrom) er
 	start := time.Now()
 	n, err := rf.ReadFrom(ctxReader{ctx, f})
 	d := time.Since(start)
+	if ctx.Err() != nil {
+		// The server stopped (and said so) while a client left the
+		// transfer hanging; whoever gave the logger may be gone.
+		return nil
+	}
 	if err != nil {
 		log.Warn("tftp: transfer failed", "file", shown, "bytes", n, "duration", d.Round(time.Millisecond), "err", err)
 		return nil // the transfer already ended; pin/tftp must not send a second error
