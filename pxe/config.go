@@ -65,9 +65,10 @@ type Config struct {
 	// MaxClients bounds the status table (1024): beyond it the client
 	// updated least recently, and not in the middle of a job, is dropped.
 	MaxClients int
-	// MaxOffers bounds addresses offered but not yet acked (32, and at
+	// MaxOffers bounds addresses offered but not yet acked (128, and at
 	// most half the pool), so that a flood of discovers cannot take the
-	// pool from clients that complete their handshake.
+	// whole pool. Past it a new client takes over the oldest offer; a
+	// room of machines switched on at once stays well below it.
 	MaxOffers int
 	// DeclineHold is how long an address a client declined (found in use
 	// on the wire) stays out of the pool (10 minutes).
@@ -245,7 +246,7 @@ func (c Config) withLimits(nofile uint64) Config {
 		}
 	}
 	def(&c.MaxClients, DefaultMaxClients)
-	def(&c.MaxOffers, 32)
+	def(&c.MaxOffers, 128)
 	defDur(&c.DeclineHold, 10*time.Minute)
 	defDur(&c.HeaderTimeout, 10*time.Second)
 	defDur(&c.BodyTimeout, 10*time.Second)

@@ -57,7 +57,7 @@ type leases struct {
 func openLeases(file string, pool Range, exclude ...netip.Addr) (*leases, error) {
 	l := &leases{file: file, pool: pool, exclude: map[netip.Addr]bool{}, declined: map[netip.Addr]time.Time{},
 		byMAC: map[string]*Lease{}, byIP: map[netip.Addr]*Lease{},
-		maxOffers: 32, declineHold: 10 * time.Minute, now: time.Now, fsync: (*os.File).Sync}
+		maxOffers: 128, declineHold: 10 * time.Minute, now: time.Now, fsync: (*os.File).Sync}
 	for _, a := range exclude {
 		l.exclude[a] = true
 	}

@@ -23,6 +23,7 @@ type pxeFlags struct {
 	proxy                                       bool
 	leaseTime                                   time.Duration
 	httpPort                                    int
+	maxClients, maxConns, maxConnsPerClient     int
 }
 
 func pxeCmd(e *env) *cobra.Command {
@@ -54,7 +55,15 @@ Rules file (--rules), first matching entry wins:
     - mac: "52:54:00:12:34:56"
       args: "lifeboat.action=restore lifeboat.image=http://{server}/images/pc1.lbi lifeboat.target=first-empty-disk lifeboat.done=poweroff"
     - mac: "*"          # everyone else
-      args: ""          # boot to the menu`,
+      args: ""          # boot to the menu
+
+A job goes only to the machine whose MAC address asks for it (checked
+against the neighbour table, the lease or its PXE request), and its
+result is accepted only with the report token of that boot: the default
+lifeboat.report URL carries it; a rule's own lifeboat.report URL must
+end in ?token={token}. Everything under --images is readable by anyone
+on the segment, and a machine there that fakes another's MAC address
+can still pose as it: run the server on an isolated or trusted network.`,
 		Example: `  lifeboat pxe serve --interface eth1 --bundle out/rescue
   lifeboat pxe serve --interface eth1 --proxy --bundle out/rescue
   lifeboat pxe serve --interface eth1 --bundle out/rescue --images /srv/images --rules rules.yaml`,
@@ -82,6 +91,9 @@ Rules file (--rules), first matching entry wins:
 	fl.StringVar(&f.leaseFile, "lease-file", "", "lease file (default /var/lib/lifeboat/leases-INTERFACE.json)")
 	fl.IntVar(&f.httpPort, "http-port", 80, "HTTP port")
 	fl.StringVar(&f.tftpAddr, "tftp-addr", "", "TFTP listening address (default SERVER:69)")
+	fl.IntVar(&f.maxClients, "max-clients", pxe.DefaultMaxClients, "clients kept in the status table")
+	fl.IntVar(&f.maxConns, "max-conns", 1024, "concurrent HTTP connections in all (lowered to fit the open-file limit)")
+	fl.IntVar(&f.maxConnsPerClient, "max-conns-per-client", 16, "concurrent HTTP connections from one client address")
 	return c
 }
 
@@ -89,6 +101,15 @@ func (f *pxeFlags) config() (pxe.Config, error) {
 	cfg := pxe.Config{
 		Interface: f.iface, Proxy: f.proxy, Bundle: f.bundle, IPXEDir: f.ipxeDir, Images: f.images,
 		LeaseTime: f.leaseTime, LeaseFile: f.leaseFile, HTTPPort: f.httpPort, TFTPAddr: f.tftpAddr,
+		MaxClients: f.maxClients, MaxConns: f.maxConns, MaxConnsPerClient: f.maxConnsPerClient,
+	}
+	for _, l := range []struct {
+		flag string
+		v    int
+	}{{"max-clients", f.maxClients}, {"max-conns", f.maxConns}, {"max-conns-per-client", f.maxConnsPerClient}} {
+		if l.v < 1 {
+			return cfg, usagef("--%s %d: give a number from 1", l.flag, l.v)
+		}
 	}
 	if f.iface == "" {
 		return cfg, usagef("--interface is required: name the network interface the clients are on, e.g. --interface eth1")
