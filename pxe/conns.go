@@ -10,8 +10,13 @@ import (
 
 // connLimit caps concurrent HTTP connections per client address and in
 // total. A connection over the per-client cap is closed at once; one over
-// the total cap first makes room by closing a keep-alive connection that
-// sits idle, and is closed itself when there is none.
+// the total cap first makes room by closing a connection that is not
+// serving a request (one that has not sent a whole request yet, or a
+// keep-alive one between requests), taken from the address that holds the
+// most connections, the longest-waiting first; it is closed itself when
+// every connection is busy. A host that opens connections from many
+// addresses and sends nothing thus cannot lock out a new client, and
+// downloads in progress are never cut.
 //
 // Accept is called by http.Server's accept loop; state is its ConnState
 // hook; Close of an accepted connection may come from any goroutine.
@@ -23,12 +28,13 @@ type connLimit struct {
 	mu   sync.Mutex
 	n    int
 	byIP map[netip.Addr]int
-	idle map[*limitedConn]bool
+	// waiting are the connections not serving a request, since when.
+	waiting map[*limitedConn]time.Time
 }
 
 func newConnLimit(l net.Listener, perClient, total int, refused func(netip.Addr, string)) *connLimit {
 	return &connLimit{Listener: l, perClient: perClient, total: total, refused: refused,
-		byIP: map[netip.Addr]int{}, idle: map[*limitedConn]bool{}}
+		byIP: map[netip.Addr]int{}, waiting: map[*limitedConn]time.Time{}}
 }
 
 func (l *connLimit) Accept() (net.Conn, error) {
@@ -57,18 +63,14 @@ func (l *connLimit) admit(c net.Conn, ip netip.Addr) *limitedConn {
 		return nil
 	}
 	for l.n >= l.total {
-		var victim *limitedConn
-		for v := range l.idle {
-			victim = v
-			break
-		}
+		victim := l.victimLocked()
 		if victim == nil {
 			l.mu.Unlock()
 			c.Close()
 			l.refused(ip, "too many connections in total")
 			return nil
 		}
-		delete(l.idle, victim)
+		delete(l.waiting, victim)
 		l.mu.Unlock()
 		victim.Close()
 		l.mu.Lock()
@@ -79,7 +81,21 @@ func (l *connLimit) admit(c net.Conn, ip netip.Addr) *limitedConn {
 	return &limitedConn{Conn: c, l: l, ip: ip}
 }
 
-// state tracks which connections sit idle between requests.
+// victimLocked picks the connection to close for a new one: a waiting
+// connection of the address with the most connections, the one waiting
+// longest. nil when every connection serves a request.
+func (l *connLimit) victimLocked() *limitedConn {
+	var v *limitedConn
+	for c, since := range l.waiting {
+		if v == nil || l.byIP[c.ip] > l.byIP[v.ip] || l.byIP[c.ip] == l.byIP[v.ip] && since.Before(l.waiting[v]) {
+			v = c
+		}
+	}
+	return v
+}
+
+// state tracks which connections wait (new, or idle between requests)
+// and which serve a request.
 func (l *connLimit) state(c net.Conn, st http.ConnState) {
 	lc, ok := c.(*limitedConn)
 	if !ok {
@@ -87,10 +103,10 @@ func (l *connLimit) state(c net.Conn, st http.ConnState) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if st == http.StateIdle && !lc.closed {
-		l.idle[lc] = true
+	if (st == http.StateNew || st == http.StateIdle) && !lc.closed {
+		l.waiting[lc] = time.Now()
 	} else {
-		delete(l.idle, lc)
+		delete(l.waiting, lc)
 	}
 }
 
@@ -107,7 +123,7 @@ func (c *limitedConn) Close() error {
 	l.mu.Lock()
 	if !c.closed {
 		c.closed = true
-		delete(l.idle, c)
+		delete(l.waiting, c)
 		l.n--
 		if l.byIP[c.ip]--; l.byIP[c.ip] <= 0 {
 			delete(l.byIP, c.ip)
