@@ -13,6 +13,7 @@
 //	lifeboat.partition=2                            (restore one partition only)
 //	lifeboat.password-file=LABEL=KEYS:/pc1.pw       (for encrypted images)
 //	lifeboat.force=1                                (allow a target that is not empty)
+//	lifeboat.require-encrypted=1                    (refuse an image that is not encrypted)
 //	lifeboat.done=poweroff                          (or reboot, or shell)
 //	lifeboat.report=http://server/api/report/MAC    (POST the result line there)
 //	lifeboat.netwait=90                             (seconds a job waits for a network address)
@@ -91,7 +92,10 @@ type Job struct {
 	Partition    int
 	PasswordFile string // same spec forms as Image
 	Force        bool
-	Done         Done
+	// RequireEncrypted refuses an image that is not encrypted (a swapped
+	// image on a share or server would otherwise be restored silently).
+	RequireEncrypted bool
+	Done             Done
 	// Report is a URL the result line is POSTed to (the PXE server).
 	Report string
 	// UI is the console's interface (lifeboat.ui=tui|prompt).
@@ -158,6 +162,8 @@ func ParseCmdline(cmdline string) (Job, error) {
 			// handled by Run: library logs go to the console
 		case "force":
 			j.Force = v == "1" || v == "yes" || v == "true"
+		case "require-encrypted", "require_encrypted":
+			j.RequireEncrypted = v == "1" || v == "yes" || v == "true"
 		case "done":
 			switch v {
 			case "poweroff", "":

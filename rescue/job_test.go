@@ -29,6 +29,7 @@ func TestParseCmdline(t *testing.T) {
 		{"console=ttyS0 lifeboat.ui=prompt", Job{UI: UIPrompt}, ""},
 		{"lifeboat.ui=tui", Job{UI: UITUI}, ""},
 		{"lifeboat.ui=gui", Job{}, "tui or prompt"},
+		{"lifeboat.require-encrypted=1", Job{RequireEncrypted: true}, ""},
 		{"lifeboat.netwait=20", Job{NetWait: 20 * time.Second}, ""},
 		{"lifeboat.netwait=0", Job{}, "1 to 3600"},
 		{"lifeboat.netwait=2m", Job{}, "1 to 3600"},

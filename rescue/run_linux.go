@@ -12,6 +12,7 @@ import (
 	"log/slog"
 
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -636,6 +637,8 @@ func (e *env) runJob(ctx context.Context, j Job) {
 	e.say("lifeboat: restoring %s to %s", image, target)
 	res, err := engine.Restore(ctx, engine.RestoreOptions{
 		Image: image, Target: target, Partition: j.Partition, Password: pw,
+		Encryption: engine.Encryption{Require: j.RequireEncrypted, PasswordGiven: j.PasswordFile != "",
+			Warn: func(msg string) { e.say("lifeboat: warning: %s", msg) }},
 		Progress: &consoleProgress{e: e},
 	})
 	if err != nil {
@@ -661,9 +664,21 @@ func (e *env) report(j Job, line string) {
 			}
 			err = fmt.Errorf("%s", resp.Status)
 		}
-		e.say("lifeboat: report to %s failed (%v)", j.Report, err)
+		if ue, ok := err.(*url.Error); ok {
+			ue.URL = redactURL(ue.URL)
+		}
+		e.say("lifeboat: report to %s failed (%v)", redactURL(j.Report), err)
 		time.Sleep(time.Duration(attempt+1) * time.Second)
 	}
+}
+
+// redactURL is a URL for the console: its query (the PXE server's report
+// token) left out.
+func redactURL(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i] + "?…"
+	}
+	return u
 }
 
 func (e *env) result(j Job, code int, target string, err error) {
