@@ -183,12 +183,14 @@ func TestFileContent(t *testing.T) {
 	}
 }
 
-// TestCheckersAvailable documents the tools the fs part uses; it only logs.
+// TestCheckersAvailable: every tool the fs part of make bench uses is
+// installed by make deps (scripts/deps.sh), so a missing one is a broken
+// deps list, not a bench that quietly reports less.
 func TestCheckersAvailable(t *testing.T) {
 	for _, fs := range []FSType{FSExt4, FSNTFS} {
-		for _, tool := range append(fs.tools(), fs.partclone(), "qemu-img") {
+		for _, tool := range append(fs.tools(), fs.partclone(), "qemu-img", "zstd") {
 			if _, err := exec.LookPath(tool); err != nil {
-				t.Logf("%s: %s not installed; the fs part will report it", fs, tool)
+				t.Errorf("%s: %s is not installed; scripts/deps.sh (make deps) must install it", fs, tool)
 			}
 		}
 	}

@@ -27,6 +27,7 @@ pkgs=(
   dnsmasq-base  # an ordinary DHCP server beside ours in the proxy-mode test
   iproute2    # network namespaces for the PXE tests
   coreutils
+  gcc libc6-dev  # go test -race (make test runs rescue, tui and pxe under it)
   make
 )
 

@@ -45,6 +45,7 @@ func run(in io.Reader, out io.Writer) (int, error) {
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	output := map[string][]string{} // package/test → output lines
 	var skipped, failed []string
+	allowedSkips := map[string]int{} // reason → count
 	events := 0
 	for sc.Scan() {
 		line := sc.Bytes()
@@ -64,7 +65,9 @@ func run(in io.Reader, out io.Writer) (int, error) {
 		case "skip":
 			if e.Test != "" {
 				reason := logLines(output[key])
-				if !isAllowed(reason) {
+				if a := allowedReason(reason); a != "" {
+					allowedSkips[a]++
+				} else {
 					skipped = append(skipped, fmt.Sprintf("%s %s: %s", e.Package, e.Test, reason))
 				}
 			}
@@ -82,8 +85,18 @@ func run(in io.Reader, out io.Writer) (int, error) {
 	if events == 0 {
 		return 1, fmt.Errorf("no test events on standard input")
 	}
+	n := 0
+	for _, c := range allowedSkips {
+		n += c
+	}
+	fmt.Fprintf(out, "\ntestgate: %d skips, %d of them expected:\n", n+len(skipped), n)
+	for _, a := range allowed {
+		if c := allowedSkips[a]; c > 0 {
+			fmt.Fprintf(out, "  %d × %q\n", c, a)
+		}
+	}
 	if len(skipped) > 0 {
-		fmt.Fprintf(out, "\ntestgate: %d tests skipped where make test should run them:\n", len(skipped))
+		fmt.Fprintf(out, "testgate: %d tests skipped where make test should run them:\n", len(skipped))
 		for _, s := range skipped {
 			fmt.Fprintln(out, "  "+s)
 		}
@@ -96,13 +109,14 @@ func run(in io.Reader, out io.Writer) (int, error) {
 	return 0, nil
 }
 
-func isAllowed(reason string) bool {
+// allowedReason is the entry of allowed that reason contains, or "".
+func allowedReason(reason string) string {
 	for _, a := range allowed {
 		if strings.Contains(reason, a) {
-			return true
+			return a
 		}
 	}
-	return false
+	return ""
 }
 
 // logLines keeps a test's own log lines (indented, "file.go:12: ...")
