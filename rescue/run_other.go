@@ -6,19 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 )
-
-// Options configure Run.
-type Options struct {
-	Version    string
-	Console    io.Writer
-	Input      io.Reader
-	Cmdline    string
-	ModuleDir  string
-	MountRoot  string
-	NoPowerOff bool
-}
 
 // Run works only inside the Linux rescue environment.
 func Run(ctx context.Context, o Options) error {

@@ -17,24 +17,6 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/tui"
 )
 
-// console offers the user interface lifeboat.ui asks for: the text UI
-// (default) or the lifeboat> prompt. Leaving the text UI leads to the
-// prompt, whose `tui` command comes back.
-func (e *env) console(ctx context.Context) error {
-	if e.ui == UIPrompt {
-		return e.prompt(ctx)
-	}
-	// Late disks (USB) are mounted and listed first: the text UI owns the
-	// console once it starts.
-	if e.settled != nil {
-		<-e.settled
-	}
-	if done, err := e.tuiSession(ctx); done {
-		return err
-	}
-	return e.prompt(ctx)
-}
-
 // runTUI shows the text UI on /dev/console until the user leaves it.
 func (e *env) runTUI(ctx context.Context) (tui.Action, error) {
 	f, err := os.OpenFile("/dev/console", os.O_RDWR|unix.O_NOCTTY, 0)

@@ -1,0 +1,237 @@
+//go:build linux
+
+package rescue
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/engine"
+	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
+)
+
+// resolveFile finds a file named by the filesystem that holds it.
+func (e *env) resolveFile(spec string) (string, error) {
+	fs, err := ParseFileSpec(spec)
+	if err != nil {
+		return "", err
+	}
+	if fs.By == "path" || fs.By == "url" {
+		return fs.Path, nil
+	}
+	for _, m := range e.mounts {
+		// LABEL= matches the filesystem label or the GPT partition name:
+		// FAT labels hold 11 characters, so LIFEBOAT-DATA is a name.
+		if fs.By == "label" && (m.label == fs.Key || m.partName == fs.Key) || fs.By == "uuid" && strings.EqualFold(m.uuid, fs.Key) || fs.By == "device" && m.dev == fs.Key {
+			p := filepath.Join(m.dir, filepath.FromSlash(fs.Path))
+			if _, err := os.Stat(p); err != nil {
+				return "", fmt.Errorf("%s: the filesystem %s=%s is mounted at %s but has no %s", spec, strings.ToUpper(fs.By), fs.Key, m.dir, fs.Path)
+			}
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: no mounted filesystem has %s %s; attach the disk that holds it (found: %s)", spec, fs.By, fs.Key, e.mountList())
+}
+
+func (e *env) mountList() string {
+	var s []string
+	for _, m := range e.mounts {
+		s = append(s, fmt.Sprintf("%s %s label=%q", m.dev, m.fstype, m.label))
+	}
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, "; ")
+}
+
+// resolveTarget finds the target disk. first-empty-disk is the first disk
+// with no partition table and only zeros in its first and last MiB.
+func (e *env) resolveTarget(spec, image string) (string, error) {
+	disks, err := engine.Disks()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case strings.HasPrefix(spec, "/dev/"):
+		return spec, nil
+	case strings.HasPrefix(spec, "serial="):
+		want := strings.TrimPrefix(spec, "serial=")
+		for _, d := range disks {
+			if d.Serial == want {
+				return d.Path, nil
+			}
+		}
+		return "", fmt.Errorf("lifeboat.target=%s: no disk has that serial; disks: %s", spec, diskList(disks))
+	case spec == "first-empty-disk":
+		for _, d := range disks {
+			if d.Bus == "loop" || d.ReadOnly || strings.HasPrefix(d.Name, "sr") {
+				continue
+			}
+			if holds, _ := blockdev.Holds(d.Path, image); holds {
+				continue
+			}
+			if empty, _ := diskEmpty(d.Path); empty && d.Table == "" {
+				return d.Path, nil
+			}
+		}
+		return "", fmt.Errorf("lifeboat.target=first-empty-disk: no disk is empty (no partition table, zeros in its first and last MiB); disks: %s", diskList(disks))
+	}
+	return "", fmt.Errorf("lifeboat.target=%s: use /dev/DISK, serial=SERIAL or first-empty-disk", spec)
+}
+
+func diskList(ds []engine.DiskInfo) string {
+	var s []string
+	for _, d := range ds {
+		if d.Bus != "loop" {
+			s = append(s, fmt.Sprintf("%s (%s, serial %q, table %q)", d.Path, engine.HumanBytes(d.Size), d.Serial, d.Table))
+		}
+	}
+	return strings.Join(s, ", ")
+}
+
+// diskEmpty reports whether the first and last MiB of a disk are zeros.
+func diskEmpty(p string) (bool, error) {
+	d, err := blockdev.Open(p, blockdev.ReadOnly)
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	n := min(d.Size, 1<<20)
+	buf := make([]byte, n)
+	for _, off := range []int64{0, d.Size - n} {
+		if _, err := d.ReadAt(buf, off); err != nil {
+			return false, err
+		}
+		for _, b := range buf {
+			if b != 0 {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+func (e *env) runJob(ctx context.Context, j Job) {
+	start := time.Now()
+	<-e.settled // the image or the target may be on a USB stick still arriving
+	if strings.HasPrefix(j.Image, "http") {
+		wait := cmp.Or(j.NetWait, networkWait)
+		select {
+		case <-e.net.up:
+		case <-time.After(wait):
+			e.result(j, engine.ExitNotFound, "", fmt.Errorf("image %s: no network address after %v: %s", j.Image, wait, e.net.problem()))
+			return
+		}
+	}
+	image, err := e.resolveFile(j.Image)
+	if err != nil {
+		e.result(j, engine.ExitNotFound, "", err)
+		return
+	}
+	target, err := e.resolveTarget(j.Target, image)
+	if err != nil {
+		e.result(j, engine.ExitRefused, "", err)
+		return
+	}
+	if !j.Force && !strings.HasPrefix(j.Target, "first-empty") {
+		if empty, err := diskEmpty(target); err == nil && !empty {
+			e.result(j, engine.ExitRefused, target, fmt.Errorf("target %s is not empty (it has data in its first or last MiB); add lifeboat.force=1 to overwrite it", target))
+			return
+		}
+	}
+	var pw func() ([]byte, error)
+	if j.PasswordFile != "" {
+		pw = func() ([]byte, error) {
+			p, err := e.resolveFile(j.PasswordFile)
+			if err != nil {
+				return nil, err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil, err
+			}
+			line, _, _ := strings.Cut(string(b), "\n")
+			return []byte(strings.TrimRight(line, "\r")), nil
+		}
+	}
+	if err := e.unmountDisk(target); err != nil {
+		e.result(j, engine.ExitRefused, target, err)
+		return
+	}
+	e.say("lifeboat: restoring %s to %s", image, target)
+	res, err := engine.Restore(ctx, engine.RestoreOptions{
+		Image: image, Target: target, Partition: j.Partition, Password: pw,
+		Encryption: engine.Encryption{Require: j.RequireEncrypted, PasswordGiven: j.PasswordFile != "",
+			Warn: func(msg string) { e.say("lifeboat: warning: %s", msg) }},
+		Progress: &consoleProgress{e: e},
+	})
+	if err != nil {
+		e.result(j, engine.ExitCode(err), target, err)
+		return
+	}
+	e.report(j, okLine(j.Action, image, target, res, time.Since(start)))
+}
+
+// report prints the result line and, if the job says where, POSTs it.
+func (e *env) report(j Job, line string) {
+	e.say("%s", line)
+	if j.Report == "" {
+		return
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	for attempt := range 3 {
+		resp, err := c.Post(j.Report, "text/plain", strings.NewReader(line+"\n"))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 300 {
+				return
+			}
+			err = fmt.Errorf("%s", resp.Status)
+		}
+		if ue, ok := err.(*url.Error); ok {
+			ue.URL = redactURL(ue.URL)
+		}
+		e.say("lifeboat: report to %s failed (%v)", redactURL(j.Report), err)
+		time.Sleep(time.Duration(attempt+1) * time.Second)
+	}
+}
+
+// redactURL is a URL for the console: its query (the PXE server's report
+// token) left out.
+func redactURL(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i] + "?…"
+	}
+	return u
+}
+
+func (e *env) result(j Job, code int, target string, err error) {
+	reason := strings.ReplaceAll(err.Error(), `"`, `'`)
+	e.say("lifeboat: %v", err)
+	e.report(j, fmt.Sprintf("%s status=failed exit=%d action=%s target=%s reason=\"%s\"", ResultMarker, code, j.Action, target, reason))
+}
+
+type consoleProgress struct {
+	e    *env
+	last time.Time
+}
+
+func (p *consoleProgress) Report(s engine.Status) {
+	if !s.Final && time.Since(p.last) < 3*time.Second {
+		return
+	}
+	p.last = time.Now()
+	pct := 100.0
+	if s.Total > 0 {
+		pct = float64(s.Done) * 100 / float64(s.Total)
+	}
+	p.e.say("lifeboat: %s %5.1f%% %s of %s, %s/s", s.Stage, pct, engine.HumanBytes(s.Done), engine.HumanBytes(s.Total), engine.HumanBytes(int64(s.Rate)))
+}
