@@ -17,6 +17,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
 )
@@ -250,8 +251,9 @@ func portError(proto string, port int, iface, what, others string, err error) er
 func (s *Server) run(ctx context.Context, k *sockets, tftpDone chan error) {
 	defer close(s.done)
 	defer s.close()
-	errc := make(chan error, 4)
-	var wg sync.WaitGroup
+	// Every server runs in the group; the first to fail (or ctx's end)
+	// stops them all, and Wait reports why.
+	g, gctx := errgroup.WithContext(ctx)
 	for _, l := range []struct {
 		conn net.PacketConn
 		port int
@@ -267,17 +269,16 @@ func (s *Server) run(ctx context.Context, k *sockets, tftpDone chan error) {
 			}
 		}, server4.WithConn(l.conn))
 		if err != nil {
-			errc <- err
+			g.Go(func() error { return fmt.Errorf("DHCP on %s port %d: %w", s.c.Interface, l.port, err) })
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			err := srv.Serve()
-			if ctx.Err() == nil {
-				errc <- fmt.Errorf("DHCP on %s port %d: %w", s.c.Interface, l.port, err)
+			if ctx.Err() != nil {
+				return nil
 			}
-		}()
+			return fmt.Errorf("DHCP on %s port %d: %w", s.c.Interface, l.port, err)
+		})
 	}
 	// No ReadTimeout and no WriteTimeout: both would cut long image
 	// downloads. Reports set their own read deadline, and stallGuard ends
@@ -293,34 +294,38 @@ func (s *Server) run(ctx context.Context, k *sockets, tftpDone chan error) {
 		ConnState:         cl.state,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	g.Go(func() error {
 		if err := hs.Serve(cl); !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("HTTP on %s: %w", k.http.Addr(), err)
+			return fmt.Errorf("HTTP on %s: %w", k.http.Addr(), err)
 		}
-	}()
+		return nil
+	})
+	g.Go(func() error {
+		err := <-tftpDone
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("TFTP on %s: stopped: %v", s.c.TFTPAddr, err)
+	})
+	// The stopper: when anything failed or ctx ended, close the rest.
+	g.Go(func() error {
+		<-gctx.Done()
+		s.cancel() // stops TFTP (see Start)
+		k.dhcp.Close()
+		k.pxe.Close()
+		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		defer c()
+		hs.Shutdown(sctx)
+		hs.Close()
+		return nil
+	})
 	s.log.Info("pxe: serving", "interface", s.c.Interface, "addr", s.c.Addr, "mode", s.mode(), "pool", s.c.Pool.String(),
 		"http", "http://"+s.c.hostPort()+"/", "tftp", s.c.TFTPAddr, "bundle", s.c.Bundle, "images", s.c.Images, "leases", s.c.LeaseFile)
 
-	select {
-	case <-ctx.Done():
-		s.err = fmt.Errorf("pxe server on %s: %w", s.c.Interface, ctx.Err())
-	case err := <-errc:
-		s.err = err
-	case err := <-tftpDone:
-		s.err = fmt.Errorf("TFTP on %s: stopped: %v", s.c.TFTPAddr, err)
-		tftpDone <- nil
+	s.err = g.Wait()
+	if s.err == nil {
+		s.err = fmt.Errorf("pxe server on %s: %w", s.c.Interface, context.Cause(ctx))
 	}
-	s.cancel()
-	k.dhcp.Close()
-	k.pxe.Close()
-	sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
-	hs.Shutdown(sctx)
-	c()
-	hs.Close()
-	wg.Wait()
-	<-tftpDone
 	// TFTP transfers end at their next read of the file; one whose
 	// client stopped acknowledging waits for pin/tftp's retries. Give
 	// them a moment, then report stopped anyway (they log nothing more).
