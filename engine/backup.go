@@ -351,17 +351,12 @@ func describeSource(src *blockdev.Device, o BackupOptions) (*images.Stream, erro
 		s.FS = probeFS(src, src.Size) // a filesystem on the whole disk
 		return s, nil
 	}
-	it := &images.Table{Type: strings.ToLower(t.Type.String()), DiskGUID: t.DiskGUID}
-	for _, r := range t.Raw {
-		it.Raw = append(it.Raw, images.RawRange{Offset: r.Offset, Data: r.Data})
-	}
-	for _, p := range t.Partitions {
-		ip := images.Partition{Number: p.Number, Start: p.Start, Size: p.Size, Type: p.Type, Name: p.Name, GUID: p.GUID, Attributes: p.Attributes,
-			Bootable: p.Bootable, Mode: images.ModeAllSectors}
+	it := images.NewTable(t)
+	for i, p := range it.Partitions {
+		it.Partitions[i].Mode = images.ModeAllSectors
 		if p.Start >= 0 && p.Size > 0 && p.Start+p.Size <= src.Size {
-			ip.FS = probeFS(io.NewSectionReader(src, p.Start, p.Size), p.Size)
+			it.Partitions[i].FS = probeFS(io.NewSectionReader(src, p.Start, p.Size), p.Size)
 		}
-		it.Partitions = append(it.Partitions, ip)
 	}
 	s.Table = it
 	return s, nil

@@ -172,7 +172,7 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 // partition table is being delivered.
 func (d *delivery) wholeDisk() bool {
 	t := d.meta.Table
-	return d.partition == 0 && d.meta.Kind == images.KindDisk && t != nil && (t.Type == "gpt" || t.Type == "mbr")
+	return d.partition == 0 && d.meta.Kind == images.KindDisk && t != nil && t.Type.Known()
 }
 
 // onePartitionHint says how to deliver one partition of the disk instead:
@@ -267,7 +267,7 @@ func (d *delivery) planDelta(plan *Plan) error {
 		plan.What += ", only the chunks that differ"
 		return nil
 	}
-	src := layoutTable(d.meta)
+	src := d.meta.Table.Layout(d.meta.SectorSize)
 	asStored := plan.TargetSize == d.meta.Size || src.Type == layout.MBR && plan.TargetSize > d.meta.Size
 	if asStored && (d.tgtErr != nil || d.tgtTable.Type == layout.None) {
 		// An older copy whose table is damaged or gone: compared and
@@ -366,7 +366,7 @@ func (d *delivery) planDeltaInto(plan *Plan, t *layout.Table, src *images.Partit
 		}
 	}
 	stored := &layout.Table{Type: layout.MBR, Partitions: []layout.Partition{{Number: src.Number, Start: d.from, Size: need, Type: src.Type}}}
-	if d.meta.Table.Type == "gpt" {
+	if d.meta.Table.Type == layout.GPT {
 		stored.Type = layout.GPT
 	}
 	why := ""
@@ -390,7 +390,7 @@ func (d *delivery) planDeltaInto(plan *Plan, t *layout.Table, src *images.Partit
 // laid out anew for the target, and plans the new layout.
 func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 	t := d.meta.Table
-	if d.partition != 0 || d.meta.Kind != images.KindDisk || t == nil || (t.Type != "gpt" && t.Type != "mbr") {
+	if d.partition != 0 || d.meta.Kind != images.KindDisk || t == nil || !t.Type.Known() {
 		if d.layout.Mode != layout.Keep && d.partition == 0 {
 			return fmt.Errorf("--layout %s needs a disk image with a partition table; %s holds a %s without one", d.layout.Mode, d.origin, d.meta.Kind)
 		}
@@ -405,7 +405,7 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 		}
 		size = d.meta.Size
 	}
-	src := layoutTable(d.meta)
+	src := d.meta.Table.Layout(d.meta.SectorSize)
 	minSizes, used := map[int]int64{}, map[int]int64{}
 	for _, p := range src.Partitions {
 		minSizes[p.Number] = p.Size // filesystems are grown, never shrunk
@@ -434,22 +434,6 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 	}
 	d.laid, plan.Layout, plan.Bytes = lp, lp, size
 	return nil
-}
-
-// layoutTable turns a stored table back into the layout package's form.
-func layoutTable(s *images.Stream) *layout.Table {
-	t := &layout.Table{Type: layout.MBR, DiskGUID: s.Table.DiskGUID, SectorSize: s.SectorSize}
-	if s.Table.Type == "gpt" {
-		t.Type = layout.GPT
-	}
-	for _, p := range s.Table.Partitions {
-		t.Partitions = append(t.Partitions, layout.Partition{Number: p.Number, Start: p.Start, Size: p.Size, Type: p.Type,
-			Name: p.Name, GUID: p.GUID, Bootable: p.Bootable, Attributes: p.Attributes})
-	}
-	for _, r := range s.Table.Raw {
-		t.Raw = append(t.Raw, layout.RawRange{Offset: r.Offset, Data: r.Data})
-	}
-	return t
 }
 
 // write writes what prepare planned: data, read back behind the writer;
@@ -603,7 +587,7 @@ func (d *delivery) isContainer(n int) bool {
 		return false
 	}
 	p := tablePartition(d.meta.Table, n)
-	return d.meta.Table.Type == "mbr" && extendedTypes[strings.ToLower(p.Type)]
+	return d.meta.Table.Type == layout.MBR && layout.IsExtended(p.Type)
 }
 
 func (d *delivery) writeLaidOut(ctx context.Context, dst *blockdev.Device, fresh bool, p Progress, res *RestoreResult, v *verifier) error {

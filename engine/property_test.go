@@ -301,7 +301,7 @@ func checkInfo(t seeded, fss []*propertyFS, info *ImageInfo) {
 	}
 	got := []found{{s.Mode, s.ModeReason, s.FS}}
 	if g := fss[0].g; g.Table != "" {
-		if s.Table == nil || s.Table.Type != g.Table || len(s.Table.Partitions) != len(fss) {
+		if s.Table == nil || string(s.Table.Type) != g.Table || len(s.Table.Partitions) != len(fss) {
 			t.Fatalf("info: table %+v, want %s with %d partitions", s.Table, g.Table, len(fss))
 		}
 		got = got[:0]

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/lifeboat-rescue/lifeboat/engine/fsmap"
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
 	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
@@ -15,10 +15,6 @@ import (
 // always copied: the GPT backup lives there, and so do the metadata of
 // RAID and some vendors' tools.
 const tailKeep = 1 << 20
-
-// extendedTypes are MBR extended-partition containers: they hold the EBRs
-// and the logical partitions, not a filesystem.
-var extendedTypes = map[string]bool{"0x05": true, "0x0f": true, "0x85": true}
 
 // usedRanges decides what of a source to copy, filling in each partition's
 // mode and reason in s: only what the filesystems use (fsmap), unless
@@ -59,7 +55,7 @@ func usedRanges(r io.ReaderAt, s *images.Stream, allSectors bool) ([]images.Rang
 	}
 	mapped := 0
 	for _, p := range parts {
-		if extendedTypes[strings.ToLower(p.Type)] {
+		if layout.IsExtended(p.Type) {
 			continue // its EBRs are copied as the gaps between logicals
 		}
 		if p.Start < pos || p.Size <= 0 || p.Start+p.Size > s.Size {

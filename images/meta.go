@@ -3,6 +3,8 @@ package images
 import (
 	"fmt"
 	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
 )
 
 // Level is the compression level of an image.
@@ -125,12 +127,14 @@ type Stream struct {
 	Unused int64 `json:"unused_bytes,omitempty"`
 }
 
-// Table is a disk's partition table, parsed and as raw sectors.
+// Table is a disk's partition table, parsed and as raw sectors. It is the
+// stored form of a layout.Table (NewTable, Table.Layout convert); the kind
+// of table is layout's own type, whose values are the words stored.
 type Table struct {
-	Type       string      `json:"type"` // "mbr", "gpt"
-	DiskGUID   string      `json:"disk_guid,omitempty"`
-	Partitions []Partition `json:"partitions"`
-	Raw        []RawRange  `json:"raw"`
+	Type       layout.TableType `json:"type"` // "mbr", "gpt"
+	DiskGUID   string           `json:"disk_guid,omitempty"`
+	Partitions []Partition      `json:"partitions"`
+	Raw        []RawRange       `json:"raw"`
 }
 
 // RawRange is a run of sectors stored verbatim.

@@ -49,29 +49,51 @@ import (
 	"github.com/diskfs/go-diskfs/partition/mbr"
 )
 
-// TableType is the kind of partition table on a disk.
-type TableType int
+// TableType is the kind of partition table on a disk. Its values are the
+// words an image file stores for a table ("mbr", "gpt"; see
+// images/FORMAT.md), so images.Table carries this type as it is and the
+// image format does not depend on how Go numbers constants.
+type TableType string
 
 const (
 	// None: the disk has no partition table (blank, or a filesystem on the
-	// whole disk).
-	None TableType = iota
+	// whole disk). As PlanOptions.Table it means "keep the stored type".
+	None TableType = ""
 	// MBR is a DOS partition table, with logical partitions if any.
-	MBR
+	MBR TableType = "mbr"
 	// GPT is a GUID partition table behind a protective (or hybrid) MBR.
-	GPT
+	GPT TableType = "gpt"
 )
 
 func (t TableType) String() string {
-	switch t {
-	case None:
+	if t == None {
 		return "none"
-	case MBR:
-		return "mbr"
-	case GPT:
-		return "gpt"
 	}
-	return fmt.Sprintf("TableType(%d)", int(t))
+	return string(t)
+}
+
+// Known reports whether t is a table this package reads and writes.
+func (t TableType) Known() bool { return t == MBR || t == GPT }
+
+// extendedTypes are the MBR partition types of extended partitions: the
+// containers that hold the extended boot records and the logical
+// partitions, not a filesystem. This is the one list; IsExtended and
+// isExtendedByte read it.
+var extendedTypes = [...]uint8{0x05, 0x0F, 0x85}
+
+// IsExtended reports whether typ, an MBR partition type as a Partition
+// stores it ("0x05"), is an extended partition (a container).
+func IsExtended(typ string) bool {
+	return len(typ) == 4 && (typ[:2] == "0x" || typ[:2] == "0X") && mbrType(typ) != 0 && isExtendedByte(mbrType(typ))
+}
+
+func isExtendedByte(t uint8) bool {
+	for _, e := range extendedTypes {
+		if t == e {
+			return true
+		}
+	}
+	return false
 }
 
 // Partition is one partition as Linux sees it.
@@ -287,9 +309,7 @@ func readMBR(d *disk, ss int64, b []byte) (*Table, error) {
 	return t, nil
 }
 
-func isExtended(t mbr.Type) bool {
-	return t == 0x05 || t == 0x0F || t == 0x85
-}
+func isExtended(t mbr.Type) bool { return isExtendedByte(uint8(t)) }
 
 // mbrPartition converts an entry whose first sector is at absolute LBA start.
 // ebr is the LBA of the extended boot record of a logical partition.

@@ -410,9 +410,18 @@ func TestReadIOError(t *testing.T) {
 }
 
 func TestTableTypeString(t *testing.T) {
-	for tt, want := range map[TableType]string{None: "none", MBR: "mbr", GPT: "gpt", 7: "TableType(7)"} {
+	for tt, want := range map[TableType]string{None: "none", MBR: "mbr", GPT: "gpt", "apm": "apm"} {
 		if got := tt.String(); got != want {
-			t.Errorf("%d.String() = %q, want %q", int(tt), got, want)
+			t.Errorf("%q.String() = %q, want %q", string(tt), got, want)
+		}
+	}
+}
+
+func TestIsExtended(t *testing.T) {
+	for typ, want := range map[string]bool{"0x05": true, "0x0f": true, "0x0F": true, "0X85": true, "0x83": false, "0x5": false, "": false,
+		"C12A7328-F81F-11D2-BA4B-00A0C93EC93B": false, "0x0500": false} {
+		if got := IsExtended(typ); got != want {
+			t.Errorf("IsExtended(%q) = %v, want %v", typ, got, want)
 		}
 	}
 }

@@ -253,8 +253,6 @@ func chs(lba uint64) []byte {
 	return []byte{byte(h), byte(s) | byte(c>>8)<<6, byte(c)}
 }
 
-func isExtendedByte(t uint8) bool { return t == 0x05 || t == 0x0F || t == 0x85 }
-
 func writeAt(w io.WriterAt, b []byte, off int64, what string) error {
 	if _, err := w.WriteAt(b, off); err != nil {
 		return fmt.Errorf("layout: writing %s at byte %d: %w", what, off, err)
