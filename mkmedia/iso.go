@@ -17,6 +17,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/google/uuid"
 
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
 	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
 )
 
@@ -353,25 +354,20 @@ func makeHybrid(f *os.File, hybridMBR []byte, mtime time.Time) error {
 	if efiSectors == 0 {
 		return fmt.Errorf("EFI boot image has no size in the boot catalog")
 	}
-	table := &gpt.Table{
-		LogicalSectorSize:  diskSector,
-		PhysicalSectorSize: diskSector,
-		ProtectiveMBR:      true,
-		GUID:               isoGUID(sum, "disk").String(),
-		Partitions: []*gpt.Partition{{
-			Index: 1,
-			Start: efiStart,
-			End:   efiStart + efiSectors - 1,
-			Type:  gpt.EFISystemPartition,
-			Name:  "EFI boot",
-			GUID:  isoGUID(sum, "esp").String(),
+	table := &layout.Table{
+		Type:       layout.GPT,
+		SectorSize: diskSector,
+		DiskGUID:   isoGUID(sum, "disk").String(),
+		Partitions: []layout.Partition{{
+			Number: 1,
+			Start:  int64(efiStart) * diskSector,
+			Size:   int64(efiSectors) * diskSector,
+			Type:   string(gpt.EFISystemPartition),
+			Name:   "EFI boot",
+			GUID:   isoGUID(sum, "esp").String(),
 		}},
 	}
-	w, err := file.New(f, false).Writable()
-	if err != nil {
-		return err
-	}
-	if err := table.Write(w, total); err != nil {
+	if err := layout.WriteGPT(f, total, table); err != nil {
 		return fmt.Errorf("GPT: %w", err)
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
 	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
 )
 
@@ -476,29 +477,18 @@ func writeUSBLayout(w io.WriterAt, size int64, fresh bool, s *usbSource, cfg str
 		return fmt.Errorf("data partition %s: %w", DataPartName, err)
 	}
 
-	t := &gpt.Table{
-		LogicalSectorSize:  512,
-		PhysicalSectorSize: 512,
-		ProtectiveMBR:      true,
-		GUID:               l.diskGUID,
-		Partitions: []*gpt.Partition{
-			{Index: 1, Start: uint64(l.biosStart / 512), Size: biosBootSize, Type: gpt.BIOSBoot, Name: "BIOS boot", GUID: l.biosGUID},
-			{Index: 2, Start: uint64(l.espStart / 512), Size: uint64(l.espSize), Type: gpt.EFISystemPartition, Name: "EFI system partition", GUID: l.espGUID},
-			{Index: 3, Start: uint64(l.dataStart / 512), Size: uint64(l.dataSize), Type: gpt.MicrosoftBasicData, Name: DataPartName, GUID: l.dGUID},
+	t := &layout.Table{
+		Type:       layout.GPT,
+		SectorSize: 512,
+		DiskGUID:   l.diskGUID,
+		Partitions: []layout.Partition{
+			{Number: 1, Start: l.biosStart, Size: biosBootSize, Type: string(gpt.BIOSBoot), Name: "BIOS boot", GUID: l.biosGUID},
+			{Number: 2, Start: l.espStart, Size: l.espSize, Type: string(gpt.EFISystemPartition), Name: "EFI system partition", GUID: l.espGUID},
+			{Number: 3, Start: l.dataStart, Size: l.dataSize, Type: string(gpt.MicrosoftBasicData), Name: DataPartName, GUID: l.dGUID},
 		},
 	}
-	if err := t.Write(tableWriter{w}, size); err != nil {
+	if err := layout.WriteGPT(w, size, t); err != nil {
 		return fmt.Errorf("write partition table: %w", err)
 	}
 	return nil
 }
-
-// tableWriter gives go-diskfs's GPT writer, which only calls WriteAt, the
-// file interface it asks for. It has no Sync: the caller syncs once at the end.
-type tableWriter struct{ io.WriterAt }
-
-func (tableWriter) Stat() (fs.FileInfo, error)        { return nil, errors.ErrUnsupported }
-func (tableWriter) Read([]byte) (int, error)          { return 0, errors.ErrUnsupported }
-func (tableWriter) ReadAt([]byte, int64) (int, error) { return 0, errors.ErrUnsupported }
-func (tableWriter) Seek(int64, int) (int64, error)    { return 0, errors.ErrUnsupported }
-func (tableWriter) Close() error                      { return nil }

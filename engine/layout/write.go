@@ -49,18 +49,38 @@ func Write(w io.WriterAt, size int64, t *Table, bootCode []byte) error {
 	}
 	switch t.Type {
 	case GPT:
-		return writeGPT(w, size, t, bootCode)
+		return writeGPT(w, size, t, bootCode, true)
 	case MBR:
 		return writeMBR(w, size, t, bootCode)
 	}
 	return fmt.Errorf("layout: cannot write a %v table", t.Type)
 }
 
-func writeGPT(w io.WriterAt, size int64, t *Table, bootCode []byte) error {
+// WriteGPT writes the GPT t to w, a disk of size bytes, for media whose
+// sector 0 holds a boot loader of their own (mkmedia's USB stick and
+// hybrid ISO): the first 446 bytes of sector 0 (boot code, disk
+// signature) stay as the caller wrote them; the protective MBR's four
+// entries and boot signature, the primary header and entries, and the
+// backup entries and header at the end of the disk are written. It is the
+// same writer as Write's for a GPT, through the same go-diskfs adapter.
+func WriteGPT(w io.WriterAt, size int64, t *Table) error {
+	if t == nil || t.Type != GPT {
+		return errors.New("layout: WriteGPT needs a GPT table")
+	}
+	if err := check(t, size); err != nil {
+		return fmt.Errorf("layout: refusing to write an invalid table: %w", err)
+	}
+	return writeGPT(w, size, t, nil, false)
+}
+
+// writeGPT writes sector 0 whole (bootCode, then zeros up to the entries)
+// when whole is set, or only from its partition entries on; then the GPT.
+func writeGPT(w io.WriterAt, size int64, t *Table, bootCode []byte, whole bool) error {
 	ss := int64(t.SectorSize)
 	sectors := size / ss
 	// go-diskfs writes the protective MBR with a 32-bit size that wraps
-	// on disks over 2 TiB, so we write sector 0 ourselves.
+	// on disks over 2 TiB, and without CHS values, so we write sector 0
+	// ourselves.
 	s0 := make([]byte, ss)
 	copy(s0, bootCode)
 	pmbrSize := min(sectors-1, 0xFFFFFFFF)
@@ -88,7 +108,11 @@ func writeGPT(w io.WriterAt, size int64, t *Table, bootCode []byte) error {
 			Attributes: attr,
 		})
 	}
-	if err := writeAt(w, s0, 0, "protective MBR"); err != nil {
+	off := int64(0)
+	if !whole {
+		s0, off = s0[446:512], 446
+	}
+	if err := writeAt(w, s0, off, "protective MBR"); err != nil {
 		return err
 	}
 	if err := gt.Write(&writerFile{w: w, size: size}, size); err != nil {

@@ -183,3 +183,43 @@ func TestWriteRefusesInvalid(t *testing.T) {
 type bytesWriter struct{ n int }
 
 func (w *bytesWriter) WriteAt(p []byte, off int64) (int, error) { w.n++; return len(p), nil }
+
+// TestWriteGPTKeepsBootSector: WriteGPT (mkmedia's writer) leaves the
+// first 446 bytes of sector 0 as the caller wrote them, writes the same
+// protective entry and GPT as Write, and sgdisk finds nothing wrong.
+func TestWriteGPTKeepsBootSector(t *testing.T) {
+	dir := t.TempDir()
+	tab := &Table{Type: GPT, SectorSize: 512, DiskGUID: "8E1E4F4C-6A40-4A43-9F0C-2E6B1C3D5A71", Partitions: []Partition{
+		{Number: 1, Start: 1 * mib, Size: 1 * mib, Type: "21686148-6E6F-744E-6565-6446494E4946", Name: "BIOS boot", GUID: "5E696EA7-6101-4549-94B2-FC75374CA385"},
+		{Number: 2, Start: 2 * mib, Size: 8 * mib, Type: "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", Name: "EFI system partition", GUID: "0d5c3f0e-1b7a-4c1e-8a3e-2f1d0c9b8a77"},
+	}}
+	boot := bytes.Repeat([]byte{0xAB}, 446)
+	viaWrite := sparseImage(t, dir, "write.img", 32*mib)
+	writeTable(t, viaWrite, tab, boot[:bootCodeSize])
+	viaGPT := sparseImage(t, dir, "gpt.img", 32*mib)
+	f, err := os.OpenFile(viaGPT, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(boot, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteGPT(f, 32*mib, tab); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	a, _ := os.ReadFile(viaWrite)
+	b, _ := os.ReadFile(viaGPT)
+	if !bytes.Equal(b[:446], boot) {
+		t.Errorf("WriteGPT changed the boot code and disk signature")
+	}
+	// Write zeroes the disk signature (bytes 440-445); otherwise the same.
+	copy(a[bootCodeSize:446], boot[bootCodeSize:])
+	if !bytes.Equal(a, b) {
+		t.Errorf("WriteGPT and Write give different disks")
+	}
+	verifyWithTools(t, viaGPT, GPT)
+	if err := WriteGPT(f, 32*mib, &Table{Type: MBR, SectorSize: 512}); err == nil {
+		t.Errorf("WriteGPT wrote an MBR")
+	}
+}
