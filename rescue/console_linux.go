@@ -56,9 +56,13 @@ func (e *env) finish(ctx context.Context, d Done) error {
 	}
 	switch d {
 	case DonePowerOff, DoneReboot:
+		// The prompt does not wait for late disks: watch may still be
+		// mounting them.
+		e.mu.Lock()
 		for _, m := range e.mounts {
 			unix.Unmount(m.dir, 0)
 		}
+		e.mu.Unlock()
 		unix.Sync()
 		e.say("lifeboat: %s", d)
 		time.Sleep(200 * time.Millisecond) // let the serial line drain
@@ -97,7 +101,7 @@ func (e *env) prompt(ctx context.Context) error {
 			}
 		case "rescan":
 			e.mu.Lock()
-			e.coldplug()
+			e.drv.coldplug()
 			if disks, err := engine.Disks(); err == nil {
 				e.mountNew(disks)
 			}

@@ -3,11 +3,9 @@
 package rescue
 
 import (
-	"bufio"
+	"errors"
 	"log/slog"
-
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,27 +13,60 @@ import (
 	"time"
 
 	"github.com/u-root/u-root/pkg/kmodule"
+
+	"github.com/lifeboat-rescue/lifeboat/rescue/kernel"
 )
 
-type alias struct{ pattern, module string }
+// drivers loads kernel modules for the hardware present, as udev's
+// coldplug does. coldplug and settle are called by one goroutine at a time
+// (Run before ready, then under env.mu); load may be called from several
+// at once, and is, by coldplug itself.
+type drivers struct {
+	moduleDir string // lib/modules/<release>
+	sysfs     string // "/sys"; a fake tree in tests
+	// probe loads one module and what it depends on; kmodule by default,
+	// a fake in tests.
+	probe   func(name, params string) error
+	aliases *kernel.Aliases
+	seen    map[string]bool // modalias files already matched; coldplug's own
 
-// loadDrivers does what udev's coldplug does: every device's modalias is
-// matched against modules.alias and the matching modules are loaded, again
-// while loading them makes new devices appear (a USB controller brings its
-// disks), until nothing new has appeared for a moment. Filesystem modules
-// are loaded when a filesystem needs them (mountAll).
-func (e *env) loadDrivers() {
-	e.byBus = map[string][]alias{}
-	for _, a := range readAliases(filepath.Join(e.o.ModuleDir, "modules.alias")) {
-		bus, _, _ := strings.Cut(a.pattern, ":")
-		e.byBus[bus] = append(e.byBus[bus], a)
+	mu      sync.Mutex // guards the fields below: modules load side by side
+	loaded  map[string]bool
+	nloaded int
+	usb     bool // a USB host controller driver was loaded
+}
+
+func newDrivers(moduleDir string) *drivers {
+	return &drivers{
+		moduleDir: moduleDir,
+		sysfs:     "/sys",
+		probe: func(name, params string) error {
+			return kmodule.ProbeOptions(name, params, kmodule.ProbeOpts{RootDir: "/", KVer: filepath.Base(moduleDir)})
+		},
+		seen:   map[string]bool{},
+		loaded: map[string]bool{},
 	}
-	e.seen = map[string]bool{}
+}
+
+// settle matches every device's modalias against modules.alias and loads
+// the matching modules, again while loading them makes new devices appear
+// (a USB controller brings its disks), until nothing new has appeared for
+// a moment. Filesystem modules are loaded when a filesystem needs them
+// (tryMount).
+func (d *drivers) settle() {
+	f, err := os.Open(filepath.Join(d.moduleDir, "modules.alias"))
+	if err == nil {
+		d.aliases, err = kernel.ParseAliases(f)
+		f.Close()
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		slog.Debug("modules.alias", "err", err)
+	}
 	quiet := 0
 	deadline := time.Now().Add(8 * time.Second)
 	// USB devices appear a while after their controller's driver loads.
-	for time.Now().Before(deadline) && (quiet < 2 || quiet < 5 && e.usb) {
-		if e.coldplug() == 0 {
+	for time.Now().Before(deadline) && (quiet < 2 || quiet < 5 && d.usbSeen()) {
+		if d.coldplug() == 0 {
 			quiet++
 		} else {
 			quiet = 0
@@ -44,56 +75,68 @@ func (e *env) loadDrivers() {
 	}
 }
 
-func (e *env) load(name, params string) bool {
-	if e.loaded[name] {
-		return false
-	}
-	return e.loadOne(name)
+// usbSeen reports whether a USB host controller driver was loaded.
+func (d *drivers) usbSeen() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.usb
 }
 
-// loadOne loads a module and its dependencies; several may run at once.
-func (e *env) loadOne(name string) bool {
+// count is how many modules loaded.
+func (d *drivers) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.nloaded
+}
+
+// load loads a module (either spelling of its name) and its dependencies,
+// once: a module that failed is not tried again. It reports whether the
+// module loaded now.
+func (d *drivers) load(name string) bool {
+	name = kernel.NormalizeName(name)
+	d.mu.Lock()
+	if d.loaded[name] {
+		d.mu.Unlock()
+		return false
+	}
+	d.loaded[name] = true
+	if strings.HasSuffix(name, "hci_pci") || strings.HasSuffix(name, "hci_hcd") {
+		d.usb = true
+	}
+	d.mu.Unlock()
 	params := ""
-	e.modMu.Lock()
-	e.loaded[name] = true
-	e.modMu.Unlock()
-	if strings.Contains(name, "usb_storage") || name == "usb-storage" {
+	if name == "usb_storage" {
 		params = "delay_use=0" // do not wait a second before scanning a stick
 	}
-	if strings.HasSuffix(name, "hci_pci") || strings.HasSuffix(name, "hci_hcd") {
-		e.usb = true
-	}
-	if err := kmodule.ProbeOptions(name, params, kmodule.ProbeOpts{RootDir: "/", KVer: filepath.Base(e.o.ModuleDir)}); err != nil {
+	if err := d.probe(name, params); err != nil {
 		slog.Debug("module", "name", name, "err", err)
 		return false
 	}
-	e.modMu.Lock()
-	e.nloaded++
-	e.modMu.Unlock()
+	d.mu.Lock()
+	d.nloaded++
+	d.mu.Unlock()
 	return true
 }
 
 // coldplug matches the modaliases not seen before, loads what they need
 // and returns how many new devices it found.
-func (e *env) coldplug() int {
+func (d *drivers) coldplug() int {
 	n := 0
 	var todo []string
-	files, _ := filepath.Glob("/sys/bus/*/devices/*/modalias")
+	files, _ := filepath.Glob(filepath.Join(d.sysfs, "bus/*/devices/*/modalias"))
 	for _, f := range files {
-		if e.seen[f] {
+		if d.seen[f] {
 			continue
 		}
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue
 		}
-		e.seen[f] = true
+		d.seen[f] = true
 		n++
-		ma := strings.TrimSpace(string(b))
-		bus, _, _ := strings.Cut(ma, ":")
-		for _, a := range e.byBus[bus] {
-			if ok, _ := path.Match(a.pattern, ma); ok && !e.loaded[a.module] && !slices.Contains(todo, a.module) {
-				todo = append(todo, a.module)
+		for _, m := range d.aliases.Match(strings.TrimSpace(string(b))) {
+			if !slices.Contains(todo, m) {
+				todo = append(todo, m)
 			}
 		}
 	}
@@ -101,26 +144,8 @@ func (e *env) coldplug() int {
 	// hardware (an IDE controller): load independent ones side by side.
 	var wg sync.WaitGroup
 	for _, m := range todo {
-		wg.Add(1)
-		go func() { defer wg.Done(); e.loadOne(m) }()
+		wg.Go(func() { d.load(m) })
 	}
 	wg.Wait()
 	return n
-}
-
-func readAliases(p string) []alias {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []alias
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fs := strings.Fields(s.Text())
-		if len(fs) == 3 && fs[0] == "alias" {
-			out = append(out, alias{fs[1], fs[2]})
-		}
-	}
-	return out
 }

@@ -53,13 +53,13 @@ func (e *env) watch(seen []engine.DiskInfo) {
 	defer close(e.settled)
 	start, last := time.Now(), time.Now()
 	quiet := 1500 * time.Millisecond
-	if e.usb {
+	if e.drv.usbSeen() {
 		quiet = 3 * time.Second
 	}
 	for time.Since(last) < quiet && time.Since(start) < 20*time.Second {
 		time.Sleep(200 * time.Millisecond)
 		e.mu.Lock()
-		if e.coldplug() > 0 {
+		if e.drv.coldplug() > 0 {
 			last = time.Now()
 		}
 		disks, err := engine.Disks()
@@ -96,7 +96,7 @@ func (e *env) tryMount(disk, dev, name, partName string, fs *images.FS) {
 		return
 	}
 	for _, m := range fsModules[fstype] {
-		e.load(m, "")
+		e.drv.load(m)
 	}
 	var err error
 	switch fstype {

@@ -25,18 +25,15 @@ type env struct {
 	conMu   sync.Mutex
 	start   time.Time
 	mounts  []mount
-	loaded  map[string]bool
-	nloaded int
-	byBus   map[string][]alias
-	seen    map[string]bool // modalias files already matched
+	drv     *drivers
 	known   map[string]bool // disks already mounted and shown
 	settled chan struct{}   // closed when no new hardware appears
 	net     netState
-	debug   bool       // lifeboat.debug on the command line: library logs to the console
-	usb     bool       // a USB host controller driver was loaded
-	mu      sync.Mutex // held while mounting and scanning
-	modMu   sync.Mutex // guards loaded and nloaded while modules load side by side
-	ui      UI
+	debug   bool // lifeboat.debug on the command line: library logs to the console
+	// mu guards mounts, known and drv.coldplug once watch runs (late
+	// USB disks are mounted from its goroutine while the console runs).
+	mu sync.Mutex
+	ui UI
 	// held collects console lines while the text UI owns the console
 	// (guarded by conMu); they are printed when it ends.
 	tuiOn bool
@@ -47,7 +44,7 @@ type env struct {
 // only for DoneShell or when the user leaves the prompt.
 
 func Run(ctx context.Context, o Options) error {
-	e := &env{o: o, start: time.Now(), loaded: map[string]bool{}, known: map[string]bool{}, net: newNetState()}
+	e := &env{o: o, start: time.Now(), known: map[string]bool{}, net: newNetState()}
 	if o.Console == nil {
 		if c, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
 			e.con = c
@@ -85,7 +82,8 @@ func Run(ctx context.Context, o Options) error {
 	upStart := uptime()
 	e.say("lifeboat %s rescue environment starting (kernel up %.2fs)", o.Version, upStart)
 	t0 := time.Now()
-	e.loadDrivers()
+	e.drv = newDrivers(e.o.ModuleDir)
+	e.drv.settle()
 	driversMS := time.Since(t0).Milliseconds()
 	e.startNetwork(ctx)
 	t0 = time.Now()
@@ -98,7 +96,7 @@ func Run(ctx context.Context, o Options) error {
 	images := e.findImages()
 	// Guest clock: uptime when our init started and now, for boot benchmarks.
 	e.say("%s version=%s disks=%d images=%d modules=%d drivers_ms=%d mount_ms=%d init_ms=%d uptime_start=%.3f uptime_ready=%.3f",
-		ReadyMarker, o.Version, len(disks), len(images), e.nloaded, driversMS, mountMS, time.Since(e.start).Milliseconds(), upStart, uptime())
+		ReadyMarker, o.Version, len(disks), len(images), e.drv.count(), driversMS, mountMS, time.Since(e.start).Milliseconds(), upStart, uptime())
 	e.showDisks(disks)
 	if len(images) == 0 {
 		e.say("No images found on the disks (*.lbi). Attach the disk or stick that holds them and type: rescan")

@@ -65,7 +65,7 @@ func (e *env) runTUI(ctx context.Context) (tui.Action, error) {
 func (e *env) rescanImages() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.coldplug()
+	e.drv.coldplug()
 	if disks, err := engine.Disks(); err == nil {
 		e.mountNew(disks)
 	}

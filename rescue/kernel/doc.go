@@ -1,5 +1,3 @@
-//go:build linux
-
 // Package kernel provides the Linux kernel and the kernel modules of the
 // rescue environment: Debian's current amd64 kernel, fetched as a .deb and
 // unpacked into a cache without touching the host's own packages, and a

@@ -106,7 +106,7 @@ func TestFetchDebian(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !builtin && pos(normalize(n)) < 0 {
+		if !builtin && pos(NormalizeName(n)) < 0 {
 			t.Errorf("%s missing", n)
 		}
 	}
@@ -179,5 +179,5 @@ func (k *Kernel) isBuiltin(name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return ix.builtin[normalize(name)], nil
+	return ix.builtin[NormalizeName(name)], nil
 }

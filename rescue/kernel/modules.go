@@ -34,15 +34,11 @@ func moduleName(rel string) string {
 	base := filepath.Base(rel)
 	for _, s := range moduleSuffixes {
 		if n, ok := strings.CutSuffix(base, s); ok {
-			return normalize(n)
+			return NormalizeName(n)
 		}
 	}
 	return ""
 }
-
-// normalize spells a module name the way the kernel does: "-" and "_" are
-// the same in module names, and the kernel uses "_".
-func normalize(name string) string { return strings.ReplaceAll(name, "-", "_") }
 
 // validRel reports whether rel is a module file path inside a module
 // directory; modules.dep may come from a user's directory, and Stage
@@ -137,7 +133,7 @@ func parseSoftdep(r io.Reader) (map[string][]string, error) {
 		if len(fs) < 2 {
 			return nil, fmt.Errorf("modules.softdep line %d: no module name", n)
 		}
-		name := normalize(fs[1])
+		name := NormalizeName(fs[1])
 		pre := false
 		for _, f := range fs[2:] {
 			switch f {
@@ -178,123 +174,6 @@ func parseBuiltin(r io.Reader) (map[string]bool, error) {
 	return out, nil
 }
 
-// alias is one line of modules.alias: "alias <pattern> <module>".
-type alias struct {
-	pattern string // normalized, see normalizeAlias
-	module  string
-}
-
-func parseAlias(r io.Reader) ([]alias, error) {
-	var out []alias
-	s := bufio.NewScanner(r)
-	s.Buffer(nil, 1<<20)
-	for s.Scan() {
-		fs := strings.Fields(s.Text())
-		if len(fs) == 3 && fs[0] == "alias" {
-			out = append(out, alias{pattern: normalizeAlias(fs[1]), module: normalize(fs[2])})
-		}
-	}
-	if err := s.Err(); err != nil {
-		return nil, fmt.Errorf("modules.alias: %w", err)
-	}
-	return out, nil
-}
-
-// normalizeAlias turns "-" into "_" outside bracket expressions, as kmod
-// does on both sides before matching an alias.
-func normalizeAlias(s string) string {
-	b := []byte(s)
-	inClass := false
-	for i, c := range b {
-		switch {
-		case c == '[':
-			inClass = true
-		case c == ']':
-			inClass = false
-		case c == '-' && !inClass:
-			b[i] = '_'
-		}
-	}
-	return string(b)
-}
-
-// globMatch matches s against an fnmatch(3) pattern without flags, as
-// modprobe matches aliases: "*" and "?" match any characters including
-// "/", "[...]" is a class ("[!...]" or "[^...]" negated).
-func globMatch(p, s string) bool {
-	px, sx := 0, 0
-	starPx, starSx := -1, -1
-	for px < len(p) || sx < len(s) {
-		if px < len(p) {
-			switch c := p[px]; c {
-			case '*':
-				starPx, starSx = px, sx
-				px++
-				continue
-			case '?':
-				if sx < len(s) {
-					px++
-					sx++
-					continue
-				}
-			case '[':
-				if sx < len(s) {
-					ok, n := matchClass(p[px:], s[sx])
-					if n == 0 { // no closing bracket: a literal "["
-						ok, n = s[sx] == '[', 1
-					}
-					if ok {
-						px += n
-						sx++
-						continue
-					}
-				}
-			default:
-				if sx < len(s) && s[sx] == c {
-					px++
-					sx++
-					continue
-				}
-			}
-		}
-		if starPx >= 0 && starSx < len(s) {
-			starSx++
-			px, sx = starPx+1, starSx
-			continue
-		}
-		return false
-	}
-	return true
-}
-
-// matchClass matches c against the bracket expression at the start of p and
-// returns the expression's length, or 0 if it is not closed.
-func matchClass(p string, c byte) (bool, int) {
-	i := 1
-	negate := i < len(p) && (p[i] == '!' || p[i] == '^')
-	if negate {
-		i++
-	}
-	matched := false
-	for first := true; i < len(p); first = false {
-		if p[i] == ']' && !first {
-			return matched != negate, i + 1
-		}
-		lo := p[i]
-		hi := lo
-		if i+2 < len(p) && p[i+1] == '-' && p[i+2] != ']' {
-			hi = p[i+2]
-			i += 3
-		} else {
-			i++
-		}
-		if lo <= c && c <= hi {
-			matched = true
-		}
-	}
-	return false, 0
-}
-
 // index is a module directory's metadata.
 type index struct {
 	dir     string
@@ -303,7 +182,7 @@ type index struct {
 	byRel   map[string]*depEntry
 	builtin map[string]bool
 	softdep map[string][]string
-	aliases []alias
+	aliases *Aliases
 }
 
 // load reads the module directory's modules.dep (required) and
@@ -338,7 +217,7 @@ func (k *Kernel) load() (*index, error) {
 		return nil, err
 	}
 	if err := parseFile(k.ModuleDir, "modules.alias", false, func(r io.Reader) (err error) {
-		ix.aliases, err = parseAlias(r)
+		ix.aliases, err = ParseAliases(r)
 		return err
 	}); err != nil {
 		return nil, err
@@ -369,22 +248,18 @@ func parseFile(dir, name string, required bool, parse func(io.Reader) error) err
 // a module name (either spelling), else every module an alias of that name
 // matches. builtin is true if the name is, or only matches, built-in code.
 func (ix *index) lookup(name string) (mods []string, builtin bool) {
-	n := normalize(name)
+	n := NormalizeName(name)
 	if ix.byName[n] != nil {
 		return []string{n}, false
 	}
 	if ix.builtin[n] {
 		return nil, true
 	}
-	a := normalizeAlias(name)
-	for _, al := range ix.aliases {
-		if !globMatch(al.pattern, a) || slices.Contains(mods, al.module) {
-			continue
-		}
+	for _, mod := range ix.aliases.Match(name) {
 		switch {
-		case ix.byName[al.module] != nil:
-			mods = append(mods, al.module)
-		case ix.builtin[al.module]:
+		case ix.byName[mod] != nil:
+			mods = append(mods, mod)
+		case ix.builtin[mod]:
 			builtin = true
 		}
 	}

@@ -139,60 +139,6 @@ func TestParseBuiltin(t *testing.T) {
 	}
 }
 
-func TestParseAlias(t *testing.T) {
-	in := "# Aliases extracted from modules themselves.\n" +
-		"alias crypto-crc32c crc32c_generic\n" +
-		"alias usb:v*p*d*dc*dsc*dp*ic08isc06ip50in* usb_storage\n" +
-		"alias pci:v00001AF4d00001001sv*sd*bc*sc*i* virtio_blk\n" +
-		"alias broken\n"
-	got, err := parseAlias(strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []alias{
-		{pattern: "crypto_crc32c", module: "crc32c_generic"},
-		{pattern: "usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*", module: "usb_storage"},
-		{pattern: "pci:v00001AF4d00001001sv*sd*bc*sc*i*", module: "virtio_blk"},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("parseAlias = %v, want %v", got, want)
-	}
-}
-
-func TestGlobMatch(t *testing.T) {
-	tests := []struct {
-		pattern, s string
-		want       bool
-	}{
-		{"", "", true},
-		{"", "a", false},
-		{"*", "", true},
-		{"*", "a/b", true},
-		{"crypto_crc32c", "crypto_crc32c", true},
-		{"crypto_crc32c", "crypto_crc32", false},
-		{"pci:v00001AF4d00001001sv*sd*bc*sc*i*", "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00", true},
-		{"pci:v00001AF4d00001001sv*sd*bc*sc*i*", "pci:v00001AF4d00001000sv00001AF4sd00000002bc01sc00i00", false},
-		{"usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*", "usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00", true},
-		{"usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*", "usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip62in00", false},
-		{"a?c", "abc", true},
-		{"a?c", "ac", false},
-		{"dmi*:rvn[Ll][Ee][Nn]*", "dmi:bvn:rvnLENOVO:", true},
-		{"dmi*:rvn[Ll][Ee][Nn]*", "dmi:bvn:rvnDell:", false},
-		{"v[0-9]x", "v5x", true},
-		{"v[!0-9]x", "v5x", false},
-		{"v[^0-9]x", "vax", true},
-		{"v[]]x", "v]x", true},
-		{"v[x", "v[x", true},
-		{"*a*b", "xaxxb", true},
-		{"*a*b", "xaxxbc", false},
-	}
-	for _, tt := range tests {
-		if got := globMatch(tt.pattern, tt.s); got != tt.want {
-			t.Errorf("globMatch(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
-		}
-	}
-}
-
 func TestModuleName(t *testing.T) {
 	for rel, want := range map[string]string{
 		"kernel/drivers/usb/storage/usb-storage.ko":  "usb_storage",

@@ -53,7 +53,7 @@ func (k *Kernel) Stage(dir string, mods []Module) error {
 	owner := make(map[string]string)  // staged Rel → Rel
 	for _, m := range mods {
 		e := ix.byRel[filepath.ToSlash(m.Rel)]
-		if e == nil || moduleName(e.Rel) != normalize(m.Name) {
+		if e == nil || moduleName(e.Rel) != NormalizeName(m.Name) {
 			return fmt.Errorf("stage modules: %s (%s) is not in %s; pass modules Resolve returned for this kernel",
 				m.Name, m.Rel, filepath.Join(k.ModuleDir, "modules.dep"))
 		}
@@ -96,9 +96,9 @@ func (k *Kernel) Stage(dir string, mods []Module) error {
 		name string
 		edit func(line string, fs []string) string
 	}{
-		{"modules.alias", keepIf(func(fs []string) bool { return len(fs) == 3 && fs[0] == "alias" && selected[normalize(fs[2])] })},
-		{"modules.softdep", keepIf(func(fs []string) bool { return len(fs) >= 2 && fs[0] == "softdep" && selected[normalize(fs[1])] })},
-		{"modules.devname", keepIf(func(fs []string) bool { return selected[normalize(fs[0])] })},
+		{"modules.alias", keepIf(func(fs []string) bool { return len(fs) == 3 && fs[0] == "alias" && selected[NormalizeName(fs[2])] })},
+		{"modules.softdep", keepIf(func(fs []string) bool { return len(fs) >= 2 && fs[0] == "softdep" && selected[NormalizeName(fs[1])] })},
+		{"modules.devname", keepIf(func(fs []string) bool { return selected[NormalizeName(fs[0])] })},
 		{"modules.order", func(_ string, fs []string) string {
 			if len(fs) == 1 {
 				return staged[fs[0]]
@@ -125,7 +125,7 @@ func (k *Kernel) Stage(dir string, mods []Module) error {
 // base name with "_" for "-".
 func stagedRel(rel string) string {
 	dir, base := path.Split(rel)
-	return dir + normalize(base)
+	return dir + NormalizeName(base)
 }
 
 // keepIf returns an edit function for filterFile that keeps the lines
