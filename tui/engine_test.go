@@ -41,15 +41,14 @@ func TestRealRestore(t *testing.T) {
 	h.keys("<enter><end><enter>" + target + "<enter>")
 	h.waitFor("Type target.img and press Enter")
 	h.keys("target<enter>")
-	h.waitFor("Restore not confirmed")
+	h.waitFor("Pick the target again")
 	h.shows("nothing was written to")
 	if _, err := os.Stat(target); err == nil {
 		t.Fatal("a declined restore created the target")
 	}
 
-	h.keys("<enter><enter><enter>")
-	h.waitFor("Backup points in " + img)
-	h.keys("<enter><end><enter>" + target + "<enter>")
+	// Back on the target list, the typed target chosen again.
+	h.keys("<enter>" + target + "<enter>")
 	h.waitFor("Type target.img and press Enter")
 	h.keys("target.img<enter>")
 	h.waitFor("Restore finished")

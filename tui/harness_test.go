@@ -163,7 +163,8 @@ type fake struct {
 	restores []engine.RestoreOptions
 	clones   []engine.CloneOptions
 	backups  []engine.BackupOptions
-	written  bool // a restore or clone got past Confirm
+	written  bool   // a restore or clone got past Confirm
+	refuse   string // a target the engine refuses before Confirm
 	err      error
 }
 
@@ -272,6 +273,9 @@ func (f *fake) Restore(ctx context.Context, o engine.RestoreOptions) (*engine.Re
 	f.mu.Lock()
 	f.restores = append(f.restores, o)
 	f.mu.Unlock()
+	if o.Target == f.refuse {
+		return nil, &engine.RefusedError{Object: o.Target, Reason: "it holds the running system (mounted at /)", Fix: "choose another disk"}
+	}
 	if err := f.work(ctx, o.Progress, o.Confirm, f.plan(o.Target)); err != nil {
 		return nil, err
 	}

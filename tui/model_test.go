@@ -51,27 +51,77 @@ func TestRestoreWizard(t *testing.T) {
 	h.shows("Main menu")
 }
 
-// A wrong name at the confirmation writes nothing, and says so.
+// A wrong name at the confirmation writes nothing, says so, and goes back
+// to the target list with every choice kept; Esc at the confirmation goes
+// back to the layout step. The restore then goes ahead without the image,
+// point, scope or layout chosen again.
 func TestRestoreWrongConfirmation(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, fakeOptions(f))
 	h.keys("<enter><enter><enter><enter><down><enter><enter>")
 	h.waitFor("Type sdb and press Enter")
 	h.keys("sda<enter>")
-	h.waitFor("not confirmed")
+	h.waitFor("Pick the target again")
 	h.golden("restore-declined")
 	h.shows(`you typed "sda", not "sdb"; nothing was written to /dev/sdb`)
+	h.shows("> sdb")
 	if f.written {
 		t.Fatal("the restore went on after a wrong name")
 	}
-	// Esc at the confirmation declines too.
-	h.keys("<enter><enter><enter><enter><enter><down><enter><enter>")
+	// Enter keeps sdb; the layout step keeps "Keep the partition sizes".
+	h.keys("<enter>")
+	h.shows("> Keep the partition sizes")
+	h.keys("<enter>")
 	h.waitFor("Type sdb and press Enter")
 	h.keys("sd<esc>")
-	h.waitFor("not confirmed")
+	h.waitFor("cancelled at the confirmation")
 	h.shows("nothing was written to /dev/sdb")
+	h.shows("Restore > Layout")
 	if f.written {
 		t.Fatal("the restore went on after Esc")
+	}
+	h.keys("<enter>")
+	h.waitFor("Type sdb and press Enter")
+	h.keys("sdb<enter>")
+	h.waitFor("Elapsed")
+	close(f.release)
+	h.waitFor("Restore finished")
+	if len(f.restores) != 3 {
+		t.Fatalf("%d restores, want 3", len(f.restores))
+	}
+	for i, o := range f.restores {
+		if o.Image != "/mnt/sdc1/pc1.lbi" || o.Target != "/dev/sdb" || o.Partition != 0 || o.Layout.Mode != layout.Keep {
+			t.Errorf("restore %d options %+v", i, o)
+		}
+	}
+}
+
+// A refused target (the engine's RefusedError, before anything is
+// written) goes back to the target list with the refusal shown; picking
+// another disk goes on with the image, point, scope and layout kept.
+func TestRestoreRefusedTarget(t *testing.T) {
+	f := newFake()
+	f.refuse = "/dev/sda"
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<enter><enter><enter><enter>")
+	h.shows("Restore > Target")
+	h.keys("<enter><down><enter>") // sda, fill the disk
+	h.waitFor("refusing /dev/sda")
+	h.golden("restore-refused")
+	h.shows("> sda")
+	h.keys("<down><enter>") // sdb
+	h.shows("> Fill the disk")
+	h.keys("<enter>")
+	h.waitFor("Type sdb and press Enter")
+	h.keys("sdb<enter>")
+	h.waitFor("Elapsed")
+	close(f.release)
+	h.waitFor("Restore finished")
+	if len(f.restores) != 2 {
+		t.Fatalf("%d restores, want 2", len(f.restores))
+	}
+	if o := f.restores[1]; o.Image != "/mnt/sdc1/pc1.lbi" || o.Target != "/dev/sdb" || o.Partition != 0 || o.Layout.Mode != layout.Fill {
+		t.Errorf("restore options %+v", o)
 	}
 }
 
@@ -338,8 +388,8 @@ func TestPrepareWriteError(t *testing.T) {
 	h := newHarness(t, o)
 	h.keys("<enter><enter><enter><enter><down><enter><enter>")
 	h.shows("is on /dev/sdb; choose another target")
-	if h.m.scr != scLayout {
-		t.Errorf("screen %v, want the layout screen still", h.m.scr)
+	if h.m.op != nil || h.m.wiz == nil || h.m.wiz.nav().cur != stLayout {
+		t.Errorf("not on the layout screen still:\n%s", h.m.View())
 	}
 }
 

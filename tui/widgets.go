@@ -226,3 +226,12 @@ func bar(segs []seg, total int64, width int) string {
 	}
 	return "[" + string(b) + "]"
 }
+
+// textKey types k into in; on Enter it returns the text and true.
+func textKey(in *input, k tea.KeyMsg) (string, bool) {
+	if k.String() == "enter" {
+		return in.String(), true
+	}
+	in.update(k)
+	return "", false
+}

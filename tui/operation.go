@@ -1,0 +1,240 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/lifeboat-rescue/lifeboat/engine"
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+)
+
+// runFunc is one engine call, made from its own goroutine. It returns the
+// result lines to show.
+type runFunc func(ctx context.Context, p engine.Progress, confirm func(engine.Plan) error) ([]string, error)
+
+// job is an operation a wizard launches: the engine call, and what the
+// shared confirmation, progress and result screens say of it.
+type job struct {
+	flow    flow
+	heading string // the progress screen's heading
+	// prepare is what Options.PrepareWrite gets ready ("" nothing), with
+	// the files or devices the operation reads.
+	prepare string
+	sources []string
+	// target is the disk, partition or file written after the typed
+	// confirmation; "" for a job that writes no target (backup, check).
+	target string
+	// readOnly is said when a job without a target fails or stops: what
+	// became of what it read and wrote.
+	readOnly string
+	// stopAsk is the stop question of a job without a target.
+	stopAsk string
+	confirm confirmView
+	run     runFunc
+}
+
+// confirmView is what the confirmation shows besides the engine's plan.
+type confirmView struct {
+	verb    string // "Restore", "Clone"
+	copies  string // what is copied: the used blocks, every sector
+	srcSize int64  // the source's size; 0: the plan's Bytes
+	layout  layout.Mode
+	bars    bool // draw the Source/After bars
+}
+
+// operation is a job running, waiting for confirmation, or finished.
+type operation struct {
+	job
+	u      *ui
+	events chan tea.Msg
+	cancel context.CancelFunc
+
+	confirmed bool // the user confirmed: the target may have been written
+	askStop   bool
+	stopped   bool
+	wrote     bool            // every byte was written; verification was under way
+	status    engine.Status   // the latest report
+	stages    []engine.Status // finished stages
+	rate      rateMeter
+	plan      *engine.Plan
+	reply     chan error // waiting for the typed name while set
+	in        input
+	res       *result // set when finished
+}
+
+type progressMsg engine.Status
+type confirmMsg struct {
+	plan  engine.Plan
+	reply chan error
+}
+type doneMsg struct {
+	lines []string
+	err   error
+}
+
+func (o *operation) confirming() bool { return o.reply != nil && o.res == nil }
+
+func (o *operation) listen() tea.Cmd {
+	ch := o.events
+	return func() tea.Msg { return <-ch }
+}
+
+// start runs a wizard's job: the engine works in a goroutine and talks to
+// the UI through the operation's events (progress, the confirmation, the
+// end).
+func (m *Model) start(j job) tea.Cmd {
+	if m.o.PrepareWrite != nil && j.prepare != "" {
+		if err := m.o.PrepareWrite(j.prepare, j.sources); err != nil {
+			m.err = err.Error()
+			return nil
+		}
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	ch := make(chan tea.Msg, 64)
+	op := &operation{job: j, u: m.ui, events: ch, cancel: cancel}
+	m.op, m.err, m.note = op, "", ""
+	prog := engine.ProgressFunc(func(s engine.Status) {
+		if s.Final {
+			select {
+			case ch <- progressMsg(s):
+			case <-ctx.Done():
+			}
+			return
+		}
+		select { // never hold the engine up for a screen update
+		case ch <- progressMsg(s):
+		default:
+		}
+	})
+	confirm := func(p engine.Plan) error {
+		reply := make(chan error, 1)
+		select {
+		case ch <- confirmMsg{plan: p, reply: reply}:
+		case <-ctx.Done():
+			return fmt.Errorf("%w before anything was written", ctx.Err())
+		}
+		select {
+		case err := <-reply:
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("%w before anything was written", ctx.Err())
+		}
+	}
+	go func() {
+		lines, err := j.run(ctx, prog, confirm)
+		ch <- doneMsg{lines: lines, err: err}
+	}()
+	return op.listen()
+}
+
+// opMsg takes the running operation's events. A failure that wrote
+// nothing goes back into the wizard, to the step where the choice that
+// failed can be made again.
+func (m *Model) opMsg(msg tea.Msg) tea.Cmd {
+	op := m.op
+	if op == nil {
+		return nil
+	}
+	switch msg := msg.(type) {
+	case progressMsg:
+		op.report(engine.Status(msg))
+		return op.listen()
+	case confirmMsg:
+		// The engine waits in Confirm: no listening until the user answers.
+		p := msg.plan
+		op.plan, op.reply, op.in = &p, msg.reply, input{}
+		m.err = ""
+	case doneMsg:
+		op.cancel()
+		if msg.err != nil && !op.stopped && nothingWritten(msg.err, op.confirmed) && m.wiz != nil && m.wiz.recover(msg.err) {
+			m.op = nil
+			return nil
+		}
+		op.res = op.outcome(msg)
+		m.err, m.note = "", ""
+	}
+	return nil
+}
+
+func (o *operation) report(s engine.Status) {
+	if s.Final {
+		o.stages = append(o.stages, s)
+	}
+	switch {
+	case s.Stage == engine.StageVerify:
+		// Verification reports only once writing is over.
+		o.wrote = true
+	case s.Stage != o.status.Stage:
+		o.rate = rateMeter{}
+	}
+	o.rate.add(s)
+	o.status = s
+}
+
+func (m *Model) opKey(k tea.KeyMsg) tea.Cmd {
+	op := m.op
+	switch {
+	case op.res != nil:
+		if s := k.String(); s == "enter" || s == "esc" || s == "ctrl+c" {
+			m.home()
+		}
+		return nil
+	case op.confirming():
+		return op.confirmKey(k)
+	}
+	op.stopKey(k)
+	return nil
+}
+
+func (o *operation) stopKey(k tea.KeyMsg) {
+	if o.askStop {
+		switch k.String() {
+		case "y", "Y":
+			o.askStop, o.stopped = false, true
+			o.u.note = "Stopping ..."
+			o.cancel()
+		case "n", "N", "esc":
+			o.askStop = false
+		}
+		return
+	}
+	switch k.String() {
+	case "esc", "ctrl+c", "s":
+		o.askStop = true
+	}
+}
+
+// title is the crumb of the operation's current screen.
+func (o *operation) title() string {
+	switch {
+	case o.res != nil:
+		return "Result"
+	case o.confirming():
+		return "Confirm"
+	}
+	return "Working"
+}
+
+func (o *operation) keys() string {
+	switch {
+	case o.res != nil:
+		return "Enter main menu"
+	case o.confirming():
+		return "Type the name, Enter confirm   Esc cancel"
+	case o.askStop:
+		return "y stop   n go on"
+	}
+	return "Esc stop"
+}
+
+func (o *operation) body(w int) []string {
+	switch {
+	case o.res != nil:
+		return o.res.body(o.u.st, w)
+	case o.confirming():
+		return o.confirmBody(w)
+	}
+	return o.progressBody(w)
+}

@@ -1,0 +1,86 @@
+package tui
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lifeboat-rescue/lifeboat/engine"
+	"github.com/lifeboat-rescue/lifeboat/images"
+)
+
+// The result screen every operation ends on: what was done, or what went
+// wrong and the state the target is left in.
+
+type result struct {
+	ok    bool
+	title string
+	lines []string
+}
+
+func (r *result) body(st styles, w int) []string {
+	var out []string
+	if r.ok {
+		out = append(out, st.good.Render(r.title))
+	} else {
+		out = append(out, st.bad.Render(r.title))
+	}
+	out = append(out, "")
+	for _, l := range r.lines {
+		out = append(out, wrap(l, w)...)
+	}
+	return out
+}
+
+// nothingWritten says whether an operation that failed with err left its
+// target untouched: it was refused or declined, or it never got past the
+// confirmation. This is the one place the UI decides it; once the engine
+// reports it itself (engine.NothingWritten(err), being added), this body
+// becomes that call.
+func nothingWritten(err error, confirmed bool) bool {
+	return !confirmed || errors.Is(err, engine.ErrDeclined) || errors.Is(err, engine.ErrRefused)
+}
+
+// outcome words a finished operation, with the target's state when it
+// failed or was stopped.
+func (o *operation) outcome(msg doneMsg) *result {
+	name := o.flow.String()
+	if msg.err == nil {
+		return &result{ok: true, title: name + " finished", lines: msg.lines}
+	}
+	r := &result{title: name + " failed"}
+	if o.stopped {
+		r.title = name + " stopped"
+	}
+	r.lines = append(r.lines, msg.err.Error())
+	switch {
+	case errors.Is(msg.err, engine.ErrDeclined):
+		r.title = name + " not confirmed" // the error says nothing was written
+	case o.target == "":
+		r.lines = append(r.lines, "", o.readOnly)
+	case nothingWritten(msg.err, o.confirmed):
+		r.lines = append(r.lines, "", "Nothing was written to "+o.target+".")
+	case o.wrote && o.stopped:
+		r.lines = append(r.lines, "", o.stoppedVerifying())
+	default:
+		r.lines = append(r.lines, "", o.target+" was partly written: it holds an incomplete copy that may not boot or mount. Run the "+strings.ToLower(name)+" again before using it.")
+	}
+	switch {
+	case errors.Is(msg.err, images.ErrWrongPassword), errors.Is(msg.err, images.ErrPasswordNeeded):
+		r.lines = append(r.lines, "Choose the image again and type its password.")
+	case errors.Is(msg.err, engine.ErrVerify):
+		r.lines = append(r.lines, "The target disk may be failing: try another disk.")
+	}
+	return r
+}
+
+// stoppedVerifying says what a stop during verification left: every byte
+// was written; with a new layout the partition table (written after the
+// verification) was not.
+func (o *operation) stoppedVerifying() string {
+	verb := strings.ToLower(o.flow.String())
+	if o.plan != nil && o.plan.Layout != nil && !o.plan.LayoutKept {
+		return fmt.Sprintf("All the data was written to %s, but the stop came during the verification, before the new partition table was written and the filesystems grown: the partitions will not show. Run the %s again.", o.target, verb)
+	}
+	return fmt.Sprintf("All the data was written to %s; only the verification (reading it back) was stopped, so the copy is complete but not proven. Run the %s again to have it verified.", o.target, verb)
+}
