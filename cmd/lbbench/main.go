@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/lifeboat-rescue/lifeboat/bench"
+	"github.com/lifeboat-rescue/lifeboat/engine"
 )
 
 func main() {
@@ -29,17 +30,17 @@ func main() {
 	os.Exit(code)
 }
 
-// exitCode is the one place that maps errors to exit codes.
+// exitCode maps errors to the exit codes of engine's one table.
 func exitCode(err error) int {
 	var usage bench.UsageError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
+		return engine.ExitOK
 	case errors.Is(err, context.Canceled):
-		return 130
+		return engine.ExitCancelled
 	case errors.As(err, &usage):
-		return 2
+		return engine.ExitUsage
 	default:
-		return 1
+		return engine.ExitFailure
 	}
 }

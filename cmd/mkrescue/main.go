@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
 )
 
@@ -24,12 +25,12 @@ func main() {
 	switch {
 	case err == nil:
 	case errors.Is(err, context.Canceled):
-		os.Exit(130)
+		os.Exit(engine.ExitCancelled)
 	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
+		os.Exit(engine.ExitOK)
 	default:
 		fmt.Fprintf(os.Stderr, "mkrescue: %v\n", err)
-		os.Exit(1)
+		os.Exit(engine.ExitFailure)
 	}
 }
 
