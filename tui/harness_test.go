@@ -165,6 +165,7 @@ type fake struct {
 	backups  []engine.BackupOptions
 	written  bool   // a restore or clone got past Confirm
 	refuse   string // a target the engine refuses before Confirm
+	verify   bool   // the copy completes, then verification waits for release
 	err      error
 }
 
@@ -260,6 +261,10 @@ func (f *fake) work(ctx context.Context, p engine.Progress, confirm func(engine.
 		f.mu.Unlock()
 	}
 	p.Report(engine.Status{Stage: engine.StageRestore, Done: 7 * GiB, Total: 14 * GiB, Rate: 150e6, Elapsed: 50 * time.Second})
+	if f.verify {
+		p.Report(engine.Status{Stage: engine.StageRestore, Done: 14 * GiB, Total: 14 * GiB, Rate: 150e6, Elapsed: 100 * time.Second, Final: true})
+		p.Report(engine.Status{Stage: engine.StageVerify, Done: 3 * GiB, Total: 14 * GiB, Rate: 300e6, Elapsed: 10 * time.Second})
+	}
 	select {
 	case <-f.release:
 	case <-ctx.Done():

@@ -146,6 +146,29 @@ func TestRestoreStop(t *testing.T) {
 	h.shows("/dev/sdb was partly written")
 }
 
+// Esc while the copy is being verified, after every byte was written,
+// says so: the data is complete, and (with a new layout) the partition
+// table, written after the verification, is not.
+func TestRestoreStopVerifying(t *testing.T) {
+	f := newFake()
+	f.verify = true
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<enter><enter><enter><enter><down><enter><enter>")
+	h.waitFor("Type sdb")
+	h.keys("sdb<enter>")
+	h.waitFor("Stage    reading back")
+	h.keys("<esc>")
+	h.shows("All the data has been written to /dev/sdb")
+	h.golden("restore-stop-verifying-question")
+	h.keys("y")
+	h.waitFor("Restore stopped")
+	h.golden("restore-stopped-verifying")
+	h.shows("All the data was written to /dev/sdb")
+	if strings.Contains(h.m.View(), "partly written") {
+		t.Error("a complete write is called partly written")
+	}
+}
+
 // One partition of an encrypted image: password (a wrong one first),
 // the partition, a partition target.
 func TestRestorePartitionEncrypted(t *testing.T) {

@@ -79,8 +79,14 @@ func (o *operation) outcome(msg doneMsg) *result {
 // verification) was not.
 func (o *operation) stoppedVerifying() string {
 	verb := strings.ToLower(o.flow.String())
-	if o.plan != nil && o.plan.Layout != nil && !o.plan.LayoutKept {
+	if o.newLayout() {
 		return fmt.Sprintf("All the data was written to %s, but the stop came during the verification, before the new partition table was written and the filesystems grown: the partitions will not show. Run the %s again.", o.target, verb)
 	}
 	return fmt.Sprintf("All the data was written to %s; only the verification (reading it back) was stopped, so the copy is complete but not proven. Run the %s again to have it verified.", o.target, verb)
+}
+
+// newLayout says the target gets a new partition table, which the engine
+// writes after the verification.
+func (o *operation) newLayout() bool {
+	return o.plan != nil && o.plan.Layout != nil && !o.plan.LayoutKept
 }
