@@ -12,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
 	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
@@ -154,15 +156,15 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 		return nil, err
 	}
 	if d.laid == nil && !plan.Create && plan.TargetSize < need {
-		fix := "choose a larger target"
+		fix := opt.Text("choose a larger target")
 		if !plan.TargetIsDev {
-			fix = "choose a larger target, or delete the file so lifeboat creates it at the right size"
+			fix = opt.Text("choose a larger target, or delete the file so lifeboat creates it at the right size")
 		}
 		if d.wholeDisk() {
-			fix += "; " + d.onePartitionHint()
+			fix = fix.And(d.onePartitionHint())
 		}
-		return nil, refuse(target, "it is %s (%d bytes), smaller than the %s (%d bytes) the %s needs",
-			fix, HumanBytes(plan.TargetSize), plan.TargetSize, HumanBytes(need), need, what)
+		return nil, refuseFix(target, fix, nil, "it is %s (%d bytes), smaller than the %s (%d bytes) the %s needs",
+			HumanBytes(plan.TargetSize), plan.TargetSize, HumanBytes(need), need, what)
 	}
 	d.plan = plan
 	return plan, nil
@@ -177,11 +179,11 @@ func (d *delivery) wholeDisk() bool {
 
 // onePartitionHint says how to deliver one partition of the disk instead:
 // restore --partition N, or clone part, with the partitions there are.
-func (d *delivery) onePartitionHint() string {
+func (d *delivery) onePartitionHint() opt.Fix {
 	if d.stage == StageClone {
-		return "to copy one partition, use lifeboat clone part with that partition of " + d.origin + " as the source (" + partitionList(d.meta.Table, "it") + ")"
+		return opt.Text("to copy one partition, use lifeboat clone part with that partition of " + d.origin + " as the source (" + partitionList(d.meta.Table, "it") + ")")
 	}
-	return "to restore one partition of the image, add --partition N (" + partitionList(d.meta.Table, "the image") + ")"
+	return opt.With("to restore one partition of the image, add {} ("+partitionList(d.meta.Table, "the image")+")", opt.Use{Option: opt.Partition, Value: "N"})
 }
 
 // partitionList describes a stored table's partitions for a message:
@@ -217,9 +219,8 @@ func (d *delivery) checkPartitionTarget(dev *blockdev.Device) error {
 	if d.stage == StageClone {
 		what = "is a whole disk with a partition table"
 	}
-	return refuse(d.target, "it is partition %d of %s, and %s %s",
-		d.onePartitionHint()+"; for the whole disk, name the disk "+disk+" as the target",
-		n, disk, d.origin, what)
+	return refuseFix(d.target, d.onePartitionHint().And(opt.Text("for the whole disk, name the disk "+disk+" as the target")), nil,
+		"it is partition %d of %s, and %s %s", n, disk, d.origin, what)
 }
 
 // partitionOf finds the disk and number of a partition device (a
@@ -250,12 +251,12 @@ var partitionOf = func(target string) (disk string, number int, ok bool) {
 // what a full restore with that layout gives. Targets whose partitions do
 // not correspond to the image's are refused with nothing written.
 func (d *delivery) planDelta(plan *Plan) error {
-	const fix = "restore without --delta (that writes the whole disk), or name the disk an earlier restore of this chain wrote"
+	fix := opt.With("restore without {} (that writes the whole disk), or name the disk an earlier restore of this chain wrote", opt.Use{Option: opt.Delta})
 	if _, ok := d.src.(*images.StreamReader); !ok {
 		return fmt.Errorf("--delta needs an image to restore")
 	}
 	if plan.Create {
-		return refuse(d.target, "--delta compares with an older copy on the target, but it does not exist yet", "restore without --delta")
+		return refuseFix(d.target, opt.With("restore without {}", opt.Use{Option: opt.Delta}), nil, "%s compares with an older copy on the target, but it does not exist yet", flag(opt.Delta, ""))
 	}
 	if d.into {
 		return nil // planned by planDeltaInto
@@ -276,11 +277,11 @@ func (d *delivery) planDelta(plan *Plan) error {
 		return nil
 	}
 	if d.tgtErr != nil {
-		return refuse(d.target, "--delta needs the target's partition table to find the image's partitions on it, but it cannot be read: %s", fix, strings.TrimPrefix(d.tgtErr.Error(), "layout: "))
+		return refuseFix(d.target, fix, d.tgtErr, "%s needs the target's partition table to find the image's partitions on it, but it cannot be read: %s", flag(opt.Delta, ""), layoutText(d.tgtErr))
 	}
 	moves, err := layout.Correspond(src, d.tgtTable)
 	if err != nil {
-		return refuse(d.target, "--delta needs a target laid out by an earlier restore of this chain, but its partitions do not correspond to the image's: %s", fix, strings.TrimPrefix(err.Error(), "layout: "))
+		return refuseFix(d.target, fix, err, "%s needs a target laid out by an earlier restore of this chain, but its partitions do not correspond to the image's: %s", flag(opt.Delta, ""), layoutText(err))
 	}
 	// Byte for byte only where that rewrites the table the target has:
 	// not where an earlier restore gave it new IDs, which stay.
@@ -296,7 +297,7 @@ func (d *delivery) planDelta(plan *Plan) error {
 	lp := &layout.Plan{Table: d.tgtTable, Moves: moves, DiskSize: plan.TargetSize}
 	for _, m := range moves {
 		if m.DstStart != m.SrcStart || m.DstSize != m.SrcSize {
-			lp.Notes = append(lp.Notes, fmt.Sprintf("partition %d is at %s on the target (%s; the image has it at %s, %s)",
+			lp.AddNote(m.Number, layout.Located, fmt.Sprintf("partition %d is at %s on the target (%s; the image has it at %s, %s)",
 				m.Number, HumanBytes(m.DstStart), HumanBytes(m.DstSize), HumanBytes(m.SrcStart), HumanBytes(m.SrcSize)))
 		}
 	}
@@ -337,7 +338,7 @@ func (d *delivery) planInto(plan *Plan, dev *blockdev.Device) error {
 	nt, np, err := layout.AddPartition(t, dev.Size, layout.Partition{Type: src.Type, Name: src.Name, Attributes: src.Attributes, Bootable: src.Bootable},
 		need, align, d.layout.Mode == layout.Fill)
 	if err != nil {
-		return refuse(d.target, "%s", "nothing was written", strings.TrimPrefix(err.Error(), "layout: "))
+		return refuseFix(d.target, opt.Text("nothing was written"), err, "%s", layoutText(err))
 	}
 	boot := make([]byte, 440)
 	if _, err := dev.ReadAt(boot, 0); err != nil {
@@ -369,15 +370,15 @@ func (d *delivery) planDeltaInto(plan *Plan, t *layout.Table, src *images.Partit
 	if d.meta.Table.Type == layout.GPT {
 		stored.Type = layout.GPT
 	}
-	why := ""
+	why, cause := "", error(nil)
 	if dst == nil {
 		why = fmt.Sprintf("it has no partition %d", d.partition)
 	} else if _, err := layout.Correspond(stored, &layout.Table{Type: t.Type, Partitions: []layout.Partition{*dst}}); err != nil {
-		why = strings.TrimPrefix(err.Error(), "layout: ")
+		why, cause = layoutText(err), err
 	}
 	if why != "" {
-		return refuse(d.target, "--delta with --partition %d compares with the older copy in partition %d of the target, but %s",
-			"name the partition that holds the older copy as the target (as in /dev/sdb2), or restore without --delta", d.partition, d.partition, why)
+		return refuseFix(d.target, opt.With("name the partition that holds the older copy as the target (as in /dev/sdb2), or restore without {}", opt.Use{Option: opt.Delta}), cause,
+			"%s with %s compares with the older copy in partition %d of the target, but %s", flag(opt.Delta, ""), flag(opt.Partition, strconv.Itoa(d.partition)), d.partition, why)
 	}
 	d.laid = &layout.Plan{Table: t, DiskSize: plan.TargetSize,
 		Moves: []layout.Move{{Number: d.partition, SrcStart: d.from, SrcSize: need, DstStart: dst.Start, DstSize: dst.Size}}}
@@ -399,9 +400,9 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 	size := plan.TargetSize
 	if plan.Create {
 		if d.layout.Mode == layout.Fill {
-			return refuse(d.target, "--layout fill grows a partition to fill the target, but the file does not exist yet, so it has no size to fill",
-				fmt.Sprintf("create the file at the size you want first (e.g. truncate -s 20G %s), or restore without --layout fill to create it at the stored size (%s)",
-					d.target, HumanBytes(d.meta.Size)))
+			return refuseFix(d.target, opt.With(fmt.Sprintf("create the file at the size you want first (e.g. truncate -s 20G %s), or restore without {} to create it at the stored size (%s)",
+				d.target, HumanBytes(d.meta.Size)), opt.Use{Option: opt.Layout, Value: "fill"}), nil,
+				"%s grows a partition to fill the target, but the file does not exist yet, so it has no size to fill", flag(opt.Layout, "fill"))
 		}
 		size = d.meta.Size
 	}
@@ -418,12 +419,11 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 	lp, err := layout.PlanLayout(src, size, sectorSize, layout.PlanOptions{Mode: d.layout.Mode, Grow: d.layout.Grow, Sizes: d.layout.Sizes,
 		Align: d.layout.Align, NewIDs: d.layout.NewIDs, Table: d.layout.Table, MinSizes: minSizes, Used: used})
 	if err != nil {
-		fix := "nothing was written"
+		fix := opt.Text("nothing was written")
 		if size < d.meta.Size {
-			fix += "; " + d.onePartitionHint()
+			fix = fix.And(d.onePartitionHint())
 		}
-		return refuse(d.target, "it is %s and %s", fix,
-			HumanBytes(size), strings.TrimPrefix(err.Error(), "layout: "))
+		return refuseFix(d.target, fix, err, "it is %s and %s", HumanBytes(size), layoutText(err))
 	}
 	same := !d.relayout && !d.layout.NewIDs && lp.Table.Type == src.Type && (size == d.meta.Size || src.Type == layout.MBR && size > d.meta.Size)
 	for _, m := range lp.Moves {
@@ -658,11 +658,11 @@ func (d *delivery) finishLayout(ctx context.Context, dst *blockdev.Device, res *
 			grows = append(grows, m)
 		}
 	}
-	for _, n := range d.laid.Notes {
+	for _, n := range d.laid.Details {
 		// The grown partitions get a note of their own below, saying
 		// what became of their filesystems.
-		if !slices.ContainsFunc(grows, func(m layout.Move) bool { return strings.HasPrefix(n, fmt.Sprintf("partition %d grows ", m.Number)) }) {
-			res.Notes = append(res.Notes, n)
+		if n.Change != layout.Grows || !slices.ContainsFunc(grows, func(m layout.Move) bool { return m.Number == n.Partition }) {
+			res.Notes = append(res.Notes, n.Text)
 		}
 	}
 	// The tools open the target themselves, through a loop device over the

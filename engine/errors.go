@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 )
 
 // ErrRefused: the operation was refused before anything was written,
@@ -19,20 +22,57 @@ var ErrVerify = errors.New("verification failed")
 var ErrDeclined = errors.New("not confirmed")
 
 // RefusedError says which object was refused, why, and what to do.
+// Nothing was written when an operation returns one (NothingWritten).
 type RefusedError struct {
 	Object string // the path refused
 	Reason string
-	Fix    string
+	// Fix is what to do instead, as data: the options it names are
+	// opt.Use values that each front end words (the CLI as flags, see
+	// internal/cli; the TUI as the screen for that choice).
+	Fix opt.Fix
+	// Cause is the error behind the refusal, if any: a *layout.Error
+	// when the target's table cannot be read or the layout does not fit.
+	// errors.As reaches it through the RefusedError.
+	Cause error
 }
 
+// Error words the fix's options as flags (opt.Fix.String), as it always
+// read; front ends that word them otherwise use the fields.
 func (e *RefusedError) Error() string {
 	return fmt.Sprintf("refusing %s: %s; %s", e.Object, e.Reason, e.Fix)
 }
 
-func (e *RefusedError) Unwrap() error { return ErrRefused }
+func (e *RefusedError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{ErrRefused}
+	}
+	return []error{ErrRefused, e.Cause}
+}
 
+// refuse is a refusal whose fix names no option.
 func refuse(object, reason, fix string, args ...any) error {
-	return &RefusedError{Object: object, Reason: fmt.Sprintf(reason, args...), Fix: fix}
+	return &RefusedError{Object: object, Reason: fmt.Sprintf(reason, args...), Fix: opt.Text(fix)}
+}
+
+// refuseFix is a refusal with a fix as data and the error behind it (or
+// nil).
+func refuseFix(object string, fix opt.Fix, cause error, reason string, args ...any) error {
+	return &RefusedError{Object: object, Reason: fmt.Sprintf(reason, args...), Fix: fix, Cause: cause}
+}
+
+// flag words an option the way Error() strings have always named it
+// inside a reason ("--delta"). Reasons that name the option the user gave
+// go through it, so this and opt.Flag are the only places in the engine
+// that spell a flag.
+func flag(o opt.Option, value string) string { return opt.Flag(opt.Use{Option: o, Value: value}) }
+
+// layoutText is a layout error's message without the package name, for a
+// sentence of the engine's own.
+func layoutText(err error) string {
+	if le, ok := err.(*layout.Error); ok {
+		return le.Text()
+	}
+	return err.Error()
 }
 
 // IOError is a failure to read the source or write the target at an offset.
@@ -68,3 +108,30 @@ func outputFull(output string, err error) error {
 	}
 	return &noteError{fmt.Sprintf("no space left on the disk holding %s; free space there or write the image to a larger disk", output), err}
 }
+
+// NothingWritten reports whether err stopped an operation before it wrote
+// anything to its target or output: a refusal (ErrRefused, *RefusedError),
+// a declined confirmation (ErrDeclined), or an error marked with
+// BeforeWriting. Front ends use it to say "nothing was written" instead
+// of reading the message; for any other error the target may hold a
+// partial copy. A nil error reports false.
+func NothingWritten(err error) bool {
+	var bw *beforeWriting
+	return err != nil && (errors.Is(err, ErrRefused) || errors.Is(err, ErrDeclined) || errors.As(err, &bw))
+}
+
+// BeforeWriting marks err as having stopped an operation before anything
+// was written (a cancel at a prompt, a failure while planning), so
+// NothingWritten reports true. The message, errors.Is and errors.As are
+// err's own.
+func BeforeWriting(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &beforeWriting{err}
+}
+
+type beforeWriting struct{ err error }
+
+func (e *beforeWriting) Error() string { return e.err.Error() }
+func (e *beforeWriting) Unwrap() error { return e.err }

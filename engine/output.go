@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
@@ -91,7 +92,7 @@ func CheckOutput(path string, in Intent, overwrite bool) error {
 	case in == WriteDiskOrFile && exists && !block && !fi.Mode().IsRegular():
 		return refuse(path, "it is neither a disk nor a regular file", "name a disk, a partition or an image file")
 	case in == WriteFile && exists && !overwrite:
-		return refuse(path, "it already exists", "choose another name, or pass --overwrite to replace it")
+		return refuseFix(path, opt.With("choose another name, or pass {} to replace it", opt.Use{Option: opt.Overwrite}), nil, "it already exists")
 	}
 	if in == WriteFile {
 		dir := parentDir(path)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
@@ -57,8 +58,8 @@ func (e Encryption) check(name string, im *images.Image, point bool) error {
 	case im.Encrypted():
 		return nil
 	case e.Require:
-		return refuse(name, "it is not encrypted, and an encrypted image is required (--require-encrypted)",
-			"use the encrypted backup, or leave out --require-encrypted if this image is the right one")
+		return refuseFix(name, opt.With("use the encrypted backup, or leave out {} if this image is the right one", opt.Use{Option: opt.RequireEncrypted}), nil,
+			"it is not encrypted, and an encrypted image is required (%s)", flag(opt.RequireEncrypted, ""))
 	case point && e.PasswordGiven && e.Warn != nil:
 		e.Warn(fmt.Sprintf("image %s is not encrypted; the password was not used", name))
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
 	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
 )
 
@@ -263,7 +264,7 @@ func WriteUSB(target, bundleDir string, o USBOptions) error {
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("USB target %s: %w", target, err)
 	case err == nil && fi.IsDir():
-		return &engine.RefusedError{Object: target, Reason: "it is a folder", Fix: "name an image file (e.g. lifeboat-usb.img) or a disk such as /dev/sdb"}
+		return &engine.RefusedError{Object: target, Reason: "it is a folder", Fix: opt.Text("name an image file (e.g. lifeboat-usb.img) or a disk such as /dev/sdb")}
 	}
 	if isDev {
 		return writeUSBDevice(target, s, cfg, o, log, start)
@@ -277,12 +278,13 @@ func writeUSBFile(target string, s *usbSource, cfg string, o USBOptions, log *sl
 		size = s.minSize
 	}
 	if size%512 != 0 {
-		return &engine.RefusedError{Object: target, Reason: fmt.Sprintf("the size %d is not a multiple of 512 bytes", size), Fix: "give a size in whole MiB, e.g. --size 8G"}
+		return &engine.RefusedError{Object: target, Reason: fmt.Sprintf("the size %d is not a multiple of 512 bytes", size), Fix: opt.With("give a size in whole MiB, e.g. {}", opt.Use{Option: opt.Size, Value: "8G"})}
 	}
 	if size < s.minSize {
 		return &engine.RefusedError{Object: target,
 			Reason: fmt.Sprintf("the size %s (%d bytes) is smaller than the %s (%d bytes) this rescue bundle needs", engine.HumanBytes(size), size, engine.HumanBytes(s.minSize), s.minSize),
-			Fix:    fmt.Sprintf("give --size %dM or more, or leave --size out for the minimum", (s.minSize+usbAlign-1)/usbAlign)}
+			Fix: opt.With("give {} or more, or leave {} out for the minimum",
+				opt.Use{Option: opt.Size, Value: fmt.Sprintf("%dM", (s.minSize+usbAlign-1)/usbAlign)}, opt.Use{Option: opt.Size})}
 	}
 	if exists {
 		// Replacing the file leaves a loop device on the old one: say so
@@ -292,7 +294,7 @@ func writeUSBFile(target string, s *usbSource, cfg string, o USBOptions, log *sl
 			return fmt.Errorf("check USB image %s: %w", target, err)
 		}
 		if len(mps) > 0 {
-			return &engine.RefusedError{Object: target, Reason: fmt.Sprintf("it is mounted through a loop device (%s)", strings.Join(mps, ", ")), Fix: "unmount it and detach the loop device first, or choose another file name"}
+			return &engine.RefusedError{Object: target, Reason: fmt.Sprintf("it is mounted through a loop device (%s)", strings.Join(mps, ", ")), Fix: opt.Text("unmount it and detach the loop device first, or choose another file name")}
 		}
 	}
 	dir, base := filepath.Split(target)
@@ -340,15 +342,16 @@ func writeUSBFile(target string, s *usbSource, cfg string, o USBOptions, log *sl
 }
 
 func writeUSBDevice(target string, s *usbSource, cfg string, o USBOptions, log *slog.Logger, start time.Time) error {
-	refuse := func(reason, fix string) error {
-		return &engine.RefusedError{Object: target, Reason: reason, Fix: fix + " (nothing was written)"}
+	refuse := func(reason string, fix opt.Fix) error {
+		fix.Text += " (nothing was written)"
+		return &engine.RefusedError{Object: target, Reason: reason, Fix: fix}
 	}
 	mps, err := blockdev.MountPoints(target)
 	if err != nil {
 		return fmt.Errorf("check USB target %s: %w", target, err)
 	}
 	if len(mps) > 0 {
-		return refuse(fmt.Sprintf("it has mounted filesystems (%s)", strings.Join(mps, ", ")), "unmount them first (umount), or choose another disk")
+		return refuse(fmt.Sprintf("it has mounted filesystems (%s)", strings.Join(mps, ", ")), opt.Text("unmount them first (umount), or choose another disk"))
 	}
 	for _, p := range []string{"/", s.dir} {
 		held, err := blockdev.Holds(target, p)
@@ -356,10 +359,10 @@ func writeUSBDevice(target string, s *usbSource, cfg string, o USBOptions, log *
 			return fmt.Errorf("check USB target %s: %w", target, err)
 		}
 		if held && p == "/" {
-			return refuse("it holds the running system", "choose the USB stick's disk; run \"lifeboat disks\" to list disks")
+			return refuse("it holds the running system", opt.Text("choose the USB stick's disk; run \"lifeboat disks\" to list disks"))
 		}
 		if held {
-			return refuse(fmt.Sprintf("it holds the rescue bundle %s", s.dir), "copy the bundle to another disk, or choose another disk")
+			return refuse(fmt.Sprintf("it holds the rescue bundle %s", s.dir), opt.Text("copy the bundle to another disk, or choose another disk"))
 		}
 	}
 	if disks, err := blockdev.List(); err == nil {
@@ -367,14 +370,14 @@ func writeUSBDevice(target string, s *usbSource, cfg string, o USBOptions, log *
 		for _, d := range disks {
 			for _, p := range d.Partitions {
 				if p.Path == target || p.Path == real {
-					return refuse(fmt.Sprintf("it is partition %d of %s, not a whole disk", p.Number, d.Path), fmt.Sprintf("name the whole disk (%s)", d.Path))
+					return refuse(fmt.Sprintf("it is partition %d of %s, not a whole disk", p.Number, d.Path), opt.Text(fmt.Sprintf("name the whole disk (%s)", d.Path)))
 				}
 			}
 		}
 	}
 	d, err := blockdev.Open(target, blockdev.ReadWriteExclusive)
 	if errors.Is(err, blockdev.ErrBusy) {
-		return refuse("it is in use (mounted, swap, LVM or RAID)", "stop using it first, or choose another disk")
+		return refuse("it is in use (mounted, swap, LVM or RAID)", opt.Text("stop using it first, or choose another disk"))
 	}
 	if err != nil {
 		return fmt.Errorf("USB target: %w", err)
@@ -382,11 +385,11 @@ func writeUSBDevice(target string, s *usbSource, cfg string, o USBOptions, log *
 	defer d.Close()
 	switch {
 	case d.SectorSize != 512:
-		return refuse(fmt.Sprintf("it has %d-byte sectors; GRUB's BIOS boot code needs 512-byte sectors", d.SectorSize), "choose another stick, or write an image file with -o")
+		return refuse(fmt.Sprintf("it has %d-byte sectors; GRUB's BIOS boot code needs 512-byte sectors", d.SectorSize), opt.Text("choose another stick, or write an image file with -o"))
 	case o.Size != 0 && o.Size != d.Size:
-		return refuse("--size applies to image files only", "leave --size out when writing to a disk")
+		return refuse(opt.Flag(opt.Use{Option: opt.Size})+" applies to image files only", opt.With("leave {} out when writing to a disk", opt.Use{Option: opt.Size}))
 	case d.Size < s.minSize:
-		return refuse(fmt.Sprintf("it is %s (%d bytes), smaller than the %s (%d bytes) this rescue bundle needs", engine.HumanBytes(d.Size), d.Size, engine.HumanBytes(s.minSize), s.minSize), "choose a larger stick")
+		return refuse(fmt.Sprintf("it is %s (%d bytes), smaller than the %s (%d bytes) this rescue bundle needs", engine.HumanBytes(d.Size), d.Size, engine.HumanBytes(s.minSize), s.minSize), opt.Text("choose a larger stick"))
 	}
 	if o.Confirm != nil {
 		if err := o.Confirm(target, d.Size); err != nil {

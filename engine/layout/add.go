@@ -1,7 +1,6 @@
 package layout
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -14,7 +13,7 @@ import (
 // partition gets a new unique GUID. t is not modified.
 func AddPartition(t *Table, diskSize int64, p Partition, size, align int64, fill bool) (*Table, Partition, error) {
 	if t == nil || (t.Type != GPT && t.Type != MBR) {
-		return nil, p, fmt.Errorf("layout: the target has no partition table to add a partition to; restore onto a partition, or onto the whole disk")
+		return nil, p, errorf("the target has no partition table to add a partition to; restore onto a partition, or onto the whole disk")
 	}
 	ss := int64(t.SectorSize)
 	if ss <= 0 {
@@ -48,9 +47,9 @@ func AddPartition(t *Table, diskSize int64, p Partition, size, align int64, fill
 	}
 	if p.Number == 0 {
 		if t.Type == MBR {
-			return nil, p, fmt.Errorf("layout: the target's MBR has no free primary slot (4 in use); free one, or restore onto an existing partition")
+			return nil, p, errorf("the target's MBR has no free primary slot (4 in use); free one, or restore onto an existing partition")
 		}
-		return nil, p, fmt.Errorf("layout: the target's GPT has no free entry")
+		return nil, p, errorf("the target's GPT has no free entry")
 	}
 	// Free regions between the partitions (an extended partition is taken
 	// whole: its free space belongs to the logical chain).
@@ -96,7 +95,7 @@ func AddPartition(t *Table, diskSize int64, p Partition, size, align int64, fill
 		if len(l) > 0 {
 			have = strings.Join(l, ", ")
 		}
-		return nil, p, fmt.Errorf("layout: no unallocated space of %s on the target (free regions: %s); free some space, restore onto an existing partition, or choose another disk", human(size), have)
+		return nil, p, errorf("no unallocated space of %s on the target (free regions: %s); free some space, restore onto an existing partition, or choose another disk", human(size), have)
 	}
 	p.Start, p.Size, p.EBR = best.start, best.end-best.start, 0
 	if t.Type == GPT {
@@ -129,12 +128,12 @@ func mbrTypeFor(gptType string) (string, error) {
 	if t, ok := gptToMBR[strings.ToUpper(gptType)]; ok {
 		return t, nil
 	}
-	return "", fmt.Errorf("layout: the partition's GPT type %s has no MBR equivalent; restore it onto a GPT disk or onto an existing partition", gptType)
+	return "", errorf("the partition's GPT type %s has no MBR equivalent; restore it onto a GPT disk or onto an existing partition", gptType)
 }
 
 func gptTypeFor(mbrType string) (string, error) {
 	if t, ok := mbrToGPT[strings.ToLower(mbrType)]; ok {
 		return t, nil
 	}
-	return "", fmt.Errorf("layout: the partition's MBR type %s has no GPT equivalent we know; restore it onto an MBR disk or onto an existing partition", mbrType)
+	return "", errorf("the partition's MBR type %s has no GPT equivalent we know; restore it onto an MBR disk or onto an existing partition", mbrType)
 }

@@ -20,23 +20,23 @@ import (
 // in Number order, or an error that says why the tables do not correspond.
 func Correspond(stored, target *Table) ([]Move, error) {
 	if stored == nil || stored.Type == None {
-		return nil, fmt.Errorf("layout: the image holds no partition table")
+		return nil, errorf("the image holds no partition table")
 	}
 	if target == nil || target.Type == None {
-		return nil, fmt.Errorf("layout: the target has no partition table")
+		return nil, errorf("the target has no partition table")
 	}
 	src, dst := contentPartitions(stored), contentPartitions(target)
 	if !slices.EqualFunc(src, dst, func(a, b Partition) bool { return a.Number == b.Number }) {
-		return nil, fmt.Errorf("layout: the image has partitions %s but the target has %s", numbers(src), numbers(dst))
+		return nil, errorf("the image has partitions %s but the target has %s", numbers(src), numbers(dst))
 	}
 	var moves []Move
 	for i, s := range src {
 		d := dst[i]
 		if !sameType(s.Type, stored.Type, d.Type, target.Type) {
-			return nil, fmt.Errorf("layout: partition %d is of type %s in the image but %s on the target", s.Number, s.Type, d.Type)
+			return nil, errorf("partition %d is of type %s in the image but %s on the target", s.Number, s.Type, d.Type)
 		}
 		if d.Size < s.Size {
-			return nil, fmt.Errorf("layout: partition %d is %s on the target, smaller than the %s it is in the image", s.Number, human(d.Size), human(s.Size))
+			return nil, errorf("partition %d is %s on the target, smaller than the %s it is in the image", s.Number, human(d.Size), human(s.Size))
 		}
 		moves = append(moves, Move{Number: s.Number, SrcStart: s.Start, SrcSize: s.Size, DstStart: d.Start, DstSize: d.Size})
 	}

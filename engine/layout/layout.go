@@ -176,16 +176,16 @@ func Read(r io.ReaderAt, size int64, sectorSize int) (t *Table, err error) {
 	switch sectorSize {
 	case 512, 1024, 2048, 4096:
 	default:
-		return nil, fmt.Errorf("layout: sector size %d is not supported; use 512 or 4096", sectorSize)
+		return nil, errorf("sector size %d is not supported; use 512 or 4096", sectorSize)
 	}
 	if size < 0 {
-		return nil, fmt.Errorf("layout: negative disk size %d", size)
+		return nil, errorf("negative disk size %d", size)
 	}
 	// go-diskfs is not written for hostile input; a panic in it must not
 	// take the whole program down.
 	defer func() {
 		if v := recover(); v != nil {
-			t, err = nil, fmt.Errorf("layout: partition table parser failed on malformed data: %v", v)
+			t, err = nil, errorf("partition table parser failed on malformed data: %v", v)
 		}
 	}()
 
@@ -219,7 +219,7 @@ type disk struct {
 
 func (d *disk) read(off, n int64) ([]byte, error) {
 	if off < 0 || n < 0 || off > d.size || n > d.size-off {
-		return nil, fmt.Errorf("layout: %d bytes at offset %d lie outside the %d-byte disk", n, off, d.size)
+		return nil, errorf("%d bytes at offset %d lie outside the %d-byte disk", n, off, d.size)
 	}
 	b := make([]byte, n)
 	m, err := d.r.ReadAt(b, off)
@@ -229,7 +229,7 @@ func (d *disk) read(off, n int64) ([]byte, error) {
 	if err == nil {
 		err = io.ErrUnexpectedEOF
 	}
-	return nil, fmt.Errorf("layout: reading %d bytes at offset %d: %w", n, off, err)
+	return nil, errorf("reading %d bytes at offset %d: %w", n, off, err)
 }
 
 // isProtectiveMBR reports whether any MBR slot has type 0xEE, as libfdisk
@@ -271,12 +271,12 @@ func readMBR(d *disk, ss int64, b []byte) (*Table, error) {
 	// sector 0 is not (or no longer) an MBR.
 	for i := range 4 {
 		if f := b[446+16*i]; f != 0 && f != 0x80 {
-			return nil, fmt.Errorf("layout: MBR partition entry %d has invalid boot flag 0x%02x; sector 0 is damaged or is not a partition table", i+1, f)
+			return nil, errorf("MBR partition entry %d has invalid boot flag 0x%02x; sector 0 is damaged or is not a partition table", i+1, f)
 		}
 	}
 	mt, err := mbr.Read(d.storage(), int(ss), int(ss))
 	if err != nil {
-		return nil, fmt.Errorf("layout: reading MBR: %w", err)
+		return nil, errorf("reading MBR: %w", err)
 	}
 	t := &Table{
 		Type:       MBR,
@@ -291,7 +291,7 @@ func readMBR(d *disk, ss int64, b []byte) (*Table, error) {
 		}
 		if isExtended(p.Type) {
 			if ext != nil {
-				return nil, fmt.Errorf("layout: MBR has two extended partitions (%d and %d)", ext.Index, p.Index)
+				return nil, errorf("MBR has two extended partitions (%d and %d)", ext.Index, p.Index)
 			}
 			ext = p
 		}
@@ -326,7 +326,7 @@ func mbrPartition(d *disk, ss int64, diskID string, number int, p *mbr.Partition
 		part.EBR = ebr * ss
 	}
 	if part.Start+part.Size > d.size {
-		return Partition{}, fmt.Errorf("layout: MBR partition %d (bytes %d to %d) extends past the end of the %d-byte disk", number, part.Start, part.Start+part.Size, d.size)
+		return Partition{}, errorf("MBR partition %d (bytes %d to %d) extends past the end of the %d-byte disk", number, part.Start, part.Start+part.Size, d.size)
 	}
 	return part, nil
 }
@@ -340,14 +340,14 @@ func readLogical(d *disk, ss int64, t *Table, ext *mbr.Partition) error {
 	number := 5
 	for ebr := extStart; ; {
 		if seen[ebr] {
-			return fmt.Errorf("layout: extended partition chain loops back to sector %d", ebr)
+			return errorf("extended partition chain loops back to sector %d", ebr)
 		}
 		if len(seen) >= maxLogical {
-			return fmt.Errorf("layout: extended partition chain is longer than %d records", maxLogical)
+			return errorf("extended partition chain is longer than %d records", maxLogical)
 		}
 		seen[ebr] = true
 		if ebr < extStart || ebr >= extEnd {
-			return fmt.Errorf("layout: extended boot record at sector %d lies outside the extended partition (sectors %d to %d)", ebr, extStart, extEnd)
+			return errorf("extended boot record at sector %d lies outside the extended partition (sectors %d to %d)", ebr, extStart, extEnd)
 		}
 		b, err := d.read(ebr*ss, ss)
 		if err != nil {
@@ -358,7 +358,7 @@ func readLogical(d *disk, ss int64, t *Table, ext *mbr.Partition) error {
 			if ebr == extStart {
 				return nil // an empty extended partition, as fdisk leaves it
 			}
-			return fmt.Errorf("layout: extended boot record at sector %d has no 0x55AA signature", ebr)
+			return errorf("extended boot record at sector %d has no 0x55AA signature", ebr)
 		}
 		data, link := mbrEntry(b, 0), mbrEntry(b, 1)
 		if data.size != 0 && !isExtended(data.typ) {
@@ -369,7 +369,7 @@ func readLogical(d *disk, ss int64, t *Table, ext *mbr.Partition) error {
 				return err
 			}
 			if start+int64(data.size) > extEnd {
-				return fmt.Errorf("layout: logical partition %d (sectors %d to %d) extends past its extended partition (ends at sector %d)", number, start, start+int64(data.size), extEnd)
+				return errorf("logical partition %d (sectors %d to %d) extends past its extended partition (ends at sector %d)", number, start, start+int64(data.size), extEnd)
 			}
 			t.Partitions = append(t.Partitions, part)
 			number++
@@ -453,7 +453,7 @@ func parseGPTHeader(b []byte, ss, size int64) (gptHeader, error) {
 func readGPT(d *disk, ss int64, mbr0 []byte) (*Table, error) {
 	sectors := d.size / ss
 	if sectors < 3 {
-		return nil, fmt.Errorf("layout: disk has a protective MBR but only %d sectors, too few for a GPT", sectors)
+		return nil, errorf("disk has a protective MBR but only %d sectors, too few for a GPT", sectors)
 	}
 	// Check both headers before go-diskfs reads them; see gptHeader.
 	primary, err := d.read(ss, ss)
@@ -462,7 +462,7 @@ func readGPT(d *disk, ss int64, mbr0 []byte) (*Table, error) {
 	}
 	ph, perr := parseGPTHeader(primary, ss, d.size)
 	if perr != nil && perr != errNoGPT {
-		return nil, fmt.Errorf("layout: primary %w", perr)
+		return nil, errorf("primary %w", perr)
 	}
 	backupLBA := sectors - 1
 	if perr == nil {
@@ -474,7 +474,7 @@ func readGPT(d *disk, ss int64, mbr0 []byte) (*Table, error) {
 	}
 	bh, berr := parseGPTHeader(backup, ss, d.size)
 	if berr != nil && berr != errNoGPT {
-		return nil, fmt.Errorf("layout: backup %w", berr)
+		return nil, errorf("backup %w", berr)
 	}
 	// go-diskfs falls back to a header in the last sector, which is not
 	// where the primary says the backup is when the disk has grown.
@@ -484,16 +484,16 @@ func readGPT(d *disk, ss int64, mbr0 []byte) (*Table, error) {
 			return nil, err
 		}
 		if _, err := parseGPTHeader(last, ss, d.size); err != nil && err != errNoGPT {
-			return nil, fmt.Errorf("layout: GPT header in the last sector: %w", err)
+			return nil, errorf("GPT header in the last sector: %w", err)
 		}
 	}
 	if perr == errNoGPT && berr == errNoGPT {
-		return nil, fmt.Errorf("layout: disk has a protective MBR but neither the primary GPT header (LBA 1) nor the backup (LBA %d) is valid", backupLBA)
+		return nil, errorf("disk has a protective MBR but neither the primary GPT header (LBA 1) nor the backup (LBA %d) is valid", backupLBA)
 	}
 
 	gt, err := gpt.Read(d.storage(), int(ss), int(ss))
 	if err != nil {
-		return nil, fmt.Errorf("layout: reading GPT: %w", err)
+		return nil, errorf("reading GPT: %w", err)
 	}
 	t := &Table{
 		Type:                GPT,
@@ -504,10 +504,10 @@ func readGPT(d *disk, ss int64, mbr0 []byte) (*Table, error) {
 	}
 	for _, p := range gt.Partitions {
 		if p.End < p.Start {
-			return nil, fmt.Errorf("layout: GPT partition %d ends (LBA %d) before it starts (LBA %d)", p.Index, p.End, p.Start)
+			return nil, errorf("GPT partition %d ends (LBA %d) before it starts (LBA %d)", p.Index, p.End, p.Start)
 		}
 		if p.End >= uint64(sectors) {
-			return nil, fmt.Errorf("layout: GPT partition %d (LBA %d to %d) extends past the end of the %d-sector disk", p.Index, p.Start, p.End, sectors)
+			return nil, errorf("GPT partition %d (LBA %d to %d) extends past the end of the %d-sector disk", p.Index, p.Start, p.End, sectors)
 		}
 		t.Partitions = append(t.Partitions, Partition{
 			Number:     p.Index,

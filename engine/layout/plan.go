@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 )
 
 // Mode says how PlanLayout sizes the partitions on the target disk.
@@ -46,7 +47,7 @@ func ParseMode(s string) (Mode, error) {
 			return m, nil
 		}
 	}
-	return 0, fmt.Errorf("layout: unknown layout mode %q; use keep, fill or manual", s)
+	return 0, errorf("unknown layout mode %q; use keep, fill or manual", s)
 }
 
 // PlanOptions say how to turn a stored table into a target layout.
@@ -97,8 +98,51 @@ type Plan struct {
 	Moves    []Move
 	DiskSize int64
 	// Notes are lines for the user, e.g. "partition 3 grows from 1.0 GiB to
-	// 1.5 GiB".
+	// 1.5 GiB": the Text of each of Details, in the same order.
 	Notes []string
+	// Details are the notes as data: which partition, what changes.
+	// Add them with AddNote, which keeps Notes in step.
+	Details []Note
+}
+
+// Change is what a Note says happens.
+type Change int
+
+const (
+	Other   Change = iota // anything else (alignment, identifiers, free space)
+	Grows                 // the partition is made larger; its filesystem can be grown
+	Shrinks               // the partition is made smaller
+	Moves                 // the partition starts elsewhere
+	Located               // a delta restore found the partition elsewhere on the target
+)
+
+func (c Change) String() string {
+	switch c {
+	case Other:
+		return "other"
+	case Grows:
+		return "grows"
+	case Shrinks:
+		return "shrinks"
+	case Moves:
+		return "moves"
+	case Located:
+		return "located"
+	}
+	return fmt.Sprintf("Change(%d)", int(c))
+}
+
+// Note is one line about a plan, with what it is about.
+type Note struct {
+	Partition int // the partition's Number; 0 for the disk as a whole
+	Change    Change
+	Text      string
+}
+
+// AddNote appends a note to Details and its text to Notes.
+func (p *Plan) AddNote(partition int, c Change, text string) {
+	p.Details = append(p.Details, Note{Partition: partition, Change: c, Text: text})
+	p.Notes = append(p.Notes, text)
 }
 
 // Well-known partition types.
@@ -180,7 +224,7 @@ type item struct {
 // conversions the target table type cannot express.
 func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Plan, error) {
 	if src == nil || src.Type == None {
-		return nil, fmt.Errorf("layout: the image has no partition table to lay out; restore it as a whole disk")
+		return nil, errorf("the image has no partition table to lay out; restore it as a whole disk")
 	}
 	if sectorSize == 0 {
 		sectorSize = src.SectorSize
@@ -188,7 +232,7 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 	switch sectorSize {
 	case 512, 1024, 2048, 4096:
 	default:
-		return nil, fmt.Errorf("layout: sector size %d is not supported; use 512 or 4096", sectorSize)
+		return nil, errorf("sector size %d is not supported; use 512 or 4096", sectorSize)
 	}
 	ss := int64(sectorSize)
 	tt := o.Table
@@ -196,19 +240,19 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		tt = src.Type
 	}
 	if tt != MBR && tt != GPT {
-		return nil, fmt.Errorf("layout: cannot plan a %v table", tt)
+		return nil, errorf("cannot plan a %v table", tt)
 	}
 	align := o.Align
 	switch {
 	case align < 0:
-		return nil, fmt.Errorf("layout: negative alignment %d", align)
+		return nil, errorf("negative alignment %d", align)
 	case align == 0:
 		align = ss
 	case align%ss != 0:
-		return nil, fmt.Errorf("layout: alignment %d is not a multiple of the %d-byte sector size", align, ss)
+		return nil, errorf("alignment %d is not a multiple of the %d-byte sector size", align, ss)
 	}
 	if o.Mode != Keep && o.Mode != Fill && o.Mode != Manual {
-		return nil, fmt.Errorf("layout: unknown mode %v", o.Mode)
+		return nil, errorf("unknown mode %v", o.Mode)
 	}
 
 	// The usable area [first, end) of the target.
@@ -224,11 +268,11 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		end = sectors * ss
 		if sectors > 1<<32 {
 			end = 1 << 32 * ss
-			notes = append(notes, fmt.Sprintf("an MBR addresses only the first %s of the %s disk; the rest stays unused (use --table gpt to use all of it)", human(end), human(diskSize)))
+			notes = append(notes, fmt.Sprintf("an MBR addresses only the first %s of the %s disk; the rest stays unused (use %s to use all of it)", human(end), human(diskSize), opt.Flag(opt.Use{Option: opt.Table, Value: "gpt"})))
 		}
 	}
 	if end <= first {
-		return nil, fmt.Errorf("layout: the target disk (%d bytes) is too small to hold a %v partition table", diskSize, tt)
+		return nil, errorf("the target disk (%d bytes) is too small to hold a %v partition table", diskSize, tt)
 	}
 
 	items, ext, err := planItems(src, tt, ss)
@@ -236,7 +280,7 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		return nil, err
 	}
 	if len(items) == 0 {
-		return nil, fmt.Errorf("layout: the stored %v table has no partitions to lay out", src.Type)
+		return nil, errorf("the stored %v table has no partitions to lay out", src.Type)
 	}
 	byNumber := map[int]*item{}
 	for i := range items {
@@ -246,10 +290,10 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 	// Sizes and the smallest sizes allowed.
 	for n, v := range o.Sizes {
 		if byNumber[n] == nil {
-			return nil, fmt.Errorf("layout: --size names partition %d, but the image has no such partition (or it is an extended partition)", n)
+			return nil, refusal(n, opt.Fix{}, "%s names partition %d, but the image has no such partition (or it is an extended partition)", opt.Flag(opt.Use{Option: opt.Size}), n)
 		}
 		if v < 0 {
-			return nil, fmt.Errorf("layout: negative size %d for partition %d", v, n)
+			return nil, errorf("negative size %d for partition %d", v, n)
 		}
 	}
 	for i := range items {
@@ -276,7 +320,7 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		if o.Grow != 0 {
 			it := byNumber[o.Grow]
 			if it == nil {
-				return nil, fmt.Errorf("layout: --grow names partition %d, but the image has no such partition (or it is an extended partition)", o.Grow)
+				return nil, refusal(o.Grow, opt.Fix{}, "%s names partition %d, but the image has no such partition (or it is an extended partition)", opt.Flag(opt.Use{Option: opt.Grow}), o.Grow)
 			}
 			grow = slices.IndexFunc(items, func(x item) bool { return x.src.Number == o.Grow })
 		} else {
@@ -298,7 +342,8 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 			cursor = place(items, 0, len(items), false, first, align, ss)
 		}
 		if cursor > end {
-			return nil, fmt.Errorf("layout: the partitions with the sizes asked for need a disk of at least %s, but the target disk has %s; make partitions smaller (--size N=SIZE) or choose a larger disk", human(need(cursor)), human(diskSize))
+			return nil, refusal(0, opt.With("make partitions smaller ({}) or choose a larger disk", opt.Use{Option: opt.Size, Value: "N=SIZE"}),
+				"the partitions with the sizes asked for need a disk of at least %s, but the target disk has %s", human(need(cursor)), human(diskSize))
 		}
 	case Fill:
 		g := &items[grow]
@@ -322,12 +367,12 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		if size < g.min {
 			short := g.min - size
 			if g.min == g.src.Size && g.used >= 0 {
-				return nil, fmt.Errorf("layout: the target disk (%s) is %s too small for the stored layout: partition %d holds %s of data, but partitions are grown, never shrunk; choose a disk of at least %s", human(diskSize), human(short), g.src.Number, human(g.used), human(diskSize+short))
+				return nil, errorf("the target disk (%s) is %s too small for the stored layout: partition %d holds %s of data, but partitions are grown, never shrunk; choose a disk of at least %s", human(diskSize), human(short), g.src.Number, human(g.used), human(diskSize+short))
 			}
 			if _, ok := o.MinSizes[g.src.Number]; !ok {
-				return nil, fmt.Errorf("layout: the target disk (%s) is %s too small for the stored layout: partition %d cannot shrink because how much of it is used is not known; choose a disk of at least %s", human(diskSize), human(short), g.src.Number, human(diskSize+short))
+				return nil, errorf("the target disk (%s) is %s too small for the stored layout: partition %d cannot shrink because how much of it is used is not known; choose a disk of at least %s", human(diskSize), human(short), g.src.Number, human(diskSize+short))
 			}
-			return nil, fmt.Errorf("layout: the target disk (%s) is too small: partition %d would get %s but holds %s of data; choose a disk of at least %s", human(diskSize), g.src.Number, human(max(size, 0)), human(g.min), human(diskSize+short))
+			return nil, errorf("the target disk (%s) is too small: partition %d would get %s but holds %s of data; choose a disk of at least %s", human(diskSize), g.src.Number, human(max(size, 0)), human(g.min), human(diskSize+short))
 		}
 		g.dst.Size = size
 	}
@@ -342,7 +387,7 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		return nil, err
 	}
 	if err := check(t, diskSize); err != nil {
-		return nil, fmt.Errorf("layout: internal error, the planned table is invalid: %w", err)
+		return nil, errorf("internal error, the planned table is invalid: %w", err)
 	}
 
 	p := &Plan{Table: t, DiskSize: diskSize}
@@ -361,33 +406,36 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 	for _, m := range p.Moves {
 		switch {
 		case m.DstSize > m.SrcSize:
-			p.Notes = append(p.Notes, fmt.Sprintf("partition %d grows from %s to %s", m.Number, human(m.SrcSize), human(m.DstSize)))
+			p.AddNote(m.Number, Grows, fmt.Sprintf("partition %d grows from %s to %s", m.Number, human(m.SrcSize), human(m.DstSize)))
 		case m.DstSize < m.SrcSize:
-			p.Notes = append(p.Notes, fmt.Sprintf("partition %d shrinks from %s to %s", m.Number, human(m.SrcSize), human(m.DstSize)))
+			p.AddNote(m.Number, Shrinks, fmt.Sprintf("partition %d shrinks from %s to %s", m.Number, human(m.SrcSize), human(m.DstSize)))
 		}
 		if m.DstStart != m.SrcStart {
-			p.Notes = append(p.Notes, fmt.Sprintf("partition %d moves from offset %s to %s", m.Number, human(m.SrcStart), human(m.DstStart)))
+			p.AddNote(m.Number, Moves, fmt.Sprintf("partition %d moves from offset %s to %s", m.Number, human(m.SrcStart), human(m.DstStart)))
 			if strings.EqualFold(byNumber[m.Number].src.Type, typeBIOSBoot) {
-				p.Notes = append(p.Notes, fmt.Sprintf("partition %d is a BIOS boot partition; GRUB's MBR code points at its old place, so reinstall GRUB (grub-install) after restoring", m.Number))
+				p.AddNote(m.Number, Other, fmt.Sprintf("partition %d is a BIOS boot partition; GRUB's MBR code points at its old place, so reinstall GRUB (grub-install) after restoring", m.Number))
 			}
 		}
 	}
 	if moved {
-		p.Notes = append(p.Notes, fmt.Sprintf("partitions start on %s boundaries", human(o.Align)))
+		p.AddNote(0, Other, fmt.Sprintf("partitions start on %s boundaries", human(o.Align)))
 	}
 	if last := items[len(items)-1].dst; o.Mode != Fill && end-(last.Start+last.Size) >= max(align, 1<<20) {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s at the end of the disk stays unallocated", human(end-(last.Start+last.Size))))
+		p.AddNote(0, Other, fmt.Sprintf("%s at the end of the disk stays unallocated", human(end-(last.Start+last.Size))))
 	}
 	switch {
 	case src.Type != tt:
-		p.Notes = append(p.Notes, fmt.Sprintf("the %v table becomes %v with new identifiers; update PARTUUID= references in fstab and the boot loader", src.Type, tt))
+		p.AddNote(0, Other, fmt.Sprintf("the %v table becomes %v with new identifiers; update PARTUUID= references in fstab and the boot loader", src.Type, tt))
 	case o.NewIDs:
-		p.Notes = append(p.Notes, "the disk and its partitions get new identifiers; update PARTUUID= references in fstab and the boot loader")
+		p.AddNote(0, Other, "the disk and its partitions get new identifiers; update PARTUUID= references in fstab and the boot loader")
 	}
 	if tt == GPT {
-		p.Notes = append(p.Notes, fmt.Sprintf("the backup GPT is written at the end of the %s disk", human(diskSize)))
+		p.AddNote(0, Other, fmt.Sprintf("the backup GPT is written at the end of the %s disk", human(diskSize)))
 	}
-	p.Notes = append(notes, p.Notes...)
+	for _, n := range slices.Backward(notes) {
+		p.Details = slices.Insert(p.Details, 0, Note{Text: n})
+		p.Notes = slices.Insert(p.Notes, 0, n)
+	}
 	return p, nil
 }
 
@@ -399,7 +447,7 @@ func planItems(src *Table, tt TableType, ss int64) ([]item, *Partition, error) {
 	var ext *Partition
 	for _, p := range src.Partitions {
 		if p.Start%ss != 0 || p.Size%ss != 0 || p.EBR%ss != 0 {
-			return nil, nil, fmt.Errorf("layout: partition %d (at byte %d, %d bytes) does not fall on the target's %d-byte sectors; restore to a disk with %d-byte sectors", p.Number, p.Start, p.Size, ss, src.SectorSize)
+			return nil, nil, errorf("partition %d (at byte %d, %d bytes) does not fall on the target's %d-byte sectors; restore to a disk with %d-byte sectors", p.Number, p.Start, p.Size, ss, src.SectorSize)
 		}
 		if src.Type == MBR && isExtendedByte(mbrType(p.Type)) {
 			if tt == MBR {
@@ -411,10 +459,10 @@ func planItems(src *Table, tt TableType, ss int64) ([]item, *Partition, error) {
 		switch {
 		case src.Type == GPT && tt == MBR:
 			if n := len(src.Partitions); n > 4 {
-				return nil, nil, fmt.Errorf("layout: the image has %d partitions but an MBR holds 4 primary partitions; restore to a GPT disk (--table gpt, the default) or restore partitions one by one with --partition N", n)
+				return nil, nil, refusal(0, toGPTOrOneByOne, "the image has %d partitions but an MBR holds 4 primary partitions", n)
 			}
 			if p.Number > 4 {
-				return nil, nil, fmt.Errorf("layout: partition %d has no MBR slot (an MBR numbers its primary partitions 1 to 4); restore to a GPT disk (--table gpt, the default) or restore partitions one by one with --partition N", p.Number)
+				return nil, nil, refusal(p.Number, toGPTOrOneByOne, "partition %d has no MBR slot (an MBR numbers its primary partitions 1 to 4)", p.Number)
 			}
 			typ, ok := gptToMBR[strings.ToUpper(p.Type)]
 			if !ok {
@@ -425,13 +473,14 @@ func planItems(src *Table, tt TableType, ss int64) ([]item, *Partition, error) {
 				case typeMSR:
 					what = "it is a Microsoft reserved partition, which only GPT disks use"
 				}
-				return nil, nil, fmt.Errorf("layout: partition %d cannot go into an MBR: %s; restore to a GPT disk (--table gpt, the default) or restore partitions one by one with --partition N", p.Number, what)
+				return nil, nil, refusal(p.Number, toGPTOrOneByOne, "partition %d cannot go into an MBR: %s", p.Number, what)
 			}
 			it.dst.Type, it.dst.Name, it.dst.Attributes = typ, "", 0
 		case src.Type == MBR && tt == GPT:
 			typ, ok := mbrToGPT[strings.ToLower(p.Type)]
 			if !ok {
-				return nil, nil, fmt.Errorf("layout: partition %d has MBR type %s, which has no GPT equivalent we know; restore to an MBR disk (--table mbr) or restore partitions one by one with --partition N", p.Number, p.Type)
+				return nil, nil, refusal(p.Number, opt.With("restore to an MBR disk ({}) or restore partitions one by one with {}", opt.Use{Option: opt.Table, Value: "mbr"}, opt.Use{Option: opt.Partition, Value: "N"}),
+					"partition %d has MBR type %s, which has no GPT equivalent we know", p.Number, p.Type)
 			}
 			it.dst.Type, it.dst.EBR, it.dst.Attributes = typ, 0, 0
 			if p.Bootable {
@@ -439,7 +488,7 @@ func planItems(src *Table, tt TableType, ss int64) ([]item, *Partition, error) {
 			}
 		}
 		if tt == GPT && p.Number > gptEntries {
-			return nil, nil, fmt.Errorf("layout: partition %d does not fit a %d-entry GPT; restore partitions one by one with --partition N", p.Number, gptEntries)
+			return nil, nil, refusal(p.Number, opt.With("restore partitions one by one with {}", opt.Use{Option: opt.Partition, Value: "N"}), "partition %d does not fit a %d-entry GPT", p.Number, gptEntries)
 		}
 		it.logical = tt == MBR && p.Number > 4
 		items = append(items, it)
@@ -451,7 +500,7 @@ func planItems(src *Table, tt TableType, ss int64) ([]item, *Partition, error) {
 	for _, it := range items {
 		if it.logical {
 			if it.src.Number != n {
-				return nil, nil, fmt.Errorf("layout: the logical partitions are not in disk order (partition %d comes before partition %d); they cannot be re-laid out, restore the stored table as it is", it.src.Number, n)
+				return nil, nil, errorf("the logical partitions are not in disk order (partition %d comes before partition %d); they cannot be re-laid out, restore the stored table as it is", it.src.Number, n)
 			}
 			n++
 		}
@@ -460,7 +509,7 @@ func planItems(src *Table, tt TableType, ss int64) ([]item, *Partition, error) {
 		ext = nil // an empty extended partition is dropped
 	}
 	if n > 5 && ext == nil {
-		return nil, nil, fmt.Errorf("layout: the table has logical partitions but no extended partition")
+		return nil, nil, errorf("the table has logical partitions but no extended partition")
 	}
 	return items, ext, nil
 }
@@ -525,7 +574,7 @@ func placeEBRs(items []item, ext *Partition, first, align, ss int64, keep bool) 
 				it.dst.EBR = prevEnd
 			}
 			if it.dst.EBR < prevEnd || it.dst.EBR+ss > it.dst.Start {
-				return fmt.Errorf("layout: internal error, no room for the boot record of logical partition %d", it.src.Number)
+				return errorf("internal error, no room for the boot record of logical partition %d", it.src.Number)
 			}
 			if extStart < 0 {
 				extStart = it.dst.EBR
@@ -588,27 +637,35 @@ func newGUID() string { return strings.ToUpper(uuid.New().String()) }
 func shrinkError(it *item, size int64) error {
 	n := it.src.Number
 	if it.min == it.src.Size && it.used >= 0 {
-		return fmt.Errorf("layout: partition %d cannot shrink from %s to %s: its filesystem holds %s of data, but partitions are grown, never shrunk, so it needs at least its stored size; give it --size %d=%s or more (to make it smaller, shrink the filesystem on the source, e.g. with resize2fs or ntfsresize, and back up again)", n, human(it.src.Size), human(size), human(it.used), n, sizeArg(it.src.Size))
+		return refusal(n, opt.With("give it {} or more (to make it smaller, shrink the filesystem on the source, e.g. with resize2fs or ntfsresize, and back up again)", opt.Use{Option: opt.Size, Value: fmt.Sprintf("%d=%s", n, sizeArg(it.src.Size))}),
+			"partition %d cannot shrink from %s to %s: its filesystem holds %s of data, but partitions are grown, never shrunk, so it needs at least its stored size", n, human(it.src.Size), human(size), human(it.used))
 	}
 	if it.min == it.src.Size {
-		return fmt.Errorf("layout: partition %d cannot shrink from %s to %s: how much of it is used is not known; keep its size (--size %d=%d or more)", n, human(it.src.Size), human(size), n, it.src.Size)
+		return refusal(n, opt.With("keep its size ({} or more)", opt.Use{Option: opt.Size, Value: fmt.Sprintf("%d=%d", n, it.src.Size)}),
+			"partition %d cannot shrink from %s to %s: how much of it is used is not known", n, human(it.src.Size), human(size))
 	}
-	return fmt.Errorf("layout: partition %d cannot shrink to %s: its filesystem uses %s; give it at least that (--size %d=%d)", n, human(size), human(it.min), n, it.min)
+	return refusal(n, opt.With("give it at least that ({})", opt.Use{Option: opt.Size, Value: fmt.Sprintf("%d=%d", n, it.min)}),
+		"partition %d cannot shrink to %s: its filesystem uses %s", n, human(size), human(it.min))
 }
+
+// toGPTOrOneByOne is the fix for a GPT layout that does not go into an MBR.
+var toGPTOrOneByOne = opt.With("restore to a GPT disk ({}, the default) or restore partitions one by one with {}",
+	opt.Use{Option: opt.Table, Value: "gpt"}, opt.Use{Option: opt.Partition, Value: "N"})
 
 // tooSmall explains a Keep layout that does not fit: how big a disk it
 // needs and which partition could shrink instead.
 func tooSmall(items []item, diskSize, need, over, align, ss int64) error {
-	msg := fmt.Sprintf("layout: the target disk (%s) is smaller than the %s the stored layout needs", human(diskSize), human(need))
+	msg := fmt.Sprintf("the target disk (%s) is smaller than the %s the stored layout needs", human(diskSize), human(need))
 	it := &items[defaultGrow(items)]
 	size := alignDown(it.src.Size-over-align, ss)
 	if size >= it.min && size > 0 {
-		return fmt.Errorf("%s; choose a disk of at least %s, or restore with --layout manual --size %d=%d to shrink partition %d", msg, human(need), it.src.Number, size, it.src.Number)
+		return &Error{Reason: msg, Fix: opt.With(fmt.Sprintf("choose a disk of at least %s, or restore with {} {} to shrink partition %d", human(need), it.src.Number),
+			opt.Use{Option: opt.Layout, Value: "manual"}, opt.Use{Option: opt.Size, Value: fmt.Sprintf("%d=%d", it.src.Number, size)})}
 	}
 	if it.min < it.src.Size {
-		return fmt.Errorf("%s; choose a disk of at least %s (partition %d holds %s of data and cannot shrink enough)", msg, human(need), it.src.Number, human(it.min))
+		return &Error{Reason: msg, Fix: opt.Text(fmt.Sprintf("choose a disk of at least %s (partition %d holds %s of data and cannot shrink enough)", human(need), it.src.Number, human(it.min)))}
 	}
-	return fmt.Errorf("%s; choose a disk of at least %s", msg, human(need))
+	return &Error{Reason: msg, Fix: opt.Text(fmt.Sprintf("choose a disk of at least %s", human(need)))}
 }
 
 // sizeArg writes a size for --size N=SIZE: "64MiB" where that is exact,

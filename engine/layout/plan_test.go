@@ -2,9 +2,12 @@ package layout
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 )
 
 func TestModeString(t *testing.T) {
@@ -457,4 +460,57 @@ func FuzzPlanLayout(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPlanErrorFields: a layout that does not fit is an *Error whose fix
+// names options as data, and whose message reads as it always did.
+func TestPlanErrorFields(t *testing.T) {
+	gpt5 := &Table{Type: GPT, SectorSize: 512}
+	for i := range 5 {
+		gpt5.Partitions = append(gpt5.Partitions, Partition{Number: i + 1, Start: int64(i+1) * mib, Size: mib, Type: typeLinux})
+	}
+	_, err := PlanLayout(gpt5, 64*mib, 512, PlanOptions{Table: MBR})
+	var le *Error
+	if !errors.As(err, &le) {
+		t.Fatalf("err = %v (%T), want a *layout.Error", err, err)
+	}
+	if !le.Fix.Names(opt.Table) || !le.Fix.Names(opt.Partition) || le.Fix.Names(opt.Delta) {
+		t.Errorf("fix %+v does not name --table and --partition", le.Fix)
+	}
+	want := "layout: the image has 5 partitions but an MBR holds 4 primary partitions; restore to a GPT disk (--table gpt, the default) or restore partitions one by one with --partition N"
+	if err.Error() != want || le.Text() != strings.TrimPrefix(want, "layout: ") || strings.Contains(le.Reason, "--") {
+		t.Errorf("message %q, reason %q", err, le.Reason)
+	}
+	_, err = PlanLayout(gpt5, 64*mib, 512, PlanOptions{Mode: Manual, Sizes: map[int]int64{9: mib}})
+	if !errors.As(err, &le) || le.Partition != 9 {
+		t.Errorf("--size for a missing partition: %v, want an *Error about partition 9", err)
+	}
+}
+
+// TestPlanNoteDetails: every note has a Detail in the same order, and a
+// grown partition's says so with its number.
+func TestPlanNoteDetails(t *testing.T) {
+	src := &Table{Type: GPT, SectorSize: 512, Partitions: []Partition{
+		{Number: 1, Start: mib, Size: 32 * mib, Type: typeESP},
+		{Number: 2, Start: 33 * mib, Size: 64 * mib, Type: typeLinux},
+	}}
+	p, err := PlanLayout(src, 512*mib, 512, PlanOptions{Mode: Fill})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Details) != len(p.Notes) {
+		t.Fatalf("%d details for %d notes", len(p.Details), len(p.Notes))
+	}
+	grown := 0
+	for i, d := range p.Details {
+		if d.Text != p.Notes[i] {
+			t.Errorf("detail %d %q, note %q", i, d.Text, p.Notes[i])
+		}
+		if d.Change == Grows {
+			grown = d.Partition
+		}
+	}
+	if grown != 2 {
+		t.Errorf("details %+v: want partition 2 to grow", p.Details)
+	}
 }

@@ -3,7 +3,6 @@ package layout
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -39,10 +38,10 @@ const bootCodeSize = 440
 // keeps its core image on MBR disks) after calling Write.
 func Write(w io.WriterAt, size int64, t *Table, bootCode []byte) error {
 	if t == nil {
-		return errors.New("layout: no table to write")
+		return errorf("no table to write")
 	}
 	if err := check(t, size); err != nil {
-		return fmt.Errorf("layout: refusing to write an invalid table: %w", err)
+		return errorf("refusing to write an invalid table: %w", err)
 	}
 	if len(bootCode) > bootCodeSize {
 		bootCode = bootCode[:bootCodeSize]
@@ -53,7 +52,7 @@ func Write(w io.WriterAt, size int64, t *Table, bootCode []byte) error {
 	case MBR:
 		return writeMBR(w, size, t, bootCode)
 	}
-	return fmt.Errorf("layout: cannot write a %v table", t.Type)
+	return errorf("cannot write a %v table", t.Type)
 }
 
 // WriteGPT writes the GPT t to w, a disk of size bytes, for media whose
@@ -65,10 +64,10 @@ func Write(w io.WriterAt, size int64, t *Table, bootCode []byte) error {
 // same writer as Write's for a GPT, through the same go-diskfs adapter.
 func WriteGPT(w io.WriterAt, size int64, t *Table) error {
 	if t == nil || t.Type != GPT {
-		return errors.New("layout: WriteGPT needs a GPT table")
+		return errorf("WriteGPT needs a GPT table")
 	}
 	if err := check(t, size); err != nil {
-		return fmt.Errorf("layout: refusing to write an invalid table: %w", err)
+		return errorf("refusing to write an invalid table: %w", err)
 	}
 	return writeGPT(w, size, t, nil, false)
 }
@@ -116,7 +115,7 @@ func writeGPT(w io.WriterAt, size int64, t *Table, bootCode []byte, whole bool) 
 		return err
 	}
 	if err := gt.Write(&writerFile{w: w, size: size}, size); err != nil {
-		return fmt.Errorf("layout: writing GPT: %w", err)
+		return errorf("writing GPT: %w", err)
 	}
 	return nil
 }
@@ -125,7 +124,7 @@ func writeMBR(w io.WriterAt, size int64, t *Table, bootCode []byte) error {
 	ss := int64(t.SectorSize)
 	sig, err := strconv.ParseUint(t.DiskGUID, 16, 32)
 	if err != nil && t.DiskGUID != "" {
-		return fmt.Errorf("layout: MBR disk signature %q is not 8 hex digits", t.DiskGUID)
+		return errorf("MBR disk signature %q is not 8 hex digits", t.DiskGUID)
 	}
 	s0 := make([]byte, ss)
 	copy(s0, bootCode)
@@ -279,7 +278,7 @@ func chs(lba uint64) []byte {
 
 func writeAt(w io.WriterAt, b []byte, off int64, what string) error {
 	if _, err := w.WriteAt(b, off); err != nil {
-		return fmt.Errorf("layout: writing %s at byte %d: %w", what, off, err)
+		return errorf("writing %s at byte %d: %w", what, off, err)
 	}
 	return nil
 }
@@ -408,11 +407,11 @@ type writerFile struct {
 
 func (f *writerFile) WriteAt(b []byte, off int64) (int, error) { return f.w.WriteAt(b, off) }
 func (f *writerFile) ReadAt([]byte, int64) (int, error) {
-	return 0, errors.New("layout: the disk is opened for writing the partition table only")
+	return 0, errorf("the disk is opened for writing the partition table only")
 }
 func (f *writerFile) Read([]byte) (int, error) { return f.ReadAt(nil, 0) }
 func (f *writerFile) Seek(int64, int) (int64, error) {
-	return 0, errors.New("layout: the disk is opened for writing the partition table only")
+	return 0, errorf("the disk is opened for writing the partition table only")
 }
 func (f *writerFile) Stat() (fs.FileInfo, error) { return fileInfo{size: f.size}, nil }
 func (f *writerFile) Close() error               { return nil }

@@ -126,7 +126,7 @@ encrypted and split image files, checks them, and restores them.`,
 	if err != nil && isCobraUsage(err) {
 		err = &usageError{err}
 	}
-	return err
+	return worded(err)
 }
 
 // isCobraUsage recognises cobra's own argument errors.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 	"github.com/lifeboat-rescue/lifeboat/images"
 	"github.com/lifeboat-rescue/lifeboat/internal/version"
 )
@@ -121,7 +122,7 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 			// As zstd does: the image would scroll past as garbage and
 			// can leave the terminal in a strange state.
 			return &engine.RefusedError{Object: "standard output", Reason: "it is a terminal, and lifeboat is not writing binary data to a terminal",
-				Fix: fmt.Sprintf("redirect it: lifeboat backup %s %s -o - > FILE", kindWord(kind), source)}
+				Fix: opt.Text(fmt.Sprintf("redirect it: lifeboat backup %s %s -o - > FILE", kindWord(kind), source))}
 		}
 	}
 	lvl, err := images.ParseLevel(f.compression)

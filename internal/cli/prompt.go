@@ -95,7 +95,7 @@ func (e *promptCancelled) Error() string {
 
 func (e *promptCancelled) Unwrap() error { return context.Canceled }
 
-func errPromptCancelled(key string) error { return &promptCancelled{key} }
+func errPromptCancelled(key string) error { return engine.BeforeWriting(&promptCancelled{key}) }
 
 // readTerminalLine shows prompt (one line, no newline) and reads one line
 // typed on the terminal fd (which is e.stdin), echoing it when echo is
@@ -108,7 +108,7 @@ func errPromptCancelled(key string) error { return &promptCancelled{key} }
 // elsewhere) ends the wait too.
 func (e *env) readTerminalLine(fd int, prompt string, echo bool) ([]byte, error) {
 	if e.ctx != nil && e.ctx.Err() != nil {
-		return nil, fmt.Errorf("cancelled before the prompt; nothing was written: %w", e.ctx.Err())
+		return nil, engine.BeforeWriting(fmt.Errorf("cancelled before the prompt; nothing was written: %w", e.ctx.Err()))
 	}
 	old, err := term.MakeRaw(fd)
 	if err != nil {
@@ -136,7 +136,7 @@ func (e *env) readTerminalLine(fd int, prompt string, echo bool) ([]byte, error)
 		return r.line, r.err
 	case <-ctx.Done():
 		fmt.Fprint(e.stderr, "\r\n")
-		return nil, fmt.Errorf("cancelled at the prompt; nothing was written: %w", ctx.Err())
+		return nil, engine.BeforeWriting(fmt.Errorf("cancelled at the prompt; nothing was written: %w", ctx.Err()))
 	}
 }
 
