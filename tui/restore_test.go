@@ -1,0 +1,216 @@
+package tui
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+)
+
+func TestRestoreWizard(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, fakeOptions(f))
+	h.golden("home")
+	h.keys("?")
+	h.golden("help")
+	h.keys(" ") // any key closes the help
+	h.keys("<enter>")
+	h.golden("restore-1-image")
+	h.keys("<enter>")
+	h.golden("restore-2-point")
+	h.keys("<enter>")
+	h.golden("restore-3-scope")
+	h.keys("<enter>")
+	h.golden("restore-4-target")
+	h.keys("<down><enter>")
+	h.golden("restore-5-layout")
+	h.keys("<down><enter>")
+	h.waitFor("Type sdb and press Enter")
+	h.golden("restore-6-confirm")
+	h.keys("sdb<enter>")
+	h.waitFor("Elapsed")
+	h.golden("restore-7-progress")
+	close(f.release)
+	h.waitFor("Restore finished")
+	h.golden("restore-8-result")
+
+	if len(f.restores) != 1 {
+		t.Fatalf("%d restores, want 1", len(f.restores))
+	}
+	o := f.restores[0]
+	if o.Image != "/mnt/sdc1/pc1.lbi" || o.Target != "/dev/sdb" || o.Partition != 0 || o.Layout.Mode != layout.Fill || o.Layout.Align != 1<<20 {
+		t.Errorf("restore options %+v", o)
+	}
+	h.keys("<enter>")
+	h.shows("Main menu")
+}
+
+func TestRestoreWrongConfirmation(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<enter><enter><enter><enter><down><enter><enter>")
+	h.waitFor("Type sdb and press Enter")
+	h.keys("sda<enter>")
+	h.waitFor("Pick the target again")
+	h.golden("restore-declined")
+	h.shows(`you typed "sda", not "sdb"; nothing was written to /dev/sdb`)
+	h.shows("> sdb")
+	if f.written {
+		t.Fatal("the restore went on after a wrong name")
+	}
+	// Enter keeps sdb; the layout step keeps "Keep the partition sizes".
+	h.keys("<enter>")
+	h.shows("> Keep the partition sizes")
+	h.keys("<enter>")
+	h.waitFor("Type sdb and press Enter")
+	h.keys("sd<esc>")
+	h.waitFor("cancelled at the confirmation")
+	h.shows("nothing was written to /dev/sdb")
+	h.shows("Restore > Layout")
+	if f.written {
+		t.Fatal("the restore went on after Esc")
+	}
+	h.keys("<enter>")
+	h.waitFor("Type sdb and press Enter")
+	h.keys("sdb<enter>")
+	h.waitFor("Elapsed")
+	close(f.release)
+	h.waitFor("Restore finished")
+	if len(f.restores) != 3 {
+		t.Fatalf("%d restores, want 3", len(f.restores))
+	}
+	for i, o := range f.restores {
+		if o.Image != "/mnt/sdc1/pc1.lbi" || o.Target != "/dev/sdb" || o.Partition != 0 || o.Layout.Mode != layout.Keep {
+			t.Errorf("restore %d options %+v", i, o)
+		}
+	}
+}
+
+func TestRestoreRefusedTarget(t *testing.T) {
+	f := newFake()
+	f.refuse = "/dev/sda"
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<enter><enter><enter><enter>")
+	h.shows("Restore > Target")
+	h.keys("<enter><down><enter>") // sda, fill the disk
+	h.waitFor("refusing /dev/sda")
+	h.golden("restore-refused")
+	h.shows("> sda")
+	h.keys("<down><enter>") // sdb
+	h.shows("> Fill the disk")
+	h.keys("<enter>")
+	h.waitFor("Type sdb and press Enter")
+	h.keys("sdb<enter>")
+	h.waitFor("Elapsed")
+	close(f.release)
+	h.waitFor("Restore finished")
+	if len(f.restores) != 2 {
+		t.Fatalf("%d restores, want 2", len(f.restores))
+	}
+	if o := f.restores[1]; o.Image != "/mnt/sdc1/pc1.lbi" || o.Target != "/dev/sdb" || o.Partition != 0 || o.Layout.Mode != layout.Fill {
+		t.Errorf("restore options %+v", o)
+	}
+}
+
+func TestRestoreStop(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<enter><enter><enter><enter><down><enter><enter>")
+	h.waitFor("Type sdb")
+	h.keys("sdb<enter>")
+	h.waitFor("Elapsed")
+	h.keys("<esc>")
+	h.golden("restore-stop-question")
+	h.keys("n")
+	if strings.Contains(h.m.View(), "Press y") {
+		t.Fatal("n did not withdraw the question")
+	}
+	h.keys("<esc>y")
+	h.waitFor("Restore stopped")
+	h.golden("restore-stopped")
+	h.shows("/dev/sdb was partly written")
+}
+
+func TestRestoreStopVerifying(t *testing.T) {
+	f := newFake()
+	f.verify = true
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<enter><enter><enter><enter><down><enter><enter>")
+	h.waitFor("Type sdb")
+	h.keys("sdb<enter>")
+	h.waitFor("Stage    reading back")
+	h.keys("<esc>")
+	h.shows("All the data has been written to /dev/sdb")
+	h.golden("restore-stop-verifying-question")
+	h.keys("y")
+	h.waitFor("Restore stopped")
+	h.golden("restore-stopped-verifying")
+	h.shows("All the data was written to /dev/sdb")
+	if strings.Contains(h.m.View(), "partly written") {
+		t.Error("a complete write is called partly written")
+	}
+}
+
+func TestRestorePartitionEncrypted(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<enter><down><enter>")
+	h.golden("restore-password")
+	h.keys("nope<enter>")
+	h.waitFor("does not open the image")
+	h.keys("hunter2<enter>")
+	h.waitFor("Backup points")
+	h.keys("<enter><down><down><enter>")
+	h.golden("restore-partition-target")
+	h.keys("<down><down><enter>") // sda2
+	h.waitFor("Type sda2")
+	h.keys("<esc>")
+	h.waitFor("not confirmed")
+	o := f.restores[0]
+	if o.Partition != 2 || o.Target != "/dev/sda2" {
+		t.Errorf("restore options %+v", o)
+	}
+	if p, err := o.Password(); err != nil || string(p) != "hunter2" {
+		t.Errorf("password %q %v", p, err)
+	}
+}
+
+func TestRestoreTypedPathError(t *testing.T) {
+	h := newHarness(t, fakeOptions(newFake()))
+	h.keys("<enter><down><down><enter>/nowhere/x.lbi<enter>")
+	h.waitFor("does not exist")
+	h.golden("restore-typed-path-error")
+}
+
+func TestPrepareWriteError(t *testing.T) {
+	o := fakeOptions(newFake())
+	o.PrepareWrite = func(target string, src []string) error {
+		return errors.New("the image " + src[0] + " is on " + target + "; choose another target")
+	}
+	h := newHarness(t, o)
+	h.keys("<enter><enter><enter><enter><down><enter><enter>")
+	h.shows("is on /dev/sdb; choose another target")
+	if h.m.op != nil || h.m.wiz == nil || h.m.wiz.nav().cur != stLayout {
+		t.Errorf("not on the layout screen still:\n%s", h.m.View())
+	}
+}
+
+func TestRestoreChainPoint(t *testing.T) {
+	f := newFake()
+	o := fakeOptions(f)
+	o.Images = func() []string { return []string{"/mnt/sdc1/pc1-inc2.lbi"} }
+	h := newHarness(t, o)
+	h.keys("<enter><enter>")
+	h.waitFor("newest first")
+	h.golden("restore-chain-points")
+	h.keys("<down><enter>") // the missing point is skipped: the full one
+	h.waitFor("Restore the whole disk")
+	h.keys("<enter><down><enter><enter>")
+	h.waitFor("Type sdb")
+	h.keys("<esc>")
+	h.waitFor("not confirmed")
+	if got := f.restores[0].Image; got != "/mnt/sdc1/pc1-full.lbi" {
+		t.Errorf("restored %s, want the full point", got)
+	}
+}
