@@ -30,6 +30,7 @@ package rescue
 
 import (
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 	"time"
@@ -253,6 +254,21 @@ const ResultMarker = "LIFEBOAT-RESULT"
 // okLine is the result line of a job that succeeded: bytes= is what was
 // written to the target, range= the span of the target the restore covered.
 func okLine(a Action, image, target string, res *engine.RestoreResult, elapsed time.Duration) string {
-	return fmt.Sprintf("%s status=ok exit=0 action=%s image=%s target=%s bytes=%d range=%d verified=%v seconds=%.1f",
-		ResultMarker, a, image, target, res.Written, res.Bytes, res.Verified, elapsed.Seconds())
+	return fmt.Sprintf("%s status=ok exit=%d action=%s image=%s target=%s bytes=%d range=%d verified=%v seconds=%.1f",
+		ResultMarker, engine.ExitOK, a, image, target, res.Written, res.Bytes, res.Verified, elapsed.Seconds())
 }
+
+// classed reads as err and also wraps class, so that engine.ExitCode (the
+// one exit-code table) maps a job's own failures, such as an image that is
+// not found or a target that is refused, as it maps the engine's.
+type classed struct{ class, err error }
+
+func (c *classed) Error() string   { return c.err.Error() }
+func (c *classed) Unwrap() []error { return []error{c.class, c.err} }
+
+// notFound marks err as a missing source: engine.ExitNotFound.
+func notFound(err error) error { return &classed{fs.ErrNotExist, err} }
+
+// refused marks err as a refusal before anything was written:
+// engine.ExitRefused.
+func refused(err error) error { return &classed{engine.ErrRefused, err} }

@@ -127,23 +127,23 @@ func (e *env) runJob(ctx context.Context, j Job) {
 		select {
 		case <-e.net.up:
 		case <-time.After(wait):
-			e.result(j, engine.ExitNotFound, "", fmt.Errorf("image %s: no network address after %v: %s", j.Image, wait, e.net.problem()))
+			e.fail(j, "", notFound(fmt.Errorf("image %s: no network address after %v: %s", j.Image, wait, e.net.problem())))
 			return
 		}
 	}
 	image, err := e.resolveFile(j.Image)
 	if err != nil {
-		e.result(j, engine.ExitNotFound, "", err)
+		e.fail(j, "", notFound(err))
 		return
 	}
 	target, err := e.resolveTarget(j.Target, image)
 	if err != nil {
-		e.result(j, engine.ExitRefused, "", err)
+		e.fail(j, "", refused(err))
 		return
 	}
 	if !j.Force && !strings.HasPrefix(j.Target, "first-empty") {
 		if empty, err := diskEmpty(target); err == nil && !empty {
-			e.result(j, engine.ExitRefused, target, fmt.Errorf("target %s is not empty (it has data in its first or last MiB); add lifeboat.force=1 to overwrite it", target))
+			e.fail(j, target, refused(fmt.Errorf("target %s is not empty (it has data in its first or last MiB); add lifeboat.force=1 to overwrite it", target)))
 			return
 		}
 	}
@@ -163,7 +163,7 @@ func (e *env) runJob(ctx context.Context, j Job) {
 		}
 	}
 	if err := e.unmountDisk(target); err != nil {
-		e.result(j, engine.ExitRefused, target, err)
+		e.fail(j, target, refused(err))
 		return
 	}
 	e.say("lifeboat: restoring %s to %s", image, target)
@@ -174,7 +174,7 @@ func (e *env) runJob(ctx context.Context, j Job) {
 		Progress: &consoleProgress{e: e},
 	})
 	if err != nil {
-		e.result(j, engine.ExitCode(err), target, err)
+		e.fail(j, target, err)
 		return
 	}
 	e.report(j, okLine(j.Action, image, target, res, time.Since(start)))
@@ -213,6 +213,14 @@ func redactURL(u string) string {
 	return u
 }
 
+// fail reports a failed job with the exit code engine.ExitCode gives err.
+func (e *env) fail(j Job, target string, err error) {
+	e.result(j, engine.ExitCode(err), target, err)
+}
+
+// result reports a failed job with an exit code from engine's table; fail
+// is the usual way in, result the way for codes no error carries (a wrong
+// command line is engine.ExitUsage).
 func (e *env) result(j Job, code int, target string, err error) {
 	reason := strings.ReplaceAll(err.Error(), `"`, `'`)
 	e.say("lifeboat: %v", err)

@@ -1,6 +1,9 @@
 package rescue
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +99,35 @@ func TestOKLine(t *testing.T) {
 	want := "LIFEBOAT-RESULT status=ok exit=0 action=restore image=/mnt/vda/pc1.lbi target=/dev/vdb bytes=7340032 range=52428800 verified=true seconds=4.0"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// A job's own failures get their exit codes from engine.ExitCode and keep
+// their wording.
+func TestJobErrorExitCodes(t *testing.T) {
+	cause := errors.New("no mounted filesystem has label IMAGES")
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"not found", notFound(cause), engine.ExitNotFound},
+		{"refused", refused(cause), engine.ExitRefused},
+		{"refused, wrapped", fmt.Errorf("job: %w", refused(cause)), engine.ExitRefused},
+		{"cancelled while refused", refused(fmt.Errorf("wait: %w", context.Canceled)), engine.ExitCancelled},
+		{"unclassed", cause, engine.ExitFailure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := engine.ExitCode(tt.err); got != tt.want {
+				t.Errorf("ExitCode = %d, want %d", got, tt.want)
+			}
+			if !errors.Is(tt.err, cause) && !errors.Is(tt.err, context.Canceled) {
+				t.Error("the cause is lost")
+			}
+		})
+	}
+	if got := refused(cause).Error(); got != cause.Error() {
+		t.Errorf("refused(err) reads %q, want %q", got, cause.Error())
 	}
 }
