@@ -112,8 +112,8 @@ func layoutBars(p *engine.Plan, srcSize int64, w int) []string {
 		total = srcSize
 	}
 	scale := max(srcSize, total)
-	out := []string{"", "  Source  " + bar(before, scale, int(int64(bw)*srcSize/scale)),
-		"  After   " + bar(after, scale, int(int64(bw)*total/scale))}
+	out := []string{"", "  Source  " + bar(before, srcSize, scale, bw),
+		"  After   " + bar(after, total, scale, bw)}
 	if len(p.Before) <= 4 {
 		for _, q := range p.Before {
 			l := fmt.Sprintf("          %d = %s", q.Number, engine.HumanBytes(q.Size))

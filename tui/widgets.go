@@ -199,17 +199,23 @@ type seg struct {
 	start, size int64
 }
 
-// bar draws partitions over a disk of total bytes, width columns wide:
-// each partition is its number repeated, free space is '.'.
-func bar(segs []seg, total int64, width int) string {
-	b := []byte(strings.Repeat(".", width))
-	if total <= 0 {
-		return "[" + string(b) + "]"
+// bar draws partitions on a disk of disk bytes, at width columns for
+// scale bytes: every bar of a screen is drawn at the same scale, so the
+// same partition is as wide in each and a smaller disk is a shorter bar.
+// Each partition is its number repeated, free space is '.'; a partition
+// too small for a column of its own still gets one.
+func bar(segs []seg, disk, scale int64, width int) string {
+	if scale <= 0 {
+		return "[" + strings.Repeat(".", width) + "]"
 	}
-	last := 0 // a small partition keeps one column of its own
+	col := func(off int64) int { return int(off * int64(width) / scale) }
+	n := min(max(col(disk), 1), width)
+	b := []byte(strings.Repeat(".", n))
+	last := 0 // the column after the previous partition
 	for _, s := range segs {
-		from := max(int(s.start*int64(width)/total), last)
-		to := int((s.start + s.size) * int64(width) / total)
+		// A partition after a tiny one gives up the column the tiny one
+		// took; its end stays where the scale puts it.
+		from, to := max(col(s.start), last), col(s.start+s.size)
 		if to <= from {
 			to = from + 1
 		}
@@ -220,7 +226,7 @@ func bar(segs []seg, total int64, width int) string {
 		} else if s.n >= 10 && s.n < 36 {
 			c = byte('a' + s.n - 10)
 		}
-		for i := max(from, 0); i < min(to, width); i++ {
+		for i := max(from, 0); i < min(to, n); i++ {
 			b[i] = c
 		}
 	}
