@@ -141,6 +141,9 @@ func (e *env) shellOn(tty string) {
 func (e *env) run(name string, args ...string) {
 	c := exec.Command(name, args...)
 	c.Stdin, c.Stdout, c.Stderr = e.o.Input, e.con, e.con
+	// Not command.Run: the command's output went to the console, the user
+	// typed its argv, and "(exit status N)" is the line the prompt has
+	// always printed (qemu-tests read it).
 	if err := c.Run(); err != nil {
 		e.say("(%v)", err)
 	}

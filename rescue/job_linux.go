@@ -33,7 +33,7 @@ func (e *env) resolveFile(spec string) (string, error) {
 		if fs.By == "label" && (m.label == fs.Key || m.partName == fs.Key) || fs.By == "uuid" && strings.EqualFold(m.uuid, fs.Key) || fs.By == "device" && m.dev == fs.Key {
 			p := filepath.Join(m.dir, filepath.FromSlash(fs.Path))
 			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("%s: the filesystem %s=%s is mounted at %s but has no %s", spec, strings.ToUpper(fs.By), fs.Key, m.dir, fs.Path)
+				return "", fmt.Errorf("%s: the filesystem %s=%s is mounted at %s but has no %s: %w", spec, strings.ToUpper(fs.By), fs.Key, m.dir, fs.Path, err)
 			}
 			return p, nil
 		}

@@ -3,7 +3,10 @@
 package rescue
 
 import (
+	"context"
 	"fmt"
+
+	"github.com/lifeboat-rescue/lifeboat/rescue/internal/command"
 
 	"os"
 	"os/exec"
@@ -106,11 +109,7 @@ func (e *env) tryMount(disk, dev, name, partName string, fs *images.FS) {
 		err = unix.Mount(dev, dir, fstype, unix.MS_RDONLY, "")
 	case "ntfs":
 		// Debian's kernel has no NTFS driver: ntfs-3g over FUSE.
-		var out []byte
-		out, err = exec.Command("ntfs-3g", "-o", "ro", dev, dir).CombinedOutput()
-		if err != nil {
-			err = fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
-		}
+		err = command.Combined(context.Background(), exec.Command("ntfs-3g", "-o", "ro", dev, dir))
 	default:
 		os.Remove(dir)
 		return

@@ -15,8 +15,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/rescue/internal/command"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/gobusybox/src/pkg/golang"
@@ -179,11 +180,7 @@ func run(ctx context.Context, dir string, env []string, name string, args ...str
 	c := exec.CommandContext(ctx, name, args...)
 	c.Dir = dir
 	c.Env = append(os.Environ(), env...)
-	out, err := c.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return nil
+	return command.Combined(ctx, c)
 }
 
 // compress writes src as a zstd stream the kernel can unpack

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-rescue/lifeboat/rescue/internal/command"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -45,23 +47,9 @@ const stampFile = ".lifeboat-deb"
 var ErrNotBzImage = errors.New("not an x86 bzImage")
 
 // CommandError is a failed external command. Its message holds the command
-// line and what the command wrote to stderr, which usually says what to fix.
-type CommandError struct {
-	Argv   []string
-	Dir    string // working directory, "" for the current one
-	Stderr string
-	Err    error // usually an *exec.ExitError or exec.ErrNotFound
-}
-
-func (e *CommandError) Error() string {
-	msg := fmt.Sprintf("%s: %v", strings.Join(e.Argv, " "), e.Err)
-	if s := strings.TrimSpace(e.Stderr); s != "" {
-		msg += ": " + s
-	}
-	return msg
-}
-
-func (e *CommandError) Unwrap() error { return e.Err }
+// line and what the command wrote to stderr (Output), which usually says
+// what to fix.
+type CommandError = command.Error
 
 // Fetch returns Debian's current amd64 kernel, unpacked in cacheDir. It asks
 // apt which versioned package linux-image-amd64 depends on (running
@@ -433,7 +421,7 @@ func depmodPath() (string, error) {
 			return p, nil
 		}
 	}
-	return "", &CommandError{Argv: []string{"depmod"}, Stderr: "depmod not found; install the kmod package (apt-get install kmod)", Err: exec.ErrNotFound}
+	return "", &CommandError{Argv: []string{"depmod"}, Output: "depmod not found; install the kmod package (apt-get install kmod)", Err: exec.ErrNotFound}
 }
 
 // run runs argv in dir and returns its stdout. Output is in the C locale
@@ -442,16 +430,7 @@ func run(ctx context.Context, dir string, argv ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", strings.Join(argv, " "), ctx.Err())
-		}
-		return nil, &CommandError{Argv: argv, Dir: dir, Stderr: stderr.String(), Err: err}
-	}
-	return stdout.Bytes(), nil
+	return command.Run(ctx, cmd)
 }
 
 // lockDir takes an exclusive lock on dir/.lock, waiting until ctx is done.
