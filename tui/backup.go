@@ -33,7 +33,7 @@ type backupWizard struct {
 func newBackup(u *ui) *backupWizard {
 	w := &backupWizard{u: u, level: images.LevelNormal}
 	w.s.push(u, stSource)
-	w.s.setList(stSource, deviceList(u, true, true, false, "", false))
+	w.s.setList(stSource, deviceList(u, deviceQuery{disks: true, parts: true}))
 	return w
 }
 

@@ -26,7 +26,7 @@ type cloneWizard struct {
 func newClone(u *ui) *cloneWizard {
 	w := &cloneWizard{u: u}
 	w.s.push(u, stSource)
-	w.s.setList(stSource, deviceList(u, true, true, false, "", false))
+	w.s.setList(stSource, deviceList(u, deviceQuery{disks: true, parts: true}))
 	return w
 }
 
@@ -46,7 +46,7 @@ func (w *cloneWizard) key(k tea.KeyMsg) tea.Cmd {
 		if at == stSource {
 			w.source, w.srcPart = path, w.u.isPartition(path)
 			w.s.push(w.u, stTarget)
-			w.s.setList(stTarget, deviceList(w.u, !w.srcPart, w.srcPart, true, w.source, true))
+			w.s.setList(stTarget, deviceList(w.u, deviceQuery{disks: !w.srcPart, parts: w.srcPart, writable: true, exclude: w.source, typed: true}))
 			return nil
 		}
 		w.target = path

@@ -180,11 +180,14 @@ func (f *fake) Disks() ([]engine.DiskInfo, error) {
 	return []engine.DiskInfo{
 		{Name: "sda", Path: "/dev/sda", Bus: "sata", Model: "WDC WD5000", Serial: "WD-123", Size: 500 * GiB, SectorSize: 512, Table: "gpt",
 			Partitions: []engine.PartitionInfo{
-				{Name: "sda1", Path: "/dev/sda1", Number: 1, Start: MiB, Size: 512 * MiB, FS: &images.FS{Type: "vfat", Label: "EFI", Size: 512 * MiB, Used: 30 * MiB}},
-				{Name: "sda2", Path: "/dev/sda2", Number: 2, Start: 513 * MiB, Size: 400 * GiB, Label: "root", FS: &images.FS{Type: "ext4", Label: "root", Size: 400 * GiB, Used: 120 * GiB}},
+				{Name: "sda1", Path: "/dev/sda1", Number: 1, Start: MiB, Size: 512 * MiB, FS: &images.FS{Type: "vfat", Label: "EFI", Size: 512 * MiB, Used: 30 * MiB}, MountPoints: []string{"/boot/efi"}},
+				{Name: "sda2", Path: "/dev/sda2", Number: 2, Start: 513 * MiB, Size: 400 * GiB, Label: "root", FS: &images.FS{Type: "ext4", Label: "root", Size: 400 * GiB, Used: 120 * GiB}, MountPoints: []string{"/"}},
 			}},
 		{Name: "sdb", Path: "/dev/sdb", Bus: "usb", Model: "SanDisk Ultra", Serial: "4C53", Size: 64 * GiB, SectorSize: 512, Removable: true, Partitions: []engine.PartitionInfo{}},
 		{Name: "sr0", Path: "/dev/sr0", Bus: "sata", Model: "QEMU DVD-ROM", Size: 300 * MiB, SectorSize: 2048, ReadOnly: true, Partitions: []engine.PartitionInfo{}},
+		{Name: "sdc", Path: "/dev/sdc", Bus: "usb", Model: "Backup Plus", Size: 2000 * GiB, SectorSize: 512, Table: "mbr", Partitions: []engine.PartitionInfo{
+			{Name: "sdc1", Path: "/dev/sdc1", Number: 1, Start: MiB, Size: 2000*GiB - MiB, FS: &images.FS{Type: "exfat", Label: "BACKUPS", Size: 2000*GiB - MiB, Used: 700 * GiB}, MountPoints: []string{"/mnt/sdc1"}},
+		}},
 	}, nil
 }
 

@@ -2,7 +2,6 @@ package tui
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -162,27 +161,47 @@ func (p *imagePicker) body(u *ui, s *steps, verb string, rows int) ([]string, bo
 	return nil, false
 }
 
-// deviceList lists the disks and (with parts) their partitions. writable
-// greys out read-only disks; exclude (a clone's source) cannot be
-// picked; typed offers a typed device or file.
-func deviceList(u *ui, disks, parts, writable bool, exclude string, typed bool) *list {
+// deviceQuery says which devices a list offers.
+type deviceQuery struct {
+	disks, parts bool
+	// writable: the device chosen is written. Read-only disks are greyed
+	// out, and so is the disk holding image; the system disk and mounted
+	// disks are marked before anyone picks them.
+	writable bool
+	exclude  string // a clone's source, not offered
+	image    string // the image being restored, "" none
+	typed    bool   // offer a typed device or file
+}
+
+// deviceList lists the disks (model, size, table) with what is on them
+// and what makes them dangerous to write, and (with parts) their
+// partitions as choices of their own.
+func deviceList(u *ui, q deviceQuery) *list {
 	u.loadDisks()
 	var items []item
+	note := func(s string) { items = append(items, item{label: s, note: true, disabled: true}) }
 	for _, d := range u.disks {
 		if d.Bus == "loop" && d.BackingFile == "" {
 			continue
 		}
-		ro := writable && d.ReadOnly
-		if disks {
-			items = append(items, item{label: diskLine(d), key: d.Path, disabled: ro || d.Path == exclude})
-		}
-		if parts {
-			for _, p := range d.Partitions {
-				items = append(items, item{label: fmt.Sprintf("  %-9s %9s  %s", p.Name, engine.HumanBytes(p.Size), fsText(p.FS)), key: p.Path, disabled: ro || p.Path == exclude})
+		ro := q.writable && d.ReadOnly
+		warn := diskWarnings(d, u.disks, q.image)
+		if q.disks {
+			holds := q.writable && q.image != "" && imageDisk(u.disks, q.image) == d.Path
+			items = append(items, item{label: diskLine(d), key: d.Path, disabled: ro || d.Path == q.exclude || holds})
+			if len(warn) > 0 && (q.writable || !q.parts) {
+				note("           ! " + strings.Join(warn, "; "))
 			}
 		}
+		for _, p := range d.Partitions {
+			if !q.parts {
+				note(partInfoLine(p))
+				continue
+			}
+			items = append(items, item{label: partInfoLine(p), key: p.Path, disabled: ro || p.Path == q.exclude})
+		}
 	}
-	if typed {
+	if q.typed {
 		items = append(items, item{label: "Type a device or file path...", key: "type"})
 	}
 	if len(items) == 0 {

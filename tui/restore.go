@@ -147,7 +147,7 @@ func (w *restoreWizard) intoPartition() bool {
 
 func (w *restoreWizard) targetStep() {
 	w.s.push(w.u, stTarget)
-	w.s.setList(stTarget, deviceList(w.u, true, w.intoPartition(), true, "", true))
+	w.s.setList(stTarget, deviceList(w.u, deviceQuery{disks: true, parts: w.intoPartition(), writable: true, image: w.img.path, typed: true}))
 }
 
 func (w *restoreWizard) start() tea.Cmd {

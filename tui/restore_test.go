@@ -214,3 +214,15 @@ func TestRestoreChainPoint(t *testing.T) {
 		t.Errorf("restored %s, want the full point", got)
 	}
 }
+
+// The target list marks the dangerous disks before one is chosen: the
+// system disk and mounted ones carry a warning, and the disk holding the
+// image cannot be picked at all.
+func TestRestoreTargetMarks(t *testing.T) {
+	h := newHarness(t, fakeOptions(newFake()))
+	h.keys("<enter><enter><enter><enter>")
+	h.shows("! the running system is on it (/); mounted at /boot/efi")
+	h.shows("! mounted at /mnt/sdc1; holds the image, cannot be written")
+	h.keys("<down><down>") // sdb, then past sr0 (read-only) and sdc (holds the image)
+	h.shows("> Type a device or file path")
+}

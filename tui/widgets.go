@@ -13,6 +13,7 @@ type item struct {
 	label    string
 	key      string
 	disabled bool // shown, but the cursor skips it (read-only disks)
+	note     bool // a line describing the item above it, never chosen
 }
 
 // list is a vertical menu: arrows move, Enter picks.
