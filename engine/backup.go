@@ -15,6 +15,7 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
 	"github.com/lifeboat-rescue/lifeboat/engine/fsprobe"
 	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
@@ -374,7 +375,7 @@ func probeFS(r io.ReaderAt, size int64) *images.FS {
 func readFailure(source string, err error) error {
 	var ioe *IOError
 	if errors.As(err, &ioe) {
-		return fmt.Errorf("%w; to back up what can still be read, run the backup again with --rescue (unreadable sectors are then stored as zeros and listed)", err)
+		return &FixError{Err: err, Fix: opt.With("to back up what can still be read, run the backup again with {} (unreadable sectors are then stored as zeros and listed)", opt.Use{Option: opt.Rescue})}
 	}
 	return fmt.Errorf("read %s: %w", source, err)
 }
@@ -458,8 +459,8 @@ func backupParent(o BackupOptions, stream *images.Stream, point *images.Point) (
 	pm := parent.point.Meta
 	if len(pm.Streams) != 1 || pm.Streams[0].Kind != stream.Kind || pm.Streams[0].Size != stream.Size {
 		parent.Close()
-		return nil, "", refuse(o.Output, "%s is a backup of another %s (%s, %s), not of %s (%s)",
-			"back up this source with a new full backup (without --incremental/--differential)",
+		return nil, "", refuseFix(o.Output, opt.With("back up this source with a new full backup (without {}/{})", opt.Use{Option: opt.Incremental}, opt.Use{Option: opt.Differential}), nil,
+			"%s is a backup of another %s (%s, %s), not of %s (%s)",
 			parentPath, pm.Streams[0].Kind, pm.Streams[0].Source, HumanBytes(pm.Streams[0].Size), o.Source, HumanBytes(stream.Size))
 	}
 	for _, m := range parent.all() {

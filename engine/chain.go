@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
@@ -79,7 +80,8 @@ func openChain(name, chainDir string, pw func() ([]byte, error), enc Encryption)
 	c := &chain{point: im, pw: pw}
 	if im.Encrypted() && im.Info().Locked {
 		im.Close()
-		return nil, &noteError{msg: fmt.Sprintf("image %s is encrypted and no password was given; give it with --password-file FILE or LIFEBOAT_PASSWORD, or run on a terminal", name), err: images.ErrPasswordNeeded}
+		return nil, &FixError{Err: &noteError{msg: fmt.Sprintf("image %s is encrypted and no password was given", name), err: images.ErrPasswordNeeded},
+			Fix: opt.With("give it with {} or LIFEBOAT_PASSWORD, or run on a terminal", opt.Use{Option: opt.PasswordFile, Value: "FILE"})}
 	}
 	need := im.Chain()
 	if len(need) == 0 {
@@ -147,8 +149,8 @@ func missingPoint(name, uuid string, l images.Link, dirs []string) error {
 	if l.File != "" {
 		what = fmt.Sprintf("the %s point %s (made %s, uuid %s)", l.Kind, l.File, l.Created.Local().Format("2006-01-02 15:04"), uuid)
 	}
-	return fmt.Errorf("image %s cannot be read: %w: it needs %s, which is not in %s; put it back (or name its folder with --chain-dir)",
-		name, images.ErrChainMissing, what, strings.Join(dirs, " or "))
+	return &FixError{Err: fmt.Errorf("image %s cannot be read: %w: it needs %s, which is not in %s", name, images.ErrChainMissing, what, strings.Join(dirs, " or ")),
+		Fix: opt.With("put it back (or name its folder with {})", opt.Use{Option: opt.ChainDir})}
 }
 
 // pointFinder finds chain members by UUID in the image's folder and the

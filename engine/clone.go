@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
 	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
@@ -223,7 +224,8 @@ func systemPartitions(disk string, t *images.Table, osNum int) (keep []int, osPa
 		if len(l) == 0 {
 			return nil, 0, fmt.Errorf("clone system: %s has no partition that can hold an operating system; clone the disk instead", disk)
 		}
-		return nil, 0, fmt.Errorf("clone system: %s has several partitions that could hold the system: %s; name it with --os N", disk, strings.Join(l, ", "))
+		return nil, 0, &FixError{Err: fmt.Errorf("clone system: %s has several partitions that could hold the system: %s", disk, strings.Join(l, ", ")),
+			Fix: opt.With("name it with {}", opt.Use{Option: opt.OS, Value: "N"})}
 	}
 	if tablePartition(t, osNum).Number != osNum {
 		return nil, 0, fmt.Errorf("clone system: %s has no partition %d; see lifeboat disks", disk, osNum)

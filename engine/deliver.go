@@ -345,9 +345,9 @@ func (d *delivery) planInto(plan *Plan, dev *blockdev.Device) error {
 		return &IOError{Op: "read", Path: d.target, Err: err}
 	}
 	d.laid = &layout.Plan{Table: nt, DiskSize: dev.Size,
-		Moves: []layout.Move{{Number: np.Number, SrcStart: d.from, SrcSize: need, DstStart: np.Start, DstSize: np.Size}},
-		Notes: []string{fmt.Sprintf("partition %d of the image becomes the new partition %d of %s, at %s in its unallocated space; the other partitions are not touched",
-			d.partition, np.Number, d.target, HumanBytes(np.Start))}}
+		Moves: []layout.Move{{Number: np.Number, SrcStart: d.from, SrcSize: need, DstStart: np.Start, DstSize: np.Size}}}
+	d.laid.AddNote(np.Number, layout.Located, fmt.Sprintf("partition %d of the image becomes the new partition %d of %s, at %s in its unallocated space; the other partitions are not touched",
+		d.partition, np.Number, d.target, HumanBytes(np.Start)))
 	d.into, d.intoBoot = true, boot
 	plan.Layout = d.laid
 	plan.What = fmt.Sprintf("partition %d into a new partition %d", d.partition, np.Number)
@@ -658,11 +658,16 @@ func (d *delivery) finishLayout(ctx context.Context, dst *blockdev.Device, res *
 			grows = append(grows, m)
 		}
 	}
-	for _, n := range d.laid.Details {
+	for i, text := range d.laid.Notes {
 		// The grown partitions get a note of their own below, saying
-		// what became of their filesystems.
+		// what became of their filesystems. A note added to Notes
+		// without AddNote has no detail: it is kept.
+		var n layout.Note
+		if i < len(d.laid.Details) && d.laid.Details[i].Text == text {
+			n = d.laid.Details[i]
+		}
 		if n.Change != layout.Grows || !slices.ContainsFunc(grows, func(m layout.Move) bool { return m.Number == n.Partition }) {
-			res.Notes = append(res.Notes, n.Text)
+			res.Notes = append(res.Notes, text)
 		}
 	}
 	// The tools open the target themselves, through a loop device over the

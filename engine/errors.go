@@ -109,6 +109,19 @@ func outputFull(output string, err error) error {
 	return &noteError{fmt.Sprintf("no space left on the disk holding %s; free space there or write the image to a larger disk", output), err}
 }
 
+// FixError is a failure that is not a refusal but that the user can
+// work around, with the fix as data (the options to use). errors.Is and
+// errors.As see Err.
+type FixError struct {
+	Err error
+	Fix opt.Fix
+}
+
+// Error words the fix's options as flags (opt.Fix.String), as it always
+// read; front ends word them from the fields.
+func (e *FixError) Error() string { return e.Err.Error() + "; " + e.Fix.String() }
+func (e *FixError) Unwrap() error { return e.Err }
+
 // NothingWritten reports whether err stopped an operation before it wrote
 // anything to its target or output: a refusal (ErrRefused, *RefusedError),
 // a declined confirmation (ErrDeclined), or an error marked with

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
 	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
@@ -145,7 +146,8 @@ func restoreRange(s *images.Stream, partition int, image string) (from, to int64
 		return 0, s.Size, string(s.Kind), nil
 	}
 	if s.Kind != images.KindDisk || s.Table == nil {
-		return 0, 0, "", &noPartitionError{fmt.Sprintf("image %s holds a %s without a partition table, so it has no partition %d; restore it without --partition", image, s.Kind, partition)}
+		return 0, 0, "", &FixError{Err: &noPartitionError{fmt.Sprintf("image %s holds a %s without a partition table, so it has no partition %d", image, s.Kind, partition)},
+			Fix: opt.With("restore it without {}", opt.Use{Option: opt.Partition})}
 	}
 	var nums []string
 	for _, p := range s.Table.Partitions {

@@ -33,5 +33,5 @@
 //
 // Smallest use:
 //
-//	err := mkmedia.WriteISO("out/lifeboat.iso", "out/rescue", mkmedia.ISOOptions{})
+//	err := mkmedia.WriteISO(ctx, "out/lifeboat.iso", "out/rescue", mkmedia.ISOOptions{})
 package mkmedia

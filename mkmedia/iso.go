@@ -2,6 +2,7 @@ package mkmedia
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -58,7 +59,11 @@ const (
 // volume. The same bundle and options give the same bytes: times come from
 // bundle.Info.Created and the disk identifiers from a hash of the content.
 // The file is written under a temporary name, synced and renamed.
-func WriteISO(path, bundleDir string, o ISOOptions) (err error) {
+//
+// Cancelling ctx stops the work between its steps (go-diskfs's ISO writer
+// itself cannot be interrupted) and returns an error wrapping ctx.Err();
+// the temporary file is removed.
+func WriteISO(ctx context.Context, path, bundleDir string, o ISOOptions) (err error) {
 	info, err := bundle.Read(bundleDir)
 	if err != nil {
 		return err
@@ -101,6 +106,9 @@ func WriteISO(path, bundleDir string, o ISOOptions) (err error) {
 	if err := stageISOTree(ws, bundleDir, info, o.MenuOptions, efi, eltorito, mtime); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write ISO %s: cancelled: %w", path, err)
+	}
 
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
@@ -138,6 +146,9 @@ func WriteISO(path, bundleDir string, o ISOOptions) (err error) {
 	})
 	if err != nil {
 		return fmt.Errorf("write ISO %s: %w", path, err)
+	}
+	if err = ctx.Err(); err != nil {
+		return fmt.Errorf("write ISO %s: cancelled: %w", path, err)
 	}
 	if err := makeHybrid(tmp, hybridMBR, mtime); err != nil {
 		return fmt.Errorf("write ISO %s: %w", path, err)

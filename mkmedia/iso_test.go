@@ -127,7 +127,7 @@ func TestISOWithoutBootFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	iso := filepath.Join(t.TempDir(), "x.iso")
-	err := mkmedia.WriteISO(iso, dir, mkmedia.ISOOptions{})
+	err := mkmedia.WriteISO(context.Background(), iso, dir, mkmedia.ISOOptions{})
 	if !errors.Is(err, mkmedia.ErrNoBootFiles) {
 		t.Fatalf("WriteISO without boot files: %v, want ErrNoBootFiles", err)
 	}
@@ -137,7 +137,7 @@ func TestISOWithoutBootFiles(t *testing.T) {
 	if _, err := os.Stat(iso); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("WriteISO left %s behind: %v", iso, err)
 	}
-	if err := mkmedia.WriteISO(iso, dir, mkmedia.ISOOptions{VolumeID: "bad id"}); err == nil {
+	if err := mkmedia.WriteISO(context.Background(), iso, dir, mkmedia.ISOOptions{VolumeID: "bad id"}); err == nil {
 		t.Error("WriteISO accepted volume ID \"bad id\"")
 	}
 }
@@ -157,7 +157,7 @@ func TestISO(t *testing.T) {
 	// A short menu timeout keeps the boots below quick; the menu still shows.
 	o := mkmedia.ISOOptions{MenuOptions: mkmedia.MenuOptions{Timeout: time.Second}}
 	start := time.Now()
-	if err := mkmedia.WriteISO(iso, dir, o); err != nil {
+	if err := mkmedia.WriteISO(context.Background(), iso, dir, o); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(iso)
@@ -170,7 +170,7 @@ func TestISO(t *testing.T) {
 		again := filepath.Join(out, "again.iso")
 		// Cross a FAT timestamp tick (2 s) so a clock-derived byte shows.
 		time.Sleep(2100 * time.Millisecond)
-		if err := mkmedia.WriteISO(again, dir, o); err != nil {
+		if err := mkmedia.WriteISO(context.Background(), again, dir, o); err != nil {
 			t.Fatal(err)
 		}
 		if sha(t, iso) != sha(t, again) {
@@ -336,7 +336,7 @@ func BenchmarkWriteISO(b *testing.B) {
 	dir := testBundle(b)
 	out := filepath.Join(b.TempDir(), "lifeboat.iso")
 	for b.Loop() {
-		if err := mkmedia.WriteISO(out, dir, mkmedia.ISOOptions{}); err != nil {
+		if err := mkmedia.WriteISO(context.Background(), out, dir, mkmedia.ISOOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package mkmedia
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -233,7 +234,11 @@ func guidFrom(seed []byte, tag string) string {
 // (checked first: not mounted, not holding the running system or the
 // bundle, large enough; nothing is written before every check passes).
 // Refusals wrap engine.ErrRefused.
-func WriteUSB(target, bundleDir string, o USBOptions) error {
+//
+// Cancelling ctx stops the write at its next write call and returns an
+// error wrapping ctx.Err(): an image file is then removed, a stick is left
+// partly written (write it again).
+func WriteUSB(ctx context.Context, target, bundleDir string, o USBOptions) error {
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -255,7 +260,7 @@ func WriteUSB(target, bundleDir string, o USBOptions) error {
 	}
 	cfg := GrubConfig(s.info, o.MenuOptions)
 	if len(cfg) > cfgAllowance/2 {
-		return fmt.Errorf("boot menu is %d bytes, more than the %d the ESP keeps for it; shorten --append", len(cfg), cfgAllowance/2)
+		return &engine.FixError{Err: fmt.Errorf("boot menu is %d bytes, more than the %d the ESP keeps for it", len(cfg), cfgAllowance/2), Fix: opt.With("shorten {}", opt.Use{Option: opt.Append})}
 	}
 
 	fi, err := os.Stat(target)
@@ -267,12 +272,12 @@ func WriteUSB(target, bundleDir string, o USBOptions) error {
 		return &engine.RefusedError{Object: target, Reason: "it is a folder", Fix: opt.Text("name an image file (e.g. lifeboat-usb.img) or a disk such as /dev/sdb")}
 	}
 	if isDev {
-		return writeUSBDevice(target, s, cfg, o, log, start)
+		return writeUSBDevice(ctx, target, s, cfg, o, log, start)
 	}
-	return writeUSBFile(target, s, cfg, o, log, start, err == nil)
+	return writeUSBFile(ctx, target, s, cfg, o, log, start, err == nil)
 }
 
-func writeUSBFile(target string, s *usbSource, cfg string, o USBOptions, log *slog.Logger, start time.Time, exists bool) error {
+func writeUSBFile(ctx context.Context, target string, s *usbSource, cfg string, o USBOptions, log *slog.Logger, start time.Time, exists bool) error {
 	size := o.Size
 	if size == 0 {
 		size = s.minSize
@@ -314,10 +319,10 @@ func writeUSBFile(target string, s *usbSource, cfg string, o USBOptions, log *sl
 		}
 	}()
 	if err := f.Truncate(size); err != nil {
-		return fmt.Errorf("create USB image %s (%s): %w; free some space or choose a smaller --size", target, engine.HumanBytes(size), err)
+		return &engine.FixError{Err: fmt.Errorf("create USB image %s (%s): %w", target, engine.HumanBytes(size), err), Fix: opt.With("free some space or choose a smaller {}", opt.Use{Option: opt.Size})}
 	}
 	log.Info("USB image started", "target", target, "bytes", size)
-	if err := writeUSBLayout(f, size, true, s, cfg, o); err != nil {
+	if err := writeUSBLayout(cancelWriter{ctx, f}, size, true, s, cfg, o); err != nil {
 		return fmt.Errorf("USB image %s: %w", target, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -341,7 +346,7 @@ func writeUSBFile(target string, s *usbSource, cfg string, o USBOptions, log *sl
 	return nil
 }
 
-func writeUSBDevice(target string, s *usbSource, cfg string, o USBOptions, log *slog.Logger, start time.Time) error {
+func writeUSBDevice(ctx context.Context, target string, s *usbSource, cfg string, o USBOptions, log *slog.Logger, start time.Time) error {
 	refuse := func(reason string, fix opt.Fix) error {
 		fix.Text += " (nothing was written)"
 		return &engine.RefusedError{Object: target, Reason: reason, Fix: fix}
@@ -396,8 +401,11 @@ func writeUSBDevice(target string, s *usbSource, cfg string, o USBOptions, log *
 			return err
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("USB target %s: cancelled before anything was written: %w", target, engine.BeforeWriting(err))
+	}
 	log.Info("USB write started", "target", target, "bytes", d.Size)
-	if err := writeUSBLayout(d, d.Size, false, s, cfg, o); err != nil {
+	if err := writeUSBLayout(cancelWriter{ctx, d}, d.Size, false, s, cfg, o); err != nil {
 		return fmt.Errorf("USB target %s: %w", target, err)
 	}
 	if err := d.Sync(); err != nil {
@@ -492,6 +500,28 @@ func writeUSBLayout(w io.WriterAt, size int64, fresh bool, s *usbSource, cfg str
 	}
 	if err := layout.WriteGPT(w, size, t); err != nil {
 		return fmt.Errorf("write partition table: %w", err)
+	}
+	return nil
+}
+
+// cancelWriter stops writing once ctx is cancelled: every write of the
+// layout (boot code, partitions, FAT structures, files) goes through it.
+type cancelWriter struct {
+	ctx context.Context
+	w   io.WriterAt
+}
+
+func (c cancelWriter) WriteAt(b []byte, off int64) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("cancelled: %w", err)
+	}
+	return c.w.WriteAt(b, off)
+}
+
+// Sync passes through, so the GPT writer's syncs still reach the disk.
+func (c cancelWriter) Sync() error {
+	if s, ok := c.w.(interface{ Sync() error }); ok {
+		return s.Sync()
 	}
 	return nil
 }

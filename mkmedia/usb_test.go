@@ -183,7 +183,7 @@ func TestUSBImage(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "usb.img")
 	start := time.Now()
-	if err := WriteUSB(img, b, USBOptions{}); err != nil {
+	if err := WriteUSB(context.Background(), img, b, USBOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("minimum USB image written in %v", time.Since(start))
@@ -266,14 +266,14 @@ func TestUSBImage(t *testing.T) {
 	}
 
 	img2 := filepath.Join(dir, "usb2.img")
-	if err := WriteUSB(img2, b, USBOptions{}); err != nil {
+	if err := WriteUSB(context.Background(), img2, b, USBOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if fileSum(t, img) != fileSum(t, img2) {
 		t.Error("two writes of the same bundle differ")
 	}
 	// Replacing an existing image works and leaves no temporary file.
-	if err := WriteUSB(img2, b, USBOptions{MenuOptions: MenuOptions{Append: "lifeboat.x=1"}}); err != nil {
+	if err := WriteUSB(context.Background(), img2, b, USBOptions{MenuOptions: MenuOptions{Append: "lifeboat.x=1"}}); err != nil {
 		t.Fatal(err)
 	}
 	if fileSum(t, img) == fileSum(t, img2) {
@@ -294,7 +294,7 @@ func TestUSBImageLarge(t *testing.T) {
 	b := testBundle(t)
 	img := filepath.Join(t.TempDir(), "usb8g.img")
 	start := time.Now()
-	if err := WriteUSB(img, b, USBOptions{Size: 8 << 30}); err != nil {
+	if err := WriteUSB(context.Background(), img, b, USBOptions{Size: 8 << 30}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("8 GiB USB image written in %v", time.Since(start))
@@ -332,7 +332,7 @@ func TestUSBRefusals(t *testing.T) {
 	t.Run("small file", func(t *testing.T) {
 		img := filepath.Join(dir, "small.img")
 		os.WriteFile(img, []byte("old"), 0o644)
-		err := WriteUSB(img, b, USBOptions{Size: min - 1<<20})
+		err := WriteUSB(context.Background(), img, b, USBOptions{Size: min - 1<<20})
 		if !errors.Is(err, engine.ErrRefused) {
 			t.Fatalf("got %v, want a refusal", err)
 		}
@@ -342,7 +342,7 @@ func TestUSBRefusals(t *testing.T) {
 		}
 	})
 	t.Run("folder", func(t *testing.T) {
-		if err := WriteUSB(dir, b, USBOptions{}); !errors.Is(err, engine.ErrRefused) {
+		if err := WriteUSB(context.Background(), dir, b, USBOptions{}); !errors.Is(err, engine.ErrRefused) {
 			t.Fatalf("got %v, want a refusal", err)
 		}
 	})
@@ -370,7 +370,7 @@ func TestUSBRefusals(t *testing.T) {
 	t.Run("small device", func(t *testing.T) {
 		img, dev := loop(t, min-1<<20)
 		before := fileSum(t, img)
-		err := WriteUSB(dev, b, USBOptions{})
+		err := WriteUSB(context.Background(), dev, b, USBOptions{})
 		if !errors.Is(err, engine.ErrRefused) {
 			t.Fatalf("got %v, want a refusal", err)
 		}
@@ -387,7 +387,7 @@ func TestUSBRefusals(t *testing.T) {
 		t.Cleanup(func() { exec.Command("umount", mnt).Run() })
 		before := fileSum(t, img)
 		confirmed := false
-		err := WriteUSB(dev, b, USBOptions{Confirm: func(string, int64) error { confirmed = true; return nil }})
+		err := WriteUSB(context.Background(), dev, b, USBOptions{Confirm: func(string, int64) error { confirmed = true; return nil }})
 		if !errors.Is(err, engine.ErrRefused) {
 			t.Fatalf("got %v, want a refusal", err)
 		}
@@ -406,7 +406,7 @@ func TestUSBRefusals(t *testing.T) {
 		run(t, "dd", "if=/dev/urandom", "of="+dev, "bs=1M", "count=3", "status=none")
 		run(t, "dd", "if=/dev/urandom", "of="+dev, "bs=1M", "seek="+itoa((min>>20)+6), "count=1", "status=none")
 		var asked int64
-		if err := WriteUSB(dev, b, USBOptions{Confirm: func(_ string, n int64) error { asked = n; return nil }}); err != nil {
+		if err := WriteUSB(context.Background(), dev, b, USBOptions{Confirm: func(_ string, n int64) error { asked = n; return nil }}); err != nil {
 			t.Fatal(err)
 		}
 		if asked != min+8<<20 {
@@ -417,7 +417,7 @@ func TestUSBRefusals(t *testing.T) {
 			t.Errorf("sgdisk -v:\n%s", out)
 		}
 		same := filepath.Join(t.TempDir(), "same.img")
-		if err := WriteUSB(same, b, USBOptions{Size: min + 8<<20}); err != nil {
+		if err := WriteUSB(context.Background(), same, b, USBOptions{Size: min + 8<<20}); err != nil {
 			t.Fatal(err)
 		}
 		if !sameExceptDataArea(t, img, same) {
@@ -428,7 +428,7 @@ func TestUSBRefusals(t *testing.T) {
 		img, dev := loop(t, min)
 		before := fileSum(t, img)
 		no := errors.New("no")
-		if err := WriteUSB(dev, b, USBOptions{Confirm: func(string, int64) error { return no }}); !errors.Is(err, no) {
+		if err := WriteUSB(context.Background(), dev, b, USBOptions{Confirm: func(string, int64) error { return no }}); !errors.Is(err, no) {
 			t.Fatalf("got %v, want the Confirm error", err)
 		}
 		if fileSum(t, img) != before {
@@ -473,7 +473,7 @@ func skipUnlessQEMU(t *testing.T, fw qemu.Firmware) {
 func TestUSBBoots(t *testing.T) {
 	b := testBundle(t)
 	img := filepath.Join(t.TempDir(), "usb.img")
-	if err := WriteUSB(img, b, USBOptions{MenuOptions: MenuOptions{Timeout: time.Second}}); err != nil {
+	if err := WriteUSB(context.Background(), img, b, USBOptions{MenuOptions: MenuOptions{Timeout: time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, fw := range []qemu.Firmware{qemu.BIOS, qemu.UEFI} {
@@ -531,7 +531,7 @@ func TestUSBUnattendedRestore(t *testing.T) {
 
 	img := filepath.Join(dir, "usb.img")
 	job := "lifeboat.action=restore lifeboat.image=LABEL=" + DataLabel + ":/pc1.lbi lifeboat.target=first-empty-disk lifeboat.done=poweroff"
-	if err := WriteUSB(img, b, USBOptions{Size: 160 << 20, MenuOptions: MenuOptions{Append: job, Timeout: time.Second}}); err != nil {
+	if err := WriteUSB(context.Background(), img, b, USBOptions{Size: 160 << 20, MenuOptions: MenuOptions{Append: job, Timeout: time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	parts, _ := partitions(t, img)
@@ -571,5 +571,28 @@ func TestUSBUnattendedRestore(t *testing.T) {
 	got, _ := os.ReadFile(target)
 	if len(got) < len(want) || !bytes.Equal(got[:len(want)], want) {
 		t.Error("the restored disk does not start with the source partition's bytes")
+	}
+}
+
+// TestUSBCancelled: a cancelled context (Ctrl-C) stops the write with an
+// error that is the cancel, and leaves no image file behind.
+func TestUSBCancelled(t *testing.T) {
+	b := testBundle(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	img := filepath.Join(dir, "usb.img")
+	err := WriteUSB(ctx, img, b, USBOptions{})
+	if !errors.Is(err, context.Canceled) || engine.ExitCode(err) != engine.ExitCancelled {
+		t.Fatalf("err = %v, want a cancel", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if err := WriteISO(ctx, filepath.Join(dir, "x.iso"), b, ISOOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ISO: err = %v, want a cancel", err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("ISO left behind: %v", left)
 	}
 }

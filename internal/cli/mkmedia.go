@@ -85,7 +85,7 @@ func mkmediaISOCmd(e *env) *cobra.Command {
 				return err
 			}
 			start := time.Now()
-			if err := mkmedia.WriteISO(f.output, dir, mkmedia.ISOOptions{MenuOptions: f.menu(), VolumeID: volID}); err != nil {
+			if err := mkmedia.WriteISO(c.Context(), f.output, dir, mkmedia.ISOOptions{MenuOptions: f.menu(), VolumeID: volID}); err != nil {
 				return err
 			}
 			reportMedia(e, f.output, "ISO image", start)
@@ -140,13 +140,13 @@ Partition holding GRUB, the kernel and the initramfs, and a data partition
 			start := time.Now()
 			if target != "" {
 				o.Confirm = confirmErase(e)
-				if err := mkmedia.WriteUSB(target, dir, o); err != nil {
+				if err := mkmedia.WriteUSB(c.Context(), target, dir, o); err != nil {
 					return err
 				}
 				reportMedia(e, target, "USB stick", start)
 				return nil
 			}
-			if err := mkmedia.WriteUSB(f.output, dir, o); err != nil {
+			if err := mkmedia.WriteUSB(c.Context(), f.output, dir, o); err != nil {
 				return err
 			}
 			reportMedia(e, f.output, "USB image", start)

@@ -53,7 +53,8 @@ func worded(err error) error {
 	}
 	var re *engine.RefusedError
 	var le *layout.Error
-	if !errors.As(err, &re) && !errors.As(err, &le) {
+	var fe *engine.FixError
+	if !errors.As(err, &re) && !errors.As(err, &le) && !errors.As(err, &fe) {
 		return err
 	}
 	return &wordedError{err}
@@ -69,6 +70,10 @@ func (e *wordedError) Error() string {
 	if errors.As(e.err, &re) {
 		mine := fmt.Sprintf("refusing %s: %s; %s", re.Object, re.Reason, re.Fix.Format(flagWord))
 		return strings.Replace(msg, re.Error(), mine, 1)
+	}
+	var fe *engine.FixError
+	if errors.As(e.err, &fe) {
+		return strings.Replace(msg, fe.Error(), fe.Err.Error()+"; "+fe.Fix.Format(flagWord), 1)
 	}
 	var le *layout.Error
 	if errors.As(e.err, &le) && !le.Fix.IsZero() {

@@ -26,6 +26,10 @@ func TestWordedFlags(t *testing.T) {
 	if got, want := worded(le).Error(), "layout: partition 2 has no MBR slot; use --table gpt"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	fe := &engine.FixError{Err: errors.New("image x is encrypted"), Fix: opt.With("give it with {}", opt.Use{Option: opt.PasswordFile, Value: "FILE"})}
+	if got, want := worded(fe).Error(), "image x is encrypted; give it with --password-file FILE"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
 	plain := errors.New("plain")
 	if worded(plain) != plain || worded(nil) != nil {
 		t.Errorf("worded wrapped an error without a fix")
