@@ -19,10 +19,9 @@ type checkWizard struct {
 	img imagePicker
 }
 
-func newCheck(u *ui) *checkWizard {
+func newCheck(u *ui) (*checkWizard, tea.Cmd) {
 	w := &checkWizard{u: u}
-	w.img.begin(u, &w.s)
-	return w
+	return w, w.img.begin(u, &w.s)
 }
 
 func (w *checkWizard) flow() flow  { return flowCheck }
@@ -34,7 +33,7 @@ func (w *checkWizard) key(k tea.KeyMsg) tea.Cmd {
 }
 
 func (w *checkWizard) msg(msg tea.Msg) tea.Cmd {
-	if im, ok := msg.(infoMsg); ok && w.img.got(w.u, &w.s, im) {
+	if w.img.take(w.u, &w.s, msg) {
 		return w.start()
 	}
 	return nil

@@ -204,6 +204,7 @@ func (f *fake) Info(image string, pw func() ([]byte, error)) (*engine.ImageInfo,
 	case "pc1.lbi", "pc1-full.lbi":
 		return ii, nil
 	case "pc1-inc2.lbi":
+		ii.Meta.Point = &images.Point{Kind: images.PointIncremental}
 		ii.Chain = []engine.ChainPoint{
 			{File: "/mnt/sdc1/pc1-full.lbi", Kind: images.PointFull, Created: created.Add(-48 * time.Hour)},
 			{File: "/mnt/sdc1/pc1-inc1.lbi", Kind: images.PointIncremental, Created: created.Add(-24 * time.Hour), Missing: true},
@@ -226,6 +227,7 @@ func (f *fake) Info(image string, pw func() ([]byte, error)) (*engine.ImageInfo,
 		}
 		return ii, nil
 	case "secret.lbi":
+		ii.Cipher = images.CipherAES256GCM
 		if pw == nil {
 			ii.Locked = true
 			return ii, nil

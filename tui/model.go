@@ -200,9 +200,13 @@ func (m *Model) quit(a Action) tea.Cmd {
 func (m *Model) homePick(key string) tea.Cmd {
 	switch key {
 	case "restore":
-		m.wiz = newRestore(m.ui)
+		w, cmd := newRestore(m.ui)
+		m.wiz = w
+		return cmd
 	case "check":
-		m.wiz = newCheck(m.ui)
+		w, cmd := newCheck(m.ui)
+		m.wiz = w
+		return cmd
 	case "clone":
 		m.wiz = newClone(m.ui)
 	case "backup":

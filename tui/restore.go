@@ -26,10 +26,9 @@ type restoreWizard struct {
 	mode      layout.Mode
 }
 
-func newRestore(u *ui) *restoreWizard {
+func newRestore(u *ui) (*restoreWizard, tea.Cmd) {
 	w := &restoreWizard{u: u}
-	w.img.begin(u, &w.s)
-	return w
+	return w, w.img.begin(u, &w.s)
 }
 
 func (w *restoreWizard) flow() flow  { return flowRestore }
@@ -84,8 +83,7 @@ func (w *restoreWizard) key(k tea.KeyMsg) tea.Cmd {
 }
 
 func (w *restoreWizard) msg(msg tea.Msg) tea.Cmd {
-	im, ok := msg.(infoMsg)
-	if !ok || !w.img.got(w.u, &w.s, im) {
+	if !w.img.take(w.u, &w.s, msg) {
 		return nil
 	}
 	if w.s.cur == stPoint {
@@ -196,8 +194,11 @@ func (w *restoreWizard) body(rows int) []string {
 			return u.listBody(s.list(), "Backup points in the chain of "+w.img.path+", newest first:", rows,
 				"Each point restores the whole state at its time; earlier points are read from the files beside it.")
 		}
-		return u.listBody(s.list(), "Backup points in "+w.img.path+":", rows,
-			"This image holds a single backup point (a full backup, not part of a chain).")
+		after := "This image holds a single backup point: a full backup, and no later points building on it were found."
+		if n := w.img.later(w.img.info); n > 0 {
+			after = fmt.Sprintf("This image is the full backup at the start of a chain, the base of %s found beside it. Restoring it restores the state of its own time; choose a later point's image for a later state.", plural(n, "later point"))
+		}
+		return u.listBody(s.list(), "Backup points in "+w.img.path+":", rows, after)
 	case stScope:
 		return u.listBody(s.list(), "Restore the whole disk, or only one partition of it?", rows)
 	case stTarget:

@@ -226,3 +226,23 @@ func TestRestoreTargetMarks(t *testing.T) {
 	h.keys("<down><down>") // sdb, then past sr0 (read-only) and sdc (holds the image)
 	h.shows("> Type a device or file path")
 }
+
+// The image list says of each image its date, kind and place in its chain,
+// source, size and encryption; a full backup that later points build on is
+// described as the start of a chain, not as an image on its own.
+func TestRestoreImageDetails(t *testing.T) {
+	o := fakeOptions(newFake())
+	o.Images = func() []string {
+		return []string{"/mnt/sdc1/pc1-full.lbi", "/mnt/sdc1/pc1-inc2.lbi", "/mnt/sdc1/secret.lbi"}
+	}
+	h := newHarness(t, o)
+	h.keys("<enter>")
+	h.waitFor("point 3 of chain")
+	h.golden("restore-images-details")
+	h.shows("full, base of 1 later point")
+	h.shows("secret.lbi  [encrypted]")
+	h.keys("<enter>")
+	h.waitFor("Backup points in /mnt/sdc1/pc1-full.lbi")
+	h.shows("full backup at the start of a chain")
+	h.golden("restore-chain-base")
+}
