@@ -82,12 +82,13 @@ func (w *cloneWizard) start() tea.Cmd {
 		flow: flowClone, heading: fmt.Sprintf("Clone %s to %s", w.source, w.target),
 		prepare: w.target, sources: []string{w.source}, target: w.target, confirm: c,
 		run: func(ctx context.Context, p engine.Progress, confirm func(engine.Plan) error) ([]string, error) {
-			o.Progress, o.Confirm = p, confirm
+			var plan *engine.Plan
+			o.Progress, o.Confirm = p, keepPlan(&plan, confirm)
 			res, err := b.Clone(ctx, o)
 			if err != nil {
 				return nil, err
 			}
-			lines := restoreLines(&res.RestoreResult, "Cloned "+source, rescue)
+			lines := restoreLines(&res.RestoreResult, plan, "Cloned "+source, rescue)
 			for _, f := range res.Fallbacks {
 				lines = append(lines, "Copied sector by sector: "+f)
 			}

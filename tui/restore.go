@@ -166,12 +166,13 @@ func (w *restoreWizard) start() tea.Cmd {
 		flow: flowRestore, heading: fmt.Sprintf("Restore %s to %s", filepath.Base(image), w.target),
 		prepare: w.target, sources: []string{image}, target: w.target, confirm: c,
 		run: func(ctx context.Context, p engine.Progress, confirm func(engine.Plan) error) ([]string, error) {
-			o.Progress, o.Confirm = p, confirm
+			var plan *engine.Plan
+			o.Progress, o.Confirm = p, keepPlan(&plan, confirm)
 			res, err := b.Restore(ctx, o)
 			if err != nil {
 				return nil, err
 			}
-			return restoreLines(res, "Restored "+image, rescue), nil
+			return restoreLines(res, plan, "Restored "+image, rescue), nil
 		},
 	})
 }
@@ -213,20 +214,6 @@ func (w *restoreWizard) body(rows int) []string {
 		return layoutBody(u, s, w.target, rows)
 	}
 	return nil
-}
-
-func restoreLines(res *engine.RestoreResult, what string, rescue bool) []string {
-	lines := []string{fmt.Sprintf("%s to %s: %s in %s.", what, res.Target, engine.HumanBytes(res.Bytes), clock(res.Elapsed))}
-	if res.Verified {
-		lines = append(lines, "Verified: everything written was read back from "+res.Target+" and matches.")
-	} else {
-		lines = append(lines, "Not verified: the target was not read back.")
-	}
-	lines = append(lines, res.Notes...)
-	if !rescue {
-		return append(lines, "", "Next: Enter goes back to the menu.")
-	}
-	return append(lines, "", "Next: remove the rescue media and choose Reboot / Power off on the menu (Enter goes there).")
 }
 
 // recoverTo takes a restore or clone back, after a failure that wrote

@@ -27,6 +27,10 @@ func (r *result) body(st styles, w int) []string {
 	}
 	out = append(out, "")
 	for _, l := range r.lines {
+		if strings.HasPrefix(l, "  ") { // a table row: columns kept
+			out = append(out, cut(l, w))
+			continue
+		}
 		out = append(out, wrap(l, w)...)
 	}
 	return out
@@ -89,4 +93,60 @@ func (o *operation) stoppedVerifying() string {
 // writes after the verification.
 func (o *operation) newLayout() bool {
 	return o.plan != nil && o.plan.Layout != nil && !o.plan.LayoutKept
+}
+
+// keepPlan passes the confirmation on and keeps the plan confirmed, for
+// the result. Both run on the operation's goroutine.
+func keepPlan(plan **engine.Plan, confirm func(engine.Plan) error) func(engine.Plan) error {
+	return func(p engine.Plan) error {
+		*plan = &p
+		return confirm(p)
+	}
+}
+
+// restoreLines is the result of a restore or clone: bytes and time, the
+// verification, each partition written (from the plan confirmed), the
+// engine's notes and what to do next.
+func restoreLines(res *engine.RestoreResult, plan *engine.Plan, what string, rescue bool) []string {
+	lines := []string{fmt.Sprintf("%s to %s: %s in %s.", what, res.Target, engine.HumanBytes(res.Bytes), clock(res.Elapsed))}
+	if res.Written > 0 && res.Written < res.Bytes {
+		lines = append(lines, fmt.Sprintf("Written: %s; space no filesystem uses was not copied.", engine.HumanBytes(res.Written)))
+	}
+	if res.Verified {
+		lines = append(lines, "Verified: everything written was read back from "+res.Target+" and matches.")
+	} else {
+		lines = append(lines, "Not verified: the target was not read back.")
+	}
+	lines = append(lines, partitionResults(plan)...)
+	lines = append(lines, res.Notes...)
+	if !rescue {
+		return append(lines, "", "Next: Enter goes back to the menu.")
+	}
+	return append(lines, "", "Next: remove the rescue media and choose Reboot / Power off on the menu (Enter goes there).")
+}
+
+// partitionResults lists the partitions a whole-disk restore or clone
+// wrote, with their new sizes. The engine reports no per-partition
+// results yet, so this is the plan that was confirmed and carried out.
+func partitionResults(plan *engine.Plan) []string {
+	if plan == nil || len(plan.Before) == 0 || !strings.HasPrefix(plan.What, "disk") {
+		return nil
+	}
+	out := []string{"Partitions written:"}
+	for _, q := range plan.Before {
+		size := engine.HumanBytes(q.Size)
+		if plan.Layout != nil {
+			for _, mv := range plan.Layout.Moves {
+				if mv.Number == q.Number && mv.DstSize != q.Size {
+					size += " -> " + engine.HumanBytes(mv.DstSize)
+				}
+			}
+		}
+		l := fmt.Sprintf("  %-2d %-24s", q.Number, size)
+		if q.FS != nil {
+			l += fmt.Sprintf(" %s %q", q.FS.Type, q.FS.Label)
+		}
+		out = append(out, strings.TrimRight(l, " "))
+	}
+	return out
 }
