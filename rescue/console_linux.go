@@ -82,7 +82,9 @@ func (e *env) prompt(ctx context.Context) error {
 	e.say("Type a lifeboat command (disks, info IMAGE, check IMAGE, restore IMAGE --target DISK), or: tui, rescan, shell, poweroff, reboot")
 	in := bufio.NewScanner(e.o.Input)
 	for {
+		e.conMu.Lock() // watch may be printing late disks
 		fmt.Fprint(e.con, "lifeboat> ")
+		e.conMu.Unlock()
 		if !in.Scan() {
 			return in.Err()
 		}

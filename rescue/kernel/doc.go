@@ -16,4 +16,8 @@
 //
 // Fetch needs apt-get, apt-cache and dpkg (a Debian or Ubuntu host) and
 // depmod from the kmod package. Everything after it is pure Go.
+//
+// ParseAliases and Aliases.Match, the modules.alias matcher that Resolve
+// and the rescue environment's coldplug share, build on every OS; the rest
+// of the package is Linux-only.
 package kernel
