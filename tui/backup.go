@@ -208,6 +208,9 @@ func (w *backupWizard) start() tea.Cmd {
 			for _, f := range res.Fallbacks {
 				lines = append(lines, "Copied sector by sector: "+f)
 			}
+			for _, w := range res.Warnings {
+				lines = append(lines, "Warning: "+w)
+			}
 			return append(lines, "", "Next: check the image (Check image on the main menu) before relying on it."), nil
 		},
 	})

@@ -39,6 +39,7 @@ func (o *operation) confirmKey(k tea.KeyMsg) tea.Cmd {
 		typed := strings.TrimSpace(o.in.String())
 		if typed == name {
 			o.confirmed = true
+			o.u.logf(false, "confirmed: write to %s", o.plan.Target)
 			o.reply <- nil
 		} else {
 			o.reply <- &wrongNameError{typed: typed, want: name, target: o.plan.Target}

@@ -39,6 +39,8 @@ func newHarness(t *testing.T, o Options) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	h := &harness{t: t, m: New(ctx, o), msgs: make(chan tea.Msg, 100)}
+	at := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	h.m.now = func() time.Time { at = at.Add(time.Second); return at }
 	h.exec(h.m.Init())
 	return h
 }

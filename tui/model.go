@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 )
@@ -29,14 +30,17 @@ var screenTitles = map[screen]string{
 // (operation.go: confirmation, progress, result).
 type Model struct {
 	*ui
-	scr    screen
-	stack  []screen
-	help   bool
-	lists  map[screen]*list
-	in     input // the manual address
-	scroll int   // the disk list
-	ifaces []Iface
-	iface  string
+	scr   screen
+	stack []screen
+	help  bool
+	// showLog shows the log over the current screen.
+	showLog   bool
+	logScroll int
+	lists     map[screen]*list
+	in        input // the manual address
+	scroll    int   // the disk list
+	ifaces    []Iface
+	iface     string
 
 	wiz    wizard     // the open wizard, or nil
 	op     *operation // its running or finished operation, or nil
@@ -46,7 +50,7 @@ type Model struct {
 // New returns the UI's model. ctx bounds every operation it starts.
 func New(ctx context.Context, o Options) *Model {
 	o.defaults()
-	m := &Model{ui: &ui{o: o, ctx: ctx, w: o.Width, h: o.Height, st: newStyles(o.Colour)}, lists: map[screen]*list{}}
+	m := &Model{ui: &ui{o: o, ctx: ctx, w: o.Width, h: o.Height, st: newStyles(o.Colour), now: time.Now}, lists: map[screen]*list{}}
 	m.launch = m.start
 	return m
 }
@@ -148,8 +152,16 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		m.help = false
 		return nil
 	}
+	if m.showLog {
+		m.logKey(k)
+		return nil
+	}
 	if k.String() == "?" && !m.typing() && (m.op == nil || m.op.res != nil) {
 		m.help = true
+		return nil
+	}
+	if k.String() == "l" && !m.typing() && m.scr != scNetManual && (m.op == nil || !m.op.askStop) {
+		m.showLog, m.logScroll = true, len(m.log)
 		return nil
 	}
 	if m.op != nil {

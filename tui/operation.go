@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -88,6 +89,7 @@ func (m *Model) start(j job) tea.Cmd {
 	if m.o.PrepareWrite != nil && j.prepare != "" {
 		if err := m.o.PrepareWrite(j.prepare, j.sources); err != nil {
 			m.err = err.Error()
+			m.logf(true, "%s: not started: %v", j.heading, err)
 			return nil
 		}
 	}
@@ -95,6 +97,7 @@ func (m *Model) start(j job) tea.Cmd {
 	ch := make(chan tea.Msg, 64)
 	op := &operation{job: j, u: m.ui, events: ch, cancel: cancel}
 	m.op, m.err, m.note = op, "", ""
+	m.logf(false, "started: %s", j.heading)
 	prog := engine.ProgressFunc(func(s engine.Status) {
 		if s.Final {
 			select {
@@ -148,6 +151,7 @@ func (m *Model) opMsg(msg tea.Msg) tea.Cmd {
 		m.err = ""
 	case doneMsg:
 		op.cancel()
+		op.logDone(msg)
 		if msg.err != nil && !op.stopped && nothingWritten(msg.err, op.confirmed) && m.wiz != nil && m.wiz.recover(msg.err) {
 			m.op = nil
 			return nil
@@ -161,6 +165,7 @@ func (m *Model) opMsg(msg tea.Msg) tea.Cmd {
 func (o *operation) report(s engine.Status) {
 	if s.Final {
 		o.stages = append(o.stages, s)
+		o.u.logf(false, "%s: %s of %s in %s", s.Stage, engine.HumanBytes(s.Done), engine.HumanBytes(s.Total), clock(s.Elapsed))
 	}
 	switch {
 	case s.Stage == engine.StageVerify:
@@ -220,13 +225,13 @@ func (o *operation) title() string {
 func (o *operation) keys() string {
 	switch {
 	case o.res != nil:
-		return "Enter main menu"
+		return "Enter main menu   l log"
 	case o.confirming():
 		return "Type the name, Enter confirm   Esc cancel"
 	case o.askStop:
 		return "y stop   n go on"
 	}
-	return "Esc stop"
+	return "Esc stop   l log"
 }
 
 func (o *operation) body(w int) []string {
@@ -237,4 +242,23 @@ func (o *operation) body(w int) []string {
 		return o.confirmBody(w)
 	}
 	return o.progressBody(w)
+}
+
+// logDone records how the operation ended: its result lines, or the
+// error (a warning), and whether the user stopped it.
+func (o *operation) logDone(msg doneMsg) {
+	if msg.err != nil {
+		what := "failed"
+		if o.stopped {
+			what = "stopped"
+		}
+		o.u.logf(true, "%s %s: %v", o.heading, what, msg.err)
+		return
+	}
+	o.u.logf(false, "finished: %s", o.heading)
+	for _, l := range msg.lines {
+		if l != "" && !strings.HasPrefix(l, "Next:") {
+			o.u.logf(strings.HasPrefix(l, "Warning:"), "  %s", strings.TrimSpace(l))
+		}
+	}
 }

@@ -77,6 +77,12 @@ func TestRestoreWrongConfirmation(t *testing.T) {
 	h.waitFor("Elapsed")
 	close(f.release)
 	h.waitFor("Restore finished")
+	// The log tells the whole story: the wrong name, Esc, the restore.
+	h.keys("l")
+	h.golden("log")
+	h.shows(`! Restore pc1.lbi to /dev/sdb failed: not confirmed: you typed "sda"`)
+	h.keys("<esc>")
+	h.shows("Restore finished")
 	if len(f.restores) != 3 {
 		t.Fatalf("%d restores, want 3", len(f.restores))
 	}

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -60,6 +61,8 @@ type ui struct {
 	disks []engine.DiskInfo
 	// launch starts a wizard's operation (the router's start).
 	launch func(job) tea.Cmd
+	log    []logEntry
+	now    func() time.Time
 }
 
 func (u *ui) loadDisks() {

@@ -16,9 +16,12 @@ func (m *Model) View() string {
 	head := []string{m.st.title.Render(cut(title+" | "+m.crumb(), w)), strings.Repeat("-", w)}
 	avail := h - len(head) - 1
 	var body []string
-	if m.help {
+	switch {
+	case m.help:
 		body = wrap(helpText, w)
-	} else {
+	case m.showLog:
+		body = m.logBody(avail)
+	default:
 		body = m.body(avail)
 	}
 	var msgs []string
@@ -53,6 +56,8 @@ func (m *Model) View() string {
 // crumb names the screen: "Main menu", "Restore > Target".
 func (m *Model) crumb() string {
 	switch {
+	case m.showLog:
+		return "Log"
 	case m.op != nil:
 		return m.wiz.flow().String() + " > " + m.op.title()
 	case m.wiz != nil:
@@ -65,6 +70,8 @@ func (m *Model) keysLine() string {
 	switch {
 	case m.help:
 		return "Any key closes the help"
+	case m.showLog:
+		return "Up/Down scroll   any other key closes the log"
 	case m.op != nil:
 		return m.op.keys()
 	case m.typing():
@@ -77,7 +84,7 @@ func (m *Model) keysLine() string {
 	case m.scr == scNetwork:
 		return "r refresh   Esc back   ? help"
 	case m.scr == scHome:
-		return "Up/Down choose   Enter select   ? help"
+		return "Up/Down choose   Enter select   l log   ? help"
 	}
 	return "Up/Down choose   Enter select   Esc back   ? help"
 }
@@ -110,7 +117,7 @@ Keys: Up and Down (or k and j) move, Enter chooses, Esc goes back one step, ? sh
 
 Nothing is written to any disk until a summary has shown what will be overwritten and you have typed the target's name (for example sdb). A wrong name writes nothing.
 
-While an operation runs, Esc asks whether to stop it; the result then says what state the target is in.
+While an operation runs, Esc asks whether to stop it; the result then says what state the target is in. l shows the log: what ran, when, and every warning.
 
 Restore: image, then backup point, whole disk or one partition, target, layout, confirmation.
 Clone: source disk or partition, target, layout, confirmation.
