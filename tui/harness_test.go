@@ -77,7 +77,7 @@ func (h *harness) keys(s string) {
 			name := s[1:i]
 			s = s[i+1:]
 			k, ok := map[string]tea.KeyType{"up": tea.KeyUp, "down": tea.KeyDown, "enter": tea.KeyEnter, "esc": tea.KeyEsc,
-				"ctrl+c": tea.KeyCtrlC, "backspace": tea.KeyBackspace, "end": tea.KeyEnd}[name]
+				"ctrl+c": tea.KeyCtrlC, "ctrl+u": tea.KeyCtrlU, "backspace": tea.KeyBackspace, "end": tea.KeyEnd}[name]
 			if !ok {
 				h.t.Fatalf("unknown key <%s>", name)
 			}

@@ -106,5 +106,5 @@ func layoutList(disk, sbs bool) *list {
 
 func layoutBody(u *ui, s *steps, target string, rows int) []string {
 	return u.listBody(s.list(), "How should the partitions be laid out on "+target+"?", rows,
-		"Partition starts are aligned to 1 MiB. Partitions are never made smaller than they are in the source.")
+		"Partition starts are aligned to 1 MiB. Keep and fill never make a partition smaller than it is in the source.")
 }

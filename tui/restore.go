@@ -24,6 +24,7 @@ type restoreWizard struct {
 	partition int // 0: the whole image
 	target    string
 	mode      layout.Mode
+	opts      restoreOpts // restore_options.go
 }
 
 func newRestore(u *ui) (*restoreWizard, tea.Cmd) {
@@ -63,21 +64,15 @@ func (w *restoreWizard) key(k tea.KeyMsg) tea.Cmd {
 		w.target = path
 		if s := w.img.stream(); w.partition == 0 && s != nil && s.Table != nil {
 			w.s.push(w.u, stLayout)
-			w.s.setList(stLayout, layoutList(true, false))
+			w.layoutStep()
 			return nil
 		}
 		w.mode = layout.Keep
 		return w.start()
 	case stLayout:
-		it, ok := listKey(&w.s, k)
-		if !ok {
-			return nil
-		}
-		w.mode = layout.Keep
-		if it.key == "fill" {
-			w.mode = layout.Fill
-		}
-		return w.start()
+		return w.layoutKey(k)
+	case stSizes:
+		return w.sizesKey(k)
 	}
 	return nil
 }
@@ -153,6 +148,7 @@ func (w *restoreWizard) start() tea.Cmd {
 	image := w.img.path
 	o := engine.RestoreOptions{Image: image, Password: w.img.passwordFunc(), Target: w.target, Partition: w.partition,
 		Layout: engine.LayoutOptions{Mode: w.mode, Align: 1 << 20}}
+	w.opts.apply(&o)
 	c := confirmView{verb: "Restore", copies: "only the blocks the filesystems use", layout: w.mode, bars: w.partition == 0}
 	if s := w.img.stream(); s != nil {
 		if s.Mode == images.ModeAllSectors {
@@ -181,6 +177,10 @@ func (w *restoreWizard) start() tea.Cmd {
 // (the cursor on the target chosen), a refused image to the image list,
 // Esc at the confirmation to the step it was started from.
 func (w *restoreWizard) recover(err error) bool {
+	if w.mode == layout.Manual && errors.Is(err, engine.ErrRefused) && w.s.backTo(stSizes) {
+		w.u.err = err.Error() + ". Nothing was written; change the sizes, the other choices are kept."
+		return true
+	}
 	return recoverTo(w.u, &w.s, err, w.target, w.img.path, stImage)
 }
 
@@ -212,6 +212,8 @@ func (w *restoreWizard) body(rows int) []string {
 		return u.inputBody(&s.in, devicePathIntro)
 	case stLayout:
 		return layoutBody(u, s, w.target, rows)
+	case stSizes:
+		return w.sizesBody()
 	}
 	return nil
 }

@@ -252,3 +252,32 @@ func TestRestoreImageDetails(t *testing.T) {
 	h.shows("full backup at the start of a chain")
 	h.golden("restore-chain-base")
 }
+
+// The layout step offers what `lifeboat restore` can: new IDs and delta
+// as toggles, and sizes given by hand.
+func TestRestoreOptions(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<enter><enter><enter><enter><down><enter>")
+	h.shows("Restore > Layout")
+	h.keys("<down><down><down><enter>") // new IDs
+	h.keys("<down><enter>")             // delta
+	h.golden("restore-5-layout-options")
+	h.shows("[x] New disk and partition IDs")
+	h.shows("[x] Delta")
+	h.keys("<up><up><enter>") // by hand
+	h.shows("1=512MiB 2=30GiB")
+	h.keys("<ctrl+u>2=sixty<enter>")
+	h.shows("the size is not understood")
+	h.keys("<ctrl+u>2=60GiB")
+	h.golden("restore-sizes")
+	h.keys("<enter>")
+	h.waitFor("Type sdb and press Enter")
+	h.keys("<esc>")
+	h.waitFor("cancelled at the confirmation")
+	h.shows("Restore > Partition sizes")
+	o := f.restores[0]
+	if o.Layout.Mode != layout.Manual || o.Layout.Sizes[2] != 60*GiB || len(o.Layout.Sizes) != 1 || !o.Layout.NewIDs || !o.Delta {
+		t.Errorf("restore options %+v", o)
+	}
+}
