@@ -133,3 +133,24 @@ func TestColourTerm(t *testing.T) {
 
 // An image that is a point of a chain lists its points, newest first; a
 // missing one cannot be picked; an earlier one is restored from its file.
+
+// Clone offers the running system (lifeboat clone system) after the
+// disks and partitions, and new IDs for a disk clone.
+func TestCloneSystem(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<down><enter><end>")
+	h.shows("> The running system on /dev/sda")
+	h.keys("<enter>")
+	h.shows("copy the system on /dev/sda onto")
+	h.keys("<enter>") // sdb
+	h.shows("New disk and partition IDs")
+	h.keys("<down><down><enter><up><up><enter>") // new IDs, then keep
+	h.waitFor("Type sdb")
+	h.keys("<esc>")
+	h.waitFor("cancelled at the confirmation")
+	o := f.clones[0]
+	if o.Kind != engine.CloneSystem || o.Source != "/dev/sda" || o.Target != "/dev/sdb" || !o.Layout.NewIDs || o.SectorBySector {
+		t.Errorf("clone options %+v", o)
+	}
+}
