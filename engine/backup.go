@@ -427,7 +427,7 @@ func ModeNote(p images.Partition) string {
 // source must be the disk or partition the chain was made of.
 func backupParent(o BackupOptions, stream *images.Stream, point *images.Point) (*chain, string, error) {
 	if o.Incremental != "" && o.Differential != "" {
-		return nil, "", errors.New("give --incremental or --differential, not both")
+		return nil, "", fmt.Errorf("give %s or %s, not both", flag(opt.Incremental, ""), flag(opt.Differential, ""))
 	}
 	base, parentPath := o.Incremental, ""
 	var err error

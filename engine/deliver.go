@@ -253,7 +253,7 @@ var partitionOf = func(target string) (disk string, number int, ok bool) {
 func (d *delivery) planDelta(plan *Plan) error {
 	fix := opt.With("restore without {} (that writes the whole disk), or name the disk an earlier restore of this chain wrote", opt.Use{Option: opt.Delta})
 	if _, ok := d.src.(*images.StreamReader); !ok {
-		return fmt.Errorf("--delta needs an image to restore")
+		return fmt.Errorf("%s needs an image to restore", flag(opt.Delta, ""))
 	}
 	if plan.Create {
 		return refuseFix(d.target, opt.With("restore without {}", opt.Use{Option: opt.Delta}), nil, "%s compares with an older copy on the target, but it does not exist yet", flag(opt.Delta, ""))
@@ -262,7 +262,8 @@ func (d *delivery) planDelta(plan *Plan) error {
 		return nil // planned by planDeltaInto
 	}
 	if lo := d.layout; lo.Mode != layout.Keep || lo.Grow != 0 || len(lo.Sizes) > 0 || lo.NewIDs || lo.Table != layout.None {
-		d.notes = append(d.notes, "--delta keeps the partition layout the target has: --layout, --grow, --size, --new-ids and --table were not used")
+		d.notes = append(d.notes, fmt.Sprintf("%s keeps the partition layout the target has: %s, %s, %s, %s and %s were not used",
+			flag(opt.Delta, ""), flag(opt.Layout, ""), flag(opt.Grow, ""), flag(opt.Size, ""), flag(opt.NewIDs, ""), flag(opt.Table, "")))
 	}
 	if !d.wholeDisk() {
 		plan.What += ", only the chunks that differ"
@@ -393,7 +394,7 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 	t := d.meta.Table
 	if d.partition != 0 || d.meta.Kind != images.KindDisk || t == nil || !t.Type.Known() {
 		if d.layout.Mode != layout.Keep && d.partition == 0 {
-			return fmt.Errorf("--layout %s needs a disk image with a partition table; %s holds a %s without one", d.layout.Mode, d.origin, d.meta.Kind)
+			return fmt.Errorf("%s needs a disk image with a partition table; %s holds a %s without one", flag(opt.Layout, d.layout.Mode.String()), d.origin, d.meta.Kind)
 		}
 		return nil
 	}
