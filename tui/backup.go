@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/dustin/go-humanize"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/images"
@@ -26,6 +27,7 @@ type backupWizard struct {
 	name    string
 	level   images.Level
 	bpw     []byte
+	cipher  images.Cipher // with a password; CipherNone leaves the engine's default
 	split   int64
 	chain   backupChain
 }
@@ -83,10 +85,16 @@ func (w *backupWizard) key(k tea.KeyMsg) tea.Cmd {
 	case stCompression:
 		w.level, _ = images.ParseLevel(it.key)
 		s.textStep(u, stBackupPw1, "", true)
+	case stCipher:
+		w.cipher, _ = images.ParseCipher(it.key)
+		w.splitStep()
 	case stSplit:
+		if it.key == "type" {
+			s.textStep(u, stSplitSize, "", false)
+			return nil
+		}
 		fmt.Sscan(it.key, &w.split)
-		s.push(u, stBackupSummary)
-		s.setList(stBackupSummary, newList(item{label: "Start the backup", key: "start"}))
+		w.summaryStep()
 	case stBackupSummary:
 		return w.start()
 	}
@@ -144,7 +152,19 @@ func (w *backupWizard) submit(raw string) tea.Cmd {
 			u.err = "The two passwords differ; type it again."
 			return nil
 		}
-		w.splitStep()
+		s.push(u, stCipher)
+		s.setList(stCipher, newList(
+			item{label: cipherNames[images.CipherAES256GCM] + "         (recommended; fastest on CPUs with AES instructions)", key: images.CipherAES256GCM.String()},
+			item{label: cipherNames[images.CipherXChaCha20Poly1305] + "  (faster on small CPUs without them)", key: images.CipherXChaCha20Poly1305.String()},
+		))
+	case stSplitSize:
+		n, err := humanize.ParseBytes(v)
+		if err != nil || n < 1<<20 || n > 1<<62 {
+			u.err = "Type a part size of at least 1 MiB, e.g. 1GiB or 700MiB."
+			return nil
+		}
+		w.split = int64(n)
+		w.summaryStep()
 	case stChainPw:
 		w.chain.password = []byte(raw)
 		if len(w.chain.password) == 0 {
@@ -156,6 +176,12 @@ func (w *backupWizard) submit(raw string) tea.Cmd {
 	return nil
 }
 
+// cipherNames are the ciphers as their authors write them.
+var cipherNames = map[images.Cipher]string{
+	images.CipherAES256GCM:         "AES-256-GCM",
+	images.CipherXChaCha20Poly1305: "XChaCha20-Poly1305",
+}
+
 func (w *backupWizard) splitStep() {
 	w.s.push(w.u, stSplit)
 	w.s.setList(stSplit, newList(
@@ -163,7 +189,13 @@ func (w *backupWizard) splitStep() {
 		item{label: "4 GiB parts (for FAT32 sticks)", key: fmt.Sprint(int64(4<<30 - 1<<20))},
 		item{label: "2 GiB parts", key: fmt.Sprint(int64(2 << 30))},
 		item{label: "650 MiB parts (for CDs)", key: fmt.Sprint(int64(650 << 20))},
+		item{label: "Another size...", key: "type"},
 	))
+}
+
+func (w *backupWizard) summaryStep() {
+	w.s.push(w.u, stBackupSummary)
+	w.s.setList(stBackupSummary, newList(item{label: "Start the backup", key: "start"}))
 }
 
 func (w *backupWizard) askName() {
@@ -184,7 +216,7 @@ func (w *backupWizard) kind() images.StreamKind {
 func (w *backupWizard) start() tea.Cmd {
 	b := w.u.o.Backend
 	out := filepath.Join(w.dest, w.name)
-	o := engine.BackupOptions{Source: w.source, Kind: w.kind(), Output: out, Compression: w.level, Password: w.bpw, SplitSize: w.split, ToolVersion: w.u.o.Version}
+	o := engine.BackupOptions{Source: w.source, Kind: w.kind(), Output: out, Compression: w.level, Password: w.bpw, Cipher: w.cipher, SplitSize: w.split, ToolVersion: w.u.o.Version}
 	w.chain.apply(&o)
 	source := w.source
 	return w.u.launch(job{
@@ -265,8 +297,12 @@ func (w *backupWizard) body(rows int) []string {
 			"Without the password nobody can restore the image, you neither: keep it safe.")
 	case stBackupPw2:
 		return u.inputBody(&s.in, "Type the password again:")
+	case stCipher:
+		return u.listBody(s.list(), "Cipher for the encrypted image:", rows, "Both are strong; the password is what protects the image.")
 	case stSplit:
 		return u.listBody(s.list(), "Split the image into parts?", rows, "FAT32 sticks cannot hold files of 4 GiB or more.")
+	case stSplitSize:
+		return u.inputBody(&s.in, "Size of each part (MiB, GiB), e.g. 1GiB:")
 	case stBackupSummary:
 		return w.summary(u.w)
 	}
@@ -276,7 +312,11 @@ func (w *backupWizard) body(rows int) []string {
 func (w *backupWizard) summary(width int) []string {
 	enc := "not encrypted"
 	if len(w.bpw) > 0 {
-		enc = "encrypted (AES-256-GCM)"
+		c := w.cipher
+		if c == images.CipherNone {
+			c = images.CipherAES256GCM
+		}
+		enc = "encrypted (" + cipherNames[c] + ")"
 	}
 	split := "not split"
 	if w.split > 0 {

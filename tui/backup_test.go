@@ -25,6 +25,8 @@ func TestBackupWizard(t *testing.T) {
 	h.shows("The two passwords differ")
 	h.golden("backup-6-password-mismatch")
 	h.keys("secret<enter>secret<enter>")
+	h.golden("backup-6b-cipher")
+	h.keys("<down><enter>")
 	h.golden("backup-7-split")
 	h.keys("<down><enter>")
 	h.golden("backup-8-summary")
@@ -35,7 +37,7 @@ func TestBackupWizard(t *testing.T) {
 	h.golden("backup-9-result")
 	o := f.backups[0]
 	if o.Source != "/dev/sda2" || o.Kind != images.KindPartition || o.Output != "/mnt/sdb1/sda2-2026-01-02.lbi" ||
-		o.Compression != images.LevelHigh || string(o.Password) != "secret" || o.SplitSize != 4<<30-1<<20 {
+		o.Compression != images.LevelHigh || string(o.Password) != "secret" || o.Cipher != images.CipherXChaCha20Poly1305 || o.SplitSize != 4<<30-1<<20 {
 		t.Errorf("backup options %+v", o)
 	}
 }
@@ -120,4 +122,23 @@ func TestBackupOtherSourceNoType(t *testing.T) {
 	h := newHarness(t, fakeOptions(newFake()))
 	h.keys("<down><down><enter><enter><down><enter>")
 	h.shows("File name of the image in /mnt/sdc1/backups")
+}
+
+// A split size of one's own, as --split-size takes.
+func TestBackupSplitSize(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<down><down><enter><down><down><enter><enter><enter><enter><enter>")
+	h.shows("Split the image into parts?")
+	h.keys("<end><enter>1x<enter>")
+	h.shows("at least 1 MiB")
+	h.keys("<backspace><backspace>700MiB<enter>")
+	h.shows("split into parts of 700.0 MiB")
+	h.keys("<enter>")
+	h.waitFor("Elapsed")
+	close(f.release)
+	h.waitFor("Backup finished")
+	if o := f.backups[0]; o.SplitSize != 700<<20 || len(o.Password) != 0 {
+		t.Errorf("backup options %+v", o)
+	}
 }

@@ -144,33 +144,34 @@ const (
 	stTarget                        // the disk or partition written to
 	stDevicePath                    // a typed source or target
 	stLayout                        // layout / sector-by-sector
-	stOptions                       // the wizard's further options
 	stSizes                         // manual partition sizes
 	stBackupDest                    // the folder a backup goes into
 	stBackupFolder                  // a typed folder
 	stBackupType                    // full, incremental or differential
 	stChainPw                       // an encrypted chain's password
 	stBackupName                    // the image's file name
-	stCompression                   //
-	stBackupPw1                     //
-	stBackupPw2                     //
-	stSplit                         //
-	stBackupSummary                 //
+	stCompression                   // the backup's compression
+	stBackupPw1                     // the backup's password
+	stBackupPw2                     // the same again
+	stCipher                        // the cipher, with a password
+	stSplit                         // split size
+	stSplitSize                     // a typed split size
+	stBackupSummary                 // what the backup will do
 )
 
 var stepTitles = map[step]string{
 	stImage: "Image", stImagePath: "Image path", stPassword: "Password", stPoint: "Backup point",
 	stScope: "Whole disk or partition", stSource: "Source", stTarget: "Target", stDevicePath: "Target path",
-	stLayout: "Layout", stOptions: "Options", stSizes: "Partition sizes", stBackupDest: "Destination",
+	stLayout: "Layout", stSizes: "Partition sizes", stBackupDest: "Destination",
 	stBackupFolder: "Destination folder", stBackupType: "Backup type", stChainPw: "Chain password",
 	stBackupName: "File name", stCompression: "Compression", stBackupPw1: "Encryption", stBackupPw2: "Encryption",
-	stSplit: "Split", stBackupSummary: "Summary",
+	stCipher: "Cipher", stSplit: "Split", stSplitSize: "Split size", stBackupSummary: "Summary",
 }
 
 // textSteps type text, so '?' is a letter there.
 var textSteps = map[step]bool{
 	stImagePath: true, stPassword: true, stDevicePath: true, stBackupFolder: true, stBackupName: true,
-	stBackupPw1: true, stBackupPw2: true, stChainPw: true, stSizes: true,
+	stBackupPw1: true, stBackupPw2: true, stChainPw: true, stSizes: true, stSplitSize: true,
 }
 
 // steps is a wizard's way through its pages: the current one, the ones
