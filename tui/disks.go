@@ -15,16 +15,7 @@ import (
 // they are listed.
 
 func (m *Model) disksKey(k tea.KeyMsg) {
-	switch k.String() {
-	case "up", "k":
-		m.scroll = max(m.scroll-1, 0)
-	case "down", "j":
-		m.scroll++
-	case "pgdown":
-		m.scroll += m.h - 6
-	case "pgup":
-		m.scroll = max(m.scroll-(m.h-6), 0)
-	case "r":
+	if !scrollKey(&m.scroll, k, m.h-6) && k.String() == "r" {
 		m.loadDisks()
 	}
 }

@@ -14,6 +14,17 @@
 // powered off, how the network is configured — comes in through Options;
 // tests inject a fake Backend so screens do not depend on real disks.
 //
+// Model (model.go) is a router: it owns the main menu, the disks, network
+// and power screens and the log, and hands everything else to the open
+// wizard — restore.go (+ restore_options.go), clone.go, backup.go
+// (+ backup_chain.go), check.go — each a type with its own steps, keys
+// and screens. What several wizards share is written once: the image
+// picker (imagepick.go), disk lists and the layout step (pickers.go,
+// disks.go), and the operation a wizard launches (operation.go) with its
+// confirmation, progress and result screens (confirm.go, progress.go,
+// result.go). A failure that wrote nothing goes back into the wizard, to
+// the step where the refused choice can be made again.
+//
 // Screens are plain text within 80×25 and never rely on colour alone: the
 // selected line carries a "> " marker, so a serial console without colours
 // (TERM=vt100, linux or dumb) shows everything.

@@ -23,16 +23,7 @@ func (u *ui) logf(warn bool, format string, args ...any) {
 }
 
 func (m *Model) logKey(k tea.KeyMsg) {
-	switch k.String() {
-	case "up", "k":
-		m.logScroll = max(m.logScroll-1, 0)
-	case "down", "j":
-		m.logScroll++
-	case "pgup":
-		m.logScroll = max(m.logScroll-(m.h-6), 0)
-	case "pgdown":
-		m.logScroll += m.h - 6
-	default:
+	if !scrollKey(&m.logScroll, k, m.h-6) {
 		m.showLog = false
 	}
 }

@@ -119,7 +119,8 @@ Nothing is written to any disk until a summary has shown what will be overwritte
 
 While an operation runs, Esc asks whether to stop it; the result then says what state the target is in. l shows the log: what ran, when, and every warning.
 
-Restore: image, then backup point, whole disk or one partition, target, layout, confirmation.
-Clone: source disk or partition, target, layout, confirmation.
-Backup: source, folder on another disk, backup type (when the folder holds backups of the same source), file name, compression, password (optional, asked twice), split size.
+Restore: image, backup point, whole disk or one partition, target, layout (keep, fill or sizes by hand; new IDs; delta onto an older copy), confirmation.
+Clone: source disk, partition or the running system, target, layout (or sector by sector; new IDs), confirmation.
+Backup: source, folder on another disk, backup type (when the folder holds backups of the same source), file name, compression, password (optional, asked twice) and cipher, split size.
+A refusal or a wrong name goes back to the step where the choice can be changed; the other choices are kept.
 Shell opens a command line; type exit to come back.`

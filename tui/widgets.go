@@ -242,3 +242,22 @@ func textKey(in *input, k tea.KeyMsg) (string, bool) {
 	in.update(k)
 	return "", false
 }
+
+// scrollKey moves a scrolled text (the disks, the log) by a line or a
+// page; it reports whether k was a scrolling key. The body clamps the
+// far end.
+func scrollKey(pos *int, k tea.KeyMsg, page int) bool {
+	switch k.String() {
+	case "up", "k":
+		*pos = max(*pos-1, 0)
+	case "down", "j":
+		*pos++
+	case "pgup":
+		*pos = max(*pos-page, 0)
+	case "pgdown":
+		*pos += page
+	default:
+		return false
+	}
+	return true
+}
