@@ -133,7 +133,7 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	point := &images.Point{Kind: images.PointFull}
 	parentPath := ""
 	if o.Incremental != "" || o.Differential != "" {
-		parent, path, err := backupParent(o, stream, point)
+		parent, path, err := backupParent(ctx, o, stream, point)
 		if err != nil {
 			return nil, err
 		}
@@ -425,7 +425,7 @@ func ModeNote(p images.Partition) string {
 // backupParent opens the point a new incremental or differential builds on
 // (with its chain) and fills in the new point's place in the chain. The
 // source must be the disk or partition the chain was made of.
-func backupParent(o BackupOptions, stream *images.Stream, point *images.Point) (*chain, string, error) {
+func backupParent(ctx context.Context, o BackupOptions, stream *images.Stream, point *images.Point) (*chain, string, error) {
 	if o.Incremental != "" && o.Differential != "" {
 		return nil, "", fmt.Errorf("give %s or %s, not both", flag(opt.Incremental, ""), flag(opt.Differential, ""))
 	}
@@ -438,7 +438,7 @@ func backupParent(o BackupOptions, stream *images.Stream, point *images.Point) (
 		}
 	} else {
 		base, point.Kind = o.Differential, images.PointDifferential
-		b, err := openImage(base, images.OpenOptions{})
+		b, err := openImage(ctx, base, images.OpenOptions{})
 		if err != nil {
 			return nil, "", describeOpenError(base, err)
 		}
@@ -452,7 +452,7 @@ func backupParent(o BackupOptions, stream *images.Stream, point *images.Point) (
 			return nil, "", missingPoint(base, root, images.Link{UUID: root, File: hint, Kind: images.PointFull}, f.dirs)
 		}
 	}
-	parent, err := openChain(parentPath, o.ChainDir, o.ChainPassword, o.ChainEncryption)
+	parent, err := openChain(ctx, parentPath, o.ChainDir, o.ChainPassword, o.ChainEncryption)
 	if err != nil {
 		return nil, "", err
 	}

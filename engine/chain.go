@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"os"
 	"path"
@@ -67,9 +68,9 @@ func cachedPassword(pw func() ([]byte, error)) func() ([]byte, error) {
 // openChain opens the image at name with the points it needs. Every point
 // is unlocked with the same password; a wrong one fails before any work, and
 // so does an image enc refuses.
-func openChain(name, chainDir string, pw func() ([]byte, error), enc Encryption) (*chain, error) {
+func openChain(ctx context.Context, name, chainDir string, pw func() ([]byte, error), enc Encryption) (*chain, error) {
 	pw = cachedPassword(pw)
-	im, err := openImage(name, images.OpenOptions{Password: pw})
+	im, err := openImage(ctx, name, images.OpenOptions{Password: pw})
 	if err != nil {
 		return nil, describeOpenError(name, err)
 	}
@@ -101,7 +102,7 @@ func openChain(name, chainDir string, pw func() ([]byte, error), enc Encryption)
 			c.Close()
 			return nil, missingPoint(name, u, l, f.dirs)
 		}
-		m, err := openImage(p, images.OpenOptions{Password: pw})
+		m, err := openImage(ctx, p, images.OpenOptions{Password: pw})
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("earlier point %s of %s: %w", p, name, describeOpenError(p, err))
@@ -208,7 +209,7 @@ func (f *pointFinder) find(uuid, hint string) string {
 
 // imageUUID reads an image's identity without its password.
 func imageUUID(p string) (string, error) {
-	im, err := openImage(p, images.OpenOptions{})
+	im, err := openImage(context.Background(), p, images.OpenOptions{})
 	if err != nil {
 		return "", err
 	}
@@ -263,7 +264,7 @@ func rootOf(im *images.Image) string {
 // latestPoint finds, next to base and in chainDir, the newest complete
 // point of base's chain: the parent of the next incremental.
 func latestPoint(base, chainDir string) (string, error) {
-	b, err := openImage(base, images.OpenOptions{})
+	b, err := openImage(context.Background(), base, images.OpenOptions{})
 	if err != nil {
 		return "", describeOpenError(base, err)
 	}
@@ -273,7 +274,7 @@ func latestPoint(base, chainDir string) (string, error) {
 	f := newPointFinder(base, chainDir)
 	for _, d := range f.dirs {
 		for _, p := range ListImages(d) {
-			im, err := openImage(p, images.OpenOptions{})
+			im, err := openImage(context.Background(), p, images.OpenOptions{})
 			if err != nil {
 				continue
 			}

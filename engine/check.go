@@ -39,7 +39,7 @@ type CheckResult struct {
 // *images.CorruptError naming the first bad offset.
 func Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
 	start := time.Now()
-	c, err := openChain(o.Image, o.ChainDir, o.Password, o.Encryption)
+	c, err := openChain(ctx, o.Image, o.ChainDir, o.Password, o.Encryption)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func Info(image string, password func() ([]byte, error)) (*ImageInfo, error) {
 // InfoIn is Info looking for earlier points of a chain in chainDir too,
 // and refusing (or warning about) the image as enc says.
 func InfoIn(image, chainDir string, password func() ([]byte, error), enc Encryption) (*ImageInfo, error) {
-	im, err := openImage(image, images.OpenOptions{Password: password})
+	im, err := openImage(context.Background(), image, images.OpenOptions{Password: password})
 	if err != nil {
 		return nil, describeOpenError(image, err)
 	}

@@ -39,7 +39,7 @@ func Merge(ctx context.Context, o MergeOptions) (*BackupResult, error) {
 	if o.Output == "" {
 		return nil, errors.New("no output image given; name one with -o FILE")
 	}
-	c, err := openChain(o.Image, o.ChainDir, o.Password, o.Encryption)
+	c, err := openChain(ctx, o.Image, o.ChainDir, o.Password, o.Encryption)
 	if err != nil {
 		return nil, err
 	}

@@ -20,9 +20,10 @@ func IsURL(s string) bool {
 
 // openImage opens an image from a file or, for a URL, over HTTP with range
 // requests (the PXE server and any web server that honours Range work).
-func openImage(name string, o images.OpenOptions) (*images.Image, error) {
+// Cancelling ctx ends every request of the image's reads, then and later.
+func openImage(ctx context.Context, name string, o images.OpenOptions) (*images.Image, error) {
 	if IsURL(name) {
-		return images.OpenWith(name, openHTTP, o)
+		return images.OpenWith(name, func(url string) (io.ReaderAt, int64, io.Closer, error) { return openHTTP(ctx, url) }, o)
 	}
 	return images.Open(name, o)
 }
@@ -32,16 +33,18 @@ var httpClient = &http.Client{Transport: &http.Transport{
 	IdleConnTimeout:     30 * time.Second,
 }}
 
-// httpFile is an io.ReaderAt over one URL.
+// httpFile is an io.ReaderAt over one URL; its requests end when ctx is
+// cancelled.
 type httpFile struct {
+	ctx  context.Context
 	url  string
 	size int64
 }
 
-func openHTTP(url string) (io.ReaderAt, int64, io.Closer, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func openHTTP(ctx context.Context, url string) (io.ReaderAt, int64, io.Closer, error) {
+	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
+	req, err := http.NewRequestWithContext(hctx, http.MethodHead, url, nil)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -60,7 +63,7 @@ func openHTTP(url string) (io.ReaderAt, int64, io.Closer, error) {
 	case resp.Header.Get("Accept-Ranges") != "bytes":
 		return nil, 0, nil, fmt.Errorf("%s: the server does not take range requests (Accept-Ranges: bytes); serve images with lifeboat pxe serve or a web server that does", url)
 	}
-	f := &httpFile{url: url, size: resp.ContentLength}
+	f := &httpFile{ctx: ctx, url: url, size: resp.ContentLength}
 	return f, f.size, io.NopCloser(nil), nil
 }
 
@@ -74,10 +77,17 @@ func (f *httpFile) ReadAt(p []byte, off int64) (int, error) {
 	var err error
 	for attempt := range 4 {
 		if attempt > 0 {
-			time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+			select {
+			case <-f.ctx.Done():
+				return 0, fmt.Errorf("%s: %w", f.url, f.ctx.Err())
+			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			}
 		}
 		var n int
 		n, err = f.get(p[:want], off)
+		if f.ctx.Err() != nil {
+			return 0, err // cancelled: no retry
+		}
 		if err == nil {
 			if want < int64(len(p)) {
 				return n, io.EOF
@@ -89,7 +99,7 @@ func (f *httpFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *httpFile) get(p []byte, off int64) (int, error) {
-	req, err := http.NewRequest(http.MethodGet, f.url, nil)
+	req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, f.url, nil)
 	if err != nil {
 		return 0, err
 	}

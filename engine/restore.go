@@ -100,7 +100,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 			return nil, fmt.Errorf("restore target %s: %w", o.Target, err)
 		}
 	}
-	c, err := openChain(o.Image, o.ChainDir, o.Password, o.Encryption)
+	c, err := openChain(ctx, o.Image, o.ChainDir, o.Password, o.Encryption)
 	if err != nil {
 		return nil, err
 	}

@@ -183,7 +183,7 @@ func TestRestoreMessages(t *testing.T) {
 
 func mustMeta(t *testing.T, img string) *images.Stream {
 	t.Helper()
-	c, err := openChain(img, "", nil, Encryption{})
+	c, err := openChain(context.Background(), img, "", nil, Encryption{})
 	if err != nil {
 		t.Fatal(err)
 	}

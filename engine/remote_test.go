@@ -1,0 +1,43 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// TestHTTPReadCancelled: cancelling the context ends a range read that
+// the server holds, and stops the retries; the error is the cancel.
+func TestHTTPReadCancelled(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Accept-Ranges", "bytes")
+		if r.Method == http.MethodHead {
+			w.Header().Set("Content-Length", "1048576")
+			return
+		}
+		select { // a server that stopped sending
+		case <-hold:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	r, size, _, err := openHTTP(ctx, srv.URL+"/x.lbi")
+	if err != nil || size != 1<<20 {
+		t.Fatalf("open: %v, size %d", err, size)
+	}
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = r.ReadAt(make([]byte, 4096), 0)
+	if !errors.Is(err, context.Canceled) || ExitCode(err) != ExitCancelled {
+		t.Errorf("err = %v, want the cancel", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the read took %v after the cancel", d)
+	}
+}
