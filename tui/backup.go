@@ -267,7 +267,7 @@ func (w *backupWizard) recover(err error) bool {
 		w.s.in = input{}
 		w.s.in.set(w.name)
 	}
-	w.u.err = err.Error() + ". Nothing was written; change the " + what + ", the other choices are kept."
+	w.u.err = refusalText(err) + " Nothing was written; change the " + what + ", the other choices are kept."
 	return true
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
@@ -286,7 +287,7 @@ func (f *fake) Restore(ctx context.Context, o engine.RestoreOptions) (*engine.Re
 	f.restores = append(f.restores, o)
 	f.mu.Unlock()
 	if o.Target == f.refuse {
-		return nil, &engine.RefusedError{Object: o.Target, Reason: "it holds the running system (mounted at /)", Fix: "choose another disk"}
+		return nil, &engine.RefusedError{Object: o.Target, Reason: "it holds the running system (mounted at /)", Fix: opt.Text("choose another disk")}
 	}
 	if err := f.work(ctx, o.Progress, o.Confirm, f.plan(o.Target)); err != nil {
 		return nil, err

@@ -116,13 +116,13 @@ func (m *Model) start(j job) tea.Cmd {
 		select {
 		case ch <- confirmMsg{plan: p, reply: reply}:
 		case <-ctx.Done():
-			return fmt.Errorf("%w before anything was written", ctx.Err())
+			return engine.BeforeWriting(fmt.Errorf("%w before anything was written", ctx.Err()))
 		}
 		select {
 		case err := <-reply:
 			return err
 		case <-ctx.Done():
-			return fmt.Errorf("%w before anything was written", ctx.Err())
+			return engine.BeforeWriting(fmt.Errorf("%w before anything was written", ctx.Err()))
 		}
 	}
 	go func() {

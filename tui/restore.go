@@ -178,7 +178,7 @@ func (w *restoreWizard) start() tea.Cmd {
 // Esc at the confirmation to the step it was started from.
 func (w *restoreWizard) recover(err error) bool {
 	if w.mode == layout.Manual && errors.Is(err, engine.ErrRefused) && w.s.backTo(stSizes) {
-		w.u.err = err.Error() + ". Nothing was written; change the sizes, the other choices are kept."
+		w.u.err = refusalText(err) + " Nothing was written; change the sizes, the other choices are kept."
 		return true
 	}
 	return recoverTo(w.u, &w.s, err, w.target, w.img.path, stImage)
@@ -216,38 +216,4 @@ func (w *restoreWizard) body(rows int) []string {
 		return w.sizesBody()
 	}
 	return nil
-}
-
-// recoverTo takes a restore or clone back, after a failure that wrote
-// nothing, to the step where the failed choice is made again: the target
-// list for a wrong typed name or a refused target, the image list for a
-// refused source (srcStep: the image or the disk read) or the image's
-// password, and the step the operation was started from after Esc at the
-// confirmation. Every other choice is kept.
-func recoverTo(u *ui, s *steps, err error, target, source string, srcStep step) bool {
-	var wrong *wrongNameError
-	var ref *engine.RefusedError
-	switch {
-	case errors.As(err, &wrong):
-		if !s.backTo(stTarget) {
-			return false
-		}
-		u.err = err.Error() + ". Pick the target again (Enter keeps " + target + "); the other choices are kept."
-	case errors.Is(err, engine.ErrDeclined):
-		u.err = err.Error() + ". The choices are kept: Enter starts again, Esc goes back a step."
-	case errors.As(err, &ref) && ref.Object == source,
-		errors.Is(err, images.ErrWrongPassword), errors.Is(err, images.ErrPasswordNeeded):
-		if !s.backTo(srcStep) {
-			return false
-		}
-		u.err = err.Error() + ". Nothing was written to " + target + "; choose the source again, the other choices are kept."
-	case errors.As(err, &ref):
-		if !s.backTo(stTarget) {
-			return false
-		}
-		u.err = err.Error() + ". Nothing was written; pick another target, the other choices are kept."
-	default:
-		return false
-	}
-	return true
 }

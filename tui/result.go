@@ -36,15 +36,6 @@ func (r *result) body(st styles, w int) []string {
 	return out
 }
 
-// nothingWritten says whether an operation that failed with err left its
-// target untouched: it was refused or declined, or it never got past the
-// confirmation. This is the one place the UI decides it; once the engine
-// reports it itself (engine.NothingWritten(err), being added), this body
-// becomes that call.
-func nothingWritten(err error, confirmed bool) bool {
-	return !confirmed || errors.Is(err, engine.ErrDeclined) || errors.Is(err, engine.ErrRefused)
-}
-
 // outcome words a finished operation, with the target's state when it
 // failed or was stopped.
 func (o *operation) outcome(msg doneMsg) *result {
