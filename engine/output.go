@@ -53,7 +53,7 @@ func CheckOutput(path string, in Intent, overwrite bool) error {
 	case "":
 		return fmt.Errorf("no output given")
 	case "-":
-		return refuse("standard output", "this command cannot write to standard output (only backup can)", "name a file with -o FILE")
+		return refuseFix("standard output", opt.With("name a file with {}", opt.Use{Option: opt.Output, Value: "FILE"}), nil, "this command cannot write to standard output (only backup can)")
 	}
 	if runtime.GOOS == "windows" && in != WriteFile && looksLikeDevice(path) {
 		return nil // \\.\PhysicalDriveN cannot be stat'ed; opening it tells
@@ -88,7 +88,7 @@ func CheckOutput(path string, in Intent, overwrite bool) error {
 	case in == WriteDisk && !exists:
 		return &NotFoundError{Path: path, Msg: fmt.Sprintf("disk %s does not exist; run \"lifeboat disks\" to list disks", path)}
 	case in == WriteDisk && !block:
-		return refuse(path, "it is not a disk (block device)", "name a whole disk such as /dev/sdb, or write an image file with -o FILE")
+		return refuseFix(path, opt.With("name a whole disk such as /dev/sdb, or write an image file with {}", opt.Use{Option: opt.Output, Value: "FILE"}), nil, "it is not a disk (block device)")
 	case in == WriteDiskOrFile && exists && !block && !fi.Mode().IsRegular():
 		return refuse(path, "it is neither a disk nor a regular file", "name a disk, a partition or an image file")
 	case in == WriteFile && exists && !overwrite:

@@ -390,7 +390,7 @@ func writeUSBDevice(ctx context.Context, target string, s *usbSource, cfg string
 	defer d.Close()
 	switch {
 	case d.SectorSize != 512:
-		return refuse(fmt.Sprintf("it has %d-byte sectors; GRUB's BIOS boot code needs 512-byte sectors", d.SectorSize), opt.Text("choose another stick, or write an image file with -o"))
+		return refuse(fmt.Sprintf("it has %d-byte sectors; GRUB's BIOS boot code needs 512-byte sectors", d.SectorSize), opt.With("choose another stick, or write an image file with {}", opt.Use{Option: opt.Output}))
 	case o.Size != 0 && o.Size != d.Size:
 		return refuse(opt.Flag(opt.Use{Option: opt.Size})+" applies to image files only", opt.With("leave {} out when writing to a disk", opt.Use{Option: opt.Size}))
 	case d.Size < s.minSize:

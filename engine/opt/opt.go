@@ -38,6 +38,7 @@ const (
 	Differential     Option = "differential"      // BackupOptions: a differential point
 	OS               Option = "os"                // clone system: the partition that holds the system
 	Append           Option = "append"            // mkmedia: kernel command line additions
+	Output           Option = "output"            // the file to write (an image, an ISO, a stick image)
 )
 
 // Use is one option with the value to give it ("fit", "3=20G"); Value
@@ -114,10 +115,15 @@ func (f Fix) Format(word func(Use) string) string {
 // internal/cli).
 func (f Fix) String() string { return f.Format(Flag) }
 
-// Flag words u as a flag: "--layout fit", "--size 3=20G", "--new-ids".
+// Flag words u as a flag: "--layout fit", "--size 3=20G", "--new-ids";
+// Output as its short form, "-o FILE", as the messages have always said.
 func Flag(u Use) string {
-	if u.Value == "" {
-		return "--" + string(u.Option)
+	f := "--" + string(u.Option)
+	if u.Option == Output {
+		f = "-o"
 	}
-	return "--" + string(u.Option) + " " + u.Value
+	if u.Value == "" {
+		return f
+	}
+	return f + " " + u.Value
 }

@@ -15,6 +15,7 @@ func TestFormat(t *testing.T) {
 		{Text("nothing was written").And(With("add {}", Use{Partition, "N"})), "nothing was written; add --partition N"},
 		{Fix{}.And(Text("a")), "a"},
 		{Fix{}, ""},
+		{With("write a file with {}", Use{Output, "FILE"}), "write a file with -o FILE"},
 	} {
 		if got := c.f.String(); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.f, got, c.want)

@@ -30,6 +30,7 @@ var flagNames = map[opt.Option]string{
 	opt.Differential:     "--differential",
 	opt.OS:               "--os",
 	opt.Append:           "--append",
+	opt.Output:           "-o",
 }
 
 // flagWord words one option of a fix as this CLI's flag.
