@@ -167,7 +167,8 @@ type fake struct {
 	clones   []engine.CloneOptions
 	backups  []engine.BackupOptions
 	written  bool   // a restore or clone got past Confirm
-	refuse   string // a target the engine refuses before Confirm
+	refuse   string  // a target the engine refuses before Confirm
+	fix      opt.Fix // the refusal's fix
 	verify   bool   // the copy completes, then verification waits for release
 	err      error
 }
@@ -286,7 +287,13 @@ func (f *fake) Restore(ctx context.Context, o engine.RestoreOptions) (*engine.Re
 	f.mu.Lock()
 	f.restores = append(f.restores, o)
 	f.mu.Unlock()
-	if o.Target == f.refuse {
+	f.mu.Lock()
+	refuse, fix := f.refuse, f.fix
+	f.mu.Unlock()
+	if o.Target == refuse && !fix.IsZero() {
+		return nil, &engine.RefusedError{Object: o.Target, Reason: "the disk is too small for the stored layout", Fix: fix}
+	}
+	if o.Target == refuse {
 		return nil, &engine.RefusedError{Object: o.Target, Reason: "it holds the running system (mounted at /)", Fix: opt.Text("choose another disk")}
 	}
 	if err := f.work(ctx, o.Progress, o.Confirm, f.plan(o.Target)); err != nil {

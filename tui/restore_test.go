@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/lifeboat-rescue/lifeboat/engine/layout"
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 )
 
 func TestRestoreWizard(t *testing.T) {
@@ -278,6 +279,30 @@ func TestRestoreOptions(t *testing.T) {
 	h.shows("Restore > Partition sizes")
 	o := f.restores[0]
 	if o.Layout.Mode != layout.Manual || o.Layout.Sizes[2] != 60*GiB || len(o.Layout.Sizes) != 1 || !o.Layout.NewIDs || !o.Delta {
+		t.Errorf("restore options %+v", o)
+	}
+}
+
+// A refusal whose fix names a layout option goes back to the Layout step
+// and names that step, not the CLI's flag.
+func TestRestoreRefusedLayout(t *testing.T) {
+	f := newFake()
+	f.refuse = "/dev/sdb"
+	f.fix = opt.With("choose a larger disk or {}", opt.Use{Option: opt.Layout, Value: "fill"})
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<enter><enter><enter><enter><down><enter><enter>") // sdb, keep
+	h.waitFor("Fill the disk (Layout).")
+	h.shows("Restore > Layout")
+	h.golden("restore-refused-layout")
+	if strings.Contains(h.m.View(), "--layout") {
+		t.Error("the TUI names a CLI flag")
+	}
+	f.mu.Lock()
+	f.refuse = ""
+	f.mu.Unlock()
+	h.keys("<down><enter>")
+	h.waitFor("Type sdb and press Enter")
+	if o := f.restores[1]; o.Layout.Mode != layout.Fill || o.Image != "/mnt/sdc1/pc1.lbi" || o.Target != "/dev/sdb" {
 		t.Errorf("restore options %+v", o)
 	}
 }
