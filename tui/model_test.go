@@ -143,6 +143,7 @@ func TestCloneSystem(t *testing.T) {
 	h.shows("> The running system on /dev/sda")
 	h.keys("<enter>")
 	h.shows("copy the system on /dev/sda onto")
+	h.golden("clone-system-target")
 	h.keys("<enter>") // sdb
 	h.shows("New disk and partition IDs")
 	h.keys("<down><down><enter><up><up><enter>") // new IDs, then keep
