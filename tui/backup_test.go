@@ -30,10 +30,7 @@ func TestBackupWizard(t *testing.T) {
 	h.golden("backup-7-split")
 	h.keys("<down><enter>")
 	h.golden("backup-8-summary")
-	h.keys("<enter>")
-	h.waitFor("Elapsed")
-	close(f.release)
-	h.waitFor("Backup finished")
+	h.complete(f, "<enter>", "Backup finished")
 	h.golden("backup-9-result")
 	o := f.backups[0]
 	if o.Source != "/dev/sda2" || o.Kind != images.KindPartition || o.Output != "/mnt/sdb1/sda2-2026-01-02.lbi" ||
@@ -42,6 +39,9 @@ func TestBackupWizard(t *testing.T) {
 	}
 }
 
+// A folder that already holds backups of the source offers an
+// incremental backup onto the newest of them; it asks no compression and
+// no new password.
 func TestBackupIncremental(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, fakeOptions(f))
@@ -57,10 +57,7 @@ func TestBackupIncremental(t *testing.T) {
 	h.keys("<enter>")
 	h.golden("backup-type-2-summary")
 	h.shows("compression and encryption as the chain")
-	h.keys("<enter>")
-	h.waitFor("Elapsed")
-	close(f.release)
-	h.waitFor("Backup finished")
+	h.complete(f, "<enter>", "Backup finished")
 	if len(f.backups) != 1 {
 		t.Fatalf("%d backups, want 1", len(f.backups))
 	}
@@ -72,6 +69,8 @@ func TestBackupIncremental(t *testing.T) {
 	}
 }
 
+// An encrypted chain: a differential backup asks the chain's password
+// once, masked, and passes it as ChainPassword.
 func TestBackupDifferentialEncrypted(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, fakeOptions(f))
@@ -86,10 +85,7 @@ func TestBackupDifferentialEncrypted(t *testing.T) {
 	}
 	h.keys("<enter><enter>")
 	h.shows("differential, in the chain of sda2-locked.lbi")
-	h.keys("<enter>")
-	h.waitFor("Elapsed")
-	close(f.release)
-	h.waitFor("Backup finished")
+	h.complete(f, "<enter>", "Backup finished")
 	o := f.backups[0]
 	if o.Differential != "/mnt/sdc1/locked/sda2-locked.lbi" || o.Incremental != "" || o.Password != nil || o.ChainPassword == nil {
 		t.Fatalf("backup options %+v", o)
@@ -99,6 +95,7 @@ func TestBackupDifferentialEncrypted(t *testing.T) {
 	}
 }
 
+// Full backup in such a folder asks compression and password as usual.
 func TestBackupFullInChainFolder(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, fakeOptions(f))
@@ -108,16 +105,14 @@ func TestBackupFullInChainFolder(t *testing.T) {
 	h.shows("Compression:")
 	h.keys("<enter><enter><enter>")
 	h.shows("full backup (new chain)")
-	h.keys("<enter>")
-	h.waitFor("Elapsed")
-	close(f.release)
-	h.waitFor("Backup finished")
+	h.complete(f, "<enter>", "Backup finished")
 	o := f.backups[0]
 	if o.Incremental != "" || o.Differential != "" || o.ChainPassword != nil || o.Compression != images.LevelNormal {
 		t.Errorf("backup options %+v", o)
 	}
 }
 
+// A source of another size (sda, 500 GiB) is not offered the chain.
 func TestBackupOtherSourceNoType(t *testing.T) {
 	h := newHarness(t, fakeOptions(newFake()))
 	h.keys("<down><down><enter><enter><down><enter>")
@@ -136,10 +131,7 @@ func TestBackupSplitSize(t *testing.T) {
 	h.golden("backup-split-size")
 	h.keys("<enter>")
 	h.shows("split into parts of 700.0 MiB")
-	h.keys("<enter>")
-	h.waitFor("Elapsed")
-	close(f.release)
-	h.waitFor("Backup finished")
+	h.complete(f, "<enter>", "Backup finished")
 	if o := f.backups[0]; o.SplitSize != 700<<20 || len(o.Password) != 0 {
 		t.Errorf("backup options %+v", o)
 	}

@@ -151,6 +151,16 @@ func (h *harness) golden(name string) {
 	}
 }
 
+// complete types keys (the target's name, or Enter on a summary), lets
+// the fake's operation run to its end and waits for done.
+func (h *harness) complete(f *fake, keys, done string) {
+	h.t.Helper()
+	h.keys(keys)
+	h.waitFor("Elapsed")
+	close(f.release)
+	h.waitFor(done)
+}
+
 func (h *harness) shows(want string) {
 	h.t.Helper()
 	if !strings.Contains(h.m.View(), want) {

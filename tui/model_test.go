@@ -7,24 +7,6 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/engine"
 )
 
-// The restore wizard, step by step, as golden 80×25 screens: image →
-// point → whole disk → target → layout → summary and typed name →
-// progress → result.
-// A wrong name at the confirmation writes nothing, says so, and goes back
-// to the target list with every choice kept; Esc at the confirmation goes
-// back to the layout step. The restore then goes ahead without the image,
-// point, scope or layout chosen again.
-// A refused target (the engine's RefusedError, before anything is
-// written) goes back to the target list with the refusal shown; picking
-// another disk goes on with the image, point, scope and layout kept.
-// Esc during the copy asks, then stops; the result says the target is
-// incomplete.
-// Esc while the copy is being verified, after every byte was written,
-// says so: the data is complete, and (with a new layout) the partition
-// table, written after the verification, is not.
-// One partition of an encrypted image: password (a wrong one first),
-// the partition, a partition target.
-// A typed path that is no image shows the engine's error in full.
 func TestCloneWizard(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, fakeOptions(f))
@@ -37,10 +19,7 @@ func TestCloneWizard(t *testing.T) {
 	h.keys("<down><down><enter>")
 	h.waitFor("Type sdb")
 	h.golden("clone-4-confirm")
-	h.keys("sdb<enter>")
-	h.waitFor("Elapsed")
-	close(f.release)
-	h.waitFor("Clone finished")
+	h.complete(f, "sdb<enter>", "Clone finished")
 	h.golden("clone-5-result")
 	o := f.clones[0]
 	if o.Kind != engine.CloneDisk || o.Source != "/dev/sda" || o.Target != "/dev/sdb" || !o.SectorBySector {
@@ -48,13 +27,6 @@ func TestCloneWizard(t *testing.T) {
 	}
 }
 
-// A folder that already holds backups of the source offers an
-// incremental backup onto the newest of them; it asks no compression and
-// no new password.
-// An encrypted chain: a differential backup asks the chain's password
-// once, masked, and passes it as ChainPassword.
-// Full backup in such a folder asks compression and password as usual.
-// A source of another size (sda, 500 GiB) is not offered the chain.
 func TestCheckWizard(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, fakeOptions(f))
@@ -109,7 +81,6 @@ func TestRescueNetworkAndPower(t *testing.T) {
 	}
 }
 
-// PrepareWrite errors stop the operation before it starts.
 // Every screen fits 80×25 also when the terminal reports no size.
 func TestZeroWindowSize(t *testing.T) {
 	h := newHarness(t, fakeOptions(newFake()))

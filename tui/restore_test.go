@@ -9,6 +9,9 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 )
 
+// The restore wizard, step by step, as golden 80×25 screens: image →
+// point → whole disk → target → layout → summary and typed name →
+// progress → result.
 func TestRestoreWizard(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, fakeOptions(f))
@@ -47,6 +50,10 @@ func TestRestoreWizard(t *testing.T) {
 	h.shows("Main menu")
 }
 
+// A wrong name at the confirmation writes nothing, says so, and goes back
+// to the target list with every choice kept; Esc at the confirmation goes
+// back to the layout step. The restore then goes ahead without the image,
+// point, scope or layout chosen again.
 func TestRestoreWrongConfirmation(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, fakeOptions(f))
@@ -74,10 +81,7 @@ func TestRestoreWrongConfirmation(t *testing.T) {
 	}
 	h.keys("<enter>")
 	h.waitFor("Type sdb and press Enter")
-	h.keys("sdb<enter>")
-	h.waitFor("Elapsed")
-	close(f.release)
-	h.waitFor("Restore finished")
+	h.complete(f, "sdb<enter>", "Restore finished")
 	// The log tells the whole story: the wrong name, Esc, the restore.
 	h.keys("l")
 	h.golden("log")
@@ -94,6 +98,9 @@ func TestRestoreWrongConfirmation(t *testing.T) {
 	}
 }
 
+// A refused target (the engine's RefusedError, before anything is
+// written) goes back to the target list with the refusal shown; picking
+// another disk goes on with the image, point, scope and layout kept.
 func TestRestoreRefusedTarget(t *testing.T) {
 	f := newFake()
 	f.refuse = "/dev/sda"
@@ -108,10 +115,7 @@ func TestRestoreRefusedTarget(t *testing.T) {
 	h.shows("> Fill the disk")
 	h.keys("<enter>")
 	h.waitFor("Type sdb and press Enter")
-	h.keys("sdb<enter>")
-	h.waitFor("Elapsed")
-	close(f.release)
-	h.waitFor("Restore finished")
+	h.complete(f, "sdb<enter>", "Restore finished")
 	if len(f.restores) != 2 {
 		t.Fatalf("%d restores, want 2", len(f.restores))
 	}
@@ -120,6 +124,8 @@ func TestRestoreRefusedTarget(t *testing.T) {
 	}
 }
 
+// Esc during the copy asks, then stops; the result says the target is
+// incomplete.
 func TestRestoreStop(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, fakeOptions(f))
@@ -139,6 +145,9 @@ func TestRestoreStop(t *testing.T) {
 	h.shows("/dev/sdb was partly written")
 }
 
+// Esc while the copy is being verified, after every byte was written,
+// says so: the data is complete, and (with a new layout) the partition
+// table, written after the verification, is not.
 func TestRestoreStopVerifying(t *testing.T) {
 	f := newFake()
 	f.verify = true
@@ -159,6 +168,8 @@ func TestRestoreStopVerifying(t *testing.T) {
 	}
 }
 
+// One partition of an encrypted image: password (a wrong one first),
+// the partition, a partition target.
 func TestRestorePartitionEncrypted(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, fakeOptions(f))
@@ -183,6 +194,7 @@ func TestRestorePartitionEncrypted(t *testing.T) {
 	}
 }
 
+// A typed path that is no image shows the engine's error in full.
 func TestRestoreTypedPathError(t *testing.T) {
 	h := newHarness(t, fakeOptions(newFake()))
 	h.keys("<enter><down><down><enter>/nowhere/x.lbi<enter>")
@@ -190,6 +202,7 @@ func TestRestoreTypedPathError(t *testing.T) {
 	h.golden("restore-typed-path-error")
 }
 
+// PrepareWrite errors stop the operation before it starts.
 func TestPrepareWriteError(t *testing.T) {
 	o := fakeOptions(newFake())
 	o.PrepareWrite = func(target string, src []string) error {
@@ -203,6 +216,8 @@ func TestPrepareWriteError(t *testing.T) {
 	}
 }
 
+// An image that is a point of a chain lists its points, newest first; a
+// missing one cannot be picked; an earlier one is restored from its file.
 func TestRestoreChainPoint(t *testing.T) {
 	f := newFake()
 	o := fakeOptions(f)
