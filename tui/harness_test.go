@@ -176,10 +176,10 @@ type fake struct {
 	restores []engine.RestoreOptions
 	clones   []engine.CloneOptions
 	backups  []engine.BackupOptions
-	written  bool   // a restore or clone got past Confirm
+	written  bool    // a restore or clone got past Confirm
 	refuse   string  // a target the engine refuses before Confirm
 	fix      opt.Fix // the refusal's fix
-	verify   bool   // the copy completes, then verification waits for release
+	verify   bool    // the copy completes, then verification waits for release
 	err      error
 }
 
