@@ -67,8 +67,14 @@ func (w *backupWizard) key(k tea.KeyMsg) tea.Cmd {
 		w.source, w.srcPart = it.key, u.isPartition(it.key)
 		s.push(u, stBackupDest)
 		var items []item
+		src := diskOf(u.disks, w.source)
 		for _, d := range u.o.Destinations() {
-			items = append(items, item{label: d, key: d})
+			l := d
+			if src != "" && imageDisk(u.disks, d) == src {
+				// Allowed, but a disk that fails takes its backup with it.
+				l += "  ! on the disk being backed up"
+			}
+			items = append(items, item{label: l, key: d})
 		}
 		items = append(items, item{label: "Type a folder...", key: "type"})
 		s.setList(stBackupDest, newList(items...))

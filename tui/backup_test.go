@@ -33,7 +33,7 @@ func TestBackupWizard(t *testing.T) {
 	h.complete(f, "<enter>", "Backup finished")
 	h.golden("backup-9-result")
 	o := f.backups[0]
-	if o.Source != "/dev/sda2" || o.Kind != images.KindPartition || o.Output != "/mnt/sdb1/sda2-2026-01-02.lbi" ||
+	if o.Source != "/dev/sda2" || o.Kind != images.KindPartition || o.Output != "/mnt/sdc1/images/sda2-2026-01-02.lbi" ||
 		o.Compression != images.LevelHigh || string(o.Password) != "secret" || o.Cipher != images.CipherXChaCha20Poly1305 || o.SplitSize != 4<<30-1<<20 {
 		t.Errorf("backup options %+v", o)
 	}
@@ -134,5 +134,17 @@ func TestBackupSplitSize(t *testing.T) {
 	h.complete(f, "<enter>", "Backup finished")
 	if o := f.backups[0]; o.SplitSize != 700<<20 || len(o.Password) != 0 {
 		t.Errorf("backup options %+v", o)
+	}
+}
+
+// A destination on the disk being backed up is marked before it is chosen.
+func TestBackupDestinationOnSource(t *testing.T) {
+	o := fakeOptions(newFake())
+	o.Destinations = func() []string { return []string{"/mnt/sdc1/images", "/boot/efi/backups"} }
+	h := newHarness(t, o)
+	h.keys("<down><down><enter><enter>") // sda
+	h.shows("/boot/efi/backups  ! on the disk being backed up")
+	if strings.Contains(h.m.View(), "/mnt/sdc1/images  !") {
+		t.Error("a folder on another disk is marked")
 	}
 }

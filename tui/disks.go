@@ -109,6 +109,21 @@ func imageDisk(disks []engine.DiskInfo, path string) string {
 	return best
 }
 
+// diskOf is the disk a disk or partition path is on, "" if unknown.
+func diskOf(disks []engine.DiskInfo, path string) string {
+	for _, d := range disks {
+		if d.Path == path {
+			return d.Path
+		}
+		for _, p := range d.Partitions {
+			if p.Path == path {
+				return d.Path
+			}
+		}
+	}
+	return ""
+}
+
 // diskWarnings says, before a disk is chosen, why writing to it is
 // dangerous or impossible: the running system is on it, it is mounted,
 // it holds the image (path, "" for none).

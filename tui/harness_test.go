@@ -346,7 +346,7 @@ func fakeOptions(f *fake) Options {
 	return Options{
 		Version: "1.0", Backend: f,
 		Images:       func() []string { return []string{"/mnt/sdc1/pc1.lbi", "/mnt/sdc1/secret.lbi"} },
-		Destinations: func() []string { return []string{"/mnt/sdb1", "/mnt/sdc1/backups"} },
+		Destinations: func() []string { return []string{"/mnt/sdc1/images", "/mnt/sdc1/backups"} },
 		FolderImages: func(dir string) []string {
 			return map[string][]string{
 				"/mnt/sdc1/backups": {"/mnt/sdc1/backups/pc1.lbi", "/mnt/sdc1/backups/sda2-full.lbi", "/mnt/sdc1/backups/sda2-inc1.lbi"},
