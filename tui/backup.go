@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/dustin/go-humanize"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/images"
@@ -164,12 +163,12 @@ func (w *backupWizard) submit(raw string) tea.Cmd {
 			item{label: cipherNames[images.CipherXChaCha20Poly1305] + "  (faster on small CPUs without them)", key: images.CipherXChaCha20Poly1305.String()},
 		))
 	case stSplitSize:
-		n, err := humanize.ParseBytes(v)
+		n, err := engine.ParseSize(v)
 		if err != nil || n < 1<<20 || n > 1<<62 {
 			u.err = "Type a part size of at least 1 MiB, e.g. 1GiB or 700MiB."
 			return nil
 		}
-		w.split = int64(n)
+		w.split = n
 		w.summaryStep()
 	case stChainPw:
 		w.chain.password = []byte(raw)

@@ -117,11 +117,11 @@ func parseSizes(v string) (map[int]int64, error) {
 		if !ok || err != nil || n < 1 {
 			return nil, fmt.Errorf("%q: write NUMBER=SIZE for each partition, e.g. 2=60GiB", f)
 		}
-		b, err := humanize.ParseBytes(size)
+		b, err := engine.ParseSize(size)
 		if err != nil || b == 0 || b > 1<<62 {
 			return nil, fmt.Errorf("%q: the size is not understood; write it as 60GiB or 512MiB", f)
 		}
-		sizes[n] = int64(b)
+		sizes[n] = b
 	}
 	if len(sizes) == 0 {
 		return nil, fmt.Errorf("type at least one NUMBER=SIZE, e.g. 2=60GiB")

@@ -228,25 +228,6 @@ func versionCmd(e *env) *cobra.Command {
 	}
 }
 
-// parseSize reads sizes such as 4G, 700M, 50MiB, 1.5G or 123456 (bytes).
-// K, M, G and T are binary multiples, as in most disk tools.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(strings.ToUpper(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
-	mult := int64(1)
-	if n := len(t); n > 0 {
-		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
-			mult = int64(1) << (10 * (i + 1))
-			t = t[:n-1]
-		}
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f <= 0 || f*float64(mult) > 1<<62 {
-		return 0, fmt.Errorf("size %q: use a number with an optional K, M, G or T suffix, e.g. 4G", s)
-	}
-	return int64(f * float64(mult)), nil
-}
-
 // addModeFlag adds --mode to a command that writes image files (what says
 // which files).
 func addModeFlag(fl *pflag.FlagSet, v *string, what string) {

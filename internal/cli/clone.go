@@ -52,7 +52,7 @@ func (f *layoutFlags) options() (engine.LayoutOptions, error) {
 		if !ok || err != nil || n < 1 {
 			return o, usagef("--size %s: use N=SIZE, e.g. 2=100G", s)
 		}
-		size, err := parseSize(v)
+		size, err := engine.ParseSize(v)
 		if err != nil {
 			return o, &usageError{fmt.Errorf("--size %s: %w", s, err)}
 		}
@@ -64,7 +64,7 @@ func (f *layoutFlags) options() (engine.LayoutOptions, error) {
 	switch strings.ToLower(f.align) {
 	case "0", "none", "off", "":
 	default:
-		a, err := parseSize(f.align)
+		a, err := engine.ParseSize(f.align)
 		if err != nil || a%512 != 0 {
 			return o, usagef("--align %s: use a multiple of 512 bytes, e.g. 1MiB, or 0 to keep the starts", f.align)
 		}

@@ -139,7 +139,7 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 		return usagef("--mode sets the permissions of an image file; standard output has none (drop --mode, or write to a file with -o FILE)")
 	}
 	if f.chunkSize != "" {
-		cs, err := parseSize(f.chunkSize)
+		cs, err := engine.ParseSize(f.chunkSize)
 		if err != nil || cs < 64<<10 || cs > 16<<20 || cs%4096 != 0 {
 			return usagef("--chunk-size %s: use a multiple of 4K between 64K and 16M", f.chunkSize)
 		}
@@ -149,7 +149,7 @@ func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, 
 		if f.output == "-" {
 			return usagef("--split needs a file output, not standard output")
 		}
-		if o.SplitSize, err = parseSize(f.split); err != nil {
+		if o.SplitSize, err = engine.ParseSize(f.split); err != nil {
 			return &usageError{err}
 		}
 		if o.SplitSize < images.MinSplitSize {

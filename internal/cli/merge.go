@@ -29,7 +29,7 @@ func mergeCmd(e *env) *cobra.Command {
 				return err
 			}
 			if split != "" {
-				if o.SplitSize, err = parseSize(split); err != nil {
+				if o.SplitSize, err = engine.ParseSize(split); err != nil {
 					return &usageError{err}
 				}
 			}

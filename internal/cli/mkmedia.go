@@ -127,7 +127,7 @@ Partition holding GRUB, the kernel and the initramfs, and a data partition
 			}
 			o := mkmedia.USBOptions{MenuOptions: f.menu(), DataFS: dataFS, Log: e.log()}
 			if size != "" {
-				n, err := parseSize(size)
+				n, err := engine.ParseSize(size)
 				if err != nil {
 					return &usageError{err}
 				}
