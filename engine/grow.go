@@ -1,13 +1,14 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
 	"strings"
+
+	"github.com/lifeboat-rescue/lifeboat/internal/command"
 )
 
 // growFS grows the filesystem of a partition that was made larger, with the
@@ -61,21 +62,8 @@ func growFS(ctx context.Context, log *slog.Logger, target string, number int, fs
 func run(ctx context.Context, stdin *strings.Reader, argv ...string) error {
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	c.Env = childEnv()
-	var out bytes.Buffer
-	c.Stdout, c.Stderr = &out, &out
 	if stdin != nil {
 		c.Stdin = stdin
 	}
-	if err := c.Run(); err != nil {
-		return fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(lastLines(out.String(), 6)))
-	}
-	return nil
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimSpace(s), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
+	return command.Combined(ctx, c)
 }

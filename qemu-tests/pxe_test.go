@@ -55,6 +55,44 @@ func newLab(t testing.TB, vms int) *lab {
 	return l
 }
 
+// join makes a second namespace, NS-suffix, on the lab's segment: a veth
+// pair with one end on the bridge and the other, peer, in the new
+// namespace with the given addresses. It returns the namespace's name.
+func (l *lab) join(t testing.TB, suffix, peer string, addrs ...string) string {
+	t.Helper()
+	ns := l.ns + "-" + suffix
+	sh(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	bridgeSide := "vb" + suffix
+	sh(t, "ip", "-n", l.ns, "link", "add", bridgeSide, "type", "veth", "peer", "name", peer, "netns", ns)
+	sh(t, "ip", "-n", l.ns, "link", "set", bridgeSide, "master", "br0", "up")
+	for _, a := range addrs {
+		sh(t, "ip", "-n", ns, "addr", "add", a, "dev", peer)
+	}
+	sh(t, "ip", "-n", ns, "link", "set", peer, "up")
+	sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	return ns
+}
+
+// restoreFixture makes a 48 MiB ext4 source filesystem, its image
+// pc1.lbi in an images folder, and a rules file that restores imageURL
+// onto every client's first empty disk and powers off.
+func restoreFixture(t testing.TB, imageURL string) (dir, src, imgs, rules string) {
+	t.Helper()
+	dir = t.TempDir()
+	src = filepath.Join(dir, "source.img")
+	sourceFS(t, src, 48<<20)
+	imgs = filepath.Join(dir, "images")
+	os.Mkdir(imgs, 0o755)
+	sh(t, lifeboatBin(t), "backup", "part", src, "-o", filepath.Join(imgs, "pc1.lbi"))
+	rules = filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte(`clients:
+  - mac: "*"
+    args: "lifeboat.action=restore lifeboat.image=`+imageURL+` lifeboat.target=first-empty-disk lifeboat.done=poweroff"
+`), 0o644)
+	return dir, src, imgs, rules
+}
+
 // start runs a process inside the namespace until the test ends.
 func (l *lab) start(t testing.TB, log io.Writer, name string, args ...string) *exec.Cmd {
 	t.Helper()
@@ -187,29 +225,12 @@ func TestPXEProxyMode(t *testing.T) {
 	if _, err := exec.LookPath("dnsmasq"); err != nil {
 		t.Fatal("dnsmasq is missing: run make deps")
 	}
-	dir := t.TempDir()
-	src := filepath.Join(dir, "source.img")
-	sourceFS(t, src, 32<<20)
-	imgs := filepath.Join(dir, "images")
-	os.Mkdir(imgs, 0o755)
-	sh(t, lifeboatBin(t), "backup", "part", src, "-o", filepath.Join(imgs, "pc1.lbi"))
-	rules := filepath.Join(dir, "rules.yaml")
-	os.WriteFile(rules, []byte(`clients:
-  - mac: "*"
-    args: "lifeboat.action=restore lifeboat.image=http://images.lab/pc1.lbi lifeboat.target=first-empty-disk lifeboat.done=poweroff"
-`), 0o644)
+	dir, src, imgs, rules := restoreFixture(t, "http://images.lab/pc1.lbi")
 
 	l := newLab(t, 1)
-	// The "router" lives in a second namespace, joined to the lab's bridge
-	// by a veth pair, like a real router on the same segment.
-	rns := l.ns + "-r"
-	sh(t, "ip", "netns", "add", rns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", rns).Run() })
-	sh(t, "ip", "-n", l.ns, "link", "add", "vethb", "type", "veth", "peer", "name", "vethr", "netns", rns)
-	sh(t, "ip", "-n", l.ns, "link", "set", "vethb", "master", "br0", "up")
-	sh(t, "ip", "-n", rns, "addr", "add", "192.168.77.2/24", "dev", "vethr")
-	sh(t, "ip", "-n", rns, "link", "set", "vethr", "up")
-	sh(t, "ip", "-n", rns, "link", "set", "lo", "up")
+	// The "router" lives in a second namespace on the lab's segment, like
+	// a real router.
+	rns := l.join(t, "r", "vethr", "192.168.77.2/24")
 	router := &syncBuffer{}
 	rc := exec.Command("ip", "netns", "exec", rns, "dnsmasq", "--no-daemon", "--port=53", "--interface=vethr", "--bind-interfaces",
 		"--dhcp-range=192.168.77.100,192.168.77.150,1h", "--no-resolv", "--no-hosts", "--log-dhcp", "--log-queries",
@@ -336,17 +357,7 @@ func statusJSON(t *testing.T, l *lab, v any) {
 // 3. Mass restore: three clients boot at once and restore the same image
 // over HTTP to their blank disks by a "*" rule, and report back.
 func TestPXEMassRestore(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "source.img")
-	sourceFS(t, src, 48<<20)
-	imgs := filepath.Join(dir, "images")
-	os.Mkdir(imgs, 0o755)
-	sh(t, lifeboatBin(t), "backup", "part", src, "-o", filepath.Join(imgs, "pc1.lbi"))
-	rules := filepath.Join(dir, "rules.yaml")
-	os.WriteFile(rules, []byte(`clients:
-  - mac: "*"
-    args: "lifeboat.action=restore lifeboat.image=http://{server}/images/pc1.lbi lifeboat.target=first-empty-disk lifeboat.done=poweroff"
-`), 0o644)
+	dir, src, imgs, rules := restoreFixture(t, "http://{server}/images/pc1.lbi")
 	l := newLab(t, 3)
 	log := l.serve(t, "--images", imgs, "--rules", rules)
 	var wg sync.WaitGroup
@@ -387,17 +398,7 @@ func TestPXEMassRestore(t *testing.T) {
 // environment's DHCP client waited for the kernel RNG and never sent a
 // request ("no network address after 90 s").
 func TestPXERestoreWithoutEntropy(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "source.img")
-	sourceFS(t, src, 48<<20)
-	imgs := filepath.Join(dir, "images")
-	os.Mkdir(imgs, 0o755)
-	sh(t, lifeboatBin(t), "backup", "part", src, "-o", filepath.Join(imgs, "pc1.lbi"))
-	rules := filepath.Join(dir, "rules.yaml")
-	os.WriteFile(rules, []byte(`clients:
-  - mac: "*"
-    args: "lifeboat.action=restore lifeboat.image=http://{server}/images/pc1.lbi lifeboat.target=first-empty-disk lifeboat.done=poweroff"
-`), 0o644)
+	dir, src, imgs, rules := restoreFixture(t, "http://{server}/images/pc1.lbi")
 	l := newLab(t, 2)
 	log := l.serve(t, "--images", imgs, "--rules", rules)
 	clients := []qemu.Options{

@@ -39,12 +39,7 @@ import (
 // handshakes/s, aggregate HTTP MB/s, the server's RSS at start and end)
 // are logged for the closing note; nothing is timed as a pass condition.
 func TestPXESoak(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "source.img")
-	sourceFS(t, src, 48<<20)
-	imgs := filepath.Join(dir, "images")
-	os.Mkdir(imgs, 0o755)
-	sh(t, lifeboatBin(t), "backup", "part", src, "-o", filepath.Join(imgs, "pc1.lbi"))
+	dir, src, imgs, _ := restoreFixture(t, "")
 	// pc1.lbi compresses to almost nothing; the downloads read a file of
 	// incompressible bytes the size of a small image.
 	big := make([]byte, 64<<20)
@@ -64,16 +59,11 @@ func TestPXESoak(t *testing.T) {
 	// The load comes from its own namespace, joined to the bridge by a
 	// veth pair, with addresses .20-.49 so that per-address limits apply
 	// to each simulated host as they would on a real LAN.
-	lns := l.ns + "-load"
-	sh(t, "ip", "netns", "add", lns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", lns).Run() })
-	sh(t, "ip", "-n", l.ns, "link", "add", "vethb", "type", "veth", "peer", "name", "vethl", "netns", lns)
-	sh(t, "ip", "-n", l.ns, "link", "set", "vethb", "master", "br0", "up")
+	var addrs []string
 	for i := 20; i < 50; i++ {
-		sh(t, "ip", "-n", lns, "addr", "add", fmt.Sprintf("192.168.77.%d/24", i), "dev", "vethl")
+		addrs = append(addrs, fmt.Sprintf("192.168.77.%d/24", i))
 	}
-	sh(t, "ip", "-n", lns, "link", "set", "vethl", "up")
-	sh(t, "ip", "-n", lns, "link", "set", "lo", "up")
+	lns := l.join(t, "load", "vethl", addrs...)
 
 	// The server's log goes to a file: a minute of handshakes is tens of
 	// thousands of lines.

@@ -6,7 +6,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/lifeboat-rescue/lifeboat/rescue/internal/command"
+	"github.com/lifeboat-rescue/lifeboat/internal/command"
 
 	"os"
 	"os/exec"

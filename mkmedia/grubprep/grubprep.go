@@ -26,7 +26,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
+
+	"github.com/lifeboat-rescue/lifeboat/internal/command"
 )
 
 // The names match the Boot* constants of package mkmedia, which cannot be
@@ -154,18 +155,13 @@ func Prepare(ctx context.Context, dir string, opts ...Option) error {
 		argv = append(argv, commonModules...)
 		argv = append(argv, im.modules...)
 		c.log.Info("grub-mkimage started", "image", im.name, "format", im.format)
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		cmd.Stdout = &stderr
-		if err := cmd.Run(); err != nil {
+		if err := command.Combined(ctx, exec.CommandContext(ctx, argv[0], argv[1:]...)); err != nil {
 			os.Remove(tmp)
 			if ctx.Err() != nil {
 				return fmt.Errorf("grubprep: %s: %w", im.name, ctx.Err())
 			}
 			c.log.Error("grub-mkimage failed", "image", im.name, "err", err)
-			return fmt.Errorf("grubprep: %s: %w; stderr: %s (is Debian's %s complete?)",
-				strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()), im.pkg)
+			return fmt.Errorf("grubprep: %w (is Debian's %s complete?)", err, im.pkg)
 		}
 		if err := os.Rename(tmp, out); err != nil {
 			return err

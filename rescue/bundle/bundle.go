@@ -17,7 +17,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/lifeboat-rescue/lifeboat/rescue/internal/command"
+	"github.com/lifeboat-rescue/lifeboat/internal/command"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/gobusybox/src/pkg/golang"

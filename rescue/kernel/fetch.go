@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lifeboat-rescue/lifeboat/rescue/internal/command"
+	"github.com/lifeboat-rescue/lifeboat/internal/command"
 
 	"golang.org/x/sys/unix"
 )

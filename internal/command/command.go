@@ -1,4 +1,5 @@
-// Package command runs the external commands of the rescue code (ntfs-3g
+// Package command is the one runner for external commands (resize2fs,
+// e2fsck and ntfsresize in the engine, grub-mkimage for the media, ntfs-3g
 // in the rescue environment; go, apt-get, dpkg and depmod when the bundle
 // is built) so that a failure says what ran and what it printed:
 //
@@ -24,12 +25,22 @@ type Error struct {
 	Err    error
 }
 
+// Error names the command, the cause and the last lines of its output
+// (Output keeps all of it).
 func (e *Error) Error() string {
 	msg := fmt.Sprintf("%s: %v", strings.Join(e.Argv, " "), e.Err)
-	if s := strings.TrimSpace(e.Output); s != "" {
+	if s := lastLines(e.Output, 10); s != "" {
 		msg += ": " + s
 	}
 	return msg
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.TrimSpace(strings.Join(l, "\n"))
 }
 
 func (e *Error) Unwrap() error { return e.Err }
