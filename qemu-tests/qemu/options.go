@@ -178,9 +178,9 @@ type Options struct {
 	// has no RDRAND: the guest's kernel RNG then takes a while to be
 	// ready, which nothing on a boot path may wait for.
 	NoEntropy bool
-	Disks    []Disk
-	Net      NetMode
-	Accel    Accel
+	Disks     []Disk
+	Net       NetMode
+	Accel     Accel
 	// ExtraArgs go to QEMU last.
 	ExtraArgs []string
 	// varsFile is UEFIPflash's writable copy of OVMFVars (set by Start).
