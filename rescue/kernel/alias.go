@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"slices"
@@ -47,19 +48,56 @@ func ParseAliases(r io.Reader) (*Aliases, error) {
 		if len(fs) != 3 || fs[0] != "alias" {
 			continue
 		}
-		i := len(a.list)
-		al := alias{pattern: normalizeAlias(fs[1]), module: NormalizeName(fs[2])}
-		a.list = append(a.list, al)
-		if k := aliasKey(al.pattern); strings.ContainsAny(k, `*?[\`) {
-			a.wild = append(a.wild, i)
-		} else {
-			a.byKey[k] = append(a.byKey[k], i)
-		}
+		a.add(fs[1], fs[2])
 	}
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("modules.alias: %w", err)
 	}
 	return a, nil
+}
+
+// ParseBuiltinModinfo reads the aliases of the code built into the kernel
+// from modules.builtin.modinfo, which holds NUL-terminated
+// "module.key=value" records ("virtio_pci.alias=pci:v00001AF4d*…"), as
+// modprobe does to tell an alias of built-in code from an unknown one.
+// Records other than aliases are skipped.
+func ParseBuiltinModinfo(r io.Reader) (*Aliases, error) {
+	a := &Aliases{byKey: make(map[string][]int)}
+	s := bufio.NewScanner(r)
+	s.Buffer(nil, 1<<20)
+	s.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		if i := bytes.IndexByte(data, 0); i >= 0 {
+			return i + 1, data[:i], nil
+		}
+		if atEOF && len(data) > 0 {
+			return len(data), data, nil
+		}
+		return 0, nil, nil
+	})
+	for s.Scan() {
+		key, value, ok := strings.Cut(s.Text(), "=")
+		mod, field, dot := strings.Cut(key, ".")
+		if !ok || !dot || field != "alias" || mod == "" || value == "" {
+			continue
+		}
+		a.add(value, mod)
+	}
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("modules.builtin.modinfo: %w", err)
+	}
+	return a, nil
+}
+
+// add appends the alias pattern of module.
+func (a *Aliases) add(pattern, module string) {
+	i := len(a.list)
+	al := alias{pattern: normalizeAlias(pattern), module: NormalizeName(module)}
+	a.list = append(a.list, al)
+	if k := aliasKey(al.pattern); strings.ContainsAny(k, `*?[\`) {
+		a.wild = append(a.wild, i)
+	} else {
+		a.byKey[k] = append(a.byKey[k], i)
+	}
 }
 
 // aliasKey is the text before the first ":", or all of s.

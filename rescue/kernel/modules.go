@@ -183,10 +183,14 @@ type index struct {
 	builtin map[string]bool
 	softdep map[string][]string
 	aliases *Aliases
+	// builtinAliases are the aliases of built-in code
+	// (modules.builtin.modinfo): a name only they match needs no module.
+	builtinAliases *Aliases
 }
 
 // load reads the module directory's modules.dep (required) and
-// modules.builtin, modules.softdep and modules.alias (each optional).
+// modules.builtin, modules.softdep, modules.alias and
+// modules.builtin.modinfo (each optional).
 func (k *Kernel) load() (*index, error) {
 	ix := &index{dir: k.ModuleDir, byName: make(map[string]*depEntry), byRel: make(map[string]*depEntry)}
 	if err := parseFile(k.ModuleDir, "modules.dep", true, func(r io.Reader) (err error) {
@@ -218,6 +222,12 @@ func (k *Kernel) load() (*index, error) {
 	}
 	if err := parseFile(k.ModuleDir, "modules.alias", false, func(r io.Reader) (err error) {
 		ix.aliases, err = ParseAliases(r)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := parseFile(k.ModuleDir, "modules.builtin.modinfo", false, func(r io.Reader) (err error) {
+		ix.builtinAliases, err = ParseBuiltinModinfo(r)
 		return err
 	}); err != nil {
 		return nil, err
@@ -264,7 +274,10 @@ func (ix *index) lookup(name string) (mods []string, builtin bool) {
 		}
 	}
 	if len(mods) > 0 {
-		builtin = false
+		return mods, false
+	}
+	if !builtin {
+		builtin = len(ix.builtinAliases.Match(name)) > 0
 	}
 	return mods, builtin
 }
@@ -277,7 +290,8 @@ func (ix *index) lookup(name string) (mods []string, builtin bool) {
 //
 // A name is a module name ("usb-storage" and "usb_storage" are the same)
 // or, as with modprobe, an alias such as "crypto-crc32c". Names that are
-// built into the kernel (modules.builtin) yield nothing. Unknown names are
+// built into the kernel (modules.builtin), or aliases only built-in code
+// has (modules.builtin.modinfo), yield nothing. Unknown names are
 // an error that wraps ErrUnknownModule and lists them all.
 //
 // A soft dependency may fail to load on some machines (crc32c_intel needs
