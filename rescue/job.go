@@ -21,8 +21,8 @@
 //
 // Results are printed as one machine-readable line:
 //
-//	LIFEBOAT-RESULT status=ok exit=0 action=restore image=… target=/dev/vdb bytes=… range=… verified=… seconds=…
-//	LIFEBOAT-RESULT status=failed exit=5 action=restore reason="…"
+//	LIFEBOAT-RESULT status=ok exit=0 action=restore image=… target=/dev/vdb bytes=… range=… verified=… seconds=… secureboot=1 lockdown=integrity
+//	LIFEBOAT-RESULT status=failed exit=5 action=restore target=… secureboot=0 lockdown=none reason="…"
 //
 // bytes= is what was written to the target; range= is the span of the
 // target the restore covered (the image's disk or partition size).
@@ -252,10 +252,19 @@ func ParseFileSpec(s string) (FileSpec, error) {
 const ResultMarker = "LIFEBOAT-RESULT"
 
 // okLine is the result line of a job that succeeded: bytes= is what was
-// written to the target, range= the span of the target the restore covered.
-func okLine(a Action, image, target string, res *engine.RestoreResult, elapsed time.Duration) string {
-	return fmt.Sprintf("%s status=ok exit=%d action=%s image=%s target=%s bytes=%d range=%d verified=%v seconds=%.1f",
-		ResultMarker, engine.ExitOK, a, image, target, res.Written, res.Bytes, res.Verified, elapsed.Seconds())
+// written to the target, range= the span of the target the restore
+// covered; the platform's fields (secureboot=, lockdown=) come last.
+func okLine(a Action, image, target string, res *engine.RestoreResult, elapsed time.Duration, p Platform) string {
+	return fmt.Sprintf("%s status=ok exit=%d action=%s image=%s target=%s bytes=%d range=%d verified=%v seconds=%.1f %s",
+		ResultMarker, engine.ExitOK, a, image, target, res.Written, res.Bytes, res.Verified, elapsed.Seconds(), p.Fields())
+}
+
+// failedLine is the result line of a job that failed. The reason stays
+// last (quoted, double quotes made single), after the platform's fields,
+// so that it reads to the end of the line.
+func failedLine(code int, a Action, target string, p Platform, reason string) string {
+	return fmt.Sprintf("%s status=failed exit=%d action=%s target=%s %s reason=\"%s\"",
+		ResultMarker, code, a, target, p.Fields(), strings.ReplaceAll(reason, `"`, `'`))
 }
 
 // classed reads as err and also wraps class, so that engine.ExitCode (the

@@ -177,7 +177,7 @@ func (e *env) runJob(ctx context.Context, j Job) {
 		e.fail(j, target, err)
 		return
 	}
-	e.report(j, okLine(j.Action, image, target, res, time.Since(start)))
+	e.report(j, okLine(j.Action, image, target, res, time.Since(start), e.platform))
 }
 
 // report prints the result line and, if the job says where, POSTs it.
@@ -222,9 +222,8 @@ func (e *env) fail(j Job, target string, err error) {
 // is the usual way in, result the way for codes no error carries (a wrong
 // command line is engine.ExitUsage).
 func (e *env) result(j Job, code int, target string, err error) {
-	reason := strings.ReplaceAll(err.Error(), `"`, `'`)
 	e.say("lifeboat: %v", err)
-	e.report(j, fmt.Sprintf("%s status=failed exit=%d action=%s target=%s reason=\"%s\"", ResultMarker, code, j.Action, target, reason))
+	e.report(j, failedLine(code, j.Action, target, e.platform, err.Error()))
 }
 
 type consoleProgress struct {

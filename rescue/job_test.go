@@ -93,10 +93,22 @@ func FuzzParseCmdline(f *testing.F) {
 	})
 }
 
-// bytes= is what was written, not the size of the target.
+// bytes= is what was written, not the size of the target; the Secure
+// Boot state comes last.
 func TestOKLine(t *testing.T) {
-	got := okLine(ActionRestore, "/mnt/vda/pc1.lbi", "/dev/vdb", &engine.RestoreResult{Bytes: 50 << 20, Written: 7 << 20, Verified: true}, 4*time.Second)
-	want := "LIFEBOAT-RESULT status=ok exit=0 action=restore image=/mnt/vda/pc1.lbi target=/dev/vdb bytes=7340032 range=52428800 verified=true seconds=4.0"
+	got := okLine(ActionRestore, "/mnt/vda/pc1.lbi", "/dev/vdb", &engine.RestoreResult{Bytes: 50 << 20, Written: 7 << 20, Verified: true}, 4*time.Second,
+		Platform{SecureBoot: SecureBootEnabled, Lockdown: "integrity"})
+	want := "LIFEBOAT-RESULT status=ok exit=0 action=restore image=/mnt/vda/pc1.lbi target=/dev/vdb bytes=7340032 range=52428800 verified=true seconds=4.0 secureboot=1 lockdown=integrity"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// The reason stays last, so a reader can take it to the end of the line,
+// and its double quotes cannot end it early.
+func TestFailedLine(t *testing.T) {
+	got := failedLine(engine.ExitNotFound, ActionRestore, "", Platform{SecureBoot: SecureBootNoUEFI}, `image "pc1.lbi": not found`)
+	want := `LIFEBOAT-RESULT status=failed exit=6 action=restore target= secureboot=- lockdown=- reason="image 'pc1.lbi': not found"`
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

@@ -29,7 +29,9 @@ type env struct {
 	known   map[string]bool // disks already mounted and shown
 	settled chan struct{}   // closed when no new hardware appears
 	net     netState
-	debug   bool // lifeboat.debug on the command line: library logs to the console
+	// platform is how the firmware started us: Secure Boot and lockdown.
+	platform Platform
+	debug    bool // lifeboat.debug on the command line: library logs to the console
 	// mu guards mounts, known and drv.coldplug once watch runs (late
 	// USB disks are mounted from its goroutine while the console runs).
 	mu sync.Mutex
@@ -81,6 +83,8 @@ func Run(ctx context.Context, o Options) error {
 
 	upStart := uptime()
 	e.say("lifeboat %s rescue environment starting (kernel up %.2fs)", o.Version, upStart)
+	e.platform = readPlatform(sysPlatform)
+	e.say("%s", e.platform.Console())
 	t0 := time.Now()
 	e.drv = newDrivers(e.o.ModuleDir)
 	e.drv.settle()
@@ -94,9 +98,10 @@ func Run(ctx context.Context, o Options) error {
 	e.mountNew(disks)
 	mountMS := time.Since(t0).Milliseconds()
 	images := e.findImages()
-	// Guest clock: uptime when our init started and now, for boot benchmarks.
-	e.say("%s version=%s disks=%d images=%d modules=%d drivers_ms=%d mount_ms=%d init_ms=%d uptime_start=%.3f uptime_ready=%.3f",
-		ReadyMarker, o.Version, len(disks), len(images), e.drv.count(), driversMS, mountMS, time.Since(e.start).Milliseconds(), upStart, uptime())
+	// Guest clock: uptime when our init started and now, for boot
+	// benchmarks. New fields go at the end: tests parse the line.
+	e.say("%s version=%s disks=%d images=%d modules=%d drivers_ms=%d mount_ms=%d init_ms=%d uptime_start=%.3f uptime_ready=%.3f %s",
+		ReadyMarker, o.Version, len(disks), len(images), e.drv.count(), driversMS, mountMS, time.Since(e.start).Milliseconds(), upStart, uptime(), e.platform.Fields())
 	e.showDisks(disks)
 	if len(images) == 0 {
 		e.say("No images found on the disks (*.lbi). Attach the disk or stick that holds them and type: rescan")
