@@ -90,6 +90,23 @@ const (
 	// boards have it: OVMFCode read-only and a private copy of OVMFVars
 	// (made by Start) that the firmware may write.
 	UEFIPflash
+	// UEFISecureBoot is UEFIPflash with the factory state of a PC sold
+	// with Windows: Debian's OVMF build with Secure Boot (OVMFCodeSB,
+	// which keeps its variables behind SMM, so the machine is q35 with
+	// smm=on and the flash is secure=on) and a copy of OVMFVarsMS, which
+	// has Microsoft's KEK and db keys enrolled and Secure Boot enabled.
+	// The firmware then runs only EFI binaries signed by a key in db
+	// (shim, signed by the Microsoft UEFI CA) and refuses others with
+	// "Access Denied" on the console. Machine must be "" or "q35" (Start
+	// makes it q35,smm=on).
+	//
+	// The firmware says nothing on the serial console about the state. A
+	// test reads it from the guest: the rescue environment prints
+	// secureboot=1 in its LIFEBOAT-READY line (read from the SecureBoot
+	// EFI variable), and Debian's kernel logs "secureboot: Secure boot
+	// enabled" and "Kernel is locked down from EFI Secure Boot mode" when
+	// booted without quiet.
+	UEFISecureBoot
 )
 
 func (f Firmware) String() string {
@@ -98,6 +115,8 @@ func (f Firmware) String() string {
 		return "uefi"
 	case UEFIPflash:
 		return "uefi-pflash"
+	case UEFISecureBoot:
+		return "uefi-secureboot"
 	}
 	return "bios"
 }
@@ -110,6 +129,24 @@ const (
 	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 )
+
+// The Secure Boot OVMF build for UEFISecureBoot: code that needs SMM, and
+// variables with Microsoft's keys enrolled and Secure Boot on.
+const (
+	OVMFCodeSB = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	OVMFVarsMS = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+)
+
+// varsTemplate is the variable store Start copies for f ("" if f has none).
+func (f Firmware) varsTemplate() string {
+	switch f {
+	case UEFIPflash:
+		return OVMFVars
+	case UEFISecureBoot:
+		return OVMFVarsMS
+	}
+	return ""
+}
 
 func (n NetMode) String() string {
 	switch n {
@@ -183,7 +220,8 @@ type Options struct {
 	Accel     Accel
 	// ExtraArgs go to QEMU last.
 	ExtraArgs []string
-	// varsFile is UEFIPflash's writable copy of OVMFVars (set by Start).
+	// varsFile is the writable copy of the firmware's variable store for
+	// UEFIPflash and UEFISecureBoot (set by Start).
 	varsFile string
 	// Log, if set, receives every console line as it arrives (prefixed by
 	// the time since Start) and QEMU's own complaints. It is called from the
@@ -216,8 +254,19 @@ func (o Options) args(accel Accel, qmpSock string) ([]string, error) {
 		"-S", "-chardev", "socket,id=qmp,path=" + optEscape(qmpSock), "-mon", "chardev=qmp,mode=control",
 		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
 	}
-	if o.Machine != "" {
-		a = append(a, "-machine", o.Machine)
+	machine := o.Machine
+	if o.Firmware == UEFISecureBoot {
+		// The Secure Boot build keeps its variables in SMM: without
+		// smm=on it hangs before printing anything.
+		switch machine {
+		case "", "q35":
+			machine = "q35,smm=on"
+		default:
+			return nil, fmt.Errorf("qemu: UEFISecureBoot needs the q35 machine (with SMM), not %q", machine)
+		}
+	}
+	if machine != "" {
+		a = append(a, "-machine", machine)
 	}
 	if !o.NoEntropy {
 		// Entropy for the guest: QEMU's default CPU under TCG has no
@@ -234,11 +283,18 @@ func (o Options) args(accel Accel, qmpSock string) ([]string, error) {
 	switch o.Firmware {
 	case UEFI:
 		a = append(a, "-bios", OVMF)
-	case UEFIPflash:
+	case UEFIPflash, UEFISecureBoot:
 		if o.varsFile == "" {
-			return nil, fmt.Errorf("qemu: UEFIPflash needs the copy of %s that Start makes", OVMFVars)
+			return nil, fmt.Errorf("qemu: %v needs the copy of %s that Start makes", o.Firmware, o.Firmware.varsTemplate())
 		}
-		a = append(a, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+optEscape(OVMFCode),
+		code := OVMFCode
+		if o.Firmware == UEFISecureBoot {
+			code = OVMFCodeSB
+			// Only SMM code may write the flash that holds the
+			// variables, so the OS cannot turn Secure Boot off.
+			a = append(a, "-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
+		a = append(a, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+optEscape(code),
 			"-drive", "if=pflash,format=raw,unit=1,file="+optEscape(o.varsFile))
 	}
 	if o.Kernel != "" {

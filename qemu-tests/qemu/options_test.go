@@ -43,6 +43,12 @@ func TestArgs(t *testing.T) {
 		{"q35 without entropy, pflash", Options{Machine: "q35", NoEntropy: true, Firmware: UEFIPflash, varsFile: "/tmp/v,ars.fd"},
 			[]string{"-machine", "q35", "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCode,
 				"-drive", "if=pflash,format=raw,unit=1,file=/tmp/v,,ars.fd"}},
+		{"secure boot", Options{Firmware: UEFISecureBoot, varsFile: "/tmp/vars.fd"},
+			[]string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on",
+				"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCodeSB,
+				"-drive", "if=pflash,format=raw,unit=1,file=/tmp/vars.fd"}},
+		{"secure boot on q35", Options{Firmware: UEFISecureBoot, Machine: "q35", varsFile: "/tmp/vars.fd"},
+			[]string{"-machine", "q35,smm=on"}},
 		{"entropy by default", Options{}, []string{"-device", "virtio-rng-pci"}},
 		{"extra last", Options{ExtraArgs: []string{"-smp", "2"}, Net: NetUser}, []string{"virtio-net-pci,netdev=net0,romfile=", "-smp", "2"}},
 	} {
@@ -75,13 +81,15 @@ func TestArgsErrors(t *testing.T) {
 		seven[i] = Disk{Path: "a.img", Bus: AHCI}
 	}
 	for name, o := range map[string]Options{
-		"no kernel":       {},
-		"no path":         {Kernel: "k", Disks: []Disk{{Bus: Virtio}}},
-		"seven AHCI":      {Kernel: "k", Disks: seven},
-		"bad bus":         {Kernel: "k", Disks: []Disk{{Path: "a.img", Bus: Bus(42)}}},
-		"bad net":         {Kernel: "k", Net: NetMode(42)},
-		"empty bad range": {Kernel: "k", Disks: []Disk{{Path: "a.img", BadSectors: []SectorRange{{5, 0}}}}},
-		"too many bad":    {Kernel: "k", Disks: []Disk{{Path: "a.img", BadSectors: []SectorRange{{0, maxBadSectors + 1}}}}},
+		"no kernel":         {},
+		"no path":           {Kernel: "k", Disks: []Disk{{Bus: Virtio}}},
+		"seven AHCI":        {Kernel: "k", Disks: seven},
+		"bad bus":           {Kernel: "k", Disks: []Disk{{Path: "a.img", Bus: Bus(42)}}},
+		"bad net":           {Kernel: "k", Net: NetMode(42)},
+		"empty bad range":   {Kernel: "k", Disks: []Disk{{Path: "a.img", BadSectors: []SectorRange{{5, 0}}}}},
+		"too many bad":      {Kernel: "k", Disks: []Disk{{Path: "a.img", BadSectors: []SectorRange{{0, maxBadSectors + 1}}}}},
+		"secure boot on pc": {Kernel: "k", Firmware: UEFISecureBoot, Machine: "pc", varsFile: "v"},
+		"secure boot vars":  {Kernel: "k", Firmware: UEFISecureBoot},
 	} {
 		if _, err := o.args(AccelTCG, "s"); err == nil {
 			t.Errorf("%s: no error", name)

@@ -273,3 +273,41 @@ func TestKVMUsable(t *testing.T) {
 		t.Errorf("the probe took %v", d)
 	}
 }
+
+// TestSecureBootFirmware boots Debian's signed kernel under UEFISecureBoot
+// and reads the state where the kernel reports it: the firmware has Secure
+// Boot on and the kernel locked itself down. Under UEFIPflash the same
+// kernel sees Secure Boot off. (OVMF hands a -kernel image over without
+// checking its signature, so this proves the firmware's state, not the
+// chain; qemu-tests/secureboot_test.go boots the signed chain from media.)
+func TestSecureBootFirmware(t *testing.T) {
+	t.Parallel()
+	kernel, initrd := assets(t)
+	for _, tt := range []struct {
+		fw   Firmware
+		want []string // in the kernel's order
+	}{
+		{UEFISecureBoot, []string{`Kernel is locked down from EFI Secure Boot`, `secureboot: Secure boot enabled`}},
+		{UEFIPflash, []string{`secureboot: Secure boot disabled`}},
+	} {
+		t.Run(tt.fw.String(), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			vm, err := Start(ctx, Options{Kernel: kernel, Initrd: initrd, Firmware: tt.fw, Machine: "q35",
+				Append: "console=ttyS0 panic=-1", Log: t.Logf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer vm.Kill()
+			for _, re := range tt.want {
+				if _, err := vm.Expect(re, 2*time.Minute); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := vm.Expect(`^HARNESS READY$`, 2*time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -83,9 +83,9 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	sock := filepath.Join(dir, "qmp.sock")
-	if o.Firmware == UEFIPflash {
+	if tmpl := o.Firmware.varsTemplate(); tmpl != "" {
 		o.varsFile = filepath.Join(dir, "OVMF_VARS.fd")
-		if err := copyFile(OVMFVars, o.varsFile); err != nil {
+		if err := copyFile(tmpl, o.varsFile); err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("qemu: UEFI variables: %w; install Debian's ovmf package", err)
 		}
