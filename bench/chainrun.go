@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/dustin/go-humanize"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -100,7 +101,7 @@ func RunChain(ctx context.Context, o Options, out io.Writer) error {
 	}
 
 	fmt.Fprintf(out, "\nLifeboat bench — chain (ext4 %s, %s used; %d%% of the file data rewritten: %s, %s compressed with zstd -3)\n",
-		humanBinary(img.Size), humanBinary(img.Used), chainChangePct, humanBinary(int64(len(changed))), humanBinary(int64(changedZ)))
+		humanize.IBytes(uint64(img.Size)), humanize.IBytes(uint64(img.Used)), chainChangePct, humanize.IBytes(uint64(int64(len(changed)))), humanize.IBytes(uint64(int64(changedZ))))
 	fmt.Fprintf(out, "%-44s %9s %10s\n", "step", "seconds", "size MB")
 	var errs []error
 	for _, r := range rows {

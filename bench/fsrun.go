@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dustin/go-humanize"
 )
 
 // RunFS is the filesystems part of the bench. For ext4 and NTFS it makes (or
@@ -72,7 +74,7 @@ type fsBench struct {
 
 func (b *fsBench) printHeader(ctx context.Context, out io.Writer) {
 	fmt.Fprintf(out, "\nLifeboat bench — filesystems (%s images, data set %s, seed %d), %d CPUs, page cache dropped before each step\n",
-		humanBinary(fsImageSize), FSDataVersion, b.o.Seed, runtime.NumCPU())
+		humanize.IBytes(uint64(fsImageSize)), FSDataVersion, b.o.Seed, runtime.NumCPU())
 	if b.cacheNote != "" {
 		fmt.Fprintf(out, "WARNING: %s\n", b.cacheNote)
 	}
@@ -378,7 +380,7 @@ func (t *fsTable) print(out io.Writer) {
 	if t.reps > 1 {
 		runs = fmt.Sprintf("median of %d runs", t.reps)
 	}
-	fmt.Fprintf(out, "%s %s, %.2f GB used (%s)\n", t.fs, humanBinary(t.size), float64(t.used)/1e9, runs)
+	fmt.Fprintf(out, "%s %s, %.2f GB used (%s)\n", t.fs, humanize.IBytes(uint64(t.size)), float64(t.used)/1e9, runs)
 	fmt.Fprintf(out, fsFormat, "tool", "backup s", "MB/s(used)", "size MB", "RSS MB", "restore s", "MB/s", "RSS MB",
 		"ratio backup", "ratio restore", "ratio size", "check")
 	var lb *fsRow

@@ -69,7 +69,7 @@ func TestFSTablePrint(t *testing.T) {
 	out := b.String()
 	t.Log("\n" + out)
 	lines := strings.Split(out, "\n")
-	if !strings.HasPrefix(lines[0], "ext4 2.00 GiB, 1.00 GB used") {
+	if !strings.HasPrefix(lines[0], "ext4 2.0 GiB, 1.00 GB used") {
 		t.Errorf("title %q", lines[0])
 	}
 	for _, tc := range []struct {

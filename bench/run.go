@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dustin/go-humanize"
 )
 
 // Options configures Run.
@@ -581,7 +583,7 @@ func commandLine(ctx context.Context, argv ...string) (string, error) {
 func (r *runner) print(out io.Writer, rows []*row) {
 	ctx := context.Background()
 	size := r.o.Size
-	fmt.Fprintf(out, "Lifeboat bench — %s mixed disk (seed %d), %d CPUs, median of %d\n", humanBinary(size), r.o.Seed, runtime.NumCPU(), r.o.Reps)
+	fmt.Fprintf(out, "Lifeboat bench — %s mixed disk (seed %d), %d CPUs, median of %d\n", humanize.IBytes(uint64(size)), r.o.Seed, runtime.NumCPU(), r.o.Reps)
 	if r.lifeboatMissing != "" {
 		fmt.Fprintf(out, "lifeboat: %s\n", r.lifeboatMissing)
 	} else if v, err := commandLine(ctx, r.lifeboat, "version"); err == nil {

@@ -38,13 +38,3 @@ func sizeLabel(n int64) string {
 	}
 	return fmt.Sprintf("%dB", n)
 }
-
-// humanBinary formats a size for people: "2.00 GiB".
-func humanBinary(n int64) string {
-	for _, u := range binaryUnits[:4] {
-		if n >= 1<<u.shift {
-			return fmt.Sprintf("%.2f %siB", float64(n)/float64(int64(1)<<u.shift), u.suffix)
-		}
-	}
-	return fmt.Sprintf("%d B", n)
-}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/lifeboat-rescue/lifeboat/engine/blockdev"
 	"github.com/lifeboat-rescue/lifeboat/engine/layout"
 	"github.com/lifeboat-rescue/lifeboat/engine/opt"
@@ -321,16 +322,14 @@ func describeOpenError(image string, err error) error {
 	return err
 }
 
-// HumanBytes formats a byte count with binary units: "1.5 GiB".
+// HumanBytes formats a byte count with binary units, as go-humanize's
+// IBytes does ("512 B", "16 MiB", "1.5 GiB"). It is the one byte formatter
+// of the engine and its front ends; packages below the engine (layout,
+// images) call humanize.IBytes themselves. It only adds a sign, since sizes
+// are int64 here.
 func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+	if n < 0 {
+		return "-" + humanize.IBytes(uint64(-n))
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return humanize.IBytes(uint64(n))
 }

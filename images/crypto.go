@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dustin/go-humanize"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -165,7 +166,7 @@ func (k KDFCost) params() *kdfParams {
 }
 
 func (p *kdfParams) String() string {
-	return fmt.Sprintf("Argon2id, %d passes over %s, %d threads", p.Time, mebibytes(int64(p.MemKiB)<<10), p.Threads)
+	return fmt.Sprintf("Argon2id, %d passes over %s, %d threads", p.Time, humanize.IBytes(uint64(int64(p.MemKiB)<<10)), p.Threads)
 }
 
 // withinCap: the cost is one a writer makes (MaxKDF, kdfThreads).
@@ -176,7 +177,7 @@ func (p *kdfParams) withinCap() bool {
 
 // capText is MaxKDF as messages show it.
 func capText() string {
-	return fmt.Sprintf("at most %d passes over %s, %d threads", MaxKDF.Time, mebibytes(int64(MaxKDF.MemKiB)<<10), kdfThreads)
+	return fmt.Sprintf("at most %d passes over %s, %d threads", MaxKDF.Time, humanize.IBytes(uint64(int64(MaxKDF.MemKiB)<<10)), kdfThreads)
 }
 
 // checkKDF refuses, before anything is derived or a password is asked
@@ -200,7 +201,7 @@ func kdfFits(name string, p *kdfParams) error {
 	need := int64(p.MemKiB)<<10 + kdfHeadroom
 	if avail, err := memAvailable(); err == nil && need > avail {
 		return fmt.Errorf("image %s: %w: its key derivation (%s) needs %s of memory and only %s is available; close other programs or use a machine with more memory",
-			name, ErrKDFMemory, p, mebibytes(need), mebibytes(avail))
+			name, ErrKDFMemory, p, humanize.IBytes(uint64(need)), humanize.IBytes(uint64(avail)))
 	}
 	return nil
 }
@@ -212,14 +213,6 @@ func checkNewKDF(name string, p *kdfParams) error {
 		return fmt.Errorf("image %s: key derivation %s is beyond what a reader accepts (%s); choose a lower cost", name, p, capText())
 	}
 	return kdfFits(name, p)
-}
-
-// mebibytes formats a memory size as the messages above show it.
-func mebibytes(n int64) string {
-	if n >= 1<<30 {
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	}
-	return fmt.Sprintf("%d MiB", n>>20)
 }
 
 // unwrapKey returns the data key's AEAD, or ErrWrongPassword. The caller

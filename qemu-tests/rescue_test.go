@@ -109,8 +109,8 @@ func TestBootListsDisksOnEveryBus(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Disks print at ready, or as they arrive after it (USB is slow).
-	want := []string{`disk: /dev/vd\w+ 16.0 MiB bus=virtio`, `disk: /dev/sd\w+ 24.0 MiB bus=sata`,
-		`disk: /dev/nvme\w+ 32.0 MiB bus=nvme`, `disk: /dev/sd\w+ 40.0 MiB bus=usb`}
+	want := []string{`disk: /dev/vd\w+ 16 MiB bus=virtio`, `disk: /dev/sd\w+ 24 MiB bus=sata`,
+		`disk: /dev/nvme\w+ 32 MiB bus=nvme`, `disk: /dev/sd\w+ 40 MiB bus=usb`}
 	for len(want) > 0 {
 		i, _, err := vm.ExpectAny(30*time.Second, want...)
 		if err != nil {

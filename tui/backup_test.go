@@ -130,7 +130,7 @@ func TestBackupSplitSize(t *testing.T) {
 	h.keys("<backspace><backspace>700MiB")
 	h.golden("backup-split-size")
 	h.keys("<enter>")
-	h.shows("split into parts of 700.0 MiB")
+	h.shows("split into parts of 700 MiB")
 	h.complete(f, "<enter>", "Backup finished")
 	if o := f.backups[0]; o.SplitSize != 700<<20 || len(o.Password) != 0 {
 		t.Errorf("backup options %+v", o)

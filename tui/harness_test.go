@@ -256,11 +256,11 @@ func (f *fake) Info(image string, pw func() ([]byte, error)) (*engine.ImageInfo,
 
 func (f *fake) plan(target string) engine.Plan {
 	return engine.Plan{Image: "/mnt/sdc1/pc1.lbi", Target: target, TargetSize: 64 * GiB, What: "disk", Bytes: 32 * GiB, TargetIsDev: true,
-		Overwrites: []string{`partition 1 (64.0 GiB): exfat "STICK"`},
+		Overwrites: []string{`partition 1 (64 GiB): exfat "STICK"`},
 		Layout: &layout.Plan{Table: &layout.Table{Type: layout.GPT}, DiskSize: 64 * GiB,
 			Moves: []layout.Move{{Number: 1, SrcStart: MiB, SrcSize: 512 * MiB, DstStart: MiB, DstSize: 512 * MiB},
 				{Number: 2, SrcStart: 513 * MiB, SrcSize: 30 * GiB, DstStart: 513 * MiB, DstSize: 62 * GiB}},
-			Notes: []string{"partition 2 grows from 30.0 GiB to 62.0 GiB; its ext4 filesystem is grown to match"}},
+			Notes: []string{"partition 2 grows from 30 GiB to 62 GiB; its ext4 filesystem is grown to match"}},
 		Before: stored.Partitions}
 }
 
@@ -310,7 +310,7 @@ func (f *fake) Restore(ctx context.Context, o engine.RestoreOptions) (*engine.Re
 		return nil, err
 	}
 	return &engine.RestoreResult{Target: o.Target, Bytes: 32 * GiB, Written: 14 * GiB, Verified: true, Elapsed: 150 * time.Second,
-		Notes: []string{"partition 2 (ext4) grown to 62.0 GiB"}}, nil
+		Notes: []string{"partition 2 (ext4) grown to 62 GiB"}}, nil
 }
 
 func (f *fake) Clone(ctx context.Context, o engine.CloneOptions) (*engine.CloneResult, error) {

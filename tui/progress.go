@@ -38,7 +38,7 @@ func (o *operation) progressBody(w int) []string {
 		fmt.Sprintf("  Stage    %s", s.Stage),
 		fmt.Sprintf("  [%s%s] %5.1f%%", strings.Repeat("#", filled), strings.Repeat(".", bw-filled), pct),
 		fmt.Sprintf("  Done     %s of %s", engine.HumanBytes(s.Done), engine.HumanBytes(s.Total)),
-		fmt.Sprintf("  Speed    %.1f MiB/s", rate/(1<<20)),
+		fmt.Sprintf("  Speed    %s/s", engine.HumanBytes(int64(rate))),
 	)
 	eta := "-"
 	if rate > 0 && s.Total > s.Done {

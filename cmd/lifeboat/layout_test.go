@@ -456,8 +456,8 @@ func TestLayoutGPT(t *testing.T) {
 			if r.code != cli.ExitRefused {
 				t.Errorf("--layout %s onto 200 MiB: exit code %d, want %d (refused)", layout, r.code, cli.ExitRefused)
 			}
-			if !strings.Contains(r.stderr, small) || !strings.Contains(r.stderr, "261.0 MiB") {
-				t.Errorf("--layout %s: message does not name the target and the 261.0 MiB it needs: %s", layout, r.stderr)
+			if !strings.Contains(r.stderr, small) || !strings.Contains(r.stderr, "261 MiB") {
+				t.Errorf("--layout %s: message does not name the target and the 261 MiB it needs: %s", layout, r.stderr)
 			}
 			if fileSum(t, small) != before {
 				t.Fatalf("--layout %s: the refused target was written to", layout)

@@ -170,7 +170,7 @@ func TestExt4EncryptedSplitRoundTrip(t *testing.T) {
 		t.Fatalf("expected at least 3 parts: %v", err)
 	}
 	info := mustLB(t, nil, "info", img)
-	for _, want := range []string{"aes-256-gcm", "locked", "ext4", "50.0 MiB"} {
+	for _, want := range []string{"aes-256-gcm", "locked", "ext4", "50 MiB"} {
 		if !strings.Contains(info.stdout, want) {
 			t.Errorf("info lacks %q", want)
 		}

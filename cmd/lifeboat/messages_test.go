@@ -52,8 +52,8 @@ func TestInfoReadsPlainly(t *testing.T) {
 		t.Errorf("info reports the BIOS boot partition as a problem:\n%s", info)
 	}
 	// One "in use" figure: the backup's and info's agree.
-	inUse := regexp.MustCompile(`\(64\.0 MiB, ([0-9.]+ [KMG]iB) in use\)`).FindStringSubmatch(b.stdout)
-	if inUse == nil || !strings.Contains(info, "In use:") || !strings.Contains(info, inUse[1]+" of 64.0 MiB") {
+	inUse := regexp.MustCompile(`\(64 MiB, ([0-9.]+ [KMG]iB) in use\)`).FindStringSubmatch(b.stdout)
+	if inUse == nil || !strings.Contains(info, "In use:") || !strings.Contains(info, inUse[1]+" of 64 MiB") {
 		t.Errorf("backup and info give different in-use figures:\n%s\n%s", b.stdout, info)
 	}
 
@@ -101,7 +101,7 @@ func TestConfirmationSaysWhatIsWritten(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	msg := errb.String()
-	for _, want := range []string{"Target:        " + fx.target + " (file 17.0 MiB)", "Will write:    the image's disk (16.0 MiB, of which ", "in use)", "EVERYTHING on " + fx.target} {
+	for _, want := range []string{"Target:        " + fx.target + " (file 17 MiB)", "Will write:    the image's disk (16 MiB, of which ", "in use)", "EVERYTHING on " + fx.target} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("confirmation lacks %q:\n%s", want, msg)
 		}

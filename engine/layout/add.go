@@ -3,6 +3,8 @@ package layout
 import (
 	"slices"
 	"strings"
+
+	"github.com/dustin/go-humanize"
 )
 
 // AddPartition plans one new partition in the unallocated space of a disk
@@ -89,13 +91,13 @@ func AddPartition(t *Table, diskSize int64, p Partition, size, align int64, fill
 	if best == nil {
 		var l []string
 		for _, r := range free {
-			l = append(l, human(r.end-r.start))
+			l = append(l, humanize.IBytes(uint64(r.end-r.start)))
 		}
 		have := "none"
 		if len(l) > 0 {
 			have = strings.Join(l, ", ")
 		}
-		return nil, p, errorf("no unallocated space of %s on the target (free regions: %s); free some space, restore onto an existing partition, or choose another disk", human(size), have)
+		return nil, p, errorf("no unallocated space of %s on the target (free regions: %s); free some space, restore onto an existing partition, or choose another disk", humanize.IBytes(uint64(size)), have)
 	}
 	p.Start, p.Size, p.EBR = best.start, best.end-best.start, 0
 	if t.Type == GPT {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/dustin/go-humanize"
 )
 
 // Correspond matches the partitions of a stored table to those of a table
@@ -36,7 +38,7 @@ func Correspond(stored, target *Table) ([]Move, error) {
 			return nil, errorf("partition %d is of type %s in the image but %s on the target", s.Number, s.Type, d.Type)
 		}
 		if d.Size < s.Size {
-			return nil, errorf("partition %d is %s on the target, smaller than the %s it is in the image", s.Number, human(d.Size), human(s.Size))
+			return nil, errorf("partition %d is %s on the target, smaller than the %s it is in the image", s.Number, humanize.IBytes(uint64(d.Size)), humanize.IBytes(uint64(s.Size)))
 		}
 		moves = append(moves, Move{Number: s.Number, SrcStart: s.Start, SrcSize: s.Size, DstStart: d.Start, DstSize: d.Size})
 	}

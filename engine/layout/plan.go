@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/google/uuid"
 	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 )
@@ -268,7 +269,7 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		end = sectors * ss
 		if sectors > 1<<32 {
 			end = 1 << 32 * ss
-			notes = append(notes, fmt.Sprintf("an MBR addresses only the first %s of the %s disk; the rest stays unused (use %s to use all of it)", human(end), human(diskSize), opt.Flag(opt.Use{Option: opt.Table, Value: "gpt"})))
+			notes = append(notes, fmt.Sprintf("an MBR addresses only the first %s of the %s disk; the rest stays unused (use %s to use all of it)", humanize.IBytes(uint64(end)), humanize.IBytes(uint64(diskSize)), opt.Flag(opt.Use{Option: opt.Table, Value: "gpt"})))
 		}
 	}
 	if end <= first {
@@ -343,7 +344,7 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		}
 		if cursor > end {
 			return nil, refusal(0, opt.With("make partitions smaller ({}) or choose a larger disk", opt.Use{Option: opt.Size, Value: "N=SIZE"}),
-				"the partitions with the sizes asked for need a disk of at least %s, but the target disk has %s", human(need(cursor)), human(diskSize))
+				"the partitions with the sizes asked for need a disk of at least %s, but the target disk has %s", humanize.IBytes(uint64(need(cursor))), humanize.IBytes(uint64(diskSize)))
 		}
 	case Fill:
 		g := &items[grow]
@@ -367,12 +368,12 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		if size < g.min {
 			short := g.min - size
 			if g.min == g.src.Size && g.used >= 0 {
-				return nil, errorf("the target disk (%s) is %s too small for the stored layout: partition %d holds %s of data, but partitions are grown, never shrunk; choose a disk of at least %s", human(diskSize), human(short), g.src.Number, human(g.used), human(diskSize+short))
+				return nil, errorf("the target disk (%s) is %s too small for the stored layout: partition %d holds %s of data, but partitions are grown, never shrunk; choose a disk of at least %s", humanize.IBytes(uint64(diskSize)), humanize.IBytes(uint64(short)), g.src.Number, humanize.IBytes(uint64(g.used)), humanize.IBytes(uint64(diskSize+short)))
 			}
 			if _, ok := o.MinSizes[g.src.Number]; !ok {
-				return nil, errorf("the target disk (%s) is %s too small for the stored layout: partition %d cannot shrink because how much of it is used is not known; choose a disk of at least %s", human(diskSize), human(short), g.src.Number, human(diskSize+short))
+				return nil, errorf("the target disk (%s) is %s too small for the stored layout: partition %d cannot shrink because how much of it is used is not known; choose a disk of at least %s", humanize.IBytes(uint64(diskSize)), humanize.IBytes(uint64(short)), g.src.Number, humanize.IBytes(uint64(diskSize+short)))
 			}
-			return nil, errorf("the target disk (%s) is too small: partition %d would get %s but holds %s of data; choose a disk of at least %s", human(diskSize), g.src.Number, human(max(size, 0)), human(g.min), human(diskSize+short))
+			return nil, errorf("the target disk (%s) is too small: partition %d would get %s but holds %s of data; choose a disk of at least %s", humanize.IBytes(uint64(diskSize)), g.src.Number, humanize.IBytes(uint64(max(size, 0))), humanize.IBytes(uint64(g.min)), humanize.IBytes(uint64(diskSize+short)))
 		}
 		g.dst.Size = size
 	}
@@ -406,22 +407,22 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 	for _, m := range p.Moves {
 		switch {
 		case m.DstSize > m.SrcSize:
-			p.AddNote(m.Number, Grows, fmt.Sprintf("partition %d grows from %s to %s", m.Number, human(m.SrcSize), human(m.DstSize)))
+			p.AddNote(m.Number, Grows, fmt.Sprintf("partition %d grows from %s to %s", m.Number, humanize.IBytes(uint64(m.SrcSize)), humanize.IBytes(uint64(m.DstSize))))
 		case m.DstSize < m.SrcSize:
-			p.AddNote(m.Number, Shrinks, fmt.Sprintf("partition %d shrinks from %s to %s", m.Number, human(m.SrcSize), human(m.DstSize)))
+			p.AddNote(m.Number, Shrinks, fmt.Sprintf("partition %d shrinks from %s to %s", m.Number, humanize.IBytes(uint64(m.SrcSize)), humanize.IBytes(uint64(m.DstSize))))
 		}
 		if m.DstStart != m.SrcStart {
-			p.AddNote(m.Number, Moves, fmt.Sprintf("partition %d moves from offset %s to %s", m.Number, human(m.SrcStart), human(m.DstStart)))
+			p.AddNote(m.Number, Moves, fmt.Sprintf("partition %d moves from offset %s to %s", m.Number, humanize.IBytes(uint64(m.SrcStart)), humanize.IBytes(uint64(m.DstStart))))
 			if strings.EqualFold(byNumber[m.Number].src.Type, typeBIOSBoot) {
 				p.AddNote(m.Number, Other, fmt.Sprintf("partition %d is a BIOS boot partition; GRUB's MBR code points at its old place, so reinstall GRUB (grub-install) after restoring", m.Number))
 			}
 		}
 	}
 	if moved {
-		p.AddNote(0, Other, fmt.Sprintf("partitions start on %s boundaries", human(o.Align)))
+		p.AddNote(0, Other, fmt.Sprintf("partitions start on %s boundaries", humanize.IBytes(uint64(o.Align))))
 	}
 	if last := items[len(items)-1].dst; o.Mode != Fill && end-(last.Start+last.Size) >= max(align, 1<<20) {
-		p.AddNote(0, Other, fmt.Sprintf("%s at the end of the disk stays unallocated", human(end-(last.Start+last.Size))))
+		p.AddNote(0, Other, fmt.Sprintf("%s at the end of the disk stays unallocated", humanize.IBytes(uint64(end-(last.Start+last.Size)))))
 	}
 	switch {
 	case src.Type != tt:
@@ -430,7 +431,7 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		p.AddNote(0, Other, "the disk and its partitions get new identifiers; update PARTUUID= references in fstab and the boot loader")
 	}
 	if tt == GPT {
-		p.AddNote(0, Other, fmt.Sprintf("the backup GPT is written at the end of the %s disk", human(diskSize)))
+		p.AddNote(0, Other, fmt.Sprintf("the backup GPT is written at the end of the %s disk", humanize.IBytes(uint64(diskSize))))
 	}
 	for _, n := range slices.Backward(notes) {
 		p.Details = slices.Insert(p.Details, 0, Note{Text: n})
@@ -638,14 +639,14 @@ func shrinkError(it *item, size int64) error {
 	n := it.src.Number
 	if it.min == it.src.Size && it.used >= 0 {
 		return refusal(n, opt.With("give it {} or more (to make it smaller, shrink the filesystem on the source, e.g. with resize2fs or ntfsresize, and back up again)", opt.Use{Option: opt.Size, Value: fmt.Sprintf("%d=%s", n, sizeArg(it.src.Size))}),
-			"partition %d cannot shrink from %s to %s: its filesystem holds %s of data, but partitions are grown, never shrunk, so it needs at least its stored size", n, human(it.src.Size), human(size), human(it.used))
+			"partition %d cannot shrink from %s to %s: its filesystem holds %s of data, but partitions are grown, never shrunk, so it needs at least its stored size", n, humanize.IBytes(uint64(it.src.Size)), humanize.IBytes(uint64(size)), humanize.IBytes(uint64(it.used)))
 	}
 	if it.min == it.src.Size {
 		return refusal(n, opt.With("keep its size ({} or more)", opt.Use{Option: opt.Size, Value: fmt.Sprintf("%d=%d", n, it.src.Size)}),
-			"partition %d cannot shrink from %s to %s: how much of it is used is not known", n, human(it.src.Size), human(size))
+			"partition %d cannot shrink from %s to %s: how much of it is used is not known", n, humanize.IBytes(uint64(it.src.Size)), humanize.IBytes(uint64(size)))
 	}
 	return refusal(n, opt.With("give it at least that ({})", opt.Use{Option: opt.Size, Value: fmt.Sprintf("%d=%d", n, it.min)}),
-		"partition %d cannot shrink to %s: its filesystem uses %s", n, human(size), human(it.min))
+		"partition %d cannot shrink to %s: its filesystem uses %s", n, humanize.IBytes(uint64(size)), humanize.IBytes(uint64(it.min)))
 }
 
 // toGPTOrOneByOne is the fix for a GPT layout that does not go into an MBR.
@@ -655,17 +656,17 @@ var toGPTOrOneByOne = opt.With("restore to a GPT disk ({}, the default) or resto
 // tooSmall explains a Keep layout that does not fit: how big a disk it
 // needs and which partition could shrink instead.
 func tooSmall(items []item, diskSize, need, over, align, ss int64) error {
-	msg := fmt.Sprintf("the target disk (%s) is smaller than the %s the stored layout needs", human(diskSize), human(need))
+	msg := fmt.Sprintf("the target disk (%s) is smaller than the %s the stored layout needs", humanize.IBytes(uint64(diskSize)), humanize.IBytes(uint64(need)))
 	it := &items[defaultGrow(items)]
 	size := alignDown(it.src.Size-over-align, ss)
 	if size >= it.min && size > 0 {
-		return &Error{Reason: msg, Fix: opt.With(fmt.Sprintf("choose a disk of at least %s, or restore with {} {} to shrink partition %d", human(need), it.src.Number),
+		return &Error{Reason: msg, Fix: opt.With(fmt.Sprintf("choose a disk of at least %s, or restore with {} {} to shrink partition %d", humanize.IBytes(uint64(need)), it.src.Number),
 			opt.Use{Option: opt.Layout, Value: "manual"}, opt.Use{Option: opt.Size, Value: fmt.Sprintf("%d=%d", it.src.Number, size)})}
 	}
 	if it.min < it.src.Size {
-		return &Error{Reason: msg, Fix: opt.Text(fmt.Sprintf("choose a disk of at least %s (partition %d holds %s of data and cannot shrink enough)", human(need), it.src.Number, human(it.min)))}
+		return &Error{Reason: msg, Fix: opt.Text(fmt.Sprintf("choose a disk of at least %s (partition %d holds %s of data and cannot shrink enough)", humanize.IBytes(uint64(need)), it.src.Number, humanize.IBytes(uint64(it.min))))}
 	}
-	return &Error{Reason: msg, Fix: opt.Text(fmt.Sprintf("choose a disk of at least %s", human(need)))}
+	return &Error{Reason: msg, Fix: opt.Text(fmt.Sprintf("choose a disk of at least %s", humanize.IBytes(uint64(need))))}
 }
 
 // sizeArg writes a size for --size N=SIZE: "64MiB" where that is exact,
@@ -682,22 +683,4 @@ func alignDown(n, m int64) int64 {
 		return -roundUp(-n, m)
 	}
 	return n / m * m
-}
-
-// human formats a byte count as "512 B", "32 MiB" or "1.5 GiB".
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	suffix := string("KMGTPE"[exp]) + "iB"
-	if n%div == 0 {
-		return fmt.Sprintf("%d %s", n/div, suffix)
-	}
-	return fmt.Sprintf("%.1f %s", float64(n)/float64(div), suffix)
 }

@@ -295,7 +295,7 @@ func TestPlanRefuses(t *testing.T) {
 		want []string
 	}{
 		{"keep too small", gpt3, 400 * mib, PlanOptions{Mode: Keep, MinSizes: map[int]int64{2: 100 * mib}},
-			[]string{"target disk (400 MiB) is smaller than the 549.0 MiB", "choose a disk of at least 549.0 MiB", "--layout manual --size 2="}},
+			[]string{"target disk (400 MiB) is smaller than the 549 MiB", "choose a disk of at least 549 MiB", "--layout manual --size 2="}},
 		{"keep too small, cannot shrink", gpt3, 400 * mib, PlanOptions{Mode: Keep, MinSizes: map[int]int64{2: 500 * mib}},
 			[]string{"choose a disk of at least", "holds 500 MiB of data and cannot shrink enough"}},
 		{"fill too small", gpt3, 400 * mib, PlanOptions{Mode: Fill, Align: mib, MinSizes: map[int]int64{2: 500 * mib}},
@@ -351,7 +351,7 @@ func TestPlanKeepAligns(t *testing.T) {
 	if s := p.Table.Partitions; s[0].Start != mib || s[1].Start != 9*mib || s[1].Size != 8*mib {
 		t.Errorf("aligned layout %+v", s)
 	}
-	if !strings.Contains(strings.Join(p.Notes, "\n"), "partitions start on 1 MiB boundaries") {
+	if !strings.Contains(strings.Join(p.Notes, "\n"), "partitions start on 1.0 MiB boundaries") {
 		t.Errorf("notes %q", p.Notes)
 	}
 	// Without alignment the stored starts are kept.
