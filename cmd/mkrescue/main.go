@@ -1,7 +1,8 @@
 //go:build linux
 
-// Command mkrescue builds the rescue bundle (kernel, initramfs,
-// bundle.json) into out/rescue; `make rescue` runs it.
+// Command mkrescue builds the rescue bundle (kernel, initramfs, boot files
+// with Debian's signed Secure Boot chain, bundle.json) into out/rescue;
+// `make rescue` runs it.
 package main
 
 import (
@@ -39,7 +40,7 @@ func run(ctx context.Context, args []string) error {
 	var o bundle.Options
 	fs.StringVar(&o.Out, "o", "out/rescue", "output folder")
 	fs.StringVar(&o.Source, "source", ".", "the lifeboat source tree (where go.mod is)")
-	fs.StringVar(&o.Cache, "cache", "out/cache", "where the downloaded kernel is kept between builds")
+	fs.StringVar(&o.Cache, "cache", "out/cache", "where the downloaded kernel and boot chain packages are kept between builds")
 	fs.StringVar(&o.Kernel, "kernel", "", "your own kernel bzImage instead of Debian's (with --modules)")
 	fs.StringVar(&o.Modules, "modules", "", "the /lib/modules/VERSION folder of --kernel")
 	fs.StringVar(&o.Version, "version", "dev", "version recorded in the bundle")
@@ -58,5 +59,14 @@ func run(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("rescue bundle in %s: kernel %s (%d bytes), initramfs %d bytes, %d modules\n",
 		o.Out, info.KernelVersion, info.Files["vmlinuz"].Size, info.Files["initramfs"].Size, len(info.Modules))
+	if err := info.SecureBootCapable(); err != nil {
+		fmt.Printf("Secure Boot: no (%v)\n", err)
+		return nil
+	}
+	fmt.Print("Secure Boot: yes;")
+	for _, s := range info.Signed {
+		fmt.Printf(" %s (%s %s)", s.File, s.Package, s.Version)
+	}
+	fmt.Println()
 	return nil
 }

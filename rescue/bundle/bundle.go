@@ -32,10 +32,13 @@ import (
 type Options struct {
 	Out    string // output folder
 	Source string // the lifeboat module root (where go.mod is)
-	// Cache keeps the downloaded kernel between builds.
+	// Cache keeps the downloaded kernel and boot chain packages between
+	// builds.
 	Cache string
 	// Kernel and Modules bring your own kernel instead of Debian's: a
-	// bzImage and its /lib/modules/<version> folder.
+	// bzImage and its /lib/modules/<version> folder. Such a bundle has no
+	// Secure Boot chain (Info.SecureBoot is false): shim trusts only
+	// kernels signed with Debian's key.
 	Kernel, Modules string
 	// ExtraModules are loaded in addition to kernel.DefaultModules.
 	ExtraModules []string
@@ -157,6 +160,9 @@ func Build(ctx context.Context, o Options) (*Info, error) {
 	}
 	info := &Info{Version: o.Version, KernelVersion: k.Version, Cmdline: DefaultCmdline,
 		Created: time.Now().UTC().Truncate(time.Second), Files: map[string]File{}, Commands: Commands}
+	if err := secureBoot(ctx, o, k, stage, info, log); err != nil {
+		return nil, fmt.Errorf("secure boot chain: %w", err)
+	}
 	for _, m := range mods {
 		info.Modules = append(info.Modules, m.Name)
 	}
@@ -172,7 +178,8 @@ func Build(ctx context.Context, o Options) (*Info, error) {
 	if err := os.WriteFile(filepath.Join(o.Out, "bundle.json"), append(b, '\n'), 0o644); err != nil {
 		return nil, err
 	}
-	log.Info("bundle ready", "out", o.Out, "initramfs", info.Files["initramfs"].Size, "kernel", info.Files["vmlinuz"].Size)
+	log.Info("bundle ready", "out", o.Out, "initramfs", info.Files["initramfs"].Size, "kernel", info.Files["vmlinuz"].Size,
+		"secure_boot", info.SecureBoot)
 	return info, nil
 }
 
@@ -257,4 +264,86 @@ func lookSbin(name string) (string, error) {
 func fileExists(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular()
+}
+
+// secureBoot puts Debian's signed shim and GRUB into <out>/boot/ and
+// records in info what they are, when the kernel is Debian's signed one;
+// info.SecureBoot is true only when the kernel image carries its
+// Authenticode signature and every staged module (under stage) its
+// appended signature, which lockdown requires. A kernel the user brought
+// leaves the bundle without the chain, and info says so.
+func secureBoot(ctx context.Context, o Options, k *kernel.Kernel, stage string, info *Info, log *slog.Logger) error {
+	boot := filepath.Join(o.Out, "boot")
+	if k.Package == "" {
+		// A previous build's chain must not make media believe this
+		// kernel boots under Secure Boot.
+		for _, f := range signedFiles {
+			if err := os.Remove(filepath.Join(boot, f.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		info.NoSecureBoot = "built with --kernel/--modules: shim boots only kernels signed with Debian's key, so media of this bundle boot with Secure Boot off only"
+		log.Warn("no Secure Boot chain", "why", info.NoSecureBoot)
+		return nil
+	}
+	pkgs := map[string]*kernel.Package{}
+	for _, f := range signedFiles {
+		p := pkgs[f.pkg]
+		if p == nil {
+			var err error
+			if p, err = kernel.FetchPackage(ctx, o.Cache, f.pkg, log); err != nil {
+				return err
+			}
+			pkgs[f.pkg] = p
+		}
+		dst := filepath.Join(boot, f.name)
+		if err := copyFile(p.File(f.src), dst); err != nil {
+			return fmt.Errorf("%s %s: %w", f.pkg, p.Version, err)
+		}
+		if ok, err := Authenticode(dst); err != nil || !ok {
+			return fmt.Errorf("%s from %s %s carries no Authenticode signature (%v); is the package right?", f.src, f.pkg, p.Version, err)
+		}
+		d, err := describe(dst)
+		if err != nil {
+			return err
+		}
+		info.Signed = append(info.Signed, Signed{File: "boot/" + f.name, Package: f.pkg, Version: p.Version,
+			Source: f.src, Size: d.Size, SHA256: d.SHA256, Signer: f.signer})
+	}
+	vmlinuz := filepath.Join(o.Out, "vmlinuz")
+	d, err := describe(vmlinuz)
+	if err != nil {
+		return err
+	}
+	info.Signed = append(info.Signed, Signed{File: "vmlinuz", Package: k.Package, Version: k.PackageVersion,
+		Source: "boot/vmlinuz-" + k.Version, Size: d.Size, SHA256: d.SHA256, Signer: debianCA})
+	if ok, err := Authenticode(vmlinuz); err != nil || !ok {
+		info.NoSecureBoot = fmt.Sprintf("the kernel %s of %s %s carries no Authenticode signature (%v)", k.Image, k.Package, k.PackageVersion, err)
+		log.Warn("no Secure Boot", "why", info.NoSecureBoot)
+		return nil
+	}
+	var unsigned []string
+	err = filepath.WalkDir(stage, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() || filepath.Ext(p) != ".ko" {
+			return err
+		}
+		ok, err := moduleSigned(p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			unsigned = append(unsigned, filepath.Base(p))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(unsigned) > 0 {
+		info.NoSecureBoot = fmt.Sprintf("modules without their signature, which lockdown refuses to load: %v", unsigned)
+		log.Warn("no Secure Boot", "why", info.NoSecureBoot)
+		return nil
+	}
+	info.SecureBoot = true
+	return nil
 }

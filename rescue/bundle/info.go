@@ -6,7 +6,11 @@
 //
 //	out/rescue/vmlinuz        the kernel (EFI-stub bzImage)
 //	out/rescue/initramfs      zstd-compressed newc cpio
-//	out/rescue/bundle.json    versions, sizes, checksums, default command line
+//	out/rescue/bundle.json    versions, sizes, checksums, default command line,
+//	                          the signed components and secure_boot
+//	out/rescue/boot/          GRUB images for media (mkmedia/grubprep) and
+//	                          Debian's signed shimx64.efi, mmx64.efi,
+//	                          grubx64.efi, grubnetx64.efi (ShimEFI …)
 //
 // Smallest use:
 //
@@ -30,6 +34,15 @@ type Info struct {
 	Files         map[string]File `json:"files"`
 	Modules       []string        `json:"modules"`
 	Commands      []string        `json:"commands"`
+	// SecureBoot says the bundle boots under Secure Boot: Debian's signed
+	// shim and GRUB are in boot/ (Signed lists them), the kernel carries
+	// Debian's Authenticode signature and every module its appended
+	// signature. NoSecureBoot says why not when it is false.
+	SecureBoot   bool   `json:"secure_boot"`
+	NoSecureBoot string `json:"no_secure_boot,omitempty"`
+	// Signed are the signed components: shim, MOK manager, GRUB (disk and
+	// network) and the kernel, with their Debian packages and checksums.
+	Signed []Signed `json:"signed,omitempty"`
 }
 
 // File is one file of the bundle.
@@ -49,8 +62,15 @@ func Read(dir string) (*Info, error) {
 	if err := json.Unmarshal(b, &info); err != nil {
 		return nil, fmt.Errorf("rescue bundle %s: bundle.json: %w", dir, err)
 	}
+	files := map[string]File{}
 	for name, f := range info.Files {
-		st, err := os.Stat(filepath.Join(dir, name))
+		files[name] = f
+	}
+	for _, s := range info.Signed {
+		files[s.File] = File{Size: s.Size, SHA256: s.SHA256}
+	}
+	for name, f := range files {
+		st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name)))
 		if err != nil {
 			return nil, fmt.Errorf("rescue bundle %s: %w; rebuild it with make rescue", dir, err)
 		}

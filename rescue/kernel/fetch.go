@@ -25,6 +25,10 @@ type Kernel struct {
 	Version   string // kernel release, e.g. "6.1.0-56-amd64"
 	Image     string // path to the bzImage (boot/vmlinuz-<Version>)
 	ModuleDir string // <root>/lib/modules/<Version>
+	// Package and PackageVersion name the Debian package Fetch unpacked
+	// (linux-image-<Version> and its Debian version); both are empty for
+	// a kernel the user brought (FromDirs).
+	Package, PackageVersion string
 }
 
 // metaPackage is the Debian package that always depends on the current
@@ -79,13 +83,7 @@ func Fetch(ctx context.Context, cacheDir string, log *slog.Logger) (*Kernel, err
 		return nil, err
 	}
 	defer unlock()
-	// Left by a Fetch that was killed; with the lock held, nobody uses them.
-	for _, pat := range []string{"download.tmp-*", "root-*.tmp-*"} {
-		stale, _ := filepath.Glob(filepath.Join(cacheDir, pat))
-		for _, p := range stale {
-			os.RemoveAll(p)
-		}
-	}
+	removeStale(cacheDir)
 
 	pkg, kver, err := currentPackage(ctx, log)
 	if err != nil {
@@ -109,11 +107,17 @@ func Fetch(ctx context.Context, cacheDir string, log *slog.Logger) (*Kernel, err
 		return nil, fmt.Errorf("apt-get download --print-uris %s: %w", pkg, err)
 	}
 
+	pkgVersion, err := debVersion(deb.name, pkg)
+	if err != nil {
+		return nil, fmt.Errorf("apt-get download --print-uris %s: %w", pkg, err)
+	}
 	root := filepath.Join(cacheDir, "root-"+kver)
 	k := &Kernel{
-		Version:   kver,
-		Image:     filepath.Join(root, "boot", "vmlinuz-"+kver),
-		ModuleDir: filepath.Join(root, "lib", "modules", kver),
+		Version:        kver,
+		Image:          filepath.Join(root, "boot", "vmlinuz-"+kver),
+		ModuleDir:      filepath.Join(root, "lib", "modules", kver),
+		Package:        pkg,
+		PackageVersion: pkgVersion,
 	}
 	if stamp, err := os.ReadFile(filepath.Join(root, stampFile)); err == nil && string(stamp) == deb.name {
 		if err := k.check(); err == nil {
@@ -123,20 +127,8 @@ func Fetch(ctx context.Context, cacheDir string, log *slog.Logger) (*Kernel, err
 	}
 
 	debPath := filepath.Join(cacheDir, deb.name)
-	if err := deb.verify(debPath); err != nil {
-		log.Info("kernel: download started", "deb", deb.name, "size", deb.size)
-		start := time.Now()
-		if _, err := run(ctx, tmp, aptGet("download", pkg)...); err != nil {
-			log.Error("kernel: download failed", "err", err)
-			return nil, err
-		}
-		if err := deb.verify(filepath.Join(tmp, deb.name)); err != nil {
-			return nil, fmt.Errorf("apt-get download %s: %w", pkg, err)
-		}
-		if err := os.Rename(filepath.Join(tmp, deb.name), debPath); err != nil {
-			return nil, fmt.Errorf("kernel cache: %w", err)
-		}
-		log.Info("kernel: download finished", "deb", debPath, "took", time.Since(start).Round(time.Millisecond))
+	if err := download(ctx, tmp, debPath, pkg, deb, log); err != nil {
+		return nil, err
 	}
 
 	log.Info("kernel: unpack started", "deb", debPath, "root", root)
