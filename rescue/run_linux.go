@@ -83,10 +83,12 @@ func Run(ctx context.Context, o Options) error {
 
 	upStart := uptime()
 	e.say("lifeboat %s rescue environment starting (kernel up %.2fs)", o.Version, upStart)
-	e.platform = readPlatform(sysPlatform)
+	e.drv = newDrivers(e.o.ModuleDir)
+	pp := sysPlatform
+	pp.load = func(m string) { e.drv.load(m) }
+	e.platform = readPlatform(pp)
 	e.say("%s", e.platform.Console())
 	t0 := time.Now()
-	e.drv = newDrivers(e.o.ModuleDir)
 	e.drv.settle()
 	driversMS := time.Since(t0).Milliseconds()
 	e.startNetwork(ctx)

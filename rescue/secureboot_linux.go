@@ -18,6 +18,14 @@ type platformPaths struct {
 	efi      string // /sys/firmware/efi: present only on a UEFI boot
 	efivars  string // efivarfs's mount point
 	security string // securityfs's mount point
+	// bootParams is the kernel's copy of the boot protocol's
+	// boot_params, whose secure_boot byte the EFI stub set from the same
+	// variable (/sys/kernel/boot_params/data): the answer when efivarfs
+	// cannot be mounted (Debian builds it as a module, which a bundle may
+	// lack).
+	bootParams string
+	// load loads a kernel module (efivarfs) before its mount; may be nil.
+	load func(module string)
 	// mount mounts a pseudo filesystem (efivarfs, securityfs) whose
 	// source and type are the same word; unix.Mount by default.
 	mount func(fstype, target string) error
@@ -26,9 +34,10 @@ type platformPaths struct {
 }
 
 var sysPlatform = platformPaths{
-	efi:      "/sys/firmware/efi",
-	efivars:  "/sys/firmware/efi/efivars",
-	security: "/sys/kernel/security",
+	efi:        "/sys/firmware/efi",
+	efivars:    "/sys/firmware/efi/efivars",
+	security:   "/sys/kernel/security",
+	bootParams: "/sys/kernel/boot_params/data",
 	mount: func(fstype, target string) error {
 		return unix.Mount(fstype, target, fstype, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 	},
@@ -64,8 +73,11 @@ func readPlatform(p platformPaths) Platform {
 			// variable: mokutil says "doesn't support Secure Boot".
 			pl.SecureBoot = SecureBootDisabled
 		case err != nil:
-			pl.SecureBoot = SecureBootDisabled
-			problems = append(problems, err.Error())
+			sb, berr := bootParamsSecureBoot(p.bootParams)
+			pl.SecureBoot = sb
+			if berr != nil {
+				problems = append(problems, err.Error(), berr.Error())
+			}
 		default:
 			pl.SecureBoot, err = parseSecureBootVar(b)
 			if err != nil {
@@ -103,8 +115,33 @@ func readMounted(p platformPaths, fstype, dir, name string) ([]byte, error) {
 		// The kernel makes the mount point when it supports fstype.
 		return nil, err
 	}
+	if p.load != nil {
+		p.load(fstype) // efivarfs is a module in Debian's kernel
+	}
 	if merr := p.mount(fstype, dir); merr != nil {
 		return nil, fmt.Errorf("mount %s on %s to read %s: %w", fstype, dir, name, merr)
 	}
 	return os.ReadFile(file)
+}
+
+// bootParamsSecureBoot reads the secure_boot byte of boot_params (offset
+// 0x1ec), which Linux's EFI stub sets from the SecureBoot and SetupMode
+// variables: 3 enabled, 2 disabled, 0 or 1 not known (a boot that did
+// not go through the EFI stub).
+func bootParamsSecureBoot(file string) (SecureBoot, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return SecureBootDisabled, err
+	}
+	const off = 0x1ec
+	if len(b) <= off {
+		return SecureBootDisabled, fmt.Errorf("%s: %d bytes, too short for boot_params", file, len(b))
+	}
+	switch b[off] {
+	case 3:
+		return SecureBootEnabled, nil
+	case 2:
+		return SecureBootDisabled, nil
+	}
+	return SecureBootDisabled, fmt.Errorf("%s: the EFI stub did not record the Secure Boot state (%d)", file, b[off])
 }

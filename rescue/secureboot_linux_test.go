@@ -22,6 +22,8 @@ func TestReadPlatform(t *testing.T) {
 		// unmounted: the files appear only once mount is called.
 		unmounted bool
 		mountErr  error
+		// bootParams is boot_params' secure_boot byte; 0xff: no file.
+		bootParams byte
 	}
 	for _, tc := range []struct {
 		name   string
@@ -37,18 +39,36 @@ func TestReadPlatform(t *testing.T) {
 		{"uefi without the variable", tree{efi: true}, Platform{SecureBoot: SecureBootDisabled}, []string{"efivarfs", "securityfs"}},
 		{"not mounted yet", tree{efi: true, sbVar: []byte{6, 0, 0, 0, 1}, lockdown: "none [integrity] confidentiality", unmounted: true},
 			Platform{SecureBoot: SecureBootEnabled, Lockdown: "integrity"}, []string{"efivarfs", "securityfs"}},
-		{"mount fails", tree{efi: true, sbVar: []byte{6, 0, 0, 0, 1}, unmounted: true, mountErr: errors.New("operation not permitted")},
-			Platform{SecureBoot: SecureBootDisabled, Problem: "mount efivarfs on EFIVARS to read " + SecureBootVar + ": operation not permitted; mount securityfs on SECURITY to read lockdown: operation not permitted"},
+		{"mount fails", tree{efi: true, sbVar: []byte{6, 0, 0, 0, 1}, unmounted: true, mountErr: errors.New("operation not permitted"), bootParams: 0xff},
+			Platform{SecureBoot: SecureBootDisabled, Problem: "mount efivarfs on EFIVARS to read " + SecureBootVar + ": operation not permitted; open BOOTPARAMS: no such file or directory; mount securityfs on SECURITY to read lockdown: operation not permitted"},
+			[]string{"efivarfs", "securityfs"}},
+		// Debian builds efivarfs as a module: without it, boot_params
+		// (which the EFI stub filled in) answers.
+		{"no efivarfs, boot_params enabled", tree{efi: true, unmounted: true, mountErr: errors.New("no such device"), bootParams: 3},
+			Platform{SecureBoot: SecureBootEnabled, Problem: "mount securityfs on SECURITY to read lockdown: no such device"}, []string{"efivarfs", "securityfs"}},
+		{"no efivarfs, boot_params disabled", tree{efi: true, unmounted: true, mountErr: errors.New("no such device"), bootParams: 2},
+			Platform{SecureBoot: SecureBootDisabled, Problem: "mount securityfs on SECURITY to read lockdown: no such device"}, []string{"efivarfs", "securityfs"}},
+		{"no efivarfs, boot_params unset", tree{efi: true, unmounted: true, mountErr: errors.New("no such device"), bootParams: 0},
+			Platform{SecureBoot: SecureBootDisabled, Problem: "mount efivarfs on EFIVARS to read " + SecureBootVar + ": no such device; BOOTPARAMS: the EFI stub did not record the Secure Boot state (0); mount securityfs on SECURITY to read lockdown: no such device"},
 			[]string{"efivarfs", "securityfs"}},
 		{"bad variable", tree{efi: true, sbVar: []byte{1}}, Platform{SecureBoot: SecureBootDisabled, Problem: SecureBootVar + ": 1 bytes, want 4 bytes of attributes and a 1-byte value"}, []string{"securityfs"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			p := platformPaths{
-				efi:      filepath.Join(root, "firmware/efi"),
-				efivars:  filepath.Join(root, "firmware/efi/efivars"),
-				security: filepath.Join(root, "kernel/security"),
-				mounted:  func(string, string) bool { return false },
+				efi:        filepath.Join(root, "firmware/efi"),
+				efivars:    filepath.Join(root, "firmware/efi/efivars"),
+				security:   filepath.Join(root, "kernel/security"),
+				bootParams: filepath.Join(root, "kernel/boot_params/data"),
+				mounted:    func(string, string) bool { return false },
+			}
+			var loaded []string
+			p.load = func(m string) { loaded = append(loaded, m) }
+			if tc.tree.bootParams != 0xff {
+				bp := make([]byte, 4096)
+				bp[0x1ec] = tc.tree.bootParams
+				os.MkdirAll(filepath.Dir(p.bootParams), 0o755)
+				os.WriteFile(p.bootParams, bp, 0o400)
 			}
 			os.MkdirAll(p.security, 0o755)
 			if tc.tree.efi {
@@ -78,13 +98,17 @@ func TestReadPlatform(t *testing.T) {
 			want := tc.want
 			if want.Problem != "" {
 				// The fake tree's paths stand in the message.
-				want.Problem = strings.NewReplacer("EFIVARS", p.efivars, "SECURITY", p.security).Replace(want.Problem)
+				want.Problem = strings.NewReplacer("EFIVARS", p.efivars, "SECURITY", p.security, "BOOTPARAMS", p.bootParams).Replace(want.Problem)
 			}
 			if got != want {
 				t.Errorf("got  %+v\nwant %+v", got, want)
 			}
 			if !slices.Equal(mounts, tc.mounts) {
 				t.Errorf("mounted %v, want %v", mounts, tc.mounts)
+			}
+			// The module is loaded before efivarfs is mounted.
+			if want := slices.Contains(tc.mounts, "efivarfs"); slices.Contains(loaded, "efivarfs") != want {
+				t.Errorf("loaded modules %v; efivarfs mounted: %v", loaded, want)
 			}
 		})
 	}
