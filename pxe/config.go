@@ -36,6 +36,10 @@ type Config struct {
 	Bundle string
 	// IPXEDir holds the iPXE boot loaders; default DefaultIPXEDir.
 	IPXEDir string
+	// UEFILoader is what UEFI clients boot first: by default shim and
+	// Debian's signed GRUB when the bundle holds them (Secure Boot
+	// clients need them), else iPXE. See UEFILoader.
+	UEFILoader UEFILoader
 	// Images, if set, is served read-only under http://SERVER/images/.
 	Images string
 	// Rules decide per MAC address what a client boots; nil boots every

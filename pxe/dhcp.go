@@ -85,8 +85,14 @@ func (s *Server) bootFile(fw Firmware, mac string) string {
 	case FirmwareBIOS:
 		return "undionly.kpxe"
 	case FirmwareUEFI:
+		if s.shim {
+			return secureBootDir + "/shimx64.efi"
+		}
 		return s.efiLoader
 	case FirmwareUEFIHTTP:
+		if s.shim {
+			return "http://" + s.c.hostPort() + "/" + secureBootDir + "/shimx64.efi"
+		}
 		return "http://" + s.c.hostPort() + "/ipxe/" + s.efiLoader
 	}
 	return ""
@@ -287,6 +293,10 @@ func (s *Server) addBoot(req, r *dhcpv4.DHCPv4, fw Firmware, mac string) {
 	if file == "" {
 		return
 	}
+	// iPXE chained from the firmware keeps the loader the firmware was
+	// given; iPXE in a NIC's ROM is the loader.
+	s.clients.setLoader(mac, s.loaderName(fw), fw == FirmwareIPXE)
+
 	r.ServerIPAddr = s.c.Addr.AsSlice()
 	r.ServerHostName = s.c.Addr.String()
 	r.BootFileName = file

@@ -6,11 +6,22 @@
 //
 // Which file a client boots is decided from DHCP options 93 (client
 // architecture) and 77 (user class "iPXE"): BIOS firmware gets
-// undionly.kpxe and UEFI firmware snponly.efi over TFTP; iPXE, whether
-// chained that way or already in the NIC's option ROM, gets
-// http://SERVER/boot.ipxe?mac=MAC, a script that boots the rescue
-// environment with the kernel parameters of the first Rules entry that
-// matches the client's MAC address.
+// undionly.kpxe over TFTP; iPXE, whether chained that way or already in
+// the NIC's option ROM, gets http://SERVER/boot.ipxe?mac=MAC, a script
+// that boots the rescue environment with the kernel parameters of the
+// first Rules entry that matches the client's MAC address.
+//
+// UEFI firmware (option 93 = 7 or 9; 16, HTTP boot, gets the same files
+// by URL) gets Secure Boot's chain when the bundle holds it
+// (Config.UEFILoader; the server cannot see whether a client enforces
+// Secure Boot, and the chain boots either way): secureboot/shimx64.efi
+// (signed by the Microsoft UEFI CA), which fetches secureboot/grubx64.efi
+// from the same directory: Debian's signed network GRUB. Its built-in
+// prefix is /grub, so it reads grub/x86_64-efi/grub.cfg, which this server
+// makes: it sources grub/lifeboat/MAC.cfg by GRUB's $net_default_mac, the
+// client's own configuration with the same kernel, initramfs and command
+// line its iPXE script would have had, loaded over TFTP (that GRUB has no
+// HTTP). Without the chain in the bundle, UEFI clients get snponly.efi.
 //
 // A job (a rule's arguments: which image to restore where) goes only to
 // the client itself: /boot.ipxe?mac=MAC answers with the job only when the

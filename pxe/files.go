@@ -78,9 +78,23 @@ func (t *tree) open(name string) (*os.File, fs.FileInfo, error) {
 //
 //	undionly.kpxe, snponly.efi, ipxe.efi   (and ipxe/NAME)  → IPXEDir
 //	rescue/NAME                                            → Bundle
+//	secureboot/{shimx64,grubx64,mmx64}.efi                 → Bundle's boot/ (secureBootFiles)
 //	images/PATH                                            → Images (HTTP only)
+//
+// and grub/… is made per client (Server.grubConfig).
 type files struct {
 	ipxe, rescue, images *tree
+	// shim says whether secureboot/ is served (Server.shim).
+	shim bool
+}
+
+// openSecureBoot opens a file of the signed chain by its served name.
+func (f *files) openSecureBoot(name string) (*os.File, fs.FileInfo, error) {
+	p, ok := secureBootFiles[name]
+	if !ok || !f.shim {
+		return nil, nil, fs.ErrNotExist
+	}
+	return f.rescue.open(p)
 }
 
 // openTFTP resolves a TFTP file name. TFTP serves the boot loaders and the
@@ -92,6 +106,9 @@ func (f *files) openTFTP(name string) (*os.File, fs.FileInfo, error) {
 	}
 	if rest, ok := strings.CutPrefix(n, "rescue/"); ok {
 		return f.rescue.open(rest)
+	}
+	if rest, ok := strings.CutPrefix(n, secureBootDir+"/"); ok {
+		return f.openSecureBoot(rest)
 	}
 	if rest, ok := strings.CutPrefix(n, "ipxe/"); ok {
 		return f.ipxe.open(rest)

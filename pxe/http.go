@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,8 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("GET /boot.ipxe", s.serveScript)
 	mux.HandleFunc("GET /rescue/{name...}", s.serveTree(func() *tree { return s.files.rescue }, "rescue/"))
 	mux.HandleFunc("GET /ipxe/{name...}", s.serveTree(func() *tree { return s.files.ipxe }, "ipxe/"))
+	mux.HandleFunc("GET /"+secureBootDir+"/{name...}", s.serveFile(s.files.openSecureBoot, secureBootDir+"/"))
+	mux.HandleFunc("GET /"+grubCfgPrefixName+"/{name...}", s.serveGRUB)
 	mux.HandleFunc("GET /images/{name...}", s.serveTree(func() *tree { return s.files.images }, "images/"))
 	mux.HandleFunc("POST /api/report/{mac}", s.serveReport)
 	mux.HandleFunc("GET /api/status", s.serveStatus)
@@ -74,7 +77,7 @@ func (s *Server) serveScript(w http.ResponseWriter, r *http.Request) {
 	}
 	script, args := s.script(hw, token)
 	io.WriteString(w, script)
-	s.clients.boot(mac, ip, token)
+	s.clients.boot(mac, ip, token, "boot.ipxe")
 	s.log.Info("http: boot script", "mac", mac, "ip", ip, "args", args)
 }
 
@@ -88,23 +91,30 @@ func (s *Server) ruleArgs(hw net.HardwareAddr) string {
 }
 
 // script is the iPXE script for one client, and the job's arguments as
-// they may be logged (with "{token}" standing for the token). With a job,
-// the default report URL carries the token; so does {token} in the rule.
+// they may be logged (with "{token}" standing for the token).
 func (s *Server) script(hw net.HardwareAddr, token string) (string, string) {
-	mac := hw.String()
+	cmdline, args := s.cmdline(hw, token)
 	server := s.c.hostPort()
+	return fmt.Sprintf(`#!ipxe
+echo Lifeboat: booting the rescue environment for %s
+kernel http://%s/rescue/vmlinuz initrd=initramfs %s
+initrd http://%s/rescue/initramfs
+boot
+`, hw, server, cmdline, server), args
+}
+
+// cmdline is the rescue kernel's command line for one client (the
+// bundle's, then the job's arguments), and the job's arguments as they
+// may be logged (with "{token}" standing for the token). With a job, the
+// default report URL carries the token; so does {token} in the rule.
+func (s *Server) cmdline(hw net.HardwareAddr, token string) (string, string) {
+	mac := hw.String()
 	args := s.ruleArgs(hw)
 	if args != "" && !strings.Contains(args, "lifeboat.report=") {
 		args += " lifeboat.report=http://{server}/api/report/{mac}?token={token}"
 	}
-	args = strings.NewReplacer("{server}", server, "{mac}", mac).Replace(args)
-	cmdline := strings.TrimSpace("initrd=initramfs " + s.info.Cmdline + " " + strings.ReplaceAll(args, "{token}", token))
-	return fmt.Sprintf(`#!ipxe
-echo Lifeboat: booting the rescue environment for %s
-kernel http://%s/rescue/vmlinuz %s
-initrd http://%s/rescue/initramfs
-boot
-`, mac, server, cmdline, server), args
+	args = strings.NewReplacer("{server}", s.c.hostPort(), "{mac}", mac).Replace(args)
+	return strings.TrimSpace(s.info.Cmdline + " " + strings.ReplaceAll(args, "{token}", token)), args
 }
 
 // isClient says whether a request from ip comes from the machine with MAC
@@ -131,20 +141,18 @@ func (s *Server) isClient(mac string, ip netip.Addr) (bool, string) {
 // serveTree serves files read-only from one directory, with range
 // requests; traversal, dotfiles and symlinks that leave it are refused.
 func (s *Server) serveTree(t func() *tree, prefix string) http.HandlerFunc {
+	return s.serveFile(func(name string) (*os.File, fs.FileInfo, error) { return t().open(name) }, prefix)
+}
+
+// serveFile serves the files open finds by name, with range requests.
+func (s *Server) serveFile(open func(name string) (*os.File, fs.FileInfo, error), prefix string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		ip := remoteIP(r)
 		mac := s.clients.macOf(ip)
-		f, st, err := t().open(name)
+		f, st, err := open(name)
 		if err != nil {
-			code := http.StatusNotFound
-			if errors.Is(err, errRefused) {
-				code = http.StatusForbidden
-				s.warnEvery("refused", "http: refused", "mac", mac, "ip", ip, "path", clean(r.URL.Path, maxText))
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				s.log.Warn("http: not served", "mac", mac, "ip", ip, "path", clean(r.URL.Path, maxText), "err", clean(err.Error(), maxText))
-			}
-			http.Error(w, http.StatusText(code), code)
+			s.httpRefused(w, r, mac, ip, err)
 			return
 		}
 		defer f.Close()
@@ -164,6 +172,36 @@ func (s *Server) serveTree(t func() *tree, prefix string) http.HandlerFunc {
 		if mac != "" && cw.n == st.Size() {
 			s.clients.update(mac, ip, "", stageAfter(prefix+name), "http sent "+prefix+name)
 		}
+	}
+}
+
+// httpRefused answers a request for a file that is not served: 403 for
+// names that try to leave the served directories (and the log says so),
+// 404 otherwise.
+func (s *Server) httpRefused(w http.ResponseWriter, r *http.Request, mac string, ip netip.Addr, err error) {
+	code := http.StatusNotFound
+	if errors.Is(err, errRefused) || errors.Is(err, errNotTheClient) {
+		code = http.StatusForbidden
+		s.warnEvery("refused", "http: refused", "mac", mac, "ip", ip, "path", clean(r.URL.Path, maxText), "err", clean(err.Error(), maxText))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("http: not served", "mac", mac, "ip", ip, "path", clean(r.URL.Path, maxText), "err", clean(err.Error(), maxText))
+	}
+	http.Error(w, http.StatusText(code), code)
+}
+
+// serveGRUB answers GRUB's requests under its prefix when it booted over
+// HTTP (UEFI HTTP boot): the same configurations as over TFTP.
+func (s *Server) serveGRUB(w http.ResponseWriter, r *http.Request) {
+	ip := remoteIP(r)
+	cfg, args, err := s.grubConfig(r.PathValue("name"), ip)
+	if err != nil {
+		s.httpRefused(w, r, s.clients.macOf(ip), ip, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, cfg)
+	if args != "" {
+		s.log.Info("http: grub config", "mac", s.clients.macOf(ip), "ip", ip, "args", args)
 	}
 }
 

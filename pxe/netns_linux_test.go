@@ -374,3 +374,62 @@ func TestMalformedPacketsOnTheWire(t *testing.T) {
 		t.Errorf("DHCP after garbage: %v", err)
 	}
 }
+
+// The signed chain and GRUB's configurations over real TFTP: shim and the
+// network GRUB (as grubx64.efi beside shim) from the bundle, GRUB's
+// absolute names (/grub/…) relative to the root, the client's own
+// configuration by its MAC address; with --uefi-loader ipxe nothing of it
+// is served.
+func TestTFTPSecureBoot(t *testing.T) {
+	for _, loader := range []UEFILoader{UEFILoaderAuto, UEFILoaderIPXE} {
+		t.Run(loader.String(), func(t *testing.T) {
+			l := newLab(t)
+			bundleDir, ipxeDir, _ := testBundle(t)
+			signed := withSecureBoot(t, bundleDir)
+			l.start(t, Config{Bundle: bundleDir, IPXEDir: ipxeDir, Proxy: true, UEFILoader: loader})
+			run(t, "ip", "-n", l.cli, "addr", "add", "192.168.77.50/24", "dev", "veth1")
+			fetch := func(name string) ([]byte, error) {
+				c, _ := tftp.NewClient(labServer + ":69")
+				c.SetTimeout(time.Second)
+				c.SetRetries(1)
+				wt, err := c.Receive(name, "octet")
+				if err != nil {
+					return nil, err
+				}
+				var b bytes.Buffer
+				_, err = wt.WriteTo(&b)
+				return b.Bytes(), err
+			}
+			inNetns(t, l.cli, func() {
+				for name, want := range signed {
+					b, err := fetch(name)
+					if loader == UEFILoaderIPXE {
+						if err == nil {
+							t.Errorf("%s served with --uefi-loader ipxe", name)
+						}
+						continue
+					}
+					if err != nil || !bytes.Equal(b, want) {
+						t.Errorf("%s: %d bytes, want %d: %v", name, len(b), len(want), err)
+					}
+				}
+				if loader == UEFILoaderIPXE {
+					return
+				}
+				for _, name := range []string{"/grub/x86_64-efi/grub.cfg", "grub/grub.cfg"} {
+					if b, err := fetch(name); err != nil || !strings.Contains(string(b), "$net_default_mac") {
+						t.Errorf("%s: %q %v", name, b, err)
+					}
+				}
+				if b, err := fetch("/grub/lifeboat/52:54:00:12:34:56.cfg"); err != nil || !strings.Contains(string(b), "linux (tftp,192.168.77.1)/rescue/vmlinuz ") {
+					t.Errorf("client configuration: %q %v", b, err)
+				}
+				for _, name := range []string{"/grub/../rescue/bundle.json", "//grub/grub.cfg", "/grub/lifeboat/../grub.cfg", "secureboot/../rescue/bundle.json", "secureboot/bootx64.efi", "grub/lifeboat/52-54-00-12-34-56.cfg"} {
+					if b, err := fetch(name); err == nil {
+						t.Errorf("%s served: %q", name, b[:min(len(b), 40)])
+					}
+				}
+			})
+		})
+	}
+}

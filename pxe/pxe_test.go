@@ -55,6 +55,8 @@ func TestParseRules(t *testing.T) {
 		{"newline in args", "clients:\n  - mac: \"*\"\n    args: \"a\\nshell\"\n", "line 2: args contain a control character"},
 		{"bad yaml", "clients:\n  - mac: [\n", "line"},
 		{"ipxe expansion", "clients:\n  - mac: \"*\"\n    args: \"${net0/ip}\"\n", "line 2: args contain ${"},
+		{"single quote", "clients:\n  - mac: \"*\"\n    args: \"lifeboat.image=/it's.lbi\"\n", "line 2: args contain a single quote"},
+		{"backslash", "clients:\n  - mac: \"*\"\n    args: 'lifeboat.image=C:\\x.lbi'\n", "line 2: args contain a single quote or a backslash"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

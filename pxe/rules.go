@@ -99,6 +99,11 @@ func ParseRules(b []byte) (*Rules, error) {
 		if strings.Contains(c.Args, "${") {
 			return nil, fmt.Errorf("line %d: args contain ${, which iPXE would expand; use {server} and {mac} instead", c.Line)
 		}
+		if strings.ContainsAny(c.Args, `'\`) {
+			// GRUB (Secure Boot clients) passes them to the kernel
+			// with a backslash before each.
+			return nil, fmt.Errorf(`line %d: args contain a single quote or a backslash, which GRUB would pass to the kernel escaped; leave them out (double quotes keep a value with spaces whole)`, c.Line)
+		}
 	}
 	return &r, nil
 }

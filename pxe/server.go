@@ -30,6 +30,9 @@ type Server struct {
 	info      *bundle.Info
 	files     files
 	efiLoader string
+	// shim: UEFI clients get the signed chain (shim, GRUB) instead of
+	// efiLoader (Config.UEFILoader and the bundle decide).
+	shim      bool
 	leases    *leases // nil in proxy mode
 	clients   *clients
 	neigh     *neighbours // nil when the neighbour table cannot be read
@@ -99,6 +102,10 @@ func newServer(c Config, p netip.Prefix) (*Server, error) {
 			s.efiLoader = "ipxe.efi"
 		}
 	}
+	if err := s.chooseUEFILoader(); err != nil {
+		s.close()
+		return nil, err
+	}
 	if !c.Proxy {
 		ex := []netip.Addr{c.Addr}
 		if c.Router.IsValid() {
@@ -113,6 +120,38 @@ func newServer(c Config, p netip.Prefix) (*Server, error) {
 		s.leases.maxOffers, s.leases.declineHold = max(min(c.MaxOffers, size/2), 1), c.DeclineHold
 	}
 	return s, nil
+}
+
+// chooseUEFILoader decides, from Config.UEFILoader and what the bundle
+// holds, whether UEFI clients get the signed chain, and says so in the log.
+func (s *Server) chooseUEFILoader() error {
+	why := s.info.SecureBootCapable()
+	if why == nil {
+		var missing []string
+		for _, n := range []string{bundleShim, bundleGRUBNet} {
+			if f, _, err := s.files.rescue.open(n); err != nil {
+				missing = append(missing, n)
+			} else {
+				f.Close()
+			}
+		}
+		if len(missing) > 0 {
+			why = fmt.Errorf("the bundle has no %s", strings.Join(missing, " or "))
+		}
+	}
+	switch {
+	case s.c.UEFILoader == UEFILoaderIPXE:
+		s.log.Info("pxe: UEFI clients get iPXE (--uefi-loader ipxe); clients with Secure Boot on cannot boot it", "file", s.efiLoader)
+	case why == nil:
+		s.shim = true
+		s.log.Info("pxe: UEFI clients get shim and Debian's signed network GRUB (boots with Secure Boot on or off)", "file", secureBootDir+"/shimx64.efi")
+	case s.c.UEFILoader == UEFILoaderShim:
+		return fmt.Errorf("UEFI loader shim: the rescue bundle %s cannot boot under Secure Boot: %v; rebuild it with make rescue (it fetches Debian's shim-signed and grub-efi-amd64-signed), or serve UEFI clients iPXE with --uefi-loader ipxe", s.c.Bundle, why)
+	default:
+		s.log.Warn("pxe: UEFI clients get iPXE: the rescue bundle cannot boot under Secure Boot, so clients with Secure Boot on cannot boot; rebuild the bundle with make rescue", "bundle", s.c.Bundle, "why", why.Error())
+	}
+	s.files.shim = s.shim
+	return nil
 }
 
 func (s *Server) close() {

@@ -55,13 +55,20 @@ func (s *Stage) UnmarshalText(b []byte) error {
 
 // ClientStatus is what the server knows about one client.
 type ClientStatus struct {
-	MAC      string    `json:"mac"`
-	IP       string    `json:"ip,omitempty"`
-	Firmware string    `json:"firmware,omitempty"`
-	Stage    Stage     `json:"stage"`
-	Event    string    `json:"event"`
-	Result   string    `json:"result,omitempty"`
-	Updated  time.Time `json:"updated"`
+	MAC      string `json:"mac"`
+	IP       string `json:"ip,omitempty"`
+	Firmware string `json:"firmware,omitempty"`
+	// Loader is what the client was told to boot first: "ipxe" or
+	// "shim+grub" (the signed chain that Secure Boot clients need).
+	Loader string `json:"loader,omitempty"`
+	// SecureBoot is the client's Secure Boot state as its job report
+	// says (secureboot= of LIFEBOAT-RESULT): "1", "0", or "-" for a
+	// machine that booted without UEFI; "" before a report.
+	SecureBoot string    `json:"secureboot,omitempty"`
+	Stage      Stage     `json:"stage"`
+	Event      string    `json:"event"`
+	Result     string    `json:"result,omitempty"`
+	Updated    time.Time `json:"updated"`
 }
 
 // client is one entry of the status table, with what only the server may
@@ -168,13 +175,25 @@ func newToken() string {
 	return hex.EncodeToString(b)
 }
 
-// boot records that mac fetched its script from ip; with a job, token is
-// the new boot's report token and replaces the previous boot's.
-func (c *clients) boot(mac string, ip netip.Addr, token string) {
+// boot records that mac fetched its script (what, for the event: the iPXE
+// script or GRUB's configuration) from ip; with a job, token is the new
+// boot's report token and replaces the previous boot's.
+func (c *clients) boot(mac string, ip netip.Addr, token, what string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.updateLocked(mac, ip, "", StageScript, "boot.ipxe")
+	e := c.updateLocked(mac, ip, "", StageScript, what)
 	e.token = token
+}
+
+// setLoader records what mac was told to boot first; with ifUnset, only
+// when nothing was recorded yet.
+func (c *clients) setLoader(mac, loader string, ifUnset bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.getLocked(mac)
+	if !ifUnset || e.st.Loader == "" {
+		e.st.Loader = loader
+	}
 }
 
 // sawPXE records the address a port-4011 request of mac named (ciaddr).
@@ -215,7 +234,23 @@ func (c *clients) report(mac, token string, ip netip.Addr, line string, st Stage
 	}
 	c.updateLocked(mac, ip, "", st, line)
 	e.st.Result = clean(line, maxText)
+	e.st.SecureBoot = reportField(e.st.Result, "secureboot")
 	return true
+}
+
+// reportField is the value of key= in a LIFEBOAT-RESULT line, when it is
+// one of the words that key may have ("" otherwise).
+func reportField(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			switch v {
+			case "0", "1", "-":
+				return v
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // macOf returns the MAC address last seen with ip.
@@ -243,14 +278,15 @@ func (c *clients) list() []ClientStatus {
 func StatusTable(cs []ClientStatus, now time.Time) string {
 	var b strings.Builder
 	if len(cs) > 0 {
-		fmt.Fprintf(&b, "%-17s  %-15s  %-10s  %-9s  %s\n", "MAC", "IP", "STAGE", "FIRMWARE", "LAST EVENT")
+		fmt.Fprintf(&b, "%-17s  %-15s  %-10s  %-9s  %-9s  %-2s  %s\n", "MAC", "IP", "STAGE", "FIRMWARE", "LOADER", "SB", "LAST EVENT")
 	}
 	for _, c := range cs {
 		ev := clean(c.Event, maxText)
 		if utf8.RuneCountInString(ev) > 60 {
 			ev = string([]rune(ev)[:57]) + "..."
 		}
-		fmt.Fprintf(&b, "%-17s  %-15s  %-10s  %-9s  %s (%s ago)\n", clean(c.MAC, 17), clean(c.IP, 15), c.Stage, clean(c.Firmware, 16), ev, now.Sub(c.Updated).Round(time.Second))
+		fmt.Fprintf(&b, "%-17s  %-15s  %-10s  %-9s  %-9s  %-2s  %s (%s ago)\n", clean(c.MAC, 17), clean(c.IP, 15), c.Stage, clean(c.Firmware, 16),
+			clean(c.Loader, 16), clean(c.SecureBoot, 2), ev, now.Sub(c.Updated).Round(time.Second))
 	}
 	return b.String()
 }

@@ -27,6 +27,9 @@ func (s *Server) tftpRead(ctx context.Context, name string, rf io.ReaderFrom) er
 		peer, _ = netip.AddrFromSlice(ra.IP)
 		peer = peer.Unmap()
 	}
+	// GRUB asks for its prefix's files by absolute path
+	// (/grub/x86_64-efi/grub.cfg): names are relative to the TFTP root.
+	name = strings.TrimPrefix(name, "/")
 	mac := s.clients.macOf(peer)
 	log := s.log.With("mac", mac, "ip", peer)
 	shown := clean(name, maxText)
@@ -38,20 +41,36 @@ func (s *Server) tftpRead(ctx context.Context, name string, rf io.ReaderFrom) er
 		return errors.New(why + "; try again later")
 	}
 	defer release()
-	f, st, err := s.files.openTFTP(name)
-	if err != nil {
-		s.warnEvery("tftp-refused", "tftp: refused", "mac", mac, "ip", peer, "file", shown, "err", err)
-		return err
+	var src io.Reader
+	var size int64
+	if rest, ok := strings.CutPrefix(name, grubCfgPrefixName+"/"); ok {
+		cfg, args, err := s.grubConfig(rest, peer)
+		if err != nil {
+			s.warnEvery("tftp-refused", "tftp: refused", "mac", mac, "ip", peer, "file", shown, "err", err)
+			return err
+		}
+		if args != "" {
+			log.Info("tftp: grub config", "file", shown, "args", args)
+		}
+		src, size = strings.NewReader(cfg), int64(len(cfg))
+	} else {
+		f, st, err := s.files.openTFTP(name)
+		if err != nil {
+			s.warnEvery("tftp-refused", "tftp: refused", "mac", mac, "ip", peer, "file", shown, "err", err)
+			return err
+		}
+		defer f.Close()
+		src, size = f, st.Size()
 	}
-	defer f.Close()
+	mac = s.clients.macOf(peer) // a GRUB configuration may have named the client
 	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
-		ot.SetSize(st.Size())
+		ot.SetSize(size)
 	}
 	if mac != "" {
-		s.clients.update(mac, peer, "", stageOf(name), "tftp "+name)
+		s.clients.update(mac, peer, "", stageOf(name), "tftp "+shown)
 	}
 	start := time.Now()
-	n, err := rf.ReadFrom(ctxReader{ctx, f})
+	n, err := rf.ReadFrom(ctxReader{ctx, src})
 	d := time.Since(start)
 	if ctx.Err() != nil {
 		// The server stopped (and said so) while a client left the
@@ -64,7 +83,7 @@ func (s *Server) tftpRead(ctx context.Context, name string, rf io.ReaderFrom) er
 	}
 	log.Info("tftp: sent", "file", shown, "bytes", n, "duration", d.Round(time.Millisecond))
 	if mac != "" {
-		s.clients.update(mac, peer, "", stageAfter(name), "tftp sent "+name)
+		s.clients.update(mac, peer, "", stageAfter(name), "tftp sent "+shown)
 	}
 	return nil
 }
@@ -72,7 +91,7 @@ func (s *Server) tftpRead(ctx context.Context, name string, rf io.ReaderFrom) er
 // stageOf is the stage of a client that fetches name.
 func stageOf(name string) Stage {
 	switch {
-	case name == "boot.ipxe":
+	case name == "boot.ipxe", strings.HasPrefix(name, grubCfgPrefixName+"/"):
 		return StageScript
 	case strings.HasPrefix(name, "rescue/"):
 		return StageLoading

@@ -19,6 +19,7 @@ import (
 
 type pxeFlags struct {
 	iface, addr, bundle, ipxeDir, images, rules string
+	uefiLoader                                  string
 	pool, router, dns, leaseFile, tftpAddr      string
 	proxy                                       bool
 	leaseTime                                   time.Duration
@@ -48,6 +49,12 @@ Full mode (the default) is a DHCP server that leases addresses: use it only
 on a network with no other DHCP server. With --proxy, an existing DHCP
 server keeps handing out addresses and this one only tells PXE clients what
 to boot.
+
+BIOS clients get iPXE. UEFI clients get shim and Debian's signed network
+GRUB when the bundle holds them (make rescue fetches them): that chain
+boots with Secure Boot on or off, and the server cannot tell which a
+client has. --uefi-loader ipxe gives UEFI clients iPXE instead (it starts
+faster, but firmware with Secure Boot on refuses it).
 
 Rules file (--rules), first matching entry wins:
 
@@ -82,6 +89,7 @@ can still pose as it: run the server on an isolated or trusted network.`,
 	fl.BoolVar(&f.proxy, "proxy", false, "proxy DHCP: answer only PXE clients, hand out no addresses (beside an existing DHCP server)")
 	fl.StringVar(&f.bundle, "bundle", "out/rescue", "rescue bundle directory (make rescue)")
 	fl.StringVar(&f.ipxeDir, "ipxe-dir", pxe.DefaultIPXEDir, "directory with undionly.kpxe and snponly.efi (Debian package ipxe)")
+	fl.StringVar(&f.uefiLoader, "uefi-loader", "auto", "what UEFI clients boot first: shim (then Debian's signed GRUB; boots with Secure Boot on), ipxe (unsigned: Secure Boot must be off), or auto (shim when the bundle holds it)")
 	fl.StringVar(&f.images, "images", "", "directory served read-only at http://SERVER/images/")
 	fl.StringVar(&f.rules, "rules", "", "YAML file choosing per MAC address what a client does")
 	fl.StringVar(&f.pool, "pool", "", "addresses to lease, FIRST-LAST or a prefix (default: upper half of the subnet)")
@@ -111,13 +119,16 @@ func (f *pxeFlags) config() (pxe.Config, error) {
 			return cfg, usagef("--%s %d: give a number from 1", l.flag, l.v)
 		}
 	}
+	var err error
+	if cfg.UEFILoader, err = pxe.ParseUEFILoader(f.uefiLoader); err != nil {
+		return cfg, usagef("--uefi-loader: %v", err)
+	}
 	if f.iface == "" {
 		return cfg, usagef("--interface is required: name the network interface the clients are on, e.g. --interface eth1")
 	}
 	if f.httpPort <= 0 || f.httpPort > 65535 {
 		return cfg, usagef("--http-port %d: use a port between 1 and 65535", f.httpPort)
 	}
-	var err error
 	parseAddr := func(flag, s string) (netip.Addr, error) {
 		if s == "" {
 			return netip.Addr{}, nil
