@@ -106,19 +106,17 @@ func (s *Server) loaderName(fw Firmware) string {
 
 // grubFile says what a name under grub/ (GRUB's prefix on this server)
 // is: the loader configuration that GRUB's built-in config sources
-// (grub.cfg, or x86_64-efi/grub.cfg, which it tries first), one of the
-// module lists GRUB reads at start (served empty: a signed GRUB under
-// Secure Boot loads no modules, and all it needs is built in), or a
-// client's own configuration lifeboat/MAC.cfg that the loader
-// configuration sources with GRUB's $net_default_mac. ok is false for any
-// other name. MAC is spelt as GRUB spells $net_default_mac: lower case,
-// with colons.
+// (grub.cfg, or x86_64-efi/grub.cfg, which it would try first but cannot
+// see: test -e lists the directory, which TFTP cannot), or a client's own
+// configuration lifeboat/MAC.cfg that the loader configuration sources
+// with GRUB's $net_default_mac. ok is false for any other name (GRUB also
+// asks for its module lists, x86_64-efi/*.lst, which a signed GRUB has no
+// use for: it loads no modules under Secure Boot). MAC is spelt as GRUB
+// spells $net_default_mac: lower case, with colons.
 func grubFile(name string) (kind grubKind, hw net.HardwareAddr, ok bool) {
 	switch name {
 	case "grub.cfg", "x86_64-efi/grub.cfg":
 		return grubLoader, nil, true
-	case "x86_64-efi/command.lst", "x86_64-efi/fs.lst", "x86_64-efi/crypto.lst", "x86_64-efi/terminal.lst":
-		return grubList, nil, true
 	}
 	m, found := strings.CutPrefix(name, "lifeboat/")
 	if !found {
@@ -141,7 +139,6 @@ type grubKind int
 
 const (
 	grubLoader grubKind = iota // grub.cfg: finds the client's own
-	grubList                   // a module list, empty
 	grubClient                 // lifeboat/MAC.cfg
 )
 
@@ -227,8 +224,6 @@ func (s *Server) grubConfig(name string, ip netip.Addr) (cfg, args string, err e
 		return "", "", fmt.Errorf("grub/%s: %w", name, fs.ErrNotExist)
 	case kind == grubLoader:
 		return grubLoaderCfg(), "", nil
-	case kind == grubList:
-		return "", "", nil
 	}
 	mac := hw.String()
 	var token string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"net/netip"
 	"path"
 	"strings"
@@ -45,6 +46,11 @@ func (s *Server) tftpRead(ctx context.Context, name string, rf io.ReaderFrom) er
 	var size int64
 	if rest, ok := strings.CutPrefix(name, grubCfgPrefixName+"/"); ok {
 		cfg, args, err := s.grubConfig(rest, peer)
+		if errors.Is(err, fs.ErrNotExist) {
+			// GRUB looks for its module lists at every start.
+			log.Debug("tftp: not found", "file", shown)
+			return err
+		}
 		if err != nil {
 			s.warnEvery("tftp-refused", "tftp: refused", "mac", mac, "ip", peer, "file", shown, "err", err)
 			return err
