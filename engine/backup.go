@@ -427,7 +427,8 @@ func ModeNote(p images.Partition) string {
 // source must be the disk or partition the chain was made of.
 func backupParent(ctx context.Context, o BackupOptions, stream *images.Stream, point *images.Point) (*chain, string, error) {
 	if o.Incremental != "" && o.Differential != "" {
-		return nil, "", fmt.Errorf("give %s or %s, not both", flag(opt.Incremental, ""), flag(opt.Differential, ""))
+		return nil, "", &FixError{Err: errors.New("a new point is incremental or differential, not both"),
+			Fix: opt.With("give {} or {}", opt.Use{Option: opt.Incremental}, opt.Use{Option: opt.Differential})}
 	}
 	base, parentPath := o.Incremental, ""
 	var err error

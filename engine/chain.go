@@ -309,6 +309,38 @@ type ChainPoint struct {
 	Missing bool             `json:"missing,omitempty"`
 }
 
+// describeLater lists the points found beside an image (and in chainDir)
+// whose chains hold it: the later points that build on it, directly or
+// through others, oldest first (then by name). ctx stops the scan.
+func describeLater(ctx context.Context, name, chainDir string, im *images.Image) []ChainPoint {
+	self := im.UUID()
+	f := newPointFinder(name, chainDir)
+	seen := map[string]bool{self: true}
+	var out []ChainPoint
+	for _, d := range f.dirs {
+		for _, p := range ListImages(d) {
+			if ctx.Err() != nil {
+				return out
+			}
+			other, err := openImage(ctx, p, images.OpenOptions{})
+			if err != nil {
+				continue
+			}
+			pt := other.Meta.Point
+			if !seen[other.UUID()] && pt != nil && slices.ContainsFunc(pt.Chain, func(l images.Link) bool { return l.UUID == self }) {
+				seen[other.UUID()] = true
+				l := pointOf(other, p)
+				out = append(out, ChainPoint{File: p, UUID: l.UUID, Kind: l.Kind, Created: l.Created, Size: l.Size})
+			}
+			other.Close()
+		}
+	}
+	slices.SortFunc(out, func(a, b ChainPoint) int {
+		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.File, b.File))
+	})
+	return out
+}
+
 func describeChain(name, chainDir string, im *images.Image) []ChainPoint {
 	p := im.Meta.Point
 	if p == nil || len(p.Chain) == 0 {

@@ -70,6 +70,10 @@ type ImageInfo struct {
 	// Chain lists, for a point of a chain, the earlier points it builds
 	// on (found or missing) and then the image itself.
 	Chain []ChainPoint `json:"chain,omitempty"`
+	// Later lists the points found beside the image (and in the chain
+	// folder) that build on it, oldest first: for a full backup, the
+	// chain it starts.
+	Later []ChainPoint `json:"later,omitempty"`
 	// RawSectors puts the partition table's raw sectors (base64) into
 	// the JSON form too.
 	RawSectors bool `json:"-"`
@@ -118,21 +122,23 @@ func (ii *ImageInfo) MarshalJSON() ([]byte, error) {
 		DataBytes    int64          `json:"data_bytes"`
 		Meta         map[string]any `json:"meta"`
 		Chain        []ChainPoint   `json:"chain,omitempty"`
+		Later        []ChainPoint   `json:"later,omitempty"`
 	}{ii.Image, ii.UUID, ii.ParentUUID, ii.Created, ii.ToolVersion, ii.ChunkSize, ii.ChunkAverage, ii.Compression.String(), ii.Cipher.String(),
-		ii.SplitSize, ii.Parts, ii.FileSize, ii.Locked, ii.Records, ii.DataBytes, m, ii.Chain})
+		ii.SplitSize, ii.Parts, ii.FileSize, ii.Locked, ii.Records, ii.DataBytes, m, ii.Chain, ii.Later})
 }
 
 // Info opens an image and describes it. An encrypted image is described
 // without its password (its metadata is not encrypted); password, if set,
-// unlocks it so the record counts are filled in too.
-func Info(image string, password func() ([]byte, error)) (*ImageInfo, error) {
-	return InfoIn(image, "", password, Encryption{})
+// unlocks it so the record counts are filled in too. ctx stops the open
+// (an image over HTTP, a chain on a slow share).
+func Info(ctx context.Context, image string, password func() ([]byte, error)) (*ImageInfo, error) {
+	return InfoIn(ctx, image, "", password, Encryption{})
 }
 
 // InfoIn is Info looking for earlier points of a chain in chainDir too,
 // and refusing (or warning about) the image as enc says.
-func InfoIn(image, chainDir string, password func() ([]byte, error), enc Encryption) (*ImageInfo, error) {
-	im, err := openImage(context.Background(), image, images.OpenOptions{Password: password})
+func InfoIn(ctx context.Context, image, chainDir string, password func() ([]byte, error), enc Encryption) (*ImageInfo, error) {
+	im, err := openImage(ctx, image, images.OpenOptions{Password: password})
 	if err != nil {
 		return nil, describeOpenError(image, err)
 	}
@@ -140,7 +146,7 @@ func InfoIn(image, chainDir string, password func() ([]byte, error), enc Encrypt
 	if err := enc.check(image, im, true); err != nil {
 		return nil, err
 	}
-	return &ImageInfo{Image: image, Info: im.Info(), Meta: im.Meta, Chain: describeChain(image, chainDir, im)}, nil
+	return &ImageInfo{Image: image, Info: im.Info(), Meta: im.Meta, Chain: describeChain(image, chainDir, im), Later: describeLater(ctx, image, chainDir, im)}, nil
 }
 
 // verifyChain reads every stored byte of a point and of the earlier points

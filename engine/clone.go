@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,9 +50,12 @@ type CloneOptions struct {
 	SectorBySector bool
 	Rescue         bool
 	Confirm        func(Plan) error
-	NoVerify       bool
-	Progress       Progress
-	Log            *slog.Logger
+	// Written is RestoreOptions.Written: called once when everything is
+	// on the target, before the read-back ends.
+	Written  func()
+	NoVerify bool
+	Progress Progress
+	Log      *slog.Logger
 }
 
 // CloneResult says what a clone did.
@@ -135,6 +139,7 @@ func Clone(ctx context.Context, o CloneOptions) (*CloneResult, error) {
 			return nil, err
 		}
 	}
+	d.written = o.Written
 	rr, err := d.write(ctx, o.NoVerify, o.Progress)
 	if err != nil {
 		return nil, err
@@ -362,12 +367,17 @@ func mountedPartition(disk, mp string) int {
 	return 0
 }
 
+// ErrSystemDiskUnknown: SystemDisk cannot tell which disk holds the
+// system. The front end should ask the user to name the source disk (the
+// CLI: "lifeboat clone system DISK").
+var ErrSystemDiskUnknown = errors.New("which disk holds this machine's system is not known")
+
 // SystemDisk is the disk holding this machine's root filesystem, for
 // "clone system" without a source.
 func SystemDisk() (string, error) {
 	disks, err := blockdev.List()
 	if err != nil {
-		return "", fmt.Errorf("find the system disk: %w; name the disk: lifeboat clone system DISK --target …", err)
+		return "", fmt.Errorf("%w: list the disks: %w", ErrSystemDiskUnknown, err)
 	}
 	for _, d := range disks {
 		for _, p := range d.Partitions {
@@ -376,5 +386,5 @@ func SystemDisk() (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("no disk holds this machine's root filesystem (a rescue system runs from memory); name the disk: lifeboat clone system DISK --target …")
+	return "", fmt.Errorf("%w: no disk holds its root filesystem (a rescue system runs from memory)", ErrSystemDiskUnknown)
 }

@@ -56,7 +56,7 @@ func TestBackupDamagedExt(t *testing.T) {
 	if err != nil {
 		t.Fatalf("backup: %v", err)
 	}
-	info, err := Info(lbi, nil)
+	info, err := Info(t.Context(), lbi, nil)
 	if err != nil {
 		t.Fatalf("info: %v", err)
 	}

@@ -74,6 +74,7 @@ type delivery struct {
 	tgtTable *layout.Table // the target's table, read for --delta
 	tgtErr   error
 	notes    []string // for the result
+	written  func()   // RestoreOptions.Written
 }
 
 // prepare runs every check that can refuse the target and plans the
@@ -253,17 +254,18 @@ var partitionOf = func(target string) (disk string, number int, ok bool) {
 func (d *delivery) planDelta(plan *Plan) error {
 	fix := opt.With("restore without {} (that writes the whole disk), or name the disk an earlier restore of this chain wrote", opt.Use{Option: opt.Delta})
 	if _, ok := d.src.(*images.StreamReader); !ok {
-		return fmt.Errorf("%s needs an image to restore", flag(opt.Delta, ""))
+		return refuseBecause(d.origin, opt.With("restore without {}", opt.Use{Option: opt.Delta}), nil,
+			because("{} needs an image to restore; "+d.origin+" is not one", opt.Use{Option: opt.Delta}))
 	}
 	if plan.Create {
-		return refuseFix(d.target, opt.With("restore without {}", opt.Use{Option: opt.Delta}), nil, "%s compares with an older copy on the target, but it does not exist yet", flag(opt.Delta, ""))
+		return refuseBecause(d.target, opt.With("restore without {}", opt.Use{Option: opt.Delta}), nil,
+			because("{} compares with an older copy on the target, but it does not exist yet", opt.Use{Option: opt.Delta}))
 	}
 	if d.into {
 		return nil // planned by planDeltaInto
 	}
 	if lo := d.layout; lo.Mode != layout.Keep || lo.Grow != 0 || len(lo.Sizes) > 0 || lo.NewIDs || lo.Table != layout.None {
-		d.notes = append(d.notes, fmt.Sprintf("%s keeps the partition layout the target has: %s, %s, %s, %s and %s were not used",
-			flag(opt.Delta, ""), flag(opt.Layout, ""), flag(opt.Grow, ""), flag(opt.Size, ""), flag(opt.NewIDs, ""), flag(opt.Table, "")))
+		d.notes = append(d.notes, "a delta restore keeps the partition layout the target has: the layout, partition sizes, new identifiers and table type asked for were not used")
 	}
 	if !d.wholeDisk() {
 		plan.What += ", only the chunks that differ"
@@ -278,11 +280,13 @@ func (d *delivery) planDelta(plan *Plan) error {
 		return nil
 	}
 	if d.tgtErr != nil {
-		return refuseFix(d.target, fix, d.tgtErr, "%s needs the target's partition table to find the image's partitions on it, but it cannot be read: %s", flag(opt.Delta, ""), layoutText(d.tgtErr))
+		return refuseBecause(d.target, fix, d.tgtErr,
+			because("{} needs the target's partition table to find the image's partitions on it, but it cannot be read: ", opt.Use{Option: opt.Delta}).then(layoutReason(d.tgtErr)))
 	}
 	moves, err := layout.Correspond(src, d.tgtTable)
 	if err != nil {
-		return refuseFix(d.target, fix, err, "%s needs a target laid out by an earlier restore of this chain, but its partitions do not correspond to the image's: %s", flag(opt.Delta, ""), layoutText(err))
+		return refuseBecause(d.target, fix, err,
+			because("{} needs a target laid out by an earlier restore of this chain, but its partitions do not correspond to the image's: ", opt.Use{Option: opt.Delta}).then(layoutReason(err)))
 	}
 	// Byte for byte only where that rewrites the table the target has:
 	// not where an earlier restore gave it new IDs, which stay.
@@ -339,7 +343,7 @@ func (d *delivery) planInto(plan *Plan, dev *blockdev.Device) error {
 	nt, np, err := layout.AddPartition(t, dev.Size, layout.Partition{Type: src.Type, Name: src.Name, Attributes: src.Attributes, Bootable: src.Bootable},
 		need, align, d.layout.Mode == layout.Fill)
 	if err != nil {
-		return refuseFix(d.target, opt.Text("nothing was written"), err, "%s", layoutText(err))
+		return refuseBecause(d.target, opt.Text("nothing was written"), err, layoutReason(err))
 	}
 	boot := make([]byte, 440)
 	if _, err := dev.ReadAt(boot, 0); err != nil {
@@ -371,15 +375,17 @@ func (d *delivery) planDeltaInto(plan *Plan, t *layout.Table, src *images.Partit
 	if d.meta.Table.Type == layout.GPT {
 		stored.Type = layout.GPT
 	}
-	why, cause := "", error(nil)
+	var why reason
+	var cause error
 	if dst == nil {
-		why = fmt.Sprintf("it has no partition %d", d.partition)
+		why = because(fmt.Sprintf("it has no partition %d", d.partition))
 	} else if _, err := layout.Correspond(stored, &layout.Table{Type: t.Type, Partitions: []layout.Partition{*dst}}); err != nil {
-		why, cause = layoutText(err), err
+		why, cause = layoutReason(err), err
 	}
-	if why != "" {
-		return refuseFix(d.target, opt.With("name the partition that holds the older copy as the target (as in /dev/sdb2), or restore without {}", opt.Use{Option: opt.Delta}), cause,
-			"%s with %s compares with the older copy in partition %d of the target, but %s", flag(opt.Delta, ""), flag(opt.Partition, strconv.Itoa(d.partition)), d.partition, why)
+	if why.text != "" {
+		return refuseBecause(d.target, opt.With("name the partition that holds the older copy as the target (as in /dev/sdb2), or restore without {}", opt.Use{Option: opt.Delta}), cause,
+			because(fmt.Sprintf("{} with {} compares with the older copy in partition %d of the target, but ", d.partition),
+				opt.Use{Option: opt.Delta}, opt.Use{Option: opt.Partition, Value: strconv.Itoa(d.partition)}).then(why))
 	}
 	d.laid = &layout.Plan{Table: t, DiskSize: plan.TargetSize,
 		Moves: []layout.Move{{Number: d.partition, SrcStart: d.from, SrcSize: need, DstStart: dst.Start, DstSize: dst.Size}}}
@@ -394,16 +400,19 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 	t := d.meta.Table
 	if d.partition != 0 || d.meta.Kind != images.KindDisk || t == nil || !t.Type.Known() {
 		if d.layout.Mode != layout.Keep && d.partition == 0 {
-			return fmt.Errorf("%s needs a disk image with a partition table; %s holds a %s without one", flag(opt.Layout, d.layout.Mode.String()), d.origin, d.meta.Kind)
+			mode := opt.Use{Option: opt.Layout, Value: d.layout.Mode.String()}
+			return refuseBecause(d.origin, opt.With("restore without {}", mode), nil,
+				because(fmt.Sprintf("{} needs a disk image with a partition table; it holds a %s without one", d.meta.Kind), mode))
 		}
 		return nil
 	}
 	size := plan.TargetSize
 	if plan.Create {
 		if d.layout.Mode == layout.Fill {
-			return refuseFix(d.target, opt.With(fmt.Sprintf("create the file at the size you want first (e.g. truncate -s 20G %s), or restore without {} to create it at the stored size (%s)",
-				d.target, HumanBytes(d.meta.Size)), opt.Use{Option: opt.Layout, Value: "fill"}), nil,
-				"%s grows a partition to fill the target, but the file does not exist yet, so it has no size to fill", flag(opt.Layout, "fill"))
+			fill := opt.Use{Option: opt.Layout, Value: "fill"}
+			return refuseBecause(d.target, opt.With(fmt.Sprintf("create the file at the size you want first (e.g. truncate -s 20G %s), or restore without {} to create it at the stored size (%s)",
+				d.target, HumanBytes(d.meta.Size)), fill), nil,
+				because("{} grows a partition to fill the target, but the file does not exist yet, so it has no size to fill", fill))
 		}
 		size = d.meta.Size
 	}
@@ -424,7 +433,7 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 		if size < d.meta.Size {
 			fix = fix.And(d.onePartitionHint())
 		}
-		return refuseFix(d.target, fix, err, "it is %s and %s", HumanBytes(size), layoutText(err))
+		return refuseBecause(d.target, fix, err, because("it is "+HumanBytes(size)+" and ").then(layoutReason(err)))
 	}
 	same := !d.relayout && !d.layout.NewIDs && lp.Table.Type == src.Type && (size == d.meta.Size || src.Type == layout.MBR && size > d.meta.Size)
 	for _, m := range lp.Moves {
@@ -475,28 +484,29 @@ func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*Resto
 	if !noVerify {
 		v = newVerifier(ctx, dst, p)
 	}
-	switch {
-	case d.delta && d.onTarget:
-		err = d.writeLaidOut(ctx, dst, false, p, res, v)
-		if err == nil && !d.into {
+	if d.laid == nil {
+		err = d.writeOps(ctx, dst, d.rangeOps(), fresh, p, res, v)
+	} else {
+		err = d.writeOps(ctx, dst, d.copies(), fresh && !d.onTarget, p, res, v)
+		if err == nil && d.onTarget && !d.into {
 			err = d.deltaBootCode(dst, res, v)
 		}
-	case d.delta:
-		tr := startStage(p, d.stageOf(), size)
-		err = deltaRange(ctx, d.src.(*images.StreamReader), d.from, d.to, 0, dst, tr, res, v)
-		tr.end()
-	case d.laid == nil:
-		tr := startStage(p, d.stageOf(), size)
-		err = writeRange(ctx, d.src, d.from, d.to, 0, dst, fresh, tr, res, v)
-		tr.end()
-	default:
-		err = d.writeLaidOut(ctx, dst, fresh, p, res, v)
 	}
 	log.Info("writing finished", "target", d.target, "written", res.Written, "err", err, "elapsed", time.Since(d.start))
 	if err == nil {
 		if err = dst.Sync(); err != nil {
 			err = &IOError{Op: "sync", Path: d.target, Err: err}
 		}
+	}
+	// The new table goes on before the read-back ends, so a stop during
+	// it leaves a disk with its partitions. The table's sectors are none
+	// of the data's (copies leaves them out), so the read-back, still
+	// running, is not disturbed; its failure still fails the restore.
+	if err == nil && d.laid != nil && !d.onTarget {
+		err = d.writeTable(dst)
+	}
+	if err == nil && d.written != nil {
+		d.written()
 	}
 	if v != nil {
 		verr := v.wait(err == nil)
@@ -505,6 +515,9 @@ func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*Resto
 			return nil, verr
 		}
 		res.Verified = err == nil
+		for i := range res.Partitions {
+			res.Partitions[i].Verified = res.Verified
+		}
 	}
 	if err == nil && d.laid != nil {
 		err = d.finishLayout(ctx, dst, res)
@@ -537,13 +550,17 @@ func (d *delivery) write(ctx context.Context, noVerify bool, p Progress) (*Resto
 
 // copies lists what a new layout copies, in target order: the boot area
 // before the first partition (boot code, GRUB's core image on MBR disks;
-// not the table itself, written last) and each partition's bytes.
-type copyOp struct{ from, to, at int64 }
+// not the table itself, written after the data) and each partition's
+// bytes. part is the partition an op writes (0: the boot area or a gap).
+type copyOp struct {
+	from, to, at int64
+	part         int
+}
 
 func (d *delivery) copies() []copyOp {
 	if d.into {
 		m := d.laid.Moves[0]
-		return []copyOp{{d.from, d.to, m.DstStart}}
+		return []copyOp{{d.from, d.to, m.DstStart, d.partition}}
 	}
 	var ops []copyOp
 	firstSrc, firstDst := d.meta.Size, d.laid.DiskSize
@@ -552,7 +569,7 @@ func (d *delivery) copies() []copyOp {
 			continue
 		}
 		firstSrc, firstDst = min(firstSrc, m.SrcStart), min(firstDst, m.DstStart)
-		ops = append(ops, copyOp{m.SrcStart, m.SrcStart + min(m.SrcSize, m.DstSize), m.DstStart})
+		ops = append(ops, copyOp{m.SrcStart, m.SrcStart + min(m.SrcSize, m.DstSize), m.DstStart, m.Number})
 	}
 	var gapFrom int64
 	if raw := d.meta.Table.Raw; len(raw) > 0 && raw[0].Offset == 0 {
@@ -565,7 +582,7 @@ func (d *delivery) copies() []copyOp {
 		}
 	}
 	if gapTo := min(firstSrc, firstDst); gapTo > gapFrom {
-		ops = append(ops, copyOp{gapFrom, gapTo, gapFrom})
+		ops = append(ops, copyOp{gapFrom, gapTo, gapFrom, 0})
 	}
 	slices.SortFunc(ops, func(a, b copyOp) int { return cmp.Compare(a.at, b.at) })
 	return ops
@@ -591,8 +608,37 @@ func (d *delivery) isContainer(n int) bool {
 	return d.meta.Table.Type == layout.MBR && layout.IsExtended(p.Type)
 }
 
-func (d *delivery) writeLaidOut(ctx context.Context, dst *blockdev.Device, fresh bool, p Progress, res *RestoreResult, v *verifier) error {
-	ops := d.copies()
+// rangeOps is what a restore of the stored bytes copies: the stream's
+// range [from, to) to the start of the target, cut at the partitions of a
+// whole disk so each partition's result is its own. MBR extended
+// containers are not cut at: their logical partitions are.
+func (d *delivery) rangeOps() []copyOp {
+	if !d.wholeDisk() {
+		return []copyOp{{d.from, d.to, 0, d.partition}}
+	}
+	var ops []copyOp
+	at := d.from
+	parts := slices.Clone(d.meta.Table.Partitions)
+	slices.SortFunc(parts, func(a, b images.Partition) int { return cmp.Compare(a.Start, b.Start) })
+	for _, p := range parts {
+		if d.isContainer(p.Number) || p.Start < at || p.Start+p.Size > d.to {
+			continue
+		}
+		if p.Start > at {
+			ops = append(ops, copyOp{at, p.Start, at - d.from, 0})
+		}
+		ops = append(ops, copyOp{p.Start, p.Start + p.Size, p.Start - d.from, p.Number})
+		at = p.Start + p.Size
+	}
+	if at < d.to {
+		ops = append(ops, copyOp{at, d.to, at - d.from, 0})
+	}
+	return ops
+}
+
+// writeOps writes ops in order, comparing with the target first for a
+// delta, and adds each partition's result to res.
+func (d *delivery) writeOps(ctx context.Context, dst *blockdev.Device, ops []copyOp, fresh bool, p Progress, res *RestoreResult, v *verifier) error {
 	var total int64
 	for _, op := range ops {
 		total += op.to - op.from
@@ -600,11 +646,30 @@ func (d *delivery) writeLaidOut(ctx context.Context, dst *blockdev.Device, fresh
 	tr := startStage(p, d.stageOf(), total)
 	defer tr.end()
 	for _, op := range ops {
+		start, before := time.Now(), res.Written
 		var err error
-		if d.onTarget {
+		if d.delta {
 			err = deltaRange(ctx, d.src.(*images.StreamReader), op.from, op.to, op.at, dst, tr, res, v)
 		} else {
 			err = writeRange(ctx, d.src, op.from, op.to, op.at, dst, fresh, tr, res, v)
+		}
+		if op.part != 0 {
+			pr := PartitionResult{Number: op.part, Size: op.to - op.from, Written: res.Written - before, Elapsed: time.Since(start)}
+			if d.laid != nil {
+				for _, m := range d.laid.Moves {
+					if m.Number == op.part || d.into {
+						pr.Size = m.DstSize
+					}
+				}
+			}
+			if d.meta.Table != nil {
+				if sp := tablePartition(d.meta.Table, op.part); sp.FS != nil {
+					pr.FS, pr.Label = sp.FS.Type, sp.FS.Label
+				}
+			} else if d.meta.FS != nil {
+				pr.FS, pr.Label = d.meta.FS.Type, d.meta.FS.Label
+			}
+			res.Partitions = append(res.Partitions, pr)
 		}
 		if err != nil {
 			return err
@@ -645,14 +710,10 @@ func (d *delivery) deltaBootCode(dst *blockdev.Device, res *RestoreResult, v *ve
 	return nil
 }
 
-// finishLayout writes the planned partition table, checks it reads back,
-// and grows the filesystems of grown partitions.
+// finishLayout grows the filesystems of grown partitions, after the
+// read-back (growing changes what was verified), and words the plan's
+// notes for the result. The table was written before the read-back ended.
 func (d *delivery) finishLayout(ctx context.Context, dst *blockdev.Device, res *RestoreResult) error {
-	if !d.onTarget {
-		if err := d.writeTable(dst); err != nil {
-			return err
-		}
-	}
 	var grows []layout.Move
 	for _, m := range d.laid.Moves {
 		if m.DstSize > m.SrcSize && !d.isContainer(m.Number) {
@@ -663,9 +724,11 @@ func (d *delivery) finishLayout(ctx context.Context, dst *blockdev.Device, res *
 		// The grown partitions get a note of their own below, saying
 		// what became of their filesystems. A note added to Notes
 		// without AddNote has no detail: it is kept.
+		// A detail's fix was advice for the plan, not for the result.
 		var n layout.Note
-		if i < len(d.laid.Details) && d.laid.Details[i].Text == text {
+		if i < len(d.laid.Details) && d.laid.Details[i].String() == text {
 			n = d.laid.Details[i]
+			text = n.Text
 		}
 		if n.Change != layout.Grows || !slices.ContainsFunc(grows, func(m layout.Move) bool { return m.Number == n.Partition }) {
 			res.Notes = append(res.Notes, text)
@@ -677,11 +740,16 @@ func (d *delivery) finishLayout(ctx context.Context, dst *blockdev.Device, res *
 	// the image's (smaller) filesystem again, grown as a full restore with
 	// that layout would grow it.
 	for _, m := range grows {
-		note, err := growFS(ctx, d.log, d.target, m.Number, d.fsOf(m), m.DstStart, m.SrcSize, m.DstSize)
+		note, grown, err := growFS(ctx, d.log, d.target, m.Number, d.fsOf(m), m.DstStart, m.SrcSize, m.DstSize)
 		if err != nil {
 			return err
 		}
 		res.Notes = append(res.Notes, note)
+		for i := range res.Partitions {
+			if res.Partitions[i].Number == m.Number {
+				res.Partitions[i].Grown = grown
+			}
+		}
 	}
 	return nil
 }

@@ -25,7 +25,11 @@ var ErrDeclined = errors.New("not confirmed")
 // Nothing was written when an operation returns one (NothingWritten).
 type RefusedError struct {
 	Object string // the path refused
+	// Reason says why. Each "{}" in it stands for the next entry of
+	// Names: an option the user gave that the reason is about ("{} needs
+	// an image to restore"), worded by the front end as it words Fix.
 	Reason string
+	Names  []opt.Use
 	// Fix is what to do instead, as data: the options it names are
 	// opt.Use values that each front end words (the CLI as flags, see
 	// internal/cli; the TUI as the screen for that choice).
@@ -38,8 +42,21 @@ type RefusedError struct {
 
 // Error words the fix's options as flags (opt.Fix.String), as it always
 // read; front ends that word them otherwise use the fields.
-func (e *RefusedError) Error() string {
-	return fmt.Sprintf("refusing %s: %s; %s", e.Object, e.Reason, e.Fix)
+func (e *RefusedError) Error() string { return e.Worded(opt.Flag) }
+
+// Worded is the message with every option, in the reason and in the fix,
+// worded by word: the CLI's flags, the TUI's screens.
+func (e *RefusedError) Worded(word func(opt.Use) string) string {
+	t := "refusing " + e.Object + ": " + e.ReasonWorded(word)
+	if !e.Fix.IsZero() {
+		t += "; " + e.Fix.Format(word)
+	}
+	return t
+}
+
+// ReasonWorded is Reason with its options worded by word.
+func (e *RefusedError) ReasonWorded(word func(opt.Use) string) string {
+	return opt.Fix{Text: e.Reason, Uses: e.Names}.Format(word)
 }
 
 func (e *RefusedError) Unwrap() []error {
@@ -55,25 +72,49 @@ func refuse(object, reason, fix string, args ...any) error {
 }
 
 // refuseFix is a refusal with a fix as data and the error behind it (or
-// nil).
+// nil). The reason has no options in it.
 func refuseFix(object string, fix opt.Fix, cause error, reason string, args ...any) error {
 	return &RefusedError{Object: object, Reason: fmt.Sprintf(reason, args...), Fix: fix, Cause: cause}
 }
 
-// flag words an option the way Error() strings have always named it
-// inside a reason ("--delta"). Reasons that name the option the user gave
-// go through it, so this and opt.Flag are the only places in the engine
-// that spell a flag.
-func flag(o opt.Option, value string) string { return opt.Flag(opt.Use{Option: o, Value: value}) }
-
-// layoutText is a layout error's message without the package name, for a
-// sentence of the engine's own.
-func layoutText(err error) string {
-	if le, ok := err.(*layout.Error); ok {
-		return le.Text()
-	}
-	return err.Error()
+// reason is a reason that names options at its "{}" marks: the text and
+// the options, in order.
+type reason struct {
+	text  string
+	names []opt.Use
 }
+
+// because is a reason: text (already formatted) whose "{}" marks stand
+// for the options the user gave, in order.
+func because(text string, names ...opt.Use) reason { return reason{text: text, names: names} }
+
+// then is r followed by o.
+func (r reason) then(o reason) reason {
+	return reason{text: r.text + o.text, names: append(append([]opt.Use(nil), r.names...), o.names...)}
+}
+
+// refuseBecause is a refusal whose reason names options.
+func refuseBecause(object string, fix opt.Fix, cause error, r reason) error {
+	return &RefusedError{Object: object, Reason: r.text, Names: r.names, Fix: fix, Cause: cause}
+}
+
+// layoutReason is a layout error's reason and fix, options left as
+// marks, for a reason of the engine's own (because keeps its options).
+func layoutReason(err error) reason {
+	le, ok := err.(*layout.Error)
+	if !ok {
+		return reason{text: err.Error()}
+	}
+	r := reason{text: le.Reason, names: le.Names}
+	if !le.Fix.IsZero() {
+		r.text += "; " + le.Fix.Text
+		r.names = append(append([]opt.Use(nil), r.names...), le.Fix.Uses...)
+	}
+	return r
+}
+
+// String words the reason's options as flags.
+func (r reason) String() string { return opt.Fix{Text: r.text, Uses: r.names}.String() }
 
 // IOError is a failure to read the source or write the target at an offset.
 type IOError struct {
@@ -119,7 +160,12 @@ type FixError struct {
 
 // Error words the fix's options as flags (opt.Fix.String), as it always
 // read; front ends word them from the fields.
-func (e *FixError) Error() string { return e.Err.Error() + "; " + e.Fix.String() }
+func (e *FixError) Error() string { return e.Worded(opt.Flag) }
+
+// Worded is the message with the fix's options worded by word.
+func (e *FixError) Worded(word func(opt.Use) string) string {
+	return e.Err.Error() + "; " + e.Fix.Format(word)
+}
 func (e *FixError) Unwrap() error { return e.Err }
 
 // NothingWritten reports whether err stopped an operation before it wrote

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lifeboat-rescue/lifeboat/engine/layout"
@@ -33,16 +34,30 @@ func TestRefusedFixIsData(t *testing.T) {
 }
 
 // TestRefusedCause: the layout error behind a refusal is reachable, and
-// the refusal's reason quotes it without the package name.
+// the refusal's reason quotes it without the package name; the options in
+// the reasons and fixes of both stay data, worded by each front end.
 func TestRefusedCause(t *testing.T) {
-	cause := &layout.Error{Partition: 3, Reason: "it does not fit", Fix: opt.With("use {}", opt.Use{Option: opt.Table, Value: "gpt"})}
-	err := fmt.Errorf("restore: %w", refuseFix("/dev/sdx", opt.Text("nothing was written"), cause, "it is 1 GiB and %s", layoutText(cause)))
+	cause := &layout.Error{Partition: 3, Reason: "{} names partition 3, which does not fit", Names: []opt.Use{{Option: opt.Grow}},
+		Fix: opt.With("use {}", opt.Use{Option: opt.Table, Value: "gpt"})}
+	err := fmt.Errorf("restore: %w", refuseBecause("/dev/sdx", opt.With("restore without {}", opt.Use{Option: opt.Delta}), cause,
+		because("it is 1 GiB and {} says ", opt.Use{Option: opt.Layout, Value: "fill"}).then(layoutReason(cause))))
 	var le *layout.Error
 	if !errors.As(err, &le) || le.Partition != 3 {
 		t.Fatalf("errors.As found %v", le)
 	}
-	if want := "restore: refusing /dev/sdx: it is 1 GiB and it does not fit; use --table gpt; nothing was written"; err.Error() != want {
+	if want := "restore: refusing /dev/sdx: it is 1 GiB and --layout fill says --grow names partition 3, which does not fit; use --table gpt; restore without --delta"; err.Error() != want {
 		t.Errorf("message %q, want %q", err, want)
+	}
+	var re *RefusedError
+	if !errors.As(err, &re) {
+		t.Fatal("no RefusedError")
+	}
+	word := func(u opt.Use) string { return "<" + string(u.Option) + ":" + u.Value + ">" }
+	if got, want := re.Worded(word), "refusing /dev/sdx: it is 1 GiB and <layout:fill> says <grow:> names partition 3, which does not fit; use <table:gpt>; restore without <delta:>"; got != want {
+		t.Errorf("Worded = %q, want %q", got, want)
+	}
+	if strings.Contains(re.Reason, "--") || strings.Contains(le.Reason, "--") {
+		t.Errorf("a reason spells a flag: %q / %q", re.Reason, le.Reason)
 	}
 	if !errors.Is(err, ErrRefused) || ExitCode(err) != ExitRefused {
 		t.Errorf("not a refusal: exit %d", ExitCode(err))

@@ -58,8 +58,9 @@ func (e Encryption) check(name string, im *images.Image, point bool) error {
 	case im.Encrypted():
 		return nil
 	case e.Require:
-		return refuseFix(name, opt.With("use the encrypted backup, or leave out {} if this image is the right one", opt.Use{Option: opt.RequireEncrypted}), nil,
-			"it is not encrypted, and an encrypted image is required (%s)", flag(opt.RequireEncrypted, ""))
+		req := opt.Use{Option: opt.RequireEncrypted}
+		return refuseBecause(name, opt.With("use the encrypted backup, or leave out {} if this image is the right one", req), nil,
+			because("it is not encrypted, and an encrypted image is required ({})", req))
 	case point && e.PasswordGiven && e.Warn != nil:
 		e.Warn(fmt.Sprintf("image %s is not encrypted; the password was not used", name))
 	}

@@ -226,7 +226,7 @@ func runPropertyCase(t seeded, r *rand.Rand, dir string, g fstest.Geometry, img 
 	if _, err := Check(ctx, CheckOptions{Image: o.Output, Password: password}); err != nil {
 		t.Fatalf("check of the image backup reported as written: %v", err)
 	}
-	info, err := Info(o.Output, password)
+	info, err := Info(t.Context(), o.Output, password)
 	if err != nil {
 		t.Fatalf("info: %v", err)
 	}

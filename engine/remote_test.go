@@ -41,3 +41,32 @@ func TestHTTPReadCancelled(t *testing.T) {
 		t.Errorf("the read took %v after the cancel", d)
 	}
 }
+
+// TestInfoCancelled: Info stops when its context is cancelled, while the
+// server holds the image's header back, with the cancel as its error.
+func TestInfoCancelled(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Accept-Ranges", "bytes")
+		if r.Method == http.MethodHead {
+			w.Header().Set("Content-Length", "1048576")
+			return
+		}
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := Info(ctx, srv.URL+"/x.lbi", nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want the cancel", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Info took %v after the cancel", d)
+	}
+}

@@ -45,7 +45,13 @@ type RestoreOptions struct {
 	Layout LayoutOptions
 	// Confirm is called after every check passed and before the first byte
 	// is written; an error from it aborts with nothing written.
-	Confirm  func(Plan) error
+	Confirm func(Plan) error
+	// Written, if set, is called once, from the restore's goroutine, when
+	// everything is on the target and synced, the new partition table
+	// included: what follows (the rest of the read-back, growing
+	// filesystems) writes no data, so a stop after it leaves a complete
+	// copy that was not (fully) verified.
+	Written  func()
 	NoVerify bool
 	// NoPrecheck skips reading and authenticating every chunk before the
 	// first byte is written. Only the stored checksums are then compared
@@ -88,6 +94,24 @@ type RestoreResult struct {
 	Notes    []string
 	// With Delta: chunks the target already held, and chunks written.
 	SameChunks, ChangedChunks int
+	// Partitions is what was done to each partition written, in target
+	// order: every partition of a disk, or the one partition restored.
+	// Empty for a partition image or a disk without a partition table.
+	Partitions []PartitionResult
+}
+
+// PartitionResult is what a restore or clone did to one partition.
+type PartitionResult struct {
+	Number  int    // its number in the image (for a restore into another partition, the image's)
+	FS      string // the filesystem type the image recorded; "" if none
+	Label   string // the filesystem's label
+	Size    int64  // its size on the target
+	Written int64  // bytes written into it (unused space and, with Delta, equal chunks are not)
+	// Elapsed is the time spent writing it (the read-back runs behind
+	// the writer and is not counted).
+	Elapsed  time.Duration
+	Verified bool // read back from the target and matching; false with NoVerify
+	Grown    bool // its filesystem was grown to fill the partition
 }
 
 // Restore writes an image (or one partition of it) to a target. Every
@@ -138,6 +162,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 			return nil, err
 		}
 	}
+	d.written = o.Written
 	return d.write(ctx, o.NoVerify, o.Progress)
 }
 

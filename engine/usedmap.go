@@ -23,7 +23,7 @@ const tailKeep = 1 << 20
 // last MiB. It returns nil (copy everything) when nothing can be skipped.
 func usedRanges(r io.ReaderAt, s *images.Stream, allSectors bool) ([]images.Range, error) {
 	if allSectors {
-		s.Mode, s.ModeReason = images.ModeAllSectors, "--sector-by-sector was given"
+		s.Mode, s.ModeReason = images.ModeAllSectors, "every sector was asked for (sector by sector)"
 		if s.Table != nil {
 			for i := range s.Table.Partitions {
 				s.Table.Partitions[i].Mode, s.Table.Partitions[i].ModeReason = images.ModeAllSectors, s.ModeReason

@@ -112,7 +112,13 @@ func OpenReaderAt(r io.ReaderAt, size int64, name string, o OpenOptions) (*Image
 
 func openImage(name string, first io.ReaderAt, firstSize int64, parts func(*header, [16]byte) (*partSet, error), o OpenOptions) (*Image, error) {
 	fixed := make([]byte, headerFixed)
-	if n, _ := first.ReadAt(fixed, 0); n < headerFixed || string(fixed[:8]) != headerMagic {
+	n, err := first.ReadAt(fixed, 0)
+	if n < headerFixed && err != nil && !errors.Is(err, io.EOF) {
+		// A read that failed (a cancelled or broken HTTP read, a
+		// failing disk) says so; only what was read can be "not an image".
+		return nil, fmt.Errorf("%s: read the header: %w", name, err)
+	}
+	if n < headerFixed || string(fixed[:8]) != headerMagic {
 		return nil, fmt.Errorf("%s: %w (no Lifeboat header); choose the first part (.lbi) of a Lifeboat backup", name, ErrNotImage)
 	}
 	corrupt := func(off int64, what string, err error) error {

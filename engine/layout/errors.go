@@ -16,7 +16,10 @@ type Error struct {
 	// for the table or the disk as a whole.
 	Partition int
 	// Reason says what is wrong, without this package's name or the fix.
+	// Each "{}" in it stands for the next of Names: an option the user
+	// gave that the reason is about, worded by the front end.
 	Reason string
+	Names  []opt.Use
 	// Fix is what would make it work, as data (opt.Fix): front ends word
 	// the options it names. Zero when nothing the user chooses helps.
 	Fix opt.Fix
@@ -30,11 +33,16 @@ func (e *Error) Error() string { return "layout: " + e.Text() }
 
 // Text is the reason and the fix (options worded as flags), without the
 // package name: for a caller that puts it inside a sentence of its own.
-func (e *Error) Text() string {
+func (e *Error) Text() string { return e.Worded(opt.Flag) }
+
+// Worded is Text with every option, in the reason and in the fix, worded
+// by word: the CLI's flags, the TUI's screens.
+func (e *Error) Worded(word func(opt.Use) string) string {
+	t := opt.Fix{Text: e.Reason, Uses: e.Names}.Format(word)
 	if e.Fix.IsZero() {
-		return e.Reason
+		return t
 	}
-	return e.Reason + "; " + e.Fix.String()
+	return t + "; " + e.Fix.Format(word)
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -138,6 +138,35 @@ type Note struct {
 	Partition int // the partition's Number; 0 for the disk as a whole
 	Change    Change
 	Text      string
+	// Fix is what the user could choose instead, as data; usually zero.
+	Fix opt.Fix
+}
+
+// String is the note with its fix's options worded as flags, as Notes
+// holds it.
+func (n Note) String() string { return n.Worded(opt.Flag) }
+
+// Worded is the note with its fix's options worded by word (the CLI's
+// flags, the TUI's screens).
+func (n Note) Worded(word func(opt.Use) string) string {
+	if n.Fix.IsZero() {
+		return n.Text
+	}
+	return n.Text + " (" + n.Fix.Format(word) + ")"
+}
+
+// WordedNotes is Notes with the options of each note's fix worded by
+// word (the CLI's flags, the TUI's screens). A note added to Notes
+// without AddNote has no detail and is kept as it is.
+func (p *Plan) WordedNotes(word func(opt.Use) string) []string {
+	out := make([]string, len(p.Notes))
+	for i, text := range p.Notes {
+		out[i] = text
+		if i < len(p.Details) && p.Details[i].String() == text {
+			out[i] = p.Details[i].Worded(word)
+		}
+	}
+	return out
 }
 
 // AddNote appends a note to Details and its text to Notes.
@@ -259,7 +288,7 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 	// The usable area [first, end) of the target.
 	sectors := diskSize / ss
 	var first, end int64
-	var notes []string
+	var notes []Note
 	if tt == GPT {
 		arr := roundUp(gptEntries*128, ss)
 		first = 2*ss + arr
@@ -269,7 +298,8 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		end = sectors * ss
 		if sectors > 1<<32 {
 			end = 1 << 32 * ss
-			notes = append(notes, fmt.Sprintf("an MBR addresses only the first %s of the %s disk; the rest stays unused (use %s to use all of it)", humanize.IBytes(uint64(end)), humanize.IBytes(uint64(diskSize)), opt.Flag(opt.Use{Option: opt.Table, Value: "gpt"})))
+			notes = append(notes, Note{Text: fmt.Sprintf("an MBR addresses only the first %s of the %s disk; the rest stays unused", humanize.IBytes(uint64(end)), humanize.IBytes(uint64(diskSize))),
+				Fix: opt.With("use {} to use all of it", opt.Use{Option: opt.Table, Value: "gpt"})})
 		}
 	}
 	if end <= first {
@@ -291,7 +321,8 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 	// Sizes and the smallest sizes allowed.
 	for n, v := range o.Sizes {
 		if byNumber[n] == nil {
-			return nil, refusal(n, opt.Fix{}, "%s names partition %d, but the image has no such partition (or it is an extended partition)", opt.Flag(opt.Use{Option: opt.Size}), n)
+			return nil, &Error{Partition: n, Names: []opt.Use{{Option: opt.Size}},
+				Reason: fmt.Sprintf("{} names partition %d, but the image has no such partition (or it is an extended partition)", n)}
 		}
 		if v < 0 {
 			return nil, errorf("negative size %d for partition %d", v, n)
@@ -321,7 +352,8 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		if o.Grow != 0 {
 			it := byNumber[o.Grow]
 			if it == nil {
-				return nil, refusal(o.Grow, opt.Fix{}, "%s names partition %d, but the image has no such partition (or it is an extended partition)", opt.Flag(opt.Use{Option: opt.Grow}), o.Grow)
+				return nil, &Error{Partition: o.Grow, Names: []opt.Use{{Option: opt.Grow}},
+					Reason: fmt.Sprintf("{} names partition %d, but the image has no such partition (or it is an extended partition)", o.Grow)}
 			}
 			grow = slices.IndexFunc(items, func(x item) bool { return x.src.Number == o.Grow })
 		} else {
@@ -434,8 +466,8 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 		p.AddNote(0, Other, fmt.Sprintf("the backup GPT is written at the end of the %s disk", humanize.IBytes(uint64(diskSize))))
 	}
 	for _, n := range slices.Backward(notes) {
-		p.Details = slices.Insert(p.Details, 0, Note{Text: n})
-		p.Notes = slices.Insert(p.Notes, 0, n)
+		p.Details = slices.Insert(p.Details, 0, n)
+		p.Notes = slices.Insert(p.Notes, 0, n.String())
 	}
 	return p, nil
 }

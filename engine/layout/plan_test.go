@@ -514,3 +514,49 @@ func TestPlanNoteDetails(t *testing.T) {
 		t.Errorf("details %+v: want partition 2 to grow", p.Details)
 	}
 }
+
+// TestPlanReasonsNameOptionsAsData: a reason about an option the user
+// gave, and a note's advice, keep the option as data, so each front end
+// words it; only Error and String spell flags.
+func TestPlanReasonsNameOptionsAsData(t *testing.T) {
+	src := &Table{Type: MBR, SectorSize: 512, Partitions: []Partition{{Number: 1, Start: mib, Size: 64 * mib, Type: "0x83"}}}
+	word := func(u opt.Use) string { return "<" + string(u.Option) + ">" }
+	for _, c := range []struct {
+		name string
+		o    PlanOptions
+		want opt.Option
+	}{
+		{"size", PlanOptions{Mode: Manual, Sizes: map[int]int64{9: 64 * mib}}, opt.Size},
+		{"grow", PlanOptions{Mode: Fill, Grow: 9}, opt.Grow},
+	} {
+		_, err := PlanLayout(src, 128*mib, 512, c.o)
+		var le *Error
+		if !errors.As(err, &le) {
+			t.Fatalf("%s: err = %v, want a *layout.Error", c.name, err)
+		}
+		if le.Partition != 9 || len(le.Names) != 1 || le.Names[0].Option != c.want || strings.Contains(le.Reason, "--") {
+			t.Errorf("%s: %+v: want partition 9 and the option %s as data", c.name, le, c.want)
+		}
+		if got := le.Worded(word); !strings.HasPrefix(got, "<"+string(c.want)+"> names partition 9") {
+			t.Errorf("%s: Worded = %q", c.name, got)
+		}
+		if !strings.Contains(err.Error(), "--"+string(c.want)+" names partition 9") {
+			t.Errorf("%s: Error = %q", c.name, err)
+		}
+	}
+
+	p, err := PlanLayout(src, 3<<40, 512, PlanOptions{Mode: Keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := p.Details[0]
+	if !strings.HasPrefix(n.Text, "an MBR addresses only the first 2.0 TiB of the 3.0 TiB disk") || strings.Contains(n.Text, "--") || !n.Fix.Names(opt.Table) {
+		t.Errorf("first note %+v: want the MBR limit, its fix as data", n)
+	}
+	if p.Notes[0] != n.Text+" (use --table gpt to use all of it)" {
+		t.Errorf("Notes[0] = %q", p.Notes[0])
+	}
+	if got := p.WordedNotes(word)[0]; got != n.Text+" (use <table> to use all of it)" {
+		t.Errorf("WordedNotes[0] = %q", got)
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -122,7 +123,7 @@ func cloneCmd(e *env) *cobra.Command {
 				}
 				if source == "" {
 					if source, err = engine.SystemDisk(); err != nil {
-						return err
+						return systemDiskHint(err, target)
 					}
 				}
 				bar := newBar(e)
@@ -229,9 +230,18 @@ func confirmPlan(e *env, verb string, p engine.Plan, size, inUse int64) error {
 		for _, m := range p.Layout.Moves {
 			fmt.Fprintf(&b, "\n    partition %d: %s at %s  →  %s at %s", m.Number, human(m.SrcSize), human(m.SrcStart), human(m.DstSize), human(m.DstStart))
 		}
-		for _, n := range p.Layout.Notes {
+		for _, n := range p.Layout.WordedNotes(flagWord) {
 			fmt.Fprintf(&b, "\n  %s", n)
 		}
 	}
 	return confirmTyped(e, strings.ToLower(verb)+" overwrites "+p.Target, b.String(), p.Target)
+}
+
+// systemDiskHint says how to name the disk when clone system cannot find
+// it: the engine says what is unknown, the CLI how to say it.
+func systemDiskHint(err error, target string) error {
+	if errors.Is(err, engine.ErrSystemDiskUnknown) {
+		return fmt.Errorf("%w; name the disk: lifeboat clone system DISK --target %s", err, target)
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -252,7 +253,7 @@ func infoCmd(e *env) *cobra.Command {
 			if e.passwordGiven(passwordFile) {
 				pw = existingPassword(e, passwordFile, args[0])
 			}
-			ii, err := engine.InfoIn(args[0], chainDir, pw, e.encryption(passwordFile, requireEncrypted))
+			ii, err := engine.InfoIn(c.Context(), args[0], chainDir, pw, e.encryption(passwordFile, requireEncrypted))
 			if err != nil {
 				return err
 			}
@@ -292,6 +293,9 @@ func printInfo(e *env, ii *engine.ImageInfo) {
 			state = "  MISSING: restoring this image needs it"
 		}
 		p(fmt.Sprintf("Chain %d", i+1), "%-12s %s  %s  %s%s", cp.Kind, cp.Created.Local().Format("2006-01-02 15:04"), human(cp.Size), cp.File, state)
+	}
+	for i, cp := range ii.Later {
+		p(fmt.Sprintf("Later %d", i+1), "%-12s %s  %s  %s", cp.Kind, cp.Created.Local().Format("2006-01-02 15:04"), human(cp.Size), cp.File)
 	}
 	p("Created", "%s by lifeboat %s", ii.Created.Local().Format("2006-01-02 15:04:05 MST"), ii.ToolVersion)
 	codec := "zstd, "
@@ -412,8 +416,8 @@ func checkCmd(e *env) *cobra.Command {
 
 // imageInUse is the size and the "in use" figure of what a restore writes,
 // read from the image's metadata (readable without its password), or -1.
-func imageInUse(image, chainDir string, partition int) (size, inUse int64) {
-	ii, err := engine.InfoIn(image, chainDir, nil, engine.Encryption{})
+func imageInUse(ctx context.Context, image, chainDir string, partition int) (size, inUse int64) {
+	ii, err := engine.InfoIn(ctx, image, chainDir, nil, engine.Encryption{})
 	if err != nil || len(ii.Meta.Streams) != 1 {
 		return -1, -1
 	}
@@ -465,7 +469,7 @@ func restoreCmd(e *env) *cobra.Command {
 				Confirm: func(p engine.Plan) error {
 					bar.pause()
 					defer bar.resume()
-					size, inUse := imageInUse(args[0], chainDir, partition)
+					size, inUse := imageInUse(c.Context(), args[0], chainDir, partition)
 					return confirmPlan(e, "Restore", p, size, inUse)
 				},
 			})

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
@@ -69,16 +68,15 @@ func (e *wordedError) Error() string {
 	msg := e.err.Error()
 	var re *engine.RefusedError
 	if errors.As(e.err, &re) {
-		mine := fmt.Sprintf("refusing %s: %s; %s", re.Object, re.Reason, re.Fix.Format(flagWord))
-		return strings.Replace(msg, re.Error(), mine, 1)
+		return strings.Replace(msg, re.Error(), re.Worded(flagWord), 1)
 	}
 	var fe *engine.FixError
 	if errors.As(e.err, &fe) {
-		return strings.Replace(msg, fe.Error(), fe.Err.Error()+"; "+fe.Fix.Format(flagWord), 1)
+		return strings.Replace(msg, fe.Error(), fe.Worded(flagWord), 1)
 	}
 	var le *layout.Error
-	if errors.As(e.err, &le) && !le.Fix.IsZero() {
-		return strings.Replace(msg, le.Error(), "layout: "+le.Reason+"; "+le.Fix.Format(flagWord), 1)
+	if errors.As(e.err, &le) {
+		return strings.Replace(msg, le.Error(), "layout: "+le.Worded(flagWord), 1)
 	}
 	return msg
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
@@ -29,6 +30,25 @@ func TestWordedFlags(t *testing.T) {
 	fe := &engine.FixError{Err: errors.New("image x is encrypted"), Fix: opt.With("give it with {}", opt.Use{Option: opt.PasswordFile, Value: "FILE"})}
 	if got, want := worded(fe).Error(), "image x is encrypted; give it with --password-file FILE"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+	// Reasons about an option the user gave: the engine's delta and layout
+	// refusals, a layout error's own reason, and incremental-or-differential.
+	delta := &engine.RefusedError{Object: "/dev/sdx", Reason: "{} with {} compares with partition 2", Names: []opt.Use{{Option: opt.Delta}, {Option: opt.Partition, Value: "2"}},
+		Fix: opt.With("restore without {}", opt.Use{Option: opt.Delta})}
+	if got, want := worded(delta).Error(), "refusing /dev/sdx: --delta with --partition 2 compares with partition 2; restore without --delta"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	sized := &layout.Error{Partition: 9, Reason: "{} names partition 9", Names: []opt.Use{{Option: opt.Size}}}
+	if got, want := worded(fmt.Errorf("plan: %w", sized)).Error(), "plan: layout: --size names partition 9"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	both := &engine.FixError{Err: errors.New("a new point is incremental or differential, not both"), Fix: opt.With("give {} or {}", opt.Use{Option: opt.Incremental}, opt.Use{Option: opt.Differential})}
+	if got, want := worded(both).Error(), "a new point is incremental or differential, not both; give --incremental or --differential"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	unknown := fmt.Errorf("%w: no disk holds its root filesystem", engine.ErrSystemDiskUnknown)
+	if got := systemDiskHint(unknown, "/dev/sdb").Error(); !strings.HasSuffix(got, "; name the disk: lifeboat clone system DISK --target /dev/sdb") || !errors.Is(systemDiskHint(unknown, "x"), engine.ErrSystemDiskUnknown) {
+		t.Errorf("clone system hint: %q", got)
 	}
 	plain := errors.New("plain")
 	if worded(plain) != plain || worded(nil) != nil {
