@@ -229,7 +229,8 @@ func (w *backupWizard) start() tea.Cmd {
 		prepare: w.dest, sources: []string{w.source},
 		readOnly: "No image was left behind: an unfinished image is removed. The source was only read.",
 		stopAsk:  "Stop the backup? The unfinished image is removed.",
-		run: func(ctx context.Context, p engine.Progress, _ func(engine.Plan) error) ([]string, error) {
+		run: func(ctx context.Context, h hooks) ([]string, error) {
+			p := h.progress
 			o.Progress = p
 			res, err := b.Backup(ctx, o)
 			if err != nil {

@@ -53,7 +53,7 @@ func (c *backupChain) apply(o *engine.BackupOptions) {
 // the chosen folder: the newest is what an incremental or differential
 // backup builds on.
 func (w *backupWizard) scanFolder() tea.Cmd {
-	dir, b, list := w.dest, w.u.o.Backend, w.u.o.FolderImages
+	dir, b, list, ctx := w.dest, w.u.o.Backend, w.u.o.FolderImages, w.u.ctx
 	size, kind := w.u.deviceSize(w.source), w.kind()
 	w.u.note = "Looking for earlier backups in " + dir + " ..."
 	return func() tea.Msg {
@@ -62,7 +62,7 @@ func (w *backupWizard) scanFolder() tea.Cmd {
 			return folderMsg{dir: dir}
 		}
 		for _, p := range list(dir) {
-			ii, err := b.Info(p, nil)
+			ii, err := b.Info(ctx, p, nil)
 			if err != nil || len(ii.Meta.Streams) == 0 {
 				continue
 			}

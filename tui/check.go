@@ -46,7 +46,8 @@ func (w *checkWizard) start() tea.Cmd {
 		flow: flowCheck, heading: "Check " + image,
 		readOnly: "The image was only read; it is unchanged.",
 		stopAsk:  "Stop the check?",
-		run: func(ctx context.Context, p engine.Progress, _ func(engine.Plan) error) ([]string, error) {
+		run: func(ctx context.Context, h hooks) ([]string, error) {
+			p := h.progress
 			o.Progress = p
 			res, err := b.Check(ctx, o)
 			if err != nil {

@@ -116,14 +116,13 @@ func (w *cloneWizard) start() tea.Cmd {
 	return w.u.launch(job{
 		flow: flowClone, heading: heading,
 		prepare: w.target, sources: []string{w.source}, target: w.target, confirm: c,
-		run: func(ctx context.Context, p engine.Progress, confirm func(engine.Plan) error) ([]string, error) {
-			var plan *engine.Plan
-			o.Progress, o.Confirm = p, keepPlan(&plan, confirm)
+		run: func(ctx context.Context, h hooks) ([]string, error) {
+			o.Progress, o.Confirm, o.Written = h.progress, h.confirm, h.written
 			res, err := b.Clone(ctx, o)
 			if err != nil {
 				return nil, err
 			}
-			lines := restoreLines(&res.RestoreResult, plan, "Cloned "+source, rescue)
+			lines := restoreLines(&res.RestoreResult, "Cloned "+source, rescue)
 			for _, f := range res.Fallbacks {
 				lines = append(lines, "Copied sector by sector: "+f)
 			}

@@ -69,7 +69,7 @@ func (o *operation) confirmBody(w int) []string {
 	out = append(out, cut(fmt.Sprintf("  %-8s %s", "Copies", c.copies), w))
 	if p.Layout != nil {
 		out = append(out, cut(fmt.Sprintf("  %-8s %s, starts aligned to 1 MiB, %s table", "Layout", layoutWord(c.layout), p.Layout.Table.Type), w))
-		for _, n := range p.Layout.Notes {
+		for _, n := range p.Layout.WordedNotes(screenWord) {
 			out = append(out, indent(wrap(n, w-11), "           ")...)
 		}
 	}

@@ -39,6 +39,8 @@ func TestRealRestore(t *testing.T) {
 	h.keys("<enter><enter>")
 	h.waitFor("Backup points in " + img)
 	h.keys("<enter><end><enter>" + target + "<enter>")
+	h.waitFor("Write the partition as the image holds it")
+	h.keys("<enter>") // as the image holds it
 	h.waitFor("Type target.img and press Enter")
 	h.keys("target<enter>")
 	h.waitFor("Pick the target again")
@@ -49,6 +51,8 @@ func TestRealRestore(t *testing.T) {
 
 	// Back on the target list, the typed target chosen again.
 	h.keys("<enter>" + target + "<enter>")
+	h.waitFor("Write the partition as the image holds it")
+	h.keys("<enter>")
 	h.waitFor("Type target.img and press Enter")
 	h.keys("target.img<enter>")
 	h.waitFor("Restore finished")
@@ -89,7 +93,7 @@ func TestProgramNavigation(t *testing.T) {
 	waitOut("Pick the image to restore")
 	io.WriteString(inW, "\x1b")
 	waitOut("> Restore")
-	for range 7 {
+	for range 8 {
 		io.WriteString(inW, "\x1b[B")
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -176,10 +176,12 @@ type fake struct {
 	restores []engine.RestoreOptions
 	clones   []engine.CloneOptions
 	backups  []engine.BackupOptions
-	written  bool    // a restore or clone got past Confirm
-	refuse   string  // a target the engine refuses before Confirm
-	fix      opt.Fix // the refusal's fix
-	verify   bool    // the copy completes, then verification waits for release
+	written  bool      // a restore or clone got past Confirm
+	refuse   string    // a target the engine refuses before Confirm
+	fix      opt.Fix   // the refusal's fix
+	reason   string    // the refusal's reason, if not the default one
+	names    []opt.Use // the options the reason names
+	verify   bool      // the copy completes, then verification waits for release
 	err      error
 }
 
@@ -210,12 +212,16 @@ var stored = &images.Table{Type: "gpt", Partitions: []images.Partition{
 	{Number: 2, Start: 513 * MiB, Size: 30 * GiB, Type: "Linux filesystem", Name: "root", FS: &images.FS{Type: "ext4", Label: "root", Used: 12 * GiB}},
 }}
 
-func (f *fake) Info(image string, pw func() ([]byte, error)) (*engine.ImageInfo, error) {
+func (f *fake) Info(_ context.Context, image string, pw func() ([]byte, error)) (*engine.ImageInfo, error) {
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	ii := &engine.ImageInfo{Image: image, Info: images.Info{Created: created}, Meta: images.Metadata{Streams: []images.Stream{
 		{Kind: images.KindDisk, Source: "/dev/nvme0n1", Size: 32 * GiB, SectorSize: 512, Mode: images.ModeUsed, Table: stored}}}}
 	switch filepath.Base(image) {
-	case "pc1.lbi", "pc1-full.lbi":
+	case "pc1.lbi":
+		return ii, nil
+	case "pc1-full.lbi":
+		// The engine finds the later point beside it.
+		ii.Later = []engine.ChainPoint{{File: "/mnt/sdc1/pc1-inc2.lbi", Kind: images.PointIncremental, Created: created}}
 		return ii, nil
 	case "pc1-inc2.lbi":
 		ii.Meta.Point = &images.Point{Kind: images.PointIncremental}
@@ -266,7 +272,14 @@ func (f *fake) plan(target string) engine.Plan {
 
 // work reports a precheck, asks for confirmation, reports half the copy
 // and waits for release (or cancellation).
-func (f *fake) work(ctx context.Context, p engine.Progress, confirm func(engine.Plan) error, plan engine.Plan) error {
+// fakePartitions are the engine's per-partition results of a whole-disk
+// restore or clone of the stored table onto the 64 GiB stick.
+var fakePartitions = []engine.PartitionResult{
+	{Number: 1, FS: "vfat", Label: "EFI", Size: 512 * MiB, Written: 30 * MiB, Elapsed: 2 * time.Second, Verified: true},
+	{Number: 2, FS: "ext4", Label: "root", Size: 62 * GiB, Written: 12 * GiB, Elapsed: 97 * time.Second, Verified: true, Grown: true},
+}
+
+func (f *fake) work(ctx context.Context, p engine.Progress, confirm func(engine.Plan) error, written func(), plan engine.Plan) error {
 	if p == nil {
 		p = engine.NoProgress{}
 	}
@@ -282,6 +295,9 @@ func (f *fake) work(ctx context.Context, p engine.Progress, confirm func(engine.
 	p.Report(engine.Status{Stage: engine.StageRestore, Done: 7 * GiB, Total: 14 * GiB, Rate: 150e6, Elapsed: 50 * time.Second})
 	if f.verify {
 		p.Report(engine.Status{Stage: engine.StageRestore, Done: 14 * GiB, Total: 14 * GiB, Rate: 150e6, Elapsed: 100 * time.Second, Final: true})
+		if written != nil {
+			written()
+		}
 		p.Report(engine.Status{Stage: engine.StageVerify, Done: 3 * GiB, Total: 14 * GiB, Rate: 300e6, Elapsed: 10 * time.Second})
 	}
 	select {
@@ -298,19 +314,22 @@ func (f *fake) Restore(ctx context.Context, o engine.RestoreOptions) (*engine.Re
 	f.restores = append(f.restores, o)
 	f.mu.Unlock()
 	f.mu.Lock()
-	refuse, fix := f.refuse, f.fix
+	refuse, fix, reason, names := f.refuse, f.fix, f.reason, f.names
 	f.mu.Unlock()
+	if reason == "" {
+		reason = "the disk is too small for the stored layout"
+	}
 	if o.Target == refuse && !fix.IsZero() {
-		return nil, &engine.RefusedError{Object: o.Target, Reason: "the disk is too small for the stored layout", Fix: fix}
+		return nil, &engine.RefusedError{Object: o.Target, Reason: reason, Names: names, Fix: fix}
 	}
 	if o.Target == refuse {
 		return nil, &engine.RefusedError{Object: o.Target, Reason: "it holds the running system (mounted at /)", Fix: opt.Text("choose another disk")}
 	}
-	if err := f.work(ctx, o.Progress, o.Confirm, f.plan(o.Target)); err != nil {
+	if err := f.work(ctx, o.Progress, o.Confirm, o.Written, f.plan(o.Target)); err != nil {
 		return nil, err
 	}
 	return &engine.RestoreResult{Target: o.Target, Bytes: 32 * GiB, Written: 14 * GiB, Verified: true, Elapsed: 150 * time.Second,
-		Notes: []string{"partition 2 (ext4) grown to 62 GiB"}}, nil
+		Notes: []string{"partition 2 (ext4) grown to 62 GiB"}, Partitions: fakePartitions}, nil
 }
 
 func (f *fake) Clone(ctx context.Context, o engine.CloneOptions) (*engine.CloneResult, error) {
@@ -319,24 +338,24 @@ func (f *fake) Clone(ctx context.Context, o engine.CloneOptions) (*engine.CloneR
 	f.mu.Unlock()
 	pl := f.plan(o.Target)
 	pl.Image = o.Source
-	if err := f.work(ctx, o.Progress, o.Confirm, pl); err != nil {
+	if err := f.work(ctx, o.Progress, o.Confirm, o.Written, pl); err != nil {
 		return nil, err
 	}
-	return &engine.CloneResult{RestoreResult: engine.RestoreResult{Target: o.Target, Bytes: 32 * GiB, Verified: true, Elapsed: 150 * time.Second}}, nil
+	return &engine.CloneResult{RestoreResult: engine.RestoreResult{Target: o.Target, Bytes: 32 * GiB, Verified: true, Elapsed: 150 * time.Second, Partitions: fakePartitions}}, nil
 }
 
 func (f *fake) Backup(ctx context.Context, o engine.BackupOptions) (*engine.BackupResult, error) {
 	f.mu.Lock()
 	f.backups = append(f.backups, o)
 	f.mu.Unlock()
-	if err := f.work(ctx, o.Progress, nil, engine.Plan{Target: o.Output}); err != nil {
+	if err := f.work(ctx, o.Progress, nil, nil, engine.Plan{Target: o.Output}); err != nil {
 		return nil, err
 	}
 	return &engine.BackupResult{Image: o.Output, SourceSize: 500 * GiB, Stored: 60 * GiB, Unused: 380 * GiB, Elapsed: 20 * time.Minute}, nil
 }
 
 func (f *fake) Check(ctx context.Context, o engine.CheckOptions) (*engine.CheckResult, error) {
-	if err := f.work(ctx, o.Progress, nil, engine.Plan{Target: o.Image}); err != nil {
+	if err := f.work(ctx, o.Progress, nil, nil, engine.Plan{Target: o.Image}); err != nil {
 		return nil, err
 	}
 	return &engine.CheckResult{StoredBytes: 14 * GiB, DiskBytes: 32 * GiB, Elapsed: 100 * time.Second}, nil

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,7 +45,7 @@ func (p *imagePicker) fill(u *ui, s *steps) tea.Cmd {
 	items = append(items, item{label: "Type a path or URL...", key: "type"}, item{label: "Look again (rescan the disks)", key: "rescan"})
 	s.setList(stImage, newList(items...))
 	p.found = len(paths)
-	return describeImages(u.o.Backend, paths)
+	return describeImages(u.ctx, u.o.Backend, paths)
 }
 
 // key acts on the picker's steps; it reports false on a step not its own.
@@ -87,7 +88,7 @@ func (p *imagePicker) key(u *ui, s *steps, k tea.KeyMsg) (tea.Cmd, bool) {
 
 // open reads the image's description in the background.
 func (p *imagePicker) open(u *ui, path string, pw []byte) tea.Cmd {
-	b := u.o.Backend
+	b, ctx := u.o.Backend, u.ctx
 	u.note = "Opening " + path + " ..."
 	p.path = path
 	var pwf func() ([]byte, error)
@@ -95,7 +96,7 @@ func (p *imagePicker) open(u *ui, path string, pw []byte) tea.Cmd {
 		pwf = func() ([]byte, error) { return pw, nil }
 	}
 	return func() tea.Msg {
-		info, err := b.Info(path, pwf)
+		info, err := b.Info(ctx, path, pwf)
 		return infoMsg{path: path, info: info, err: err, pw: pw}
 	}
 }
@@ -178,14 +179,14 @@ type imagesMsg struct {
 // describeImages opens each image listed (an encrypted one's description
 // needs no password) to show its date, source, size, kind and
 // encryption.
-func describeImages(b Backend, paths []string) tea.Cmd {
+func describeImages(ctx context.Context, b Backend, paths []string) tea.Cmd {
 	if len(paths) == 0 {
 		return nil
 	}
 	return func() tea.Msg {
 		infos := map[string]*engine.ImageInfo{}
 		for _, p := range paths {
-			if ii, err := b.Info(p, nil); err == nil {
+			if ii, err := b.Info(ctx, p, nil); err == nil {
 				infos[p] = ii
 			}
 		}
@@ -252,21 +253,12 @@ func (p *imagePicker) kindText(ii *engine.ImageInfo) string {
 	return string(kind)
 }
 
-// later counts the images listed that build on ii.
+// later counts the points the engine found that build on ii.
 func (p *imagePicker) later(ii *engine.ImageInfo) int {
-	n := 0
-	for path, other := range p.details {
-		if path == ii.Image || len(other.Chain) < 2 {
-			continue
-		}
-		for _, c := range other.Chain[:len(other.Chain)-1] {
-			if c.File == ii.Image || c.UUID != "" && c.UUID == ii.UUID {
-				n++
-				break
-			}
-		}
+	if ii == nil {
+		return 0
 	}
-	return n
+	return len(ii.Later)
 }
 
 // plural is "1 later point", "2 later points".

@@ -8,8 +8,8 @@ import (
 )
 
 // The log: what ran in this session and when, how each operation ended,
-// and every warning and refusal. l shows it from any screen that does
-// not type text.
+// and every warning and refusal. The main menu's Log shows it, and l from
+// any screen that does not type text.
 
 type logEntry struct {
 	at   time.Time
@@ -20,6 +20,11 @@ type logEntry struct {
 // logf records a line; only the UI's goroutine calls it.
 func (u *ui) logf(warn bool, format string, args ...any) {
 	u.log = append(u.log, logEntry{at: u.now(), warn: warn, text: fmt.Sprintf(format, args...)})
+}
+
+// openLog shows the log over the current screen, scrolled to its end.
+func (m *Model) openLog() {
+	m.showLog, m.logScroll = true, len(m.log)
 }
 
 func (m *Model) logKey(k tea.KeyMsg) {

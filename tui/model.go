@@ -76,6 +76,7 @@ func (m *Model) home() {
 		item{label: "Check image  read every byte of an image and verify it", key: "check"},
 		item{label: "Disks        list disks, partitions and filesystems", key: "disks"},
 		item{label: "Network      interfaces and addresses", key: "network"},
+		item{label: "Log          what ran, when, and every warning (l anywhere)", key: "log"},
 		item{label: "Shell        a command line (type exit to come back)", key: "shell"},
 		item{label: "Reboot / Power off", key: "power"},
 		item{label: quit, key: "quit"},
@@ -117,7 +118,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.w, m.h = msg.Width, msg.Height
 		}
 		return m, nil
-	case progressMsg, confirmMsg, doneMsg:
+	case progressMsg, writtenMsg, confirmMsg, doneMsg:
 		return m, m.opMsg(msg)
 	case shellMsg:
 		if msg.err != nil {
@@ -161,7 +162,7 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		return nil
 	}
 	if k.String() == "l" && !m.typing() && m.scr != scNetManual && (m.op == nil || !m.op.askStop) {
-		m.showLog, m.logScroll = true, len(m.log)
+		m.openLog()
 		return nil
 	}
 	if m.op != nil {
@@ -229,6 +230,8 @@ func (m *Model) homePick(key string) tea.Cmd {
 	case "network":
 		m.push(scNetwork)
 		m.loadIfaces()
+	case "log":
+		m.openLog()
 	case "shell":
 		return tea.ExecProcess(m.o.Shell(), func(err error) tea.Msg { return shellMsg{err} })
 	case "power":

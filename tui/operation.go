@@ -11,9 +11,18 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/engine/layout"
 )
 
-// runFunc is one engine call, made from its own goroutine. It returns the
-// result lines to show.
-type runFunc func(ctx context.Context, p engine.Progress, confirm func(engine.Plan) error) ([]string, error)
+// runFunc is one engine call, made from its own goroutine, with what the
+// UI hands the engine. It returns the result lines to show.
+type runFunc func(ctx context.Context, h hooks) ([]string, error)
+
+// hooks are the UI's side of an engine call: the progress, the
+// confirmation, and written, which a restore or clone passes as its
+// Written (everything is on the target; the read-back goes on).
+type hooks struct {
+	progress engine.Progress
+	confirm  func(engine.Plan) error
+	written  func()
+}
 
 // job is an operation a wizard launches: the engine call, and what the
 // shared confirmation, progress and result screens say of it.
@@ -55,7 +64,7 @@ type operation struct {
 	confirmed bool // the user confirmed: the target may have been written
 	askStop   bool
 	stopped   bool
-	wrote     bool            // every byte was written; verification was under way
+	wrote     bool            // the engine said everything is on the target (Written)
 	status    engine.Status   // the latest report
 	stages    []engine.Status // finished stages
 	rate      rateMeter
@@ -70,6 +79,7 @@ type confirmMsg struct {
 	plan  engine.Plan
 	reply chan error
 }
+type writtenMsg struct{}
 type doneMsg struct {
 	lines []string
 	err   error
@@ -126,7 +136,13 @@ func (m *Model) start(j job) tea.Cmd {
 		}
 	}
 	go func() {
-		lines, err := j.run(ctx, prog, confirm)
+		written := func() {
+			select {
+			case ch <- writtenMsg{}:
+			case <-ctx.Done():
+			}
+		}
+		lines, err := j.run(ctx, hooks{progress: prog, confirm: confirm, written: written})
 		ch <- doneMsg{lines: lines, err: err}
 	}()
 	return op.listen()
@@ -143,6 +159,10 @@ func (m *Model) opMsg(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case progressMsg:
 		op.report(engine.Status(msg))
+		return op.listen()
+	case writtenMsg:
+		op.wrote = true
+		op.u.logf(false, "everything is written to %s; reading it back goes on", op.target)
 		return op.listen()
 	case confirmMsg:
 		// The engine waits in Confirm: no listening until the user answers.
@@ -167,11 +187,7 @@ func (o *operation) report(s engine.Status) {
 		o.stages = append(o.stages, s)
 		o.u.logf(false, "%s: %s of %s in %s", s.Stage, engine.HumanBytes(s.Done), engine.HumanBytes(s.Total), clock(s.Elapsed))
 	}
-	switch {
-	case s.Stage == engine.StageVerify:
-		// Verification reports only once writing is over.
-		o.wrote = true
-	case s.Stage != o.status.Stage:
+	if s.Stage != o.status.Stage {
 		o.rate = rateMeter{}
 	}
 	o.rate.add(s)

@@ -22,7 +22,7 @@ import (
 // UI's; they call o.Progress and o.Confirm from that goroutine.
 type Backend interface {
 	Disks() ([]engine.DiskInfo, error)
-	Info(image string, password func() ([]byte, error)) (*engine.ImageInfo, error)
+	Info(ctx context.Context, image string, password func() ([]byte, error)) (*engine.ImageInfo, error)
 	Restore(ctx context.Context, o engine.RestoreOptions) (*engine.RestoreResult, error)
 	Clone(ctx context.Context, o engine.CloneOptions) (*engine.CloneResult, error)
 	Backup(ctx context.Context, o engine.BackupOptions) (*engine.BackupResult, error)
@@ -33,8 +33,8 @@ type Backend interface {
 type Engine struct{}
 
 func (Engine) Disks() ([]engine.DiskInfo, error) { return engine.Disks() }
-func (Engine) Info(image string, pw func() ([]byte, error)) (*engine.ImageInfo, error) {
-	return engine.Info(image, pw)
+func (Engine) Info(ctx context.Context, image string, pw func() ([]byte, error)) (*engine.ImageInfo, error) {
+	return engine.Info(ctx, image, pw)
 }
 func (Engine) Restore(ctx context.Context, o engine.RestoreOptions) (*engine.RestoreResult, error) {
 	return engine.Restore(ctx, o)

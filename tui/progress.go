@@ -56,8 +56,8 @@ func (o *operation) stopQuestion(out []string, w int) []string {
 	switch {
 	case o.target == "":
 		q = o.stopAsk
-	case o.wrote && o.newLayout():
-		q = "Stop the verification? All the data has been written to " + o.target + "; reading it back and then writing the new partition table are left."
+	case o.wrote && o.grows():
+		q = "Stop the verification? All the data and the new partition table have been written to " + o.target + "; reading it back and then growing the filesystems are left."
 	case o.wrote:
 		q = "Stop the verification? Everything has been written to " + o.target + "; only reading it back is left."
 	case o.confirmed:

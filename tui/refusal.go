@@ -39,9 +39,9 @@ func recoverTo(u *ui, s *steps, err error, target, source string, srcStep step) 
 	case errors.As(err, &ref) && ref.Object == source,
 		errors.Is(err, images.ErrWrongPassword), errors.Is(err, images.ErrPasswordNeeded):
 		return back(srcStep, "Nothing was written to "+target+"; choose the source again, the other choices are kept.")
-	case errors.As(err, &ref) && namesAny(ref.Fix, opt.Layout, opt.Size, opt.NewIDs, opt.Delta, opt.Grow, opt.Table):
+	case errors.As(err, &ref) && namesAny(ref, opt.Layout, opt.Size, opt.NewIDs, opt.Delta, opt.Grow, opt.Table):
 		return back(stLayout, "Nothing was written; change the layout, the other choices are kept.")
-	case errors.As(err, &ref) && ref.Fix.Names(opt.Partition):
+	case errors.As(err, &ref) && namesAny(ref, opt.Partition):
 		return back(stScope, "Nothing was written; choose one partition, the other choices are kept.")
 	case errors.As(err, &ref):
 		return back(stTarget, "Nothing was written; pick another target, the other choices are kept.")
@@ -49,9 +49,13 @@ func recoverTo(u *ui, s *steps, err error, target, source string, srcStep step) 
 	return false
 }
 
-func namesAny(f opt.Fix, os ...opt.Option) bool {
+// namesAny says whether a refusal's fix, or its reason, names one of os:
+// a reason about an option the user gave ("the sizes name partition 5")
+// is corrected where that option is chosen, as a fix naming it is.
+func namesAny(ref *engine.RefusedError, os ...opt.Option) bool {
+	reason := opt.Fix{Uses: ref.Names}
 	for _, o := range os {
-		if f.Names(o) {
+		if ref.Fix.Names(o) || reason.Names(o) {
 			return true
 		}
 	}
@@ -65,14 +69,12 @@ func refusalText(err error) string {
 	if !errors.As(err, &ref) {
 		return strings.TrimSuffix(err.Error(), ".") + "."
 	}
-	t := "refusing " + ref.Object + ": " + ref.Reason
-	if !ref.Fix.IsZero() {
-		t += "; " + ref.Fix.Format(screenWord)
-	}
-	return strings.TrimSuffix(t, ".") + "."
+	return strings.TrimSuffix(ref.Worded(screenWord), ".") + "."
 }
 
 // screenWord words an option as the step of the wizards that sets it.
+// Options no wizard sets (the table type, the partition that grows, the
+// encryption requirement) keep the command line's flag.
 func screenWord(u opt.Use) string {
 	switch u.Option {
 	case opt.Partition:

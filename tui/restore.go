@@ -62,7 +62,9 @@ func (w *restoreWizard) key(k tea.KeyMsg) tea.Cmd {
 			return nil
 		}
 		w.target = path
-		if s := w.img.stream(); w.partition == 0 && s != nil && s.Table != nil {
+		// A disk with a table gets the layout step; one partition the
+		// same step with what applies to it (delta).
+		if s := w.img.stream(); s != nil && (w.partition == 0 && s.Table != nil || w.intoPartition()) {
 			w.s.push(w.u, stLayout)
 			w.layoutStep()
 			return nil
@@ -148,7 +150,7 @@ func (w *restoreWizard) start() tea.Cmd {
 	image := w.img.path
 	o := engine.RestoreOptions{Image: image, Password: w.img.passwordFunc(), Target: w.target, Partition: w.partition,
 		Layout: engine.LayoutOptions{Mode: w.mode, Align: 1 << 20}}
-	w.opts.apply(&o)
+	w.opts.apply(&o, w.intoPartition())
 	c := confirmView{verb: "Restore", copies: "only the blocks the filesystems use", layout: w.mode, bars: w.partition == 0}
 	if s := w.img.stream(); s != nil {
 		if s.Mode == images.ModeAllSectors {
@@ -161,14 +163,13 @@ func (w *restoreWizard) start() tea.Cmd {
 	return w.u.launch(job{
 		flow: flowRestore, heading: fmt.Sprintf("Restore %s to %s", filepath.Base(image), w.target),
 		prepare: w.target, sources: []string{image}, target: w.target, confirm: c,
-		run: func(ctx context.Context, p engine.Progress, confirm func(engine.Plan) error) ([]string, error) {
-			var plan *engine.Plan
-			o.Progress, o.Confirm = p, keepPlan(&plan, confirm)
+		run: func(ctx context.Context, h hooks) ([]string, error) {
+			o.Progress, o.Confirm, o.Written = h.progress, h.confirm, h.written
 			res, err := b.Restore(ctx, o)
 			if err != nil {
 				return nil, err
 			}
-			return restoreLines(res, plan, "Restored "+image, rescue), nil
+			return restoreLines(res, "Restored "+image, rescue), nil
 		},
 	})
 }
@@ -211,6 +212,10 @@ func (w *restoreWizard) body(rows int) []string {
 	case stDevicePath:
 		return u.inputBody(&s.in, devicePathIntro)
 	case stLayout:
+		if w.intoPartition() {
+			return u.listBody(s.list(), "How should the partition be written to "+w.target+"?", rows,
+				"A delta restore compares with the older copy "+w.target+" holds and writes only the chunks that differ.")
+		}
 		return layoutBody(u, s, w.target, rows)
 	case stSizes:
 		return w.sizesBody()

@@ -15,7 +15,8 @@ import (
 // The restore wizard's layout step with what `lifeboat restore` offers
 // besides keep and fill: sizes given by hand (--layout manual), new disk
 // and partition IDs (--new-ids) and a delta restore onto an older copy
-// (--delta).
+// (--delta). A restore of one partition gets the same step with delta
+// only.
 
 // restoreOpts are the restore's options beyond the layout mode.
 type restoreOpts struct {
@@ -24,8 +25,14 @@ type restoreOpts struct {
 	sizes  map[int]int64 // manual sizes by partition number
 }
 
-func (o *restoreOpts) apply(ro *engine.RestoreOptions) {
-	ro.Delta, ro.Layout.NewIDs = o.delta, o.newIDs
+// apply sets them in ro; a restore of one partition takes only delta
+// (new IDs and sizes are the disk's).
+func (o *restoreOpts) apply(ro *engine.RestoreOptions, onePartition bool) {
+	ro.Delta = o.delta
+	if onePartition {
+		return
+	}
+	ro.Layout.NewIDs = o.newIDs
 	if ro.Layout.Mode == layout.Manual {
 		ro.Layout.Sizes = o.sizes
 	}
@@ -40,12 +47,20 @@ func toggle(key, label string, on bool) item {
 	return item{label: mark + " " + label, key: key}
 }
 
+const deltaLabel = "Delta: the target holds an older copy; write only what differs"
+
 func (w *restoreWizard) layoutStep() {
+	if w.intoPartition() {
+		w.s.setList(stLayout, newList(
+			item{label: "Write the partition as the image holds it", key: "keep"},
+			toggle("delta", deltaLabel, w.opts.delta)))
+		return
+	}
 	items := layoutList(true, false).items
 	items = append(items,
 		item{label: "Set the partition sizes by hand...", key: "manual"},
 		toggle("newids", "New disk and partition IDs (both disks stay in one machine)", w.opts.newIDs),
-		toggle("delta", "Delta: the target holds an older copy; write only what differs", w.opts.delta),
+		toggle("delta", deltaLabel, w.opts.delta),
 	)
 	w.s.setList(stLayout, newList(items...))
 }

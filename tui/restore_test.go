@@ -88,6 +88,13 @@ func TestRestoreWrongConfirmation(t *testing.T) {
 	h.shows(`! Restore pc1.lbi to /dev/sdb failed: not confirmed: you typed "sda"`)
 	h.keys("<esc>")
 	h.shows("Restore finished")
+	// The main menu's Log shows the same log.
+	h.keys("<enter>")
+	h.shows("Log          what ran")
+	h.keys("<down><down><down><down><down><down><enter>")
+	h.shows(`! Restore pc1.lbi to /dev/sdb failed: not confirmed: you typed "sda"`)
+	h.keys("<esc>")
+	h.shows("> Log")
 	if len(f.restores) != 3 {
 		t.Fatalf("%d restores, want 3", len(f.restores))
 	}
@@ -145,9 +152,9 @@ func TestRestoreStop(t *testing.T) {
 	h.shows("/dev/sdb was partly written")
 }
 
-// Esc while the copy is being verified, after every byte was written,
-// says so: the data is complete, and (with a new layout) the partition
-// table, written after the verification, is not.
+// Esc while the copy is being verified, after the engine said everything
+// is written (Written), says so: the data and the new partition table are
+// complete; the filesystems of grown partitions are not grown yet.
 func TestRestoreStopVerifying(t *testing.T) {
 	f := newFake()
 	f.verify = true
@@ -157,19 +164,20 @@ func TestRestoreStopVerifying(t *testing.T) {
 	h.keys("sdb<enter>")
 	h.waitFor("Stage    reading back")
 	h.keys("<esc>")
-	h.shows("All the data has been written to /dev/sdb")
+	h.shows("All the data and the new partition table have been")
+	h.shows("written to /dev/sdb; reading it back and then growing the filesystems")
 	h.golden("restore-stop-verifying-question")
 	h.keys("y")
 	h.waitFor("Restore stopped")
 	h.golden("restore-stopped-verifying")
-	h.shows("All the data was written to /dev/sdb")
+	h.shows("All the data and the new partition table were written to /dev/sdb")
 	if strings.Contains(h.m.View(), "partly written") {
 		t.Error("a complete write is called partly written")
 	}
 }
 
 // One partition of an encrypted image: password (a wrong one first),
-// the partition, a partition target.
+// the partition, a partition target, delta.
 func TestRestorePartitionEncrypted(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, fakeOptions(f))
@@ -182,11 +190,17 @@ func TestRestorePartitionEncrypted(t *testing.T) {
 	h.keys("<enter><down><down><enter>")
 	h.golden("restore-partition-target")
 	h.keys("<down><down><enter>") // sda2
+	// One partition has its own options step: delta, as the CLI offers.
+	h.waitFor("How should the partition be written to /dev/sda2?")
+	h.keys("<down><enter>")
+	h.shows("[x] Delta")
+	h.golden("restore-partition-options")
+	h.keys("<up><enter>")
 	h.waitFor("Type sda2")
 	h.keys("<esc>")
 	h.waitFor("not confirmed")
 	o := f.restores[0]
-	if o.Partition != 2 || o.Target != "/dev/sda2" {
+	if o.Partition != 2 || o.Target != "/dev/sda2" || !o.Delta || o.Layout.NewIDs || o.Layout.Mode != layout.Keep {
 		t.Errorf("restore options %+v", o)
 	}
 	if p, err := o.Password(); err != nil || string(p) != "hunter2" {
@@ -319,5 +333,27 @@ func TestRestoreRefusedLayout(t *testing.T) {
 	h.waitFor("Type sdb and press Enter")
 	if o := f.restores[1]; o.Layout.Mode != layout.Fill || o.Image != "/mnt/sdc1/pc1.lbi" || o.Target != "/dev/sdb" {
 		t.Errorf("restore options %+v", o)
+	}
+}
+
+// A refusal whose reason is about an option the user chose (the engine's
+// delta refusals) names that option as the wizard's step, in the reason
+// as in the fix, and goes back to where it is chosen.
+func TestRestoreRefusedReasonNamesOption(t *testing.T) {
+	f := newFake()
+	f.refuse = "/dev/sdb"
+	f.reason = "{} needs a target laid out by an earlier restore of this chain"
+	f.names = []opt.Use{{Option: opt.Delta}}
+	f.fix = opt.With("restore without {}", opt.Use{Option: opt.Delta})
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<enter><enter><enter><enter><down><enter>")
+	h.keys("<down><down><down><down><enter>") // delta
+	h.shows("[x] Delta")
+	h.keys("<up><up><up><up><enter>") // keep
+	h.waitFor("refusing /dev/sdb: delta (Layout) needs a target laid out")
+	h.shows("restore without delta (Layout)")
+	h.shows("Restore > Layout")
+	if v := h.m.View(); strings.Contains(v, "--delta") || strings.Contains(v, "{}") {
+		t.Errorf("the TUI names a CLI flag or a bare mark:\n%s", v)
 	}
 }

@@ -70,35 +70,34 @@ func (o *operation) outcome(msg doneMsg) *result {
 }
 
 // stoppedVerifying says what a stop during verification left: every byte
-// was written; with a new layout the partition table (written after the
-// verification) was not.
+// was written, the new partition table too (the engine writes it before
+// the read-back ends); grown filesystems were not grown yet.
 func (o *operation) stoppedVerifying() string {
 	verb := strings.ToLower(o.flow.String())
-	if o.newLayout() {
-		return fmt.Sprintf("All the data was written to %s, but the stop came during the verification, before the new partition table was written and the filesystems grown: the partitions will not show. Run the %s again.", o.target, verb)
+	if o.grows() {
+		return fmt.Sprintf("All the data and the new partition table were written to %s; the stop came during the verification, before the filesystems were grown: the copy is complete but not proven, and grown partitions hold filesystems of the stored size. Run the %s again to have it verified and grown.", o.target, verb)
 	}
 	return fmt.Sprintf("All the data was written to %s; only the verification (reading it back) was stopped, so the copy is complete but not proven. Run the %s again to have it verified.", o.target, verb)
 }
 
-// newLayout says the target gets a new partition table, which the engine
-// writes after the verification.
-func (o *operation) newLayout() bool {
-	return o.plan != nil && o.plan.Layout != nil && !o.plan.LayoutKept
-}
-
-// keepPlan passes the confirmation on and keeps the plan confirmed, for
-// the result. Both run on the operation's goroutine.
-func keepPlan(plan **engine.Plan, confirm func(engine.Plan) error) func(engine.Plan) error {
-	return func(p engine.Plan) error {
-		*plan = &p
-		return confirm(p)
+// grows says the confirmed plan grows partitions, whose filesystems the
+// engine grows after the verification.
+func (o *operation) grows() bool {
+	if o.plan == nil || o.plan.Layout == nil || o.plan.LayoutKept {
+		return false
 	}
+	for _, m := range o.plan.Layout.Moves {
+		if m.DstSize > m.SrcSize {
+			return true
+		}
+	}
+	return false
 }
 
 // restoreLines is the result of a restore or clone: bytes and time, the
-// verification, each partition written (from the plan confirmed), the
+// verification, each partition written (the engine's results), the
 // engine's notes and what to do next.
-func restoreLines(res *engine.RestoreResult, plan *engine.Plan, what string, rescue bool) []string {
+func restoreLines(res *engine.RestoreResult, what string, rescue bool) []string {
 	lines := []string{fmt.Sprintf("%s to %s: %s in %s.", what, res.Target, engine.HumanBytes(res.Bytes), clock(res.Elapsed))}
 	if res.Written > 0 && res.Written < res.Bytes {
 		lines = append(lines, fmt.Sprintf("Written: %s; space no filesystem uses was not copied.", engine.HumanBytes(res.Written)))
@@ -108,7 +107,7 @@ func restoreLines(res *engine.RestoreResult, plan *engine.Plan, what string, res
 	} else {
 		lines = append(lines, "Not verified: the target was not read back.")
 	}
-	lines = append(lines, partitionResults(plan)...)
+	lines = append(lines, partitionResults(res)...)
 	lines = append(lines, res.Notes...)
 	if !rescue {
 		return append(lines, "", "Next: Enter goes back to the menu.")
@@ -116,28 +115,26 @@ func restoreLines(res *engine.RestoreResult, plan *engine.Plan, what string, res
 	return append(lines, "", "Next: remove the rescue media and choose Reboot / Power off on the menu (Enter goes there).")
 }
 
-// partitionResults lists the partitions a whole-disk restore or clone
-// wrote, with their new sizes. The engine reports no per-partition
-// results yet, so this is the plan that was confirmed and carried out.
-func partitionResults(plan *engine.Plan) []string {
-	if plan == nil || len(plan.Before) == 0 || !strings.HasPrefix(plan.What, "disk") {
+// partitionResults lists what the engine did to each partition: its size
+// on the target, filesystem, bytes written, time and verification.
+func partitionResults(res *engine.RestoreResult) []string {
+	if len(res.Partitions) == 0 {
 		return nil
 	}
 	out := []string{"Partitions written:"}
-	for _, q := range plan.Before {
-		size := engine.HumanBytes(q.Size)
-		if plan.Layout != nil {
-			for _, mv := range plan.Layout.Moves {
-				if mv.Number == q.Number && mv.DstSize != q.Size {
-					size += " -> " + engine.HumanBytes(mv.DstSize)
-				}
-			}
+	for _, q := range res.Partitions {
+		fs := q.FS
+		if q.Label != "" {
+			fs += fmt.Sprintf(" %q", q.Label)
 		}
-		l := fmt.Sprintf("  %-2d %-24s", q.Number, size)
-		if q.FS != nil {
-			l += fmt.Sprintf(" %s %q", q.FS.Type, q.FS.Label)
+		state := "verified"
+		if !q.Verified {
+			state = "not verified"
 		}
-		out = append(out, strings.TrimRight(l, " "))
+		if q.Grown {
+			state += ", filesystem grown"
+		}
+		out = append(out, fmt.Sprintf("  %-2d %-9s %-12s %s written in %s, %s", q.Number, engine.HumanBytes(q.Size), fs, engine.HumanBytes(q.Written), clock(q.Elapsed), state))
 	}
 	return out
 }
