@@ -21,7 +21,10 @@
 // makes: it sources grub/lifeboat/MAC.cfg by GRUB's $net_default_mac, the
 // client's own configuration with the same kernel, initramfs and command
 // line its iPXE script would have had, loaded over TFTP (that GRUB has no
-// HTTP). Without the chain in the bundle, UEFI clients get snponly.efi.
+// HTTP). Without the chain in the bundle, UEFI clients get snponly.efi,
+// and so they do in proxy mode unless Config.UEFILoader says shim: that
+// GRUB finds its TFTP server as the DHCP server's next-server, which a
+// proxy cannot set.
 //
 // A job (a rule's arguments: which image to restore where) goes only to
 // the client itself: /boot.ipxe?mac=MAC answers with the job only when the

@@ -381,7 +381,7 @@ func TestMalformedPacketsOnTheWire(t *testing.T) {
 // configuration by its MAC address; with --uefi-loader ipxe nothing of it
 // is served.
 func TestTFTPSecureBoot(t *testing.T) {
-	for _, loader := range []UEFILoader{UEFILoaderAuto, UEFILoaderIPXE} {
+	for _, loader := range []UEFILoader{UEFILoaderShim, UEFILoaderIPXE} {
 		t.Run(loader.String(), func(t *testing.T) {
 			l := newLab(t)
 			bundleDir, ipxeDir, _ := testBundle(t)

@@ -18,15 +18,22 @@ import (
 //
 // The server cannot tell from a DHCP request whether the client's
 // firmware enforces Secure Boot, so the choice is per server, not per
-// client: UEFILoaderAuto gives every UEFI client the signed chain when the
-// bundle holds it, because that chain boots with Secure Boot on and off,
-// while iPXE (unsigned) boots only with it off.
+// client: UEFILoaderAuto gives every UEFI client of a full-mode server the
+// signed chain when the bundle holds it, because that chain boots with
+// Secure Boot on and off, while iPXE (unsigned) boots only with it off.
+//
+// A proxy is different: Debian's signed GRUB (2.06) takes its TFTP server
+// from the DHCP server's answer (its next-server), not from the proxy
+// offer that shim and the firmware follow, so behind an ordinary router it
+// finds no configuration and stops, where iPXE would have booted every
+// client without Secure Boot. There, auto keeps iPXE, and UEFILoaderShim is
+// for networks whose DHCP server names this server as next-server.
 type UEFILoader int
 
 const (
-	// UEFILoaderAuto is UEFILoaderShim when the rescue bundle holds the
-	// signed chain, and UEFILoaderIPXE when it does not (a bundle built
-	// without Secure Boot support).
+	// UEFILoaderAuto is UEFILoaderShim in full mode when the rescue
+	// bundle holds the signed chain, and UEFILoaderIPXE otherwise (in
+	// proxy mode, or with a bundle built without Secure Boot support).
 	UEFILoaderAuto UEFILoader = iota
 	// UEFILoaderShim: shimx64.efi (signed by the Microsoft UEFI CA), which
 	// loads Debian's signed network GRUB (served as grubx64.efi beside

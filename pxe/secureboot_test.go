@@ -63,18 +63,26 @@ func TestUEFILoader(t *testing.T) {
 	shim, shimURL := "secureboot/shimx64.efi", "http://192.168.77.1/secureboot/shimx64.efi"
 	for _, tc := range []struct {
 		loader                        UEFILoader
-		signed                        bool
+		signed, proxy                 bool
 		uefi, http, bios, uefiLoaderS string
 	}{
-		{UEFILoaderAuto, true, shim, shimURL, "undionly.kpxe", "shim+grub"},
-		{UEFILoaderShim, true, shim, shimURL, "undionly.kpxe", "shim+grub"},
-		{UEFILoaderIPXE, true, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
-		{UEFILoaderAuto, false, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
-		{UEFILoaderIPXE, false, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
+		{UEFILoaderAuto, true, false, shim, shimURL, "undionly.kpxe", "shim+grub"},
+		{UEFILoaderShim, true, false, shim, shimURL, "undionly.kpxe", "shim+grub"},
+		{UEFILoaderIPXE, true, false, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
+		{UEFILoaderAuto, false, false, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
+		{UEFILoaderIPXE, false, false, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
+		// A proxy keeps iPXE unless told: GRUB would look for its
+		// configuration at the DHCP server's next-server.
+		{UEFILoaderAuto, true, true, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
+		{UEFILoaderShim, true, true, shim, shimURL, "undionly.kpxe", "shim+grub"},
+		{UEFILoaderIPXE, true, true, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
 	} {
 		name := tc.loader.String()
 		if tc.signed {
 			name += "/signed-bundle"
+		}
+		if tc.proxy {
+			name += "/proxy"
 		}
 		t.Run(name, func(t *testing.T) {
 			c := Config{UEFILoader: tc.loader}
@@ -82,7 +90,7 @@ func TestUEFILoader(t *testing.T) {
 			if tc.signed {
 				withSecureBoot(t, c.Bundle)
 			}
-			for _, proxy := range []bool{false, true} {
+			for _, proxy := range []bool{tc.proxy} {
 				c.Proxy = proxy
 				s := offlineServer(t, c)
 				for _, k := range []struct {

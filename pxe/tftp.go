@@ -61,6 +61,12 @@ func (s *Server) tftpRead(ctx context.Context, name string, rf io.ReaderFrom) er
 		src, size = strings.NewReader(cfg), int64(len(cfg))
 	} else {
 		f, st, err := s.files.openTFTP(name)
+		if errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(name, secureBootDir+"/") {
+			// Shim asks for optional files beside itself
+			// (revocations_sku.efi) at every start.
+			log.Debug("tftp: not found", "file", shown)
+			return err
+		}
 		if err != nil {
 			s.warnEvery("tftp-refused", "tftp: refused", "mac", mac, "ip", peer, "file", shown, "err", err)
 			return err

@@ -54,7 +54,10 @@ BIOS clients get iPXE. UEFI clients get shim and Debian's signed network
 GRUB when the bundle holds them (make rescue fetches them): that chain
 boots with Secure Boot on or off, and the server cannot tell which a
 client has. --uefi-loader ipxe gives UEFI clients iPXE instead (it starts
-faster, but firmware with Secure Boot on refuses it).
+faster, but firmware with Secure Boot on refuses it). With --proxy, UEFI
+clients keep iPXE unless --uefi-loader shim is given, because that GRUB
+loads from the DHCP server's next-server: the network's DHCP server must
+name this server there.
 
 Rules file (--rules), first matching entry wins:
 
@@ -89,7 +92,7 @@ can still pose as it: run the server on an isolated or trusted network.`,
 	fl.BoolVar(&f.proxy, "proxy", false, "proxy DHCP: answer only PXE clients, hand out no addresses (beside an existing DHCP server)")
 	fl.StringVar(&f.bundle, "bundle", "out/rescue", "rescue bundle directory (make rescue)")
 	fl.StringVar(&f.ipxeDir, "ipxe-dir", pxe.DefaultIPXEDir, "directory with undionly.kpxe and snponly.efi (Debian package ipxe)")
-	fl.StringVar(&f.uefiLoader, "uefi-loader", "auto", "what UEFI clients boot first: shim (then Debian's signed GRUB; boots with Secure Boot on), ipxe (unsigned: Secure Boot must be off), or auto (shim when the bundle holds it)")
+	fl.StringVar(&f.uefiLoader, "uefi-loader", "auto", "what UEFI clients boot first: shim (then Debian's signed GRUB; boots with Secure Boot on), ipxe (unsigned: Secure Boot must be off), or auto (shim when the bundle holds it, except with --proxy)")
 	fl.StringVar(&f.images, "images", "", "directory served read-only at http://SERVER/images/")
 	fl.StringVar(&f.rules, "rules", "", "YAML file choosing per MAC address what a client does")
 	fl.StringVar(&f.pool, "pool", "", "addresses to lease, FIRST-LAST or a prefix (default: upper half of the subnet)")
