@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
@@ -74,7 +76,7 @@ func WriteISO(ctx context.Context, path, bundleDir string, o ISOOptions) (err er
 		}
 	}
 	boot := BundleBootFiles(bundleDir)
-	efi, err := boot.Read(BootEFI)
+	efi, err := efiTree(bundleDir, info)
 	if err != nil {
 		return err
 	}
@@ -191,9 +193,24 @@ func mediaTime(info *bundle.Info) time.Time {
 }
 
 // stageISOTree fills the workspace go-diskfs turns into the ISO 9660 tree.
-func stageISOTree(ws, bundleDir string, info *bundle.Info, mo MenuOptions, efi, eltorito []byte, mtime time.Time) error {
+func stageISOTree(ws, bundleDir string, info *bundle.Info, mo MenuOptions, efi []efiFile, eltorito []byte, mtime time.Time) error {
 	if err := os.MkdirAll(filepath.Join(ws, "boot", "grub"), 0o755); err != nil {
 		return err
+	}
+	// Booted as a CD, Debian's signed GRUB reads the ISO 9660 volume as
+	// its device, so its config must be there too (see SignedGrubDir).
+	times := []string{MarkerFile, KernelPath, InitrdPath, GrubCfgPath, isoElTorito, isoEFIImage, "/boot/grub", "/boot"}
+	for _, f := range efi {
+		if f.path != signedGrubCfg[1:] {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Join(ws, filepath.FromSlash(SignedGrubDir)), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(ws, filepath.FromSlash(f.path)), f.data, 0o644); err != nil {
+			return err
+		}
+		times = append(times, "/"+f.path, SignedGrubDir, "/EFI")
 	}
 	for _, c := range []struct{ from, to string }{
 		{"vmlinuz", KernelPath},
@@ -221,7 +238,7 @@ func stageISOTree(ws, bundleDir string, info *bundle.Info, mo MenuOptions, efi, 
 	}
 	// Directory records carry these times; children before parents so a
 	// directory's time is not changed by writing into it afterwards.
-	for _, p := range []string{MarkerFile, KernelPath, InitrdPath, GrubCfgPath, isoElTorito, isoEFIImage, "/boot/grub", "/boot", "/"} {
+	for _, p := range append(times, "/") {
 		if err := os.Chtimes(filepath.Join(ws, filepath.FromSlash(p)), mtime, mtime); err != nil {
 			return err
 		}
@@ -246,13 +263,15 @@ func copyFile(from, to string) error {
 	return out.Close()
 }
 
-// efiBootImage returns a FAT12 image holding EFI/BOOT/BOOTX64.EFI: the El
-// Torito EFI boot image and, through the GPT, the hybrid disk's ESP.
-// FAT12 because go-diskfs makes FAT32 only from about 33 MiB, which would
-// triple the ISO.
-func efiBootImage(efi []byte, info *bundle.Info, mtime time.Time) ([]byte, error) {
-	// The loader, FATs and directories, and a little slack; whole CD sectors.
-	size := int64(len(efi)) + int64(len(efi))/8 + 64*1024
+// efiBootImage returns a FAT12 image holding the EFI tree (efiTree:
+// EFI/BOOT/BOOTX64.EFI and, for Secure Boot, the signed GRUB and its
+// config): the El Torito EFI boot image and, through the GPT, the hybrid
+// disk's ESP. FAT12 because go-diskfs makes FAT32 only from about 33 MiB,
+// which would triple the ISO.
+func efiBootImage(efi []efiFile, info *bundle.Info, mtime time.Time) ([]byte, error) {
+	// The files, FATs and directories, and a little slack; whole CD sectors.
+	n := efiTreeSize(efi)
+	size := n + n/8 + 64*1024
 	size = (size + cdSector - 1) / cdSector * cdSector
 	dir, err := os.MkdirTemp("", "lifeboat-efiboot-")
 	if err != nil {
@@ -271,21 +290,35 @@ func efiBootImage(efi []byte, info *bundle.Info, mtime time.Time) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("EFI boot image: %w", err)
 	}
-	if err := fsys.Mkdir("/EFI/BOOT"); err != nil {
-		return nil, fmt.Errorf("EFI boot image: %w", err)
+	var paths []string
+	dirs := map[string]bool{}
+	for _, f := range efi {
+		p := "/" + f.path
+		d := path.Dir(p)
+		if !dirs[d] {
+			if err := fsys.Mkdir(d); err != nil {
+				return nil, fmt.Errorf("EFI boot image: %w", err)
+			}
+			dirs[d] = true
+		}
+		w, err := fsys.OpenFile(p, os.O_CREATE|os.O_RDWR)
+		if err != nil {
+			return nil, fmt.Errorf("EFI boot image: %w", err)
+		}
+		if _, err := w.Write(f.data); err != nil {
+			return nil, fmt.Errorf("EFI boot image: %s: %w", p, err)
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		paths = append(paths, p)
 	}
-	const loader = "/EFI/BOOT/BOOTX64.EFI"
-	w, err := fsys.OpenFile(loader, os.O_CREATE|os.O_RDWR)
-	if err != nil {
-		return nil, fmt.Errorf("EFI boot image: %w", err)
+	// Files, then their folders, deepest first, then /EFI.
+	for d := range dirs {
+		paths = append(paths, d)
 	}
-	if _, err := w.Write(efi); err != nil {
-		return nil, fmt.Errorf("EFI boot image: %s: %w", loader, err)
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	for _, p := range []string{loader, "/EFI/BOOT", "/EFI"} {
+	sort.Slice(paths[len(efi):], func(i, j int) bool { return paths[len(efi)+i] > paths[len(efi)+j] })
+	for _, p := range append(paths, "/EFI") {
 		if err := fsys.Chtimes(p, mtime, mtime, mtime); err != nil {
 			return nil, fmt.Errorf("EFI boot image: %s: %w", p, err)
 		}
@@ -298,7 +331,12 @@ func efiBootImage(efi []byte, info *bundle.Info, mtime time.Time) ([]byte, error
 		return nil, fmt.Errorf("EFI boot image: %w", err)
 	}
 	// Volume serial number (FAT12/16 extended BPB at 0x27) from the content.
-	sum := sha256.Sum256(append([]byte(BundleID(info)), efi...))
+	h := sha256.New()
+	h.Write([]byte(BundleID(info)))
+	for _, f := range efi {
+		h.Write(f.data)
+	}
+	sum := h.Sum(nil)
 	copy(img[0x27:0x2b], sum[:4])
 	return img, nil
 }

@@ -99,6 +99,23 @@ func testBundle(t testing.TB) string {
 			t.Fatal(err)
 		}
 	}
+	// Debian's signed chain, which bundle.json lists when the bundle is
+	// Secure Boot capable.
+	if info, err := bundle.Read(src); err == nil {
+		for _, sf := range info.Signed {
+			if filepath.Dir(sf.File) != "boot" {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(src, sf.File))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.MkdirAll(filepath.Join(dir, "boot"), 0o755)
+			if err := os.WriteFile(filepath.Join(dir, sf.File), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if err := grubprep.Prepare(context.Background(), filepath.Join(dir, "boot")); err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +213,12 @@ func TestISO(t *testing.T) {
 			if !strings.Contains(report, w) {
 				t.Errorf("xorriso report lacks %q:\n%s", w, report)
 			}
+		}
+		// Booted as a CD, Debian's signed GRUB reads the ISO 9660 volume:
+		// its config must be there.
+		if info, err := bundle.Read(dir); err == nil && info.SecureBootCapable() == nil &&
+			!strings.Contains(report, "'"+mkmedia.SignedGrubDir+"/grub.cfg'") {
+			t.Errorf("xorriso report of a Secure Boot ISO lacks %s/grub.cfg:\n%s", mkmedia.SignedGrubDir, report)
 		}
 		if t.Failed() {
 			return

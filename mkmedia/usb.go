@@ -29,8 +29,10 @@ import (
 //	LBA 0          protective MBR; GRUB's boot.img in its boot-code area
 //	LBA 1-33       primary GPT
 //	1 MiB, 1 MiB   partition 1: BIOS boot (EF02), GRUB's core.img
-//	2 MiB, ≥40 MiB partition 2: EFI System (FAT32, label LB-BOOT): BOOTX64.EFI,
-//	               grub.cfg, vmlinuz, initramfs, the marker file
+//	2 MiB, ≥40 MiB partition 2: EFI System (FAT32, label LB-BOOT): BOOTX64.EFI
+//	               (shim with grubx64.efi, mmx64.efi and EFI/debian/grub.cfg
+//	               for a Secure Boot bundle, else the bundle's GRUB),
+//	               boot/grub/grub.cfg, vmlinuz, initramfs, the marker file
 //	…  to the end  partition 3: LIFEBOAT-DATA (Microsoft basic data, FAT32,
 //	               label LIFEBOAT), where users keep their images
 //	last 33 LBAs   backup GPT (inside the last, unpartitioned MiB)
@@ -90,7 +92,8 @@ type usbSource struct {
 	info                      *bundle.Info
 	infoJSON                  []byte
 	kernel, initrd            []byte
-	efi, core, mbr            []byte
+	efi                       []efiFile // EFI/… on the ESP (efiTree)
+	core, mbr                 []byte
 	espContent                int64 // bytes of files on the ESP, without grub.cfg
 	minSize, espSize, minData int64
 }
@@ -127,7 +130,7 @@ func loadUSBSource(dir string) (*usbSource, error) {
 	for _, f := range []struct {
 		name string
 		dst  *[]byte
-	}{{BootEFI, &s.efi}, {BootCoreBIOS, &s.core}, {BootMBR, &s.mbr}} {
+	}{{BootCoreBIOS, &s.core}, {BootMBR, &s.mbr}} {
 		if *f.dst, err = boot.Read(f.name); err != nil {
 			return nil, err
 		}
@@ -138,7 +141,10 @@ func loadUSBSource(dir string) (*usbSource, error) {
 	if err := checkGrubBIOS(s.mbr, s.core); err != nil {
 		return nil, fmt.Errorf("rescue bundle %s: %w; rebuild it with make rescue", dir, err)
 	}
-	s.espContent = int64(len(s.kernel) + len(s.initrd) + len(s.efi))
+	if s.efi, err = efiTree(dir, info); err != nil {
+		return nil, err
+	}
+	s.espContent = int64(len(s.kernel)+len(s.initrd)) + efiTreeSize(s.efi)
 	// Room for the files, their clusters and directories, and the FATs
 	// (1/64 of the volume with 512-byte clusters), rounded up to a MiB.
 	s.espSize = max(minESPSize, alignUp(s.espContent+s.espContent/16+cfgAllowance+(4<<20), usbAlign))
@@ -429,7 +435,11 @@ func writeUSBLayout(w io.WriterAt, size int64, fresh bool, s *usbSource, cfg str
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "lifeboat usb 1\x00%d\x00%s\x00", size, dataFS)
-	for _, b := range [][]byte{s.infoJSON, s.kernel, s.initrd, s.efi, s.core, s.mbr, []byte(cfg)} {
+	parts := [][]byte{s.infoJSON, s.kernel, s.initrd}
+	for _, f := range s.efi {
+		parts = append(parts, f.data)
+	}
+	for _, b := range append(parts, s.core, s.mbr, []byte(cfg)) {
 		sum := sha256.Sum256(b)
 		h.Write(sum[:])
 	}
@@ -470,14 +480,17 @@ func writeUSBLayout(w io.WriterAt, size int64, fresh bool, s *usbSource, cfg str
 	}
 
 	// Partition 2: the ESP.
+	var files []fatFile
+	for _, f := range s.efi {
+		files = append(files, fatFile{Path: f.path, Data: f.data})
+	}
 	esp := fatVolume{Size: l.espSize, Label: ESPLabel, VolumeID: l.espID, Time: created, HiddenSectors: uint32(l.espStart / 512),
-		Files: []fatFile{
-			{Path: "EFI/BOOT/BOOTX64.EFI", Data: s.efi},
+		Files: append(files, []fatFile{
 			{Path: "boot/grub/grub.cfg", Data: []byte(cfg)},
 			{Path: "boot/vmlinuz", Data: s.kernel},
 			{Path: "boot/initramfs", Data: s.initrd},
 			{Path: strings.TrimPrefix(MarkerFile, "/"), Data: MarkerContent(s.info)},
-		}}
+		}...)}
 	if err := writeFAT32(io.NewOffsetWriter(w, l.espStart), esp, fresh); err != nil {
 		return fmt.Errorf("EFI System Partition: %w", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/mkmedia/grubprep"
 	"github.com/lifeboat-rescue/lifeboat/qemu-tests/qemu"
+	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
 )
 
 // testBundle copies the rescue bundle ($LIFEBOAT_RESCUE, as make test sets
@@ -223,12 +224,27 @@ func TestUSBImage(t *testing.T) {
 	if out := run(t, "blkid", "-p", "-o", "export", data); !strings.Contains(out, "LABEL="+DataLabel+"\n") || !strings.Contains(out, "TYPE=vfat") {
 		t.Errorf("data partition: blkid says\n%s", out)
 	}
-	// mtools reads back what GRUB and the firmware will read.
-	for _, f := range []struct{ onESP, inBundle string }{
+	// mtools reads back what GRUB and the firmware will read: for a
+	// Secure Boot bundle shim as the loader, Debian's signed GRUB beside
+	// it and the config it looks for in /EFI/debian.
+	files := []struct{ onESP, inBundle string }{
 		{"/EFI/BOOT/BOOTX64.EFI", "boot/" + BootEFI},
 		{"/boot/vmlinuz", "vmlinuz"},
 		{"/boot/initramfs", "initramfs"},
-	} {
+	}
+	info, err := bundle.Read(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.SecureBootCapable() == nil {
+		files[0].inBundle = "boot/" + BootShim
+		files = append(files, struct{ onESP, inBundle string }{"/EFI/BOOT/grubx64.efi", "boot/" + BootGrubSigned},
+			struct{ onESP, inBundle string }{"/EFI/BOOT/mmx64.efi", "boot/" + BootMokManager})
+		if out := run(t, "mtype", "-i", esp, "::"+SignedGrubDir+"/grub.cfg"); out != SignedGrubConfig() {
+			t.Errorf("%s/grub.cfg on the ESP is\n%s\nwant\n%s", SignedGrubDir, out, SignedGrubConfig())
+		}
+	}
+	for _, f := range files {
 		out := filepath.Join(dir, "out")
 		run(t, "mcopy", "-n", "-o", "-i", esp, "::"+f.onESP, out)
 		if fileSum(t, out) != fileSum(t, filepath.Join(b, f.inBundle)) {

@@ -62,14 +62,9 @@ func Read(dir string) (*Info, error) {
 	if err := json.Unmarshal(b, &info); err != nil {
 		return nil, fmt.Errorf("rescue bundle %s: bundle.json: %w", dir, err)
 	}
-	files := map[string]File{}
+	// The signed boot files are checked by whoever uses them (media
+	// writers, the PXE server), which say which of their files is missing.
 	for name, f := range info.Files {
-		files[name] = f
-	}
-	for _, s := range info.Signed {
-		files[s.File] = File{Size: s.Size, SHA256: s.SHA256}
-	}
-	for name, f := range files {
 		st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name)))
 		if err != nil {
 			return nil, fmt.Errorf("rescue bundle %s: %w; rebuild it with make rescue", dir, err)
