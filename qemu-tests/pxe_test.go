@@ -192,10 +192,11 @@ func TestPXEBootBIOSAndUEFI(t *testing.T) {
 
 // Firmware that only does TFTP: OVMF's own PXE stack (no iPXE option ROM)
 // gets snponly.efi over TFTP, which then fetches the script, kernel and
-// initramfs over HTTP.
+// initramfs over HTTP. (With a Secure Boot capable bundle the server gives
+// UEFI clients shim unless told: TestPXESecureBoot boots that way.)
 func TestPXEBootNativeUEFI(t *testing.T) {
 	l := newLab(t, 1)
-	log := l.serve(t)
+	log := l.serve(t, "--uefi-loader", "ipxe")
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	vm, err := qemu.Start(ctx, qemu.Options{
