@@ -98,8 +98,8 @@ func refuseBecause(object string, fix opt.Fix, cause error, r reason) error {
 	return &RefusedError{Object: object, Reason: r.text, Names: r.names, Fix: fix, Cause: cause}
 }
 
-// layoutReason is a layout error's reason and fix, options left as
-// marks, for a reason of the engine's own (because keeps its options).
+// layoutReason is a layout error's reason and fix, its options left as
+// marks, to go on a reason of the engine's own (with then).
 func layoutReason(err error) reason {
 	le, ok := err.(*layout.Error)
 	if !ok {
@@ -112,9 +112,6 @@ func layoutReason(err error) reason {
 	}
 	return r
 }
-
-// String words the reason's options as flags.
-func (r reason) String() string { return opt.Fix{Text: r.text, Uses: r.names}.String() }
 
 // IOError is a failure to read the source or write the target at an offset.
 type IOError struct {

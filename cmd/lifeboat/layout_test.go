@@ -494,7 +494,10 @@ func TestLayoutGPT(t *testing.T) {
 
 	t.Run("restore-partition", func(t *testing.T) {
 		part := filepath.Join(t.TempDir(), "part.img")
-		mustLB(t, nil, "restore", fx.img, "--partition", "2", "--target", part, "--yes")
+		r := mustLB(t, nil, "restore", fx.img, "--partition", "2", "--target", part, "--yes")
+		if !regexp.MustCompile(`(?m)^Partition 2: ext4 "root", 120 MiB, .* written in .*, verified$`).MatchString(r.stdout) {
+			t.Errorf("the summary does not give partition 2's result:\n%s", r.stdout)
+		}
 		fstest.Check(t, rootCase, part)
 		fstest.SameTree(t, "the restored partition", fx.src.parts[1].want, fstest.ReadTree(t, rootCase, part))
 	})

@@ -145,6 +145,7 @@ func cloneCmd(e *env) *cobra.Command {
 				if len(res.Copied) > 0 && kind == engine.CloneSystem {
 					fmt.Fprintf(e.stdout, "Partitions copied: %v\n", res.Copied)
 				}
+				printPartitions(e.stdout, res.Partitions)
 				for _, fb := range res.Fallbacks {
 					fmt.Fprintf(e.stdout, "Every sector copied: %s\n", fb)
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -484,6 +485,7 @@ func restoreCmd(e *env) *cobra.Command {
 			if delta {
 				fmt.Fprintf(e.stdout, "Delta: %d chunks were already on the target, %d written\n", res.SameChunks, res.ChangedChunks)
 			}
+			printPartitions(e.stdout, res.Partitions)
 			for _, n := range res.Notes {
 				fmt.Fprintf(e.stdout, "Note: %s\n", n)
 			}
@@ -503,4 +505,25 @@ func restoreCmd(e *env) *cobra.Command {
 	addModeFlag(fl, &mode, "the target file when restore creates it (an existing target keeps its own)")
 	lf.add(fl)
 	return c
+}
+
+// printPartitions lists what a restore or clone did to each partition.
+func printPartitions(w io.Writer, ps []engine.PartitionResult) {
+	for _, p := range ps {
+		what := p.FS
+		if p.Label != "" {
+			what += fmt.Sprintf(" %q", p.Label)
+		}
+		if what != "" {
+			what += ", "
+		}
+		state := "not verified"
+		if p.Verified {
+			state = "verified"
+		}
+		if p.Grown {
+			state += ", filesystem grown"
+		}
+		fmt.Fprintf(w, "Partition %d: %s%s, %s written in %s, %s\n", p.Number, what, human(p.Size), human(p.Written), p.Elapsed.Round(100*time.Millisecond), state)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/engine/layout"
@@ -58,5 +59,19 @@ func TestWordedFlags(t *testing.T) {
 		if flagWord(opt.Use{Option: o}) != opt.Flag(opt.Use{Option: o}) {
 			t.Errorf("%s: the CLI's flag %q differs from the engine's legacy wording %q; update opt.Flag's callers' messages", o, flagWord(opt.Use{Option: o}), opt.Flag(opt.Use{Option: o}))
 		}
+	}
+}
+
+// TestPrintPartitions: the engine's per-partition results, one line each.
+func TestPrintPartitions(t *testing.T) {
+	var b strings.Builder
+	printPartitions(&b, []engine.PartitionResult{
+		{Number: 1, FS: "vfat", Label: "EFI", Size: 512 << 20, Written: 30 << 20, Elapsed: 2 * time.Second, Verified: true},
+		{Number: 3, Size: 1 << 30, Written: 1 << 30, Elapsed: 1500 * time.Millisecond, Grown: true},
+	})
+	want := "Partition 1: vfat \"EFI\", 512 MiB, 30 MiB written in 2s, verified\n" +
+		"Partition 3: 1.0 GiB, 1.0 GiB written in 1.5s, not verified, filesystem grown\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
