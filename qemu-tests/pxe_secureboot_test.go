@@ -108,7 +108,7 @@ func secureBootRestore(t *testing.T, l *lab, log *syncBuffer, dir, src string, c
 			defer wg.Done()
 			start := time.Now()
 			vm := l.bootWith(t, i, c.o)
-			m, err := vm.Expect(`LIFEBOAT-READY .* secureboot=(\S+) lockdown=(\S+)`, 5*time.Minute)
+			m, err := vm.Expect(`LIFEBOAT-READY .* secureboot=(\S+) lockdown=(\S+)`, 6*time.Minute)
 			if err != nil {
 				t.Errorf("%s client: %v", c.name, err)
 				return
@@ -120,7 +120,7 @@ func secureBootRestore(t *testing.T, l *lab, log *syncBuffer, dir, src string, c
 			if c.secureboot == "1" && m[2] != "integrity" {
 				t.Errorf("%s client: lockdown=%s under Secure Boot, want integrity (Debian's kernel locks down when Secure Boot is on)", c.name, m[2])
 			}
-			r, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+).*`, 5*time.Minute)
+			r, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+).*`, 2*time.Minute)
 			if err != nil || r[1] != "ok" {
 				t.Errorf("%s client: %v %v", c.name, r, err)
 				return
