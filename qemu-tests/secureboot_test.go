@@ -3,6 +3,7 @@
 package qemutests
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -116,6 +117,48 @@ func TestSecureBoot(t *testing.T) {
 			t.Fatalf("the unsigned GRUB ran under Secure Boot: %q", m[0])
 		}
 		t.Logf("firmware refused the unsigned loader: %q", m[0])
+		vm.Kill()
+		if regexp.MustCompile(`Welcome to GRUB|GNU GRUB|Linux version`).MatchString(vm.Console()) {
+			t.Error("GRUB or the kernel started after the refusal")
+		}
+	})
+	t.Run("tampered-grub-refused", func(t *testing.T) {
+		t.Parallel()
+		// The signed chain with one byte of GRUB's code changed on the
+		// stick: the firmware accepts shim, shim refuses GRUB.
+		img := filepath.Join(t.TempDir(), "tampered-usb.img")
+		if err := mkmedia.WriteUSB(ctx, img, dir0, mkmedia.USBOptions{MenuOptions: mkmedia.MenuOptions{Timeout: time.Second}}); err != nil {
+			t.Fatal(err)
+		}
+		grub, err := os.ReadFile(filepath.Join(dir0, "boot", mkmedia.BootGrubSigned))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The ESP writer stores files in contiguous clusters: the 4 KiB
+		// from the middle of GRUB's image are found once.
+		mid := len(grub) / 2
+		probe := grub[mid : mid+4096]
+		at := bytes.Index(raw, probe)
+		if at < 0 || bytes.Index(raw[at+1:], probe) >= 0 {
+			t.Fatalf("GRUB's image is not on the stick exactly once (at %d)", at)
+		}
+		raw[at+100] ^= 0x01
+		if err := os.WriteFile(img, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		vm := sbStart(t, qemu.Options{Disks: []qemu.Disk{{Path: img, Bus: qemu.USB, ReadOnly: true}}})
+		i, m, err := vm.ExpectAny(sbBootTimeout, `Verification failed`, `Welcome to GRUB|GNU GRUB|LIFEBOAT-READY`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i != 0 {
+			t.Fatalf("the tampered GRUB ran under Secure Boot: %q", m[0])
+		}
+		t.Logf("shim refused the tampered GRUB: %q", m[0])
 		vm.Kill()
 		if regexp.MustCompile(`Welcome to GRUB|GNU GRUB|Linux version`).MatchString(vm.Console()) {
 			t.Error("GRUB or the kernel started after the refusal")
