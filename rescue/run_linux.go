@@ -90,6 +90,10 @@ func Run(ctx context.Context, o Options) error {
 	e.say("%s", e.platform.Console())
 	t0 := time.Now()
 	e.drv.settle()
+	// No device asks for loop: a restore onto a larger disk grows the
+	// filesystem through a loop device over its partition, and fails
+	// without it ("no loop devices").
+	e.drv.load("loop")
 	driversMS := time.Since(t0).Milliseconds()
 	e.startNetwork(ctx)
 	t0 = time.Now()
