@@ -27,10 +27,12 @@ const (
 	// sbMemoryMB is the RAM the Secure Boot boots get. The rescue
 	// environment is meant to run in 256 MB, but under this chain Debian's
 	// GRUB 2.06 keeps a quarter of the RAM as its heap and the kernel
-	// needs its 63.6 MiB init_size in one piece: the media boot to
-	// LIFEBOAT-READY from 384 MB (USB) and 512 MB (CD); see README
-	// "Secure Boot" and FACTS.md.
-	sbMemoryMB = 512
+	// needs its 63.6 MiB init_size in one piece (twice: GRUB's handover
+	// allocation and the EFI stub's own), and OVMF's SMM build keeps 31
+	// MiB: the ISO as CD and the USB image reach LIFEBOAT-READY from 320
+	// MB and fail at 288 ("cannot allocate kernel buffer"); 384 leaves a
+	// margin. See README "Secure Boot" and FACTS.md.
+	sbMemoryMB = 384
 	// sbBootTimeout covers OVMF with SMM, shim, GRUB reading ~20 MB
 	// through the firmware and the rescue boot, under TCG on a busy host.
 	sbBootTimeout = 10 * time.Minute
