@@ -30,7 +30,30 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("GET /images/{name...}", s.serveTree(func() *tree { return s.files.images }, "images/"))
 	mux.HandleFunc("POST /api/report/{mac}", s.serveReport)
 	mux.HandleFunc("GET /api/status", s.serveStatus)
-	return stallGuard(mux, s.c.StallTimeout)
+	return stallGuard(oneSlash(mux), s.c.StallTimeout)
+}
+
+// oneSlash collapses repeated slashes in request paths before the mux
+// sees them: shim loaded over HTTP asks for the next loader at its own
+// URL's folder plus "/grubx64.efi" (http://SERVER/secureboot//grubx64.efi),
+// and the mux would answer such a path with a redirect, which shim does
+// not follow. Names are checked as before (cleanName) after this.
+func oneSlash(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "//") {
+			p := r.URL.Path
+			for strings.Contains(p, "//") {
+				p = strings.ReplaceAll(p, "//", "/")
+			}
+			r2 := new(http.Request)
+			*r2 = *r
+			u := *r.URL
+			u.Path, u.RawPath = p, ""
+			r2.URL = &u
+			r = r2
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func remoteIP(r *http.Request) netip.Addr {

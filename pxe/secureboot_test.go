@@ -3,6 +3,7 @@ package pxe
 import (
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/netip"
 	"os"
@@ -217,6 +218,26 @@ func TestGRUBConfig(t *testing.T) {
 	for name, want := range signed {
 		if code, b := get(t, h.URL+"/"+name); code != 200 || string(b) != string(want) {
 			t.Errorf("%s over HTTP: %d, %d bytes", name, code, len(b))
+		}
+	}
+	// Shim loaded over HTTP (UEFI HTTP boot) asks for GRUB at
+	// FOLDER + "/grubx64.efi"; it does not follow redirects.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(h.URL + "/secureboot//grubx64.efi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != string(signed["secureboot/grubx64.efi"]) {
+		t.Errorf("secureboot//grubx64.efi: %s, %d bytes", resp.Status, len(b))
+	}
+	for _, p := range []string{"//secureboot//..//rescue//bundle.json", "/images//..//..//etc/passwd"} {
+		if resp, err := noRedirect.Get(h.URL + p); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				t.Errorf("%s served", p)
+			}
 		}
 	}
 }
