@@ -47,9 +47,10 @@ var sbReady = `LIFEBOAT-READY .*secureboot=1 lockdown=integrity`
 // capable bundle and boots them under Secure Boot: the ISO as a CD and as
 // a USB disk to LIFEBOAT-READY, and the USB image through an unattended
 // restore from its data partition of a disk with ext4 and NTFS, then, at
-// the prompt, the same image onto a larger disk with --layout fill, which
-// runs resize2fs and ntfsresize under lockdown, beside an NTFS disk the
-// rescue environment mounts with ntfs-3g (FUSE). The negative control is
+// the prompt, the same image onto two larger disks with --layout fill,
+// growing the NTFS partition (ntfsresize) on one and the ext4 partition
+// (resize2fs) on the other under lockdown, beside an NTFS disk the rescue
+// environment mounts with ntfs-3g (FUSE). The negative control is
 // the same USB image made from the bundle without its signed chain: its
 // GRUB (grub-mkimage's, unsigned) as BOOTX64.EFI, which the firmware
 // refuses.
@@ -224,12 +225,14 @@ func sbUSBRestore(t *testing.T, bundleDir string) {
 	sh(t, "mkntfs", "-q", "-F", "-f", "-L", "LBNTFS", ntfsDisk)
 	same := sparse(t, filepath.Join(dir, "same.img"), twoFSDiskSize)
 	big := sparse(t, filepath.Join(dir, "big.img"), twoFSDiskSize*3/2)
+	big2 := sparse(t, filepath.Join(dir, "big2.img"), twoFSDiskSize*3/2)
 
 	vm := sbStart(t, qemu.Options{Disks: []qemu.Disk{
 		{Path: img, Bus: qemu.USB},
 		{Path: ntfsDisk, Bus: qemu.Virtio, Serial: "NTFS"},
 		{Path: same, Bus: qemu.Virtio, Serial: "SAME"},
 		{Path: big, Bus: qemu.Virtio, Serial: "BIG"},
+		{Path: big2, Bus: qemu.Virtio, Serial: "BIG2"},
 	}})
 	if _, err := vm.Expect(`mounted /dev/vd\w+ \(ntfs "LBNTFS"\)`, sbBootTimeout); err != nil {
 		t.Errorf("ntfs-3g did not mount the NTFS disk under lockdown: %v", err)
@@ -251,16 +254,19 @@ func sbUSBRestore(t *testing.T, bundleDir string) {
 	if mnt == nil {
 		t.Fatalf("the data partition %s was not mounted", mkmedia.DataLabel)
 	}
-	out, code := con.run("restore " + mnt[1] + "/pc.lbi --target " + bigDev + " --layout fill --yes")
-	if code != 0 {
-		t.Fatalf("restore --layout fill under lockdown: exit %d\n%s", code, out)
+	for _, r := range []struct{ dev, grow string }{{bigDev, ""}, {guestDisk(t, vm, "BIG2"), " --grow 1"}} {
+		out, code := con.run("restore " + mnt[1] + "/pc.lbi --target " + r.dev + " --layout fill" + r.grow + " --yes")
+		if code != 0 {
+			t.Fatalf("restore --layout fill%s under lockdown: exit %d\n%s", r.grow, code, out)
+		}
 	}
 	con.send("poweroff")
 	if err := vm.Wait(3 * time.Minute); err != nil {
 		t.Errorf("no power-off: %v", err)
 	}
-	checkTwoFS(t, same, sums, false)
-	checkTwoFS(t, big, sums, true)
+	checkTwoFS(t, same, sums, 0)
+	checkTwoFS(t, big, sums, 2)
+	checkTwoFS(t, big2, sums, 1)
 }
 
 // twoFSDiskSize is the fixture disk: GPT, an ext4 and an NTFS partition.
@@ -290,9 +296,10 @@ func twoFSDisk(t *testing.T, path string) (string, map[string]string) {
 }
 
 // checkTwoFS checks a restored copy of twoFSDisk: both filesystems clean,
-// the ext4 marker intact, and with grown the last partition (NTFS) filling
-// the larger disk with its filesystem grown along.
-func checkTwoFS(t *testing.T, disk string, sums map[string]string, grown bool) {
+// the ext4 marker intact, and partition grown (1 ext4, 2 NTFS; 0 none)
+// larger than the source's 40 MiB with its filesystem grown along to fill
+// it.
+func checkTwoFS(t *testing.T, disk string, sums map[string]string, grown int) {
 	t.Helper()
 	parts := gptParts(t, disk)
 	if len(parts) != 2 {
@@ -305,7 +312,16 @@ func checkTwoFS(t *testing.T, disk string, sums map[string]string, grown bool) {
 		t.Errorf("%s: /marker on ext4 differs after the restore (%d bytes, %v)", disk, len(got), err)
 	}
 	run(t, "ntfsfix", "-n", ntfs)
-	if grown {
+	switch grown {
+	case 1:
+		if parts[0].size() <= 40<<20 {
+			t.Errorf("%s: the ext4 partition has %d bytes; want it grown", disk, parts[0].size())
+		}
+		hdr := output(t, "dumpe2fs", "-h", ext)
+		if fs := dumpe2fsField(t, hdr, "Block count") * dumpe2fsField(t, hdr, "Block size"); fs <= 40<<20 || parts[0].size()-fs >= 1<<20 {
+			t.Errorf("%s: ext4 holds %d bytes in a %d-byte partition; want it grown (resize2fs in the guest)", disk, fs, parts[0].size())
+		}
+	case 2:
 		if gap := (lastUsableSector(t, disk) - parts[1].end) * 512; gap >= 1<<20 {
 			t.Errorf("%s: the NTFS partition ends %d bytes before the disk's last usable sector; want it grown", disk, gap)
 		}
