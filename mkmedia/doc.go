@@ -9,7 +9,11 @@
 // Every medium boots GRUB, whose built-in early config finds the volume
 // holding MarkerFile and loads the menu GrubConfig writes: the rescue
 // environment (default), the same with safe graphics and a verbose boot,
-// and power off.
+// and power off. On UEFI, a bundle with Debian's signed chain
+// (bundle.Info.SecureBoot) gets shim as BOOTX64.EFI, which starts Debian's
+// signed grubx64.efi; that GRUB reads SignedGrubConfig from SignedGrubDir,
+// which does the early config's search and loads the same menu. So the
+// media boot with Secure Boot on and off; see efiTree.
 //
 // The hybrid ISO (why GRUB, and this layout):
 //
@@ -19,6 +23,10 @@
 //	CD sector 16…       ISO 9660 + Joliet, El Torito boot record at 17
 //	  /boot/grub/eltorito.img  BIOS El Torito image (cdboot + diskboot + core)
 //	  /boot/grub/efiboot.img   UEFI El Torito image, FAT12: EFI/BOOT/BOOTX64.EFI
+//	                           (shim, with grubx64.efi, mmx64.efi and
+//	                           EFI/debian/grub.cfg for Secure Boot)
+//	  /EFI/debian/grub.cfg     SignedGrubConfig (Secure Boot bundles): the
+//	                           signed GRUB's prefix when booted as a CD
 //	  /boot/grub/grub.cfg, /boot/vmlinuz, /boot/initramfs, /lifeboat.id
 //	last 32 KiB         backup GPT
 //
