@@ -90,9 +90,10 @@ func (s *Server) bootFile(fw Firmware, mac string) string {
 		}
 		return s.efiLoader
 	case FirmwareUEFIHTTP:
-		if s.shim {
-			return "http://" + s.c.hostPort() + "/" + secureBootDir + "/shimx64.efi"
-		}
+		// Not shim: Debian's signed GRUB 2.06, loaded by shim over UEFI
+		// HTTP boot, finds no network configuration and stops at its
+		// prompt (seen in QEMU); iPXE boots such clients when Secure Boot
+		// is off.
 		return "http://" + s.c.hostPort() + "/ipxe/" + s.efiLoader
 	}
 	return ""

@@ -11,8 +11,8 @@
 // that boots the rescue environment with the kernel parameters of the
 // first Rules entry that matches the client's MAC address.
 //
-// UEFI firmware (option 93 = 7 or 9; 16, HTTP boot, gets the same files
-// by URL) gets Secure Boot's chain when the bundle holds it
+// UEFI firmware (option 93 = 7 or 9) gets Secure Boot's chain when the
+// bundle holds it
 // (Config.UEFILoader; the server cannot see whether a client enforces
 // Secure Boot, and the chain boots either way): secureboot/shimx64.efi
 // (signed by the Microsoft UEFI CA), which fetches secureboot/grubx64.efi
@@ -24,7 +24,8 @@
 // HTTP). Without the chain in the bundle, UEFI clients get snponly.efi,
 // and so they do in proxy mode unless Config.UEFILoader says shim: that
 // GRUB finds its TFTP server as the DHCP server's next-server, which a
-// proxy cannot set.
+// proxy cannot set. UEFI HTTP boot clients (16) get snponly.efi by URL:
+// that GRUB, loaded over HTTP boot, finds no configuration.
 //
 // A job (a rule's arguments: which image to restore where) goes only to
 // the client itself: /boot.ipxe?mac=MAC answers with the job only when the

@@ -11,8 +11,9 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
 )
 
-// UEFILoader is what UEFI PXE clients (DHCP option 93 = 7 or 9, and HTTP
-// boot, 16) are told to boot first. BIOS clients always get iPXE
+// UEFILoader is what UEFI PXE clients (DHCP option 93 = 7 or 9) are told
+// to boot first. UEFI HTTP boot clients (16) always get iPXE by URL:
+// Debian's signed GRUB 2.06 loaded over HTTP boot finds no configuration. BIOS clients always get iPXE
 // (undionly.kpxe), and iPXE (chained or in a NIC's ROM) always gets the
 // iPXE script.
 //
@@ -100,9 +101,9 @@ var errNotTheClient = errors.New("a job is sent only to the client itself")
 // table and the log: "ipxe" or "shim+grub" ("" for none).
 func (s *Server) loaderName(fw Firmware) string {
 	switch fw {
-	case FirmwareBIOS, FirmwareIPXE:
+	case FirmwareBIOS, FirmwareIPXE, FirmwareUEFIHTTP:
 		return loaderIPXE
-	case FirmwareUEFI, FirmwareUEFIHTTP:
+	case FirmwareUEFI:
 		if s.shim {
 			return loaderShim
 		}
