@@ -33,4 +33,7 @@ var DefaultModules = []string{
 	"nls_cp437", "nls_iso8859_1", "nls_utf8", "nls_ascii", // Debian's FAT default iocharset is ascii
 	// raw sockets for DHCP, images on files
 	"af_packet", "loop",
+	// the firmware's variables, for the Secure Boot state (a module in
+	// Debian's kernel, not built in)
+	"efivarfs",
 }
