@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
+	"github.com/lifeboat-rescue/lifeboat/rescue/kernel"
 )
 
 // UEFILoader is what UEFI PXE clients (DHCP option 93 = 7 or 9) are told
@@ -176,40 +177,11 @@ func (s *Server) grubClientCfg(mac, cmdline string) string {
 	fmt.Fprintf(&b, "echo 'Lifeboat: booting the rescue environment for %s'\n", mac)
 	dev := "(tftp," + s.c.Addr.String() + ")"
 	fmt.Fprintf(&b, "linux %s/rescue/vmlinuz", dev)
-	for _, p := range splitKernelParams(cmdline) {
+	for _, p := range kernel.SplitCmdline(cmdline) {
 		b.WriteString(" " + grubQuote(p))
 	}
 	fmt.Fprintf(&b, "\ninitrd %s/rescue/initramfs\nboot\n", dev)
 	return b.String()
-}
-
-// splitKernelParams splits a kernel command line as the kernel does:
-// at spaces outside double quotes; the quotes are dropped (GRUB puts
-// quotes around a parameter with a space again when it builds the
-// command line).
-func splitKernelParams(s string) []string {
-	var out []string
-	var b strings.Builder
-	inQ, any := false, false
-	for _, r := range s {
-		switch {
-		case r == '"':
-			inQ, any = !inQ, true
-		case (r == ' ' || r == '\t') && !inQ:
-			if any {
-				out = append(out, b.String())
-				b.Reset()
-				any = false
-			}
-		default:
-			b.WriteRune(r)
-			any = true
-		}
-	}
-	if any {
-		out = append(out, b.String())
-	}
-	return out
 }
 
 // grubQuote makes p one word of GRUB's script language, taken literally:

@@ -16,6 +16,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
+	"github.com/lifeboat-rescue/lifeboat/rescue/kernel"
 )
 
 // withSecureBoot adds the signed chain to a test bundle (random bytes
@@ -248,7 +249,7 @@ func TestGRUBConfig(t *testing.T) {
 // one literal GRUB word: quotes that keep a value with spaces whole are
 // dropped (GRUB puts them back around the parameter), $ and wildcards stay.
 func TestGRUBQuoting(t *testing.T) {
-	got := splitKernelParams(`console=ttyS0 lifeboat.image="LABEL=MY IMAGES:/a b.lbi"  x=$y?*  `)
+	got := kernel.SplitCmdline(`console=ttyS0 lifeboat.image="LABEL=MY IMAGES:/a b.lbi"  x=$y?*  `)
 	want := []string{"console=ttyS0", "lifeboat.image=LABEL=MY IMAGES:/a b.lbi", "x=$y?*"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("split: %q, want %q", got, want)

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
+	"github.com/lifeboat-rescue/lifeboat/rescue/kernel"
 )
 
 // Action is what an unattended job does.
@@ -112,7 +113,7 @@ type Job struct {
 // prompt nobody answers.
 func ParseCmdline(cmdline string) (Job, error) {
 	var j Job
-	for _, f := range splitCmdline(cmdline) {
+	for _, f := range kernel.SplitCmdline(cmdline) {
 		k, v, _ := strings.Cut(f, "=")
 		if !strings.HasPrefix(k, "lifeboat.") {
 			continue
@@ -189,32 +190,6 @@ func ParseCmdline(cmdline string) (Job, error) {
 		}
 	}
 	return j, nil
-}
-
-// splitCmdline splits on spaces outside double quotes and drops the quotes.
-func splitCmdline(s string) []string {
-	var out []string
-	var b strings.Builder
-	inQ, any := false, false
-	for _, r := range s {
-		switch {
-		case r == '"':
-			inQ, any = !inQ, true
-		case (r == ' ' || r == '\t' || r == '\n') && !inQ:
-			if any {
-				out = append(out, b.String())
-				b.Reset()
-				any = false
-			}
-		default:
-			b.WriteRune(r)
-			any = true
-		}
-	}
-	if any {
-		out = append(out, b.String())
-	}
-	return out
 }
 
 // FileSpec is a file named by the filesystem that holds it.

@@ -46,19 +46,11 @@ func FetchPackage(ctx context.Context, cacheDir, name string, log *slog.Logger) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cacheDir, err := filepath.Abs(cacheDir)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return nil, fmt.Errorf("package cache: %w", err)
-	}
-	unlock, err := lockDir(ctx, cacheDir)
+	cacheDir, unlock, err := openCache(ctx, cacheDir, "package")
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	removeStale(cacheDir)
 	log = log.With("package", name)
 
 	tmp, err := os.MkdirTemp(cacheDir, "download.tmp-")
@@ -183,4 +175,23 @@ func debVersion(file, name string) (string, error) {
 		return "", fmt.Errorf("%s: %w", file, err)
 	}
 	return v, nil
+}
+
+// openCache makes cacheDir absolute, creates it, takes its lock (other
+// fetches on it wait) and clears what interrupted fetches left; the caller
+// runs unlock when done. what names the cache in errors.
+func openCache(ctx context.Context, cacheDir, what string) (dir string, unlock func(), err error) {
+	dir, err = filepath.Abs(cacheDir)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("%s cache: %w", what, err)
+	}
+	unlock, err = lockDir(ctx, dir)
+	if err != nil {
+		return "", nil, err
+	}
+	removeStale(dir)
+	return dir, unlock, nil
 }

@@ -71,19 +71,11 @@ func Fetch(ctx context.Context, cacheDir string, log *slog.Logger) (*Kernel, err
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cacheDir, err := filepath.Abs(cacheDir)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return nil, fmt.Errorf("kernel cache: %w", err)
-	}
-	unlock, err := lockDir(ctx, cacheDir)
+	cacheDir, unlock, err := openCache(ctx, cacheDir, "kernel")
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	removeStale(cacheDir)
 
 	pkg, kver, err := currentPackage(ctx, log)
 	if err != nil {
