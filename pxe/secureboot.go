@@ -14,7 +14,8 @@ import (
 
 // UEFILoader is what UEFI PXE clients (DHCP option 93 = 7 or 9) are told
 // to boot first. UEFI HTTP boot clients (16) always get iPXE by URL:
-// Debian's signed GRUB 2.06 loaded over HTTP boot finds no configuration. BIOS clients always get iPXE
+// Debian's signed GRUB 2.06 loaded over HTTP boot finds no configuration.
+// BIOS clients always get iPXE
 // (undionly.kpxe), and iPXE (chained or in a NIC's ROM) always gets the
 // iPXE script.
 //
@@ -40,8 +41,9 @@ const (
 	// UEFILoaderShim: shimx64.efi (signed by the Microsoft UEFI CA), which
 	// loads Debian's signed network GRUB (served as grubx64.efi beside
 	// it), whose per-client grub.cfg loads the Debian-signed kernel and
-	// the initramfs over HTTP. Boots with Secure Boot on or off; slower
-	// to start than iPXE (two loaders over TFTP at firmware speed).
+	// the initramfs over TFTP (that GRUB has no http). Boots with Secure
+	// Boot on or off; slower to start than iPXE (two loaders, kernel and
+	// initramfs over TFTP at firmware speed).
 	UEFILoaderShim
 	// UEFILoaderIPXE: snponly.efi, the way UEFI clients booted before
 	// Secure Boot support. Unsigned: firmware with Secure Boot on refuses
