@@ -7,6 +7,8 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -66,5 +68,59 @@ func TestFetchPackage(t *testing.T) {
 	}
 	if *again != *p {
 		t.Errorf("second fetch = %+v, want %+v", *again, *p)
+	}
+}
+
+// TestFetchPackageFrom fetches trixie's signed GRUB (about 1.4 MB) through
+// the private apt state in the cache, twice: the second call neither
+// updates the lists nor downloads again. The host's apt knows no trixie.
+func TestFetchPackageFrom(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads trixie's package lists and grub-efi-amd64-signed the first time")
+	}
+	if err := os.MkdirAll(testCache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(logWriter{t}, nil))
+	p, err := FetchPackageFrom(t.Context(), testCache, "trixie", "grub-efi-amd64-signed", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", *p)
+	if p.Suite != "trixie" || !strings.Contains(p.Version, "2.12") {
+		t.Errorf("package %+v: want trixie's GRUB 2.12", *p)
+	}
+	b, err := os.ReadFile(p.File("usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("MZ")) {
+		t.Errorf("grubx64.efi.signed is no PE image")
+	}
+	stamp := filepath.Join(testCache, "apt-trixie", "updated")
+	before, err := os.Stat(stamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := FetchPackageFrom(t.Context(), testCache, "trixie", "grub-efi-amd64-signed", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *again != *p {
+		t.Errorf("second fetch = %+v, want %+v", *again, *p)
+	}
+	if after, err := os.Stat(stamp); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("the second fetch ran apt-get update again (stamp %v → %v, %v)", before.ModTime(), after, err)
+	}
+}
+
+// TestFetchPackageFromBadSuite: a suite name that would leave the cache
+// (or is empty through this path) is refused before apt runs.
+func TestFetchPackageFromBadSuite(t *testing.T) {
+	for _, suite := range []string{"../etc", "a b", ".."} {
+		_, err := FetchPackageFrom(t.Context(), t.TempDir(), suite, "grub-efi-amd64-signed", nil)
+		if err == nil || !strings.Contains(err.Error(), "not a suite name") {
+			t.Errorf("suite %q: err = %v, want a refusal", suite, err)
+		}
 	}
 }

@@ -119,7 +119,7 @@ func Fetch(ctx context.Context, cacheDir string, log *slog.Logger) (*Kernel, err
 	}
 
 	debPath := filepath.Join(cacheDir, deb.name)
-	if err := download(ctx, tmp, debPath, pkg, deb, log); err != nil {
+	if err := hostApt.download(ctx, tmp, debPath, pkg, deb, log); err != nil {
 		return nil, err
 	}
 
