@@ -16,7 +16,10 @@ import (
 	"time"
 )
 
-const readyTimeout = time.Minute
+// readyTimeout is how long the test initramfs may take to print HARNESS
+// READY: about 37 s alone, but make test runs this package's VMs side by
+// side with other packages' (TCG on 2 cores), where one took over 60 s.
+const readyTimeout = 3 * time.Minute
 
 // boot starts the test initramfs with o's disks and network and waits for
 // "HARNESS READY".
@@ -25,7 +28,7 @@ func boot(t *testing.T, o Options) *VM {
 	o.Kernel, o.Initrd = assets(t)
 	o.Append = "console=ttyS0 quiet panic=-1"
 	o.Log = t.Logf
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout+2*time.Minute)
 	t.Cleanup(cancel)
 	vm, err := Start(ctx, o)
 	if err != nil {
