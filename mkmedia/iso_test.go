@@ -290,12 +290,14 @@ const (
 
 // bootToReady starts QEMU (TCG: the KVM here cannot run guests) with the
 // serial console on a pipe and waits for the rescue environment's ready
-// marker. It returns the time from start to the marker.
+// marker. It returns the time from start to the marker. The guest has 256
+// MB, the RAM the rescue environment is meant to run in, on every path
+// (UEFI ones boot through the bundle's signed GRUB 2.12).
 func bootToReady(t *testing.T, args []string) time.Duration {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
-	argv := append([]string{"-machine", "q35", "-accel", "tcg", "-m", "512", "-nic", "none",
+	argv := append([]string{"-machine", "q35", "-accel", "tcg", "-m", "256", "-nic", "none",
 		"-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"}, args...)
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", argv...)
 	stdout, err := cmd.StdoutPipe()

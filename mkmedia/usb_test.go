@@ -498,7 +498,8 @@ func TestUSBBoots(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			start := time.Now()
-			vm, err := qemu.Start(ctx, qemu.Options{Firmware: fw, MemoryMB: 512,
+			// 256 MB, the rescue environment's target, under BIOS and UEFI.
+			vm, err := qemu.Start(ctx, qemu.Options{Firmware: fw, MemoryMB: 256,
 				Disks: []qemu.Disk{{Path: img, Bus: qemu.USB, ReadOnly: true}}, Log: t.Logf})
 			if err != nil {
 				t.Fatal(err)

@@ -288,13 +288,14 @@ func secureBoot(ctx context.Context, o Options, k *kernel.Kernel, stage string, 
 	}
 	pkgs := map[string]*kernel.Package{}
 	for _, f := range signedFiles {
-		p := pkgs[f.pkg]
+		key := f.suite + "/" + f.pkg
+		p := pkgs[key]
 		if p == nil {
 			var err error
-			if p, err = kernel.FetchPackage(ctx, o.Cache, f.pkg, log); err != nil {
+			if p, err = kernel.FetchPackageFrom(ctx, o.Cache, f.suite, f.pkg, log); err != nil {
 				return err
 			}
-			pkgs[f.pkg] = p
+			pkgs[key] = p
 		}
 		dst := filepath.Join(boot, f.name)
 		if err := copyFile(p.File(f.src), dst); err != nil {
@@ -307,7 +308,7 @@ func secureBoot(ctx context.Context, o Options, k *kernel.Kernel, stage string, 
 		if err != nil {
 			return err
 		}
-		info.Signed = append(info.Signed, Signed{File: "boot/" + f.name, Package: f.pkg, Version: p.Version,
+		info.Signed = append(info.Signed, Signed{File: "boot/" + f.name, Package: f.pkg, Suite: f.suite, Version: p.Version,
 			Source: f.src, Size: d.Size, SHA256: d.SHA256, Signer: f.signer})
 	}
 	vmlinuz := filepath.Join(o.Out, "vmlinuz")

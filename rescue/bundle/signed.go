@@ -40,6 +40,9 @@ const (
 type Signed struct {
 	File    string `json:"file"`    // path in the bundle, e.g. "boot/shimx64.efi"
 	Package string `json:"package"` // Debian package, e.g. "shim-signed"
+	// Suite is the Debian suite the package came from when it is not
+	// the build host's (apt's) own, e.g. "trixie" for GRUB.
+	Suite   string `json:"suite,omitempty"`
 	Version string `json:"version"` // the package's Debian version
 	Source  string `json:"source"`  // the file's path in the package
 	Size    int64  `json:"size"`
@@ -61,11 +64,32 @@ const (
 	debianCA    = "Debian Secure Boot CA"
 )
 
-var signedFiles = []struct{ pkg, src, name, signer string }{
-	{"shim-signed", "usr/lib/shim/shimx64.efi.signed", ShimEFI, microsoftCA},
-	{"shim-helpers-amd64-signed", "usr/lib/shim/mmx64.efi.signed", MokManagerEFI, debianCA},
-	{"grub-efi-amd64-signed", "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed", GrubEFI, debianCA},
-	{"grub-efi-amd64-signed", "usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", GrubNetEFI, debianCA},
+// grubSuite is the Debian suite GRUB comes from: trixie's signed GRUB
+// 2.12, not bookworm's 2.06 (the build host's), for memory. GRUB 2.06
+// takes a quarter of free memory as its heap when it starts and boots the
+// kernel through the EFI handover entry, so the kernel's 63.6 MiB
+// init_size is allocated twice (once by GRUB, once by the EFI stub):
+// every UEFI path then needed 288 MB, 320 MB under Secure Boot. GRUB 2.12
+// grows its heap on demand and starts the kernel as an EFI image, and
+// every UEFI path reaches the rescue environment at 256 MB (measured down
+// to 224 MB under Secure Boot, 208 MB without). Bookworm's shim (16.1)
+// accepts it: 2.12's SBAT generation (grub,7) is above the one shim
+// requires (grub,5), and Debian's Secure Boot CA signs both.
+//
+// The network GRUB (GrubNetEFI) stays bookworm's 2.06: trixie's 2.12
+// opens the initramfs over TFTP at `initrd`, reads it only when the
+// kernel's EFI stub asks for it (LoadFile2) after the kernel started, by
+// then the PXE server has timed the transfer out ("Failed to load
+// initrd: 0x8000000000000001" under Secure Boot and without, seen in
+// TestPXESecureBoot). So the PXE path still needs 320 MB under Secure
+// Boot.
+const grubSuite = "trixie"
+
+var signedFiles = []struct{ pkg, suite, src, name, signer string }{
+	{"shim-signed", "", "usr/lib/shim/shimx64.efi.signed", ShimEFI, microsoftCA},
+	{"shim-helpers-amd64-signed", "", "usr/lib/shim/mmx64.efi.signed", MokManagerEFI, debianCA},
+	{"grub-efi-amd64-signed", grubSuite, "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed", GrubEFI, debianCA},
+	{"grub-efi-amd64-signed", "", "usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", GrubNetEFI, debianCA},
 }
 
 // SecureBootCapable reports whether media and the PXE server can boot the

@@ -95,6 +95,16 @@ func TestBundleSecureBoot(t *testing.T) {
 		if s.Package == "" || s.Version == "" || s.SHA256 == "" {
 			t.Errorf("%s: incomplete record %+v", name, *s)
 		}
+		// The media's GRUB is trixie's 2.12 (memory: see grubSuite);
+		// shim, the MOK manager, the network GRUB and the kernel are the
+		// build host's.
+		wantSuite := ""
+		if name == "boot/"+GrubEFI {
+			wantSuite = grubSuite
+		}
+		if s.Suite != wantSuite {
+			t.Errorf("%s: suite %q in bundle.json, want %q", name, s.Suite, wantSuite)
+		}
 		d, err := describe(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
