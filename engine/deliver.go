@@ -188,8 +188,8 @@ func (d *delivery) onePartitionHint() opt.Fix {
 }
 
 // partitionList describes a stored table's partitions for a message:
-// "the image has partition 1: vfat, 40.0 MiB; partition 2: ext4 "root",
-// 120.0 MiB".
+// "the image has partition 1: vfat, 40 MiB; partition 2: ext4 "root",
+// 120 MiB".
 func partitionList(t *images.Table, who string) string {
 	var l []string
 	for _, p := range t.Partitions {
