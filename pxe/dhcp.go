@@ -91,9 +91,9 @@ func (s *Server) bootFile(fw Firmware, mac string) string {
 		return s.efiLoader
 	case FirmwareUEFIHTTP:
 		// Not shim: Debian's signed GRUB 2.06, loaded by shim over UEFI
-		// HTTP boot, finds no network configuration and stops at its
-		// prompt (seen in QEMU); iPXE boots such clients when Secure Boot
-		// is off.
+		// HTTP boot, found no network configuration and stopped at its
+		// prompt (seen in QEMU); 2.12 is not tried there yet. iPXE boots
+		// such clients when Secure Boot is off.
 		return "http://" + s.c.hostPort() + "/ipxe/" + s.efiLoader
 	}
 	return ""

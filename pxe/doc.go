@@ -20,12 +20,11 @@
 // prefix is /grub, so it reads grub/x86_64-efi/grub.cfg, which this server
 // makes: it sources grub/lifeboat/MAC.cfg by GRUB's $net_default_mac, the
 // client's own configuration with the same kernel, initramfs and command
-// line its iPXE script would have had, loaded over TFTP (that GRUB has no
-// HTTP). Without the chain in the bundle, UEFI clients get snponly.efi,
-// and so they do in proxy mode unless Config.UEFILoader says shim: that
-// GRUB finds its TFTP server as the DHCP server's next-server, which a
-// proxy cannot set. UEFI HTTP boot clients (16) get snponly.efi by URL:
-// that GRUB, loaded over HTTP boot, finds no configuration.
+// line its iPXE script would have had, loaded over HTTP (GRUB 2.12 has http
+// built in). The same in proxy mode: that GRUB finds this server from the
+// proxy offer. Without the chain in the bundle, UEFI clients get
+// snponly.efi. UEFI HTTP boot clients (16) get snponly.efi by URL: the
+// chain over HTTP boot is not done.
 //
 // A job (a rule's arguments: which image to restore where) goes only to
 // the client itself: /boot.ipxe?mac=MAC answers with the job only when the

@@ -421,7 +421,7 @@ func TestTFTPSecureBoot(t *testing.T) {
 						t.Errorf("%s: %q %v", name, b, err)
 					}
 				}
-				if b, err := fetch("/grub/lifeboat/52:54:00:12:34:56.cfg"); err != nil || !strings.Contains(string(b), "linux (tftp,192.168.77.1)/rescue/vmlinuz ") {
+				if b, err := fetch("/grub/lifeboat/52:54:00:12:34:56.cfg"); err != nil || !strings.Contains(string(b), "linux (http,192.168.77.1)/rescue/vmlinuz ") {
 					t.Errorf("client configuration: %q %v", b, err)
 				}
 				for _, name := range []string{"/grub/../rescue/bundle.json", "//grub/grub.cfg", "/grub/lifeboat/../grub.cfg", "secureboot/../rescue/bundle.json", "secureboot/bootx64.efi", "grub/lifeboat/52-54-00-12-34-56.cfg"} {

@@ -13,37 +13,34 @@ import (
 )
 
 // UEFILoader is what UEFI PXE clients (DHCP option 93 = 7 or 9) are told
-// to boot first. UEFI HTTP boot clients (16) always get iPXE by URL:
-// Debian's signed GRUB 2.06 loaded over HTTP boot finds no configuration.
-// BIOS clients always get iPXE
-// (undionly.kpxe), and iPXE (chained or in a NIC's ROM) always gets the
-// iPXE script.
+// to boot first, in full and in proxy mode. UEFI HTTP boot clients (16)
+// always get iPXE by URL (the signed chain over HTTP boot is not done: not
+// tested in QEMU). BIOS clients always get iPXE (undionly.kpxe), and iPXE
+// (chained or in a NIC's ROM) always gets the iPXE script.
 //
 // The server cannot tell from a DHCP request whether the client's
 // firmware enforces Secure Boot, so the choice is per server, not per
-// client: UEFILoaderAuto gives every UEFI client of a full-mode server the
-// signed chain when the bundle holds it, because that chain boots with
-// Secure Boot on and off, while iPXE (unsigned) boots only with it off.
+// client: UEFILoaderAuto gives every UEFI client the signed chain when the
+// bundle holds it, because that chain boots with Secure Boot on and off,
+// while iPXE (unsigned) boots only with it off.
 //
-// A proxy is different: Debian's signed GRUB (2.06) takes its TFTP server
-// from the DHCP server's answer (its next-server), not from the proxy
-// offer that shim and the firmware follow, so behind an ordinary router it
-// finds no configuration and stops, where iPXE would have booted every
-// client without Secure Boot. There, auto keeps iPXE, and UEFILoaderShim is
-// for networks whose DHCP server names this server as next-server.
+// Behind a proxy, the network GRUB (trixie's 2.12) finds this server from
+// the proxy offer the firmware followed, even when the network's DHCP
+// server names another next-server (seen in TestPXESecureBootProxy; the
+// 2.06 it replaced looked only at the DHCP server's next-server).
 type UEFILoader int
 
 const (
-	// UEFILoaderAuto is UEFILoaderShim in full mode when the rescue
-	// bundle holds the signed chain, and UEFILoaderIPXE otherwise (in
-	// proxy mode, or with a bundle built without Secure Boot support).
+	// UEFILoaderAuto is UEFILoaderShim when the rescue bundle holds the
+	// signed chain, and UEFILoaderIPXE with a bundle built without
+	// Secure Boot support.
 	UEFILoaderAuto UEFILoader = iota
 	// UEFILoaderShim: shimx64.efi (signed by the Microsoft UEFI CA), which
 	// loads Debian's signed network GRUB (served as grubx64.efi beside
-	// it), whose per-client grub.cfg loads the Debian-signed kernel and
-	// the initramfs over TFTP (that GRUB has no http). Boots with Secure
-	// Boot on or off; slower to start than iPXE (two loaders, kernel and
-	// initramfs over TFTP at firmware speed).
+	// it) over TFTP, whose per-client grub.cfg loads the Debian-signed
+	// kernel and the initramfs over HTTP. Boots with Secure Boot on or
+	// off; slower to start than iPXE (two loaders over TFTP at firmware
+	// speed, and GRUB's own TCP).
 	UEFILoaderShim
 	// UEFILoaderIPXE: snponly.efi, the way UEFI clients booted before
 	// Secure Boot support. Unsigned: firmware with Secure Boot on refuses
@@ -75,8 +72,8 @@ func ParseUEFILoader(s string) (UEFILoader, error) {
 
 // The signed boot chain in a rescue bundle, as rescue/bundle writes it:
 // Debian's shim-signed and grub-efi-amd64-signed (grubnetx64.efi is the
-// network GRUB, whose built-in prefix is /grub and which has tftp and
-// efinet built in, but not http: under Secure Boot it loads no modules).
+// network GRUB, whose built-in prefix is /grub and which has tftp,
+// efinet and http built in: under Secure Boot it loads no modules).
 const (
 	bundleShim        = "boot/" + bundle.ShimEFI
 	bundleGRUBNet     = "boot/" + bundle.GrubNetEFI
@@ -170,14 +167,16 @@ echo "Lifeboat: this machine's configuration could not be loaded from the PXE se
 }
 
 // grubClientCfg is one client's GRUB configuration: the same kernel,
-// initramfs and command line as its iPXE script. Debian's signed network
-// GRUB has TFTP but no HTTP built in (and loads no modules under Secure
-// Boot), so the files come over TFTP from this server, whose address is
-// the boot server the firmware was given.
+// initramfs and command line as its iPXE script, over HTTP from this
+// server like iPXE's. Debian's signed network GRUB (2.12) has http built
+// in (and loads no modules under Secure Boot). Not over TFTP: that GRUB
+// opens the initramfs at `initrd` and reads it only when the kernel's EFI
+// stub asks, seconds later, and a TFTP transfer idle that long is timed
+// out (an HTTP response waits, bounded by StallTimeout).
 func (s *Server) grubClientCfg(mac, cmdline string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "echo 'Lifeboat: booting the rescue environment for %s'\n", mac)
-	dev := "(tftp," + s.c.Addr.String() + ")"
+	dev := "(http," + s.c.hostPort() + ")"
 	fmt.Fprintf(&b, "linux %s/rescue/vmlinuz", dev)
 	for _, p := range kernel.SplitCmdline(cmdline) {
 		b.WriteString(" " + grubQuote(p))

@@ -75,9 +75,9 @@ func TestUEFILoader(t *testing.T) {
 		{UEFILoaderIPXE, true, false, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
 		{UEFILoaderAuto, false, false, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
 		{UEFILoaderIPXE, false, false, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
-		// A proxy keeps iPXE unless told: GRUB would look for its
-		// configuration at the DHCP server's next-server.
-		{UEFILoaderAuto, true, true, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
+		// A proxy gives the chain as well: GRUB 2.12 finds this server
+		// from the proxy offer (TestPXESecureBootProxy boots it).
+		{UEFILoaderAuto, true, true, shim, shimURL, "undionly.kpxe", "shim+grub"},
 		{UEFILoaderShim, true, true, shim, shimURL, "undionly.kpxe", "shim+grub"},
 		{UEFILoaderIPXE, true, true, "snponly.efi", "http://192.168.77.1/ipxe/snponly.efi", "undionly.kpxe", "ipxe"},
 	} {
@@ -183,8 +183,8 @@ func TestGRUBConfig(t *testing.T) {
 	cfg := string(b)
 	for _, want := range []string{
 		"echo 'Lifeboat: booting the rescue environment for " + mac + "'\n",
-		"linux (tftp,192.168.77.1)/rescue/vmlinuz 'console=ttyS0,115200' 'quiet' 'lifeboat.action=restore' 'lifeboat.image=http://192.168.77.1/images/pc1.lbi' 'lifeboat.target=first-empty-disk' 'lifeboat.report=http://192.168.77.1/api/report/52:54:00:12:34:56?token=",
-		"\ninitrd (tftp,192.168.77.1)/rescue/initramfs\nboot\n",
+		"linux (http,192.168.77.1)/rescue/vmlinuz 'console=ttyS0,115200' 'quiet' 'lifeboat.action=restore' 'lifeboat.image=http://192.168.77.1/images/pc1.lbi' 'lifeboat.target=first-empty-disk' 'lifeboat.report=http://192.168.77.1/api/report/52:54:00:12:34:56?token=",
+		"\ninitrd (http,192.168.77.1)/rescue/initramfs\nboot\n",
 	} {
 		if code != 200 || !strings.Contains(cfg, want) {
 			t.Errorf("the restore client's GRUB configuration lacks %q:\n%s", want, cfg)

@@ -142,14 +142,9 @@ func (s *Server) chooseUEFILoader() error {
 	switch {
 	case s.c.UEFILoader == UEFILoaderIPXE:
 		s.log.Info("pxe: UEFI clients get iPXE (--uefi-loader ipxe); clients with Secure Boot on cannot boot it", "file", s.efiLoader)
-	case why == nil && s.c.Proxy && s.c.UEFILoader == UEFILoaderAuto:
-		s.log.Warn("pxe: proxy mode: UEFI clients get iPXE, which clients with Secure Boot on cannot boot: Debian's signed GRUB takes its TFTP server from the DHCP server's answer (next-server), not from this proxy; make the network's DHCP server name this server as next-server and run with --uefi-loader shim", "file", s.efiLoader, "next-server", s.c.Addr)
 	case why == nil:
 		s.shim = true
 		s.log.Info("pxe: UEFI clients get shim and Debian's signed network GRUB (boots with Secure Boot on or off)", "file", secureBootDir+"/shimx64.efi")
-		if s.c.Proxy {
-			s.log.Warn("pxe: proxy mode with shim: GRUB loads from the next-server of the DHCP server's answer; the network's DHCP server must name this server there", "next-server", s.c.Addr)
-		}
 	case s.c.UEFILoader == UEFILoaderShim:
 		return fmt.Errorf("UEFI loader shim: the rescue bundle %s cannot boot under Secure Boot: %v; rebuild it with make rescue (it fetches Debian's shim-signed and grub-efi-amd64-signed), or serve UEFI clients iPXE with --uefi-loader ipxe", s.c.Bundle, why)
 	default:

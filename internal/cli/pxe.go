@@ -54,10 +54,9 @@ BIOS clients get iPXE. UEFI clients get shim and Debian's signed network
 GRUB when the bundle holds them (make rescue fetches them): that chain
 boots with Secure Boot on or off, and the server cannot tell which a
 client has. --uefi-loader ipxe gives UEFI clients iPXE instead (it starts
-faster, but firmware with Secure Boot on refuses it). With --proxy, UEFI
-clients keep iPXE unless --uefi-loader shim is given, because that GRUB
-loads from the DHCP server's next-server: the network's DHCP server must
-name this server there.
+faster, but firmware with Secure Boot on refuses it). The same holds with
+--proxy: the network GRUB finds this server from the proxy offer. UEFI HTTP
+boot clients get iPXE.
 
 Rules file (--rules), first matching entry wins:
 

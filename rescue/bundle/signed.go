@@ -76,20 +76,21 @@ const (
 // accepts it: 2.12's SBAT generation (grub,7) is above the one shim
 // requires (grub,5), and Debian's Secure Boot CA signs both.
 //
-// The network GRUB (GrubNetEFI) stays bookworm's 2.06: trixie's 2.12
-// opens the initramfs over TFTP at `initrd`, reads it only when the
-// kernel's EFI stub asks for it (LoadFile2) after the kernel started, by
-// then the PXE server has timed the transfer out ("Failed to load
-// initrd: 0x8000000000000001" under Secure Boot and without, seen in
-// TestPXESecureBoot). So the PXE path still needs 320 MB under Secure
-// Boot.
+// The network GRUB (GrubNetEFI) is trixie's 2.12 too, for the same
+// reason, and because it has http built in (2.06 had only tftp): 2.12
+// opens the initramfs at `initrd` but reads it only when the kernel's EFI
+// stub asks for it (LoadFile2), seconds later under Secure Boot, and a
+// TFTP transfer left idle that long is timed out by the server ("Failed
+// to load initrd: 0x8000000000000001"), where an HTTP response waits. So
+// the PXE server's GRUB configuration loads the kernel and the initramfs
+// over HTTP (pxe's grubClientCfg).
 const grubSuite = "trixie"
 
 var signedFiles = []struct{ pkg, suite, src, name, signer string }{
 	{"shim-signed", "", "usr/lib/shim/shimx64.efi.signed", ShimEFI, microsoftCA},
 	{"shim-helpers-amd64-signed", "", "usr/lib/shim/mmx64.efi.signed", MokManagerEFI, debianCA},
 	{"grub-efi-amd64-signed", grubSuite, "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed", GrubEFI, debianCA},
-	{"grub-efi-amd64-signed", "", "usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", GrubNetEFI, debianCA},
+	{"grub-efi-amd64-signed", grubSuite, "usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", GrubNetEFI, debianCA},
 }
 
 // SecureBootCapable reports whether media and the PXE server can boot the
