@@ -90,11 +90,14 @@ func (s *Server) bootFile(fw Firmware, mac string) string {
 		}
 		return s.efiLoader
 	case FirmwareUEFIHTTP:
-		// Not shim: Debian's signed GRUB 2.06, loaded by shim over UEFI
-		// HTTP boot, found no network configuration and stopped at its
-		// prompt (seen in QEMU); 2.12 is not tried there yet. iPXE boots
-		// such clients when Secure Boot is off.
-		return "http://" + s.c.hostPort() + "/ipxe/" + s.efiLoader
+		// The same chain by URL: shim fetches grubx64.efi from beside
+		// itself over HTTP, and GRUB 2.12 its prefix (2.06, loaded over
+		// HTTP boot, found no configuration).
+		base := "http://" + s.c.hostPort() + "/"
+		if s.shim {
+			return base + secureBootDir + "/shimx64.efi"
+		}
+		return base + "ipxe/" + s.efiLoader
 	}
 	return ""
 }

@@ -22,9 +22,9 @@
 // client's own configuration with the same kernel, initramfs and command
 // line its iPXE script would have had, loaded over HTTP (GRUB 2.12 has http
 // built in). The same in proxy mode: that GRUB finds this server from the
-// proxy offer. Without the chain in the bundle, UEFI clients get
-// snponly.efi. UEFI HTTP boot clients (16) get snponly.efi by URL: the
-// chain over HTTP boot is not done.
+// proxy offer. UEFI HTTP boot clients (16) get the same chain by URL
+// (http://SERVER/secureboot/shimx64.efi), all of it over HTTP. Without the
+// chain in the bundle, UEFI clients get snponly.efi (by URL for HTTP boot).
 //
 // A job (a rule's arguments: which image to restore where) goes only to
 // the client itself: /boot.ipxe?mac=MAC answers with the job only when the

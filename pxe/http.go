@@ -216,16 +216,20 @@ func (s *Server) httpRefused(w http.ResponseWriter, r *http.Request, mac string,
 // HTTP (UEFI HTTP boot): the same configurations as over TFTP.
 func (s *Server) serveGRUB(w http.ResponseWriter, r *http.Request) {
 	ip := remoteIP(r)
-	cfg, args, err := s.grubConfig(r.PathValue("name"), ip)
+	name := r.PathValue("name")
+	cfg, args, err := s.grubConfig(name, ip)
 	if err != nil {
 		s.httpRefused(w, r, s.clients.macOf(ip), ip, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, cfg)
+	// As over TFTP: which configuration, and the job it carried.
+	log := s.log.With("mac", s.clients.macOf(ip), "ip", ip, "file", clean(grubCfgPrefixName+"/"+name, maxText))
 	if args != "" {
-		s.log.Info("http: grub config", "mac", s.clients.macOf(ip), "ip", ip, "args", args)
+		log.Info("http: grub config", "args", args)
 	}
+	log.Info("http: sent", "bytes", len(cfg))
 }
 
 type countingWriter struct {

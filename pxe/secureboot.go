@@ -12,11 +12,12 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/rescue/kernel"
 )
 
-// UEFILoader is what UEFI PXE clients (DHCP option 93 = 7 or 9) are told
-// to boot first, in full and in proxy mode. UEFI HTTP boot clients (16)
-// always get iPXE by URL (the signed chain over HTTP boot is not done: not
-// tested in QEMU). BIOS clients always get iPXE (undionly.kpxe), and iPXE
-// (chained or in a NIC's ROM) always gets the iPXE script.
+// UEFILoader is what UEFI network boot clients are told to boot first, in
+// full and in proxy mode: PXE clients (DHCP option 93 = 7 or 9) by TFTP
+// name, HTTP boot clients (16) by URL, from which shim fetches GRUB and
+// GRUB its configuration over HTTP. BIOS clients always get iPXE
+// (undionly.kpxe), and iPXE (chained or in a NIC's ROM) always gets the
+// iPXE script.
 //
 // The server cannot tell from a DHCP request whether the client's
 // firmware enforces Secure Boot, so the choice is per server, not per
@@ -101,9 +102,9 @@ var errNotTheClient = errors.New("a job is sent only to the client itself")
 // table and the log: "ipxe" or "shim+grub" ("" for none).
 func (s *Server) loaderName(fw Firmware) string {
 	switch fw {
-	case FirmwareBIOS, FirmwareIPXE, FirmwareUEFIHTTP:
+	case FirmwareBIOS, FirmwareIPXE:
 		return loaderIPXE
-	case FirmwareUEFI:
+	case FirmwareUEFI, FirmwareUEFIHTTP:
 		if s.shim {
 			return loaderShim
 		}

@@ -62,9 +62,8 @@ func TestUEFILoader(t *testing.T) {
 		dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003001")),
 		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64_HTTP)),
 	}
-	// HTTP boot clients always get iPXE: the signed GRUB loaded over HTTP
-	// boot finds no configuration.
-	shim, shimURL := "secureboot/shimx64.efi", "http://192.168.77.1/ipxe/snponly.efi"
+	// HTTP boot clients get the chain by URL.
+	shim, shimURL := "secureboot/shimx64.efi", "http://192.168.77.1/secureboot/shimx64.efi"
 	for _, tc := range []struct {
 		loader                        UEFILoader
 		signed, proxy                 bool
@@ -105,7 +104,7 @@ func TestUEFILoader(t *testing.T) {
 				}{
 					{"uefi7", pxeClient(iana.EFI_X86_64), tc.uefi, tc.uefiLoaderS},
 					{"uefi9", pxeClient(iana.EFI_BC), tc.uefi, tc.uefiLoaderS},
-					{"uefi-http", httpBoot, tc.http, "ipxe"},
+					{"uefi-http", httpBoot, tc.http, tc.uefiLoaderS},
 					{"bios", pxeClient(iana.INTEL_X86PC), tc.bios, "ipxe"},
 					{"ipxe rom", ipxe, "http://192.168.77.1/boot.ipxe?mac=" + mac, "ipxe"},
 				} {

@@ -45,6 +45,12 @@ func secureBootClients() []pxeClient {
 		{name: "uefi", o: qemu.Options{Firmware: qemu.UEFIPflash, Machine: "q35", NoNICROM: true, MemoryMB: sbMemoryMB},
 			secureboot: "0", loader: "shim+grub", fetched: []string{"secureboot/shimx64.efi", "secureboot/grubx64.efi", "rescue/initramfs"},
 			script: `msg="tftp: grub config"`},
+		// UEFI HTTP boot with Secure Boot: the chain by URL, all of it
+		// over HTTP (the firmware shim, shim GRUB, GRUB its
+		// configuration, kernel and initramfs).
+		{name: "uefi-http-secureboot", o: qemu.Options{Firmware: qemu.UEFISecureBoot, NoNICROM: true, HTTPBoot: true, MemoryMB: sbMemoryMB},
+			secureboot: "1", loader: "shim+grub", fetched: []string{"secureboot/shimx64.efi", "secureboot/grubx64.efi", "grub/grub.cfg", "rescue/vmlinuz", "rescue/initramfs"},
+			script: `msg="http: grub config"`},
 		// QEMU's NIC ROM is iPXE: the BIOS client asks for the script
 		// straight away.
 		{name: "bios", o: qemu.Options{Firmware: qemu.BIOS, MemoryMB: sbMemoryMB},
@@ -61,7 +67,7 @@ func secureBootClients() []pxeClient {
 // the test proves the state rather than assumes it.
 func TestPXESecureBoot(t *testing.T) {
 	dir, src, imgs, rules := restoreFixture(t, "http://{server}/images/pc1.lbi")
-	l := newLab(t, 3)
+	l := newLab(t, 4)
 	log := l.serve(t, "--images", imgs, "--rules", rules)
 	secureBootRestore(t, l, log, dir, src, secureBootClients())
 }

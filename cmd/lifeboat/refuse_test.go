@@ -211,11 +211,16 @@ func TestDeviceRefusals(t *testing.T) {
 	f, _ := os.Create(backing)
 	f.Truncate(64 << 20)
 	f.Close()
-	sh(t, "mkfs.ext4", "-q", backing)
+	// The device's bytes must change only if lifeboat writes them: no
+	// lazy inode-table or journal initialisation by the kernel after
+	// mounting (ext4lazyinit), and no access-time updates when the
+	// refusal reads the image (the test failed once on a fresh machine
+	// with "device written" without either).
+	sh(t, "mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", backing)
 	loop := strings.TrimSpace(sh(t, "losetup", "--find", "--show", backing))
 	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
 	mnt := t.TempDir()
-	sh(t, "mount", loop, mnt)
+	sh(t, "mount", "-o", "noatime", loop, mnt)
 	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
 	devSum := fileSum(t, backing)
 

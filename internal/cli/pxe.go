@@ -56,7 +56,7 @@ boots with Secure Boot on or off, and the server cannot tell which a
 client has. --uefi-loader ipxe gives UEFI clients iPXE instead (it starts
 faster, but firmware with Secure Boot on refuses it). The same holds with
 --proxy: the network GRUB finds this server from the proxy offer. UEFI HTTP
-boot clients get iPXE.
+boot clients get the same chain by URL.
 
 Rules file (--rules), first matching entry wins:
 

@@ -203,6 +203,12 @@ type Options struct {
 	// NoNICROM leaves out QEMU's iPXE option ROM on NetTap, so that OVMF's
 	// own network stack does the PXE boot (firmware that only does TFTP).
 	NoNICROM bool
+	// HTTPBoot makes OVMF boot from the network by UEFI HTTP boot (DHCP
+	// option 93 = 16, a URL as boot file) instead of PXE, as a PC set to
+	// "UEFI HTTP boot" does: OVMF's PXE is switched off through its
+	// fw_cfg knobs, so its HTTPv4 boot option is the first that can
+	// boot. With NoNICROM on NetTap, under UEFI firmware.
+	HTTPBoot bool
 	// Append is the kernel command line. The console is the first serial
 	// port, so it needs console=ttyS0 for the kernel's and init's output.
 	Append   string
@@ -340,6 +346,13 @@ func (o Options) args(accel Accel, qmpSock string) ([]string, error) {
 			dev += ",romfile="
 		}
 		a = append(a, "-netdev", "tap,id="+netID+",ifname="+optEscape(o.Tap)+",script=no,downscript=no", "-device", dev)
+		if o.HTTPBoot {
+			if o.Firmware == BIOS || !o.NoNICROM {
+				return nil, fmt.Errorf("qemu: HTTPBoot needs UEFI firmware and NoNICROM (iPXE's ROM would boot first)")
+			}
+			a = append(a, "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n",
+				"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n")
+		}
 	default:
 		return nil, fmt.Errorf("qemu: unknown %v", o.Net)
 	}
