@@ -4,6 +4,10 @@ package images
 
 import "os"
 
-// tryLock: Windows refuses to remove a file another process has open, which
-// protects a running writer's parts without an advisory lock.
+// lockByHandle is false here: Windows refuses to remove or rename a file
+// another process has open, which protects a running writer's parts
+// without an advisory lock; a handle kept open for one would stop the
+// writer's own rename into place ("Sharing violation", seen under Wine).
+const lockByHandle = false
+
 func tryLock(*os.File) bool { return true }

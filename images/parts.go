@@ -146,6 +146,9 @@ func (s *partSink) start() error {
 		return fmt.Errorf("create image part: %w", err)
 	}
 	s.first = f
+	if !lockByHandle {
+		return nil
+	}
 	if l, err := os.Open(f.Name()); err == nil {
 		if tryLock(l) {
 			s.lock = l
@@ -414,6 +417,9 @@ func CleanInterrupted(base string) ([]string, error) {
 	defer f.Close()
 	if !tryLock(f) {
 		return nil, &ExistsError{Path: first, What: "another backup or merge is writing this image now"}
+	}
+	if !lockByHandle {
+		f.Close() // Windows removes no file that is open, ours included
 	}
 	var removed []string
 	for _, name := range Interrupted(base) {

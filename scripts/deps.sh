@@ -28,6 +28,7 @@ pkgs=(
   iproute2    # network namespaces for the PXE tests
   coreutils
   gcc libc6-dev  # go test -race (make test runs rescue, tui and pxe under it)
+  wine64 gcc-mingw-w64-x86-64  # the Windows lane: lifeboat.exe under Wine (cmd/lifeboat TestWindowsLane)
   make
 )
 
