@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -245,7 +246,10 @@ func inspectSource(src *blockdev.Device, o BackupOptions, s *images.Stream) *sou
 			}
 		}
 	}
-	if len(sc.liveAt) > 0 {
+	if len(sc.liveAt) > 0 && runtime.GOOS == "windows" {
+		sc.warnings = append(sc.warnings, fmt.Sprintf("%s holds mounted volumes (%s): they are live, and lifeboat cannot take a VSS snapshot of them yet, so files that change while they are read may be stored half-old, half-new; for a consistent image back this disk up from the Lifeboat rescue media",
+			o.Source, strings.Join(sc.liveAt, ", ")))
+	} else if len(sc.liveAt) > 0 {
 		sc.warnings = append(sc.warnings, fmt.Sprintf("%s is mounted read-write at %s: it is live, and files that change while it is read may be stored half-old, half-new; for a consistent image unmount it first, or remount it read-only (mount -o remount,ro %s), or back it up from the rescue media",
 			o.Source, strings.Join(sc.liveAt, ", "), sc.liveAt[0]))
 	}
@@ -313,6 +317,10 @@ func readWriteMounts(path string) []string {
 	points, err := blockdev.MountPoints(path)
 	if err != nil || len(points) == 0 {
 		return nil
+	}
+	if runtime.GOOS == "windows" {
+		// Windows mounts its volumes read-write, and has no mountinfo.
+		return points
 	}
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -197,6 +198,50 @@ func TestWindowsLane(t *testing.T) {
 		// A wrong password is refused on Windows as on Linux.
 		if r := w.run(t, []string{"LIFEBOAT_PASSWORD=wrong"}, "check", points[0]); r.code == 0 {
 			t.Errorf("check with a wrong password passed on Windows")
+		}
+	})
+
+	t.Run("disks", func(t *testing.T) {
+		// The Windows disk code runs too, as far as Wine goes: disks
+		// enumerates \\.\PhysicalDriveN and asks the storage IOCTLs.
+		// Wine 8 answers DISK_GEOMETRY_EX and STORAGE_QUERY_PROPERTY
+		// for its one PhysicalDrive0, not GET_LENGTH_INFO, and fails
+		// raw reads ("Invalid function"), which the listing shows as
+		// the disk's error.
+		r := w.must(t, nil, "disks", "--json")
+		var disks []struct {
+			Path       string `json:"path"`
+			Size       int64  `json:"size"`
+			SectorSize int    `json:"sector_size"`
+			Error      string `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &disks); err != nil {
+			t.Fatalf("disks --json: %v\n%s", err, r.stdout)
+		}
+		for _, d := range disks {
+			if !strings.HasPrefix(d.Path, `\\.\PhysicalDrive`) {
+				t.Errorf(`disk path %q, want \\.\PhysicalDriveN`, d.Path)
+			}
+			if d.Size > 0 && d.SectorSize < 512 {
+				t.Errorf("%s: %d bytes with %d-byte sectors", d.Path, d.Size, d.SectorSize)
+			}
+		}
+		t.Logf("Wine's disks: %+v", disks)
+		// Disks by number, as Windows numbers them: one that does not
+		// exist is named as such, and a restore onto it creates no file
+		// called "63".
+		img := filepath.Join(t.TempDir(), "x.lbi")
+		os.WriteFile(img+".src", mixedFile(t, 1<<20, 3), 0o644)
+		w.must(t, nil, "backup", "disk", img+".src", "-o", img, "-q")
+		if r := w.run(t, nil, "backup", "disk", "63", "-o", img+"2"); r.code != 6 || !strings.Contains(r.stderr, "there is no disk 63") {
+			t.Errorf("backup disk 63: exit %d, want 6 naming the disk: %s", r.code, r.stderr)
+		}
+		if r := w.run(t, nil, "restore", img, "--target", "63", "--yes"); r.code != 6 || !strings.Contains(r.stderr, `\\.\PhysicalDrive63`) {
+			t.Errorf(`restore --target 63: exit %d, want 6 naming \\.\PhysicalDrive63: %s`, r.code, r.stderr)
+		}
+		if _, err := os.Stat("63"); err == nil {
+			os.Remove("63")
+			t.Errorf("restore --target 63 created a file named 63")
 		}
 	})
 

@@ -17,8 +17,10 @@
 // view the disk through io.NewSectionReader / io.NewOffsetWriter using
 // Partition.Start and Partition.Size from List.
 //
-// Everything works on Linux. On Windows plain image files work fully and
-// disks return errors wrapping errors.ErrUnsupported. Elsewhere plain image
+// Everything works on Linux. On Windows plain image files work fully,
+// whole disks (\\.\PhysicalDriveN) can be listed and read, MountPoints
+// and Holds know their volumes, and writing to disks and opening volumes
+// return errors wrapping errors.ErrUnsupported. Elsewhere plain image
 // files can be read and written, and disks, exclusive opens and MountPoints
 // return errors.ErrUnsupported, so that a caller refuses rather than guesses.
 package blockdev
@@ -85,6 +87,9 @@ type Device struct {
 
 	f    *os.File
 	mode Mode
+	// in reads for ReadAt when the device takes only whole sectors
+	// (Windows' disks); nil reads f directly.
+	in io.ReaderAt
 }
 
 var (
@@ -101,14 +106,18 @@ func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 	if off >= d.Size && len(p) > 0 {
 		return 0, io.EOF
 	}
+	in := io.ReaderAt(d.f)
+	if d.in != nil {
+		in = d.in
+	}
 	if rest := d.Size - off; int64(len(p)) > rest {
-		n, err := d.f.ReadAt(p[:rest], off)
+		n, err := in.ReadAt(p[:rest], off)
 		if err == nil {
 			err = io.EOF
 		}
 		return n, err
 	}
-	return d.f.ReadAt(p, off)
+	return in.ReadAt(p, off)
 }
 
 // WriteAt writes p at off. It refuses to write past Size; the bytes that fit

@@ -1,32 +1,141 @@
 package blockdev
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"unicode/utf16"
 
 	"golang.org/x/sys/windows"
 )
 
-// Open opens a plain image file. Physical drives (\\.\PhysicalDriveN) and
-// volumes are not supported yet on Windows. It never creates or truncates
-// anything. Errors name the path and say what to do, and wrap the cause:
-// errors.Is(err, fs.ErrNotExist), fs.ErrPermission and ErrBusy work.
+// Open opens a plain image file, or a whole disk (\\.\PhysicalDriveN)
+// for reading. Writing to disks and volumes (\\.\C:) is not supported
+// on Windows yet. It never creates or truncates anything. Errors name the
+// path and say what to do, and wrap the cause: errors.Is(err,
+// fs.ErrNotExist), fs.ErrPermission and ErrBusy work.
 func Open(path string, mode Mode) (*Device, error) {
 	if err := checkMode(path, mode); err != nil {
 		return nil, err
 	}
 	if isDevicePath(path) {
-		return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf(
-			"writing to physical drives on Windows is not yet supported; use an image file, or boot the Lifeboat rescue system: %w",
-			errors.ErrUnsupported)}
+		if n, ok := DiskNumber(path); ok {
+			return openDisk(path, n, mode)
+		}
+		return nil, unsupportedDevice("open", path)
 	}
 	open := osOpen
 	if mode == ReadWriteExclusive {
 		open = openUnshared
 	}
 	return openPlain(path, mode, open)
+}
+
+// openDisk opens disk n (path is its \\.\PhysicalDriveN name) for
+// reading: its size and logical sector size from the storage IOCTLs, and
+// reads aligned to whole sectors, as a disk handle requires.
+func openDisk(path string, n int, mode Mode) (*Device, error) {
+	if mode.writable() {
+		return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf(
+			"writing to disks on Windows is not supported yet (its volumes would have to be locked and dismounted first); restore to an image file, or boot the Lifeboat rescue media to write to this disk: %w",
+			errors.ErrUnsupported)}
+	}
+	h, err := openHandle(path, windows.GENERIC_READ)
+	if err != nil {
+		return nil, diskOpenError(path, n, err)
+	}
+	f := os.NewFile(uintptr(h), path)
+	size, sector, err := diskSize(h)
+	if err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return &Device{Path: path, Size: size, SectorSize: sector, IsBlock: true, f: f, mode: mode,
+		in: sectorReader{f, int64(sector)}}, nil
+}
+
+// openHandle opens a disk or volume name with access (0: only to ask it
+// questions, which needs no elevation), sharing it with everyone.
+func openHandle(name string, access uint32) (windows.Handle, error) {
+	p, err := windows.UTF16PtrFromString(name)
+	if err != nil {
+		return windows.InvalidHandle, err
+	}
+	return windows.CreateFile(p, access, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, nil, windows.OPEN_EXISTING, 0, 0)
+}
+
+// diskOpenError says what to do when disk n cannot be opened: elevate, or
+// pick a disk that exists.
+func diskOpenError(path string, n int, err error) error {
+	switch {
+	case errors.Is(err, windows.ERROR_ACCESS_DENIED):
+		return &os.PathError{Op: "open", Path: path, Err: &hintError{
+			msg:  "access denied: reading a disk needs administrator rights; run lifeboat from an elevated prompt (right-click the terminal, Run as administrator)",
+			errs: []error{err, fs.ErrPermission}}}
+	case errors.Is(err, windows.ERROR_FILE_NOT_FOUND), errors.Is(err, windows.ERROR_PATH_NOT_FOUND):
+		return &os.PathError{Op: "open", Path: path, Err: &hintError{
+			msg:  fmt.Sprintf("there is no disk %d; lifeboat disks lists the disks", n),
+			errs: []error{err, fs.ErrNotExist}}}
+	}
+	return &os.PathError{Op: "open", Path: path, Err: err}
+}
+
+// diskSize asks an open disk for its logical sector size and its size
+// (GET_LENGTH_INFO, else the geometry's DiskSize).
+func diskSize(h windows.Handle) (size int64, sector int, err error) {
+	b, err := ioctl(h, ioctlDiskGetDriveGeometryEx, nil, 256)
+	if err != nil {
+		return 0, 0, fmt.Errorf("IOCTL_DISK_GET_DRIVE_GEOMETRY_EX: %w", err)
+	}
+	g, err := decodeGeometryEx(b)
+	if err != nil {
+		return 0, 0, err
+	}
+	size = g.DiskSize
+	if b, err := ioctl(h, ioctlDiskGetLengthInfo, nil, 8); err == nil {
+		if size, err = decodeLengthInfo(b); err != nil {
+			return 0, 0, err
+		}
+	}
+	if size%int64(g.BytesPerSector) != 0 {
+		return 0, 0, fmt.Errorf("the disk's size %d is not a multiple of its %d-byte sectors", size, g.BytesPerSector)
+	}
+	return size, g.BytesPerSector, nil
+}
+
+// ioctl sends code with in and returns the answer, growing the buffer from
+// size while the driver says it is too small (up to 1 MiB).
+func ioctl(h windows.Handle, code uint32, in []byte, size int) ([]byte, error) {
+	var inp *byte
+	if len(in) > 0 {
+		inp = &in[0]
+	}
+	for {
+		out := make([]byte, size)
+		var n uint32
+		err := windows.DeviceIoControl(h, code, inp, uint32(len(in)), &out[0], uint32(len(out)), &n, nil)
+		if (errors.Is(err, windows.ERROR_INSUFFICIENT_BUFFER) || errors.Is(err, windows.ERROR_MORE_DATA)) && size < 1<<20 {
+			size *= 4
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return out[:n], nil
+	}
+}
+
+// storageQuery asks IOCTL_STORAGE_QUERY_PROPERTY for a standard property
+// (STORAGE_PROPERTY_QUERY: PropertyId, QueryType 0, padded to 12 bytes).
+func storageQuery(h windows.Handle, property uint32) ([]byte, error) {
+	in := make([]byte, 12)
+	binary.LittleEndian.PutUint32(in, property)
+	return ioctl(h, ioctlStorageQueryProperty, in, 1024)
 }
 
 // isDevicePath reports whether path names a device rather than a file:
@@ -75,6 +184,23 @@ func (d *Device) DropCache() error {
 // file index.
 func (d *Device) ID() (ID, error) {
 	rc, err := d.f.SyscallConn()
+	if err == nil && d.IsBlock {
+		// A disk: its number (STORAGE_DEVICE_NUMBER).
+		var num int
+		var numErr error
+		if err := rc.Control(func(h uintptr) {
+			var b []byte
+			if b, numErr = ioctl(windows.Handle(h), ioctlStorageGetDeviceNumber, nil, 12); numErr == nil {
+				num, numErr = decodeDeviceNumber(b)
+			}
+		}); err != nil {
+			numErr = err
+		}
+		if numErr != nil {
+			return ID{}, &os.PathError{Op: "stat", Path: d.Path, Err: numErr}
+		}
+		return ID{Dev: uint64(num), Block: true}, nil
+	}
 	if err != nil {
 		return ID{}, &os.PathError{Op: "stat", Path: d.Path, Err: err}
 	}
@@ -94,18 +220,143 @@ func (d *Device) ID() (ID, error) {
 	}, nil
 }
 
-// List is not supported on Windows yet.
+// List returns the disks Windows numbers (\\.\PhysicalDrive0 to 63),
+// ordered by number: size, sector size, bus, model and serial from the
+// storage IOCTLs, which need no elevation; the partitions, whose table
+// Windows reads only for an administrator, named by their drive letters
+// where a volume starts at one.
 func List() ([]Disk, error) {
-	return nil, fmt.Errorf("list disks: not yet supported on Windows; give the path of an image file, or boot the Lifeboat rescue system: %w", errors.ErrUnsupported)
+	vols, _ := listVolumes() // without volumes, disks are still listed
+	var disks []Disk
+	for n := range 64 {
+		path := PhysicalDrivePath(n)
+		h, err := openHandle(path, 0)
+		if err != nil {
+			continue
+		}
+		d := Disk{Name: fmt.Sprintf("PhysicalDrive%d", n), Path: path}
+		if size, sector, err := diskSize(h); err == nil {
+			d.Size, d.SectorSize = size, sector
+		}
+		if b, err := storageQuery(h, storageDeviceProperty); err == nil {
+			if desc, err := decodeDescriptor(b); err == nil {
+				d.Model = strings.TrimSpace(desc.Vendor + " " + desc.Product)
+				d.Serial, d.Bus, d.Removable = desc.Serial, desc.Bus, desc.Removable
+			}
+		}
+		windows.CloseHandle(h)
+		if h, err := openHandle(path, windows.GENERIC_READ); err == nil {
+			if b, err := ioctl(h, ioctlDiskGetDriveLayoutEx, nil, 4096); err == nil {
+				if _, parts, err := decodeDriveLayout(b); err == nil {
+					d.Partitions = nameByVolume(parts, volumesOn(vols, n), n)
+				}
+			}
+			windows.CloseHandle(h)
+		}
+		disks = append(disks, d)
+	}
+	return disks, nil
 }
 
-// MountPoints reports nothing for a plain file: Windows cannot attach a raw
+// nameByVolume names each partition by the volume that starts where it
+// starts on disk n (its first drive letter, e.g. "C:", and \\.\C: as its
+// path), else "PhysicalDriveN partition K" with no path.
+func nameByVolume(parts []Partition, vols []winVolume, n int) []Partition {
+	for i := range parts {
+		parts[i].Name = fmt.Sprintf("PhysicalDrive%d partition %d", n, parts[i].Number)
+		for _, v := range vols {
+			if len(v.Extents) == 0 || v.Extents[0].Disk != n || v.Extents[0].Start != parts[i].Start {
+				continue
+			}
+			for _, p := range v.Paths {
+				if len(p) == 3 && p[1] == ':' {
+					parts[i].Name, parts[i].Path = p[:2], `\\.\`+p[:2]
+					break
+				}
+			}
+		}
+	}
+	return parts
+}
+
+// listVolumes lists the system's volumes with their paths (drive letters
+// and mounted folders) and extents.
+func listVolumes() ([]winVolume, error) {
+	buf := make([]uint16, windows.MAX_PATH+1)
+	fh, err := windows.FindFirstVolume(&buf[0], uint32(len(buf)))
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	defer windows.FindVolumeClose(fh)
+	var vols []winVolume
+	for {
+		name := windows.UTF16ToString(buf)
+		v := winVolume{Name: name, Paths: volumePaths(name)}
+		// The volume's device is its name without the final backslash.
+		if h, err := openHandle(strings.TrimSuffix(name, `\`), 0); err == nil {
+			if b, err := ioctl(h, ioctlVolumeGetVolumeDiskExtent, nil, 256); err == nil {
+				v.Extents, _ = decodeExtents(b)
+			}
+			windows.CloseHandle(h)
+		}
+		vols = append(vols, v)
+		if err := windows.FindNextVolume(fh, &buf[0], uint32(len(buf))); err != nil {
+			break // ERROR_NO_MORE_FILES
+		}
+	}
+	return vols, nil
+}
+
+// volumePaths are a volume's drive letters and mounted folders.
+func volumePaths(name string) []string {
+	p, err := windows.UTF16PtrFromString(name)
+	if err != nil {
+		return nil
+	}
+	buf := make([]uint16, 1024)
+	var n uint32
+	if err := windows.GetVolumePathNamesForVolumeName(p, &buf[0], uint32(len(buf)), &n); err != nil {
+		return nil
+	}
+	var out []string
+	// A list of NUL-terminated names, ended by an empty one.
+	for _, s := range strings.Split(string(utf16.Decode(buf[:min(int(n), len(buf))])), "\x00") {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// MountPoints returns, for a disk, the drive letters and folders of the
+// volumes on it; for a volume (\\.\C:), its own; for a plain file nothing: Windows cannot attach a raw
 // image file as a disk, and a .vhd/.vhdx it has attached is held open so
-// that ReadWriteExclusive fails with ErrBusy. For a device path it returns an
-// error wrapping errors.ErrUnsupported.
+// that ReadWriteExclusive fails with ErrBusy. For a volume path it returns
+// an error wrapping errors.ErrUnsupported.
 func MountPoints(path string) ([]string, error) {
 	if isDevicePath(path) {
-		return nil, unsupportedDevice("mount points", path)
+		n, isDisk := DiskNumber(path)
+		letter := strings.TrimPrefix(strings.ReplaceAll(path, "/", `\`), `\\.\`)
+		if !isDisk && !(len(letter) == 2 && letter[1] == ':') {
+			return nil, unsupportedDevice("mount points", path)
+		}
+		vols, err := listVolumes()
+		if err != nil {
+			return nil, &os.PathError{Op: "mount points", Path: path, Err: err}
+		}
+		points := []string{}
+		if !isDisk {
+			for _, v := range vols {
+				if slices.ContainsFunc(v.Paths, func(p string) bool { return strings.EqualFold(p, letter+`\`) }) {
+					points = append(points, v.Paths...)
+				}
+			}
+			return points, nil
+		}
+		for _, v := range volumesOn(vols, n) {
+			points = append(points, v.Paths...)
+		}
+		return points, nil
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -117,18 +368,65 @@ func MountPoints(path string) ([]string, error) {
 	return []string{}, nil
 }
 
-// Holds reports whether filePath is the same file as the plain file at
-// devicePath (filePath need not exist yet). For a device path it returns an
-// error wrapping errors.ErrUnsupported.
+// Holds reports whether filePath (which need not exist yet) is the same
+// file as the plain file at devicePath, or, for a disk, lies on a volume
+// with a piece on that disk. For a volume path it returns an error
+// wrapping errors.ErrUnsupported.
 func Holds(devicePath, filePath string) (bool, error) {
 	if isDevicePath(devicePath) {
-		return false, unsupportedDevice("holds", devicePath)
+		n, ok := DiskNumber(devicePath)
+		if !ok {
+			return false, unsupportedDevice("holds", devicePath)
+		}
+		ex, err := fileExtents(filePath)
+		if err != nil {
+			return false, &os.PathError{Op: "holds", Path: filePath, Err: err}
+		}
+		for _, e := range ex {
+			if e.Disk == n {
+				return true, nil
+			}
+		}
+		return false, nil
 	}
 	dfi, err := os.Stat(devicePath)
 	if err != nil {
 		return false, openError(devicePath, err)
 	}
 	return sameFileHolds(dfi, filePath)
+}
+
+// fileExtents are the disk extents of the volume that holds filePath (or
+// would, once created).
+func fileExtents(filePath string) ([]extent, error) {
+	abs, err := filepath.Abs(filePath)
+	if err != nil {
+		return nil, err
+	}
+	p, err := windows.UTF16PtrFromString(abs)
+	if err != nil {
+		return nil, err
+	}
+	root := make([]uint16, windows.MAX_PATH+1)
+	if err := windows.GetVolumePathName(p, &root[0], uint32(len(root))); err != nil {
+		return nil, fmt.Errorf("the volume of %s: %w", abs, err)
+	}
+	name := make([]uint16, windows.MAX_PATH+1)
+	if err := windows.GetVolumeNameForVolumeMountPoint(&root[0], &name[0], uint32(len(name))); err != nil {
+		return nil, fmt.Errorf("the volume at %s: %w", windows.UTF16ToString(root), err)
+	}
+	h, err := openHandle(strings.TrimSuffix(windows.UTF16ToString(name), `\`), 0)
+	if err != nil {
+		return nil, err
+	}
+	defer windows.CloseHandle(h)
+	b, err := ioctl(h, ioctlVolumeGetVolumeDiskExtent, nil, 256)
+	if err != nil {
+		// Network shares and RAM disks have no disk extents: they are
+		// on no disk.
+		return nil, nil
+	}
+	return decodeExtents(b)
 }
 
 func unsupportedDevice(op, path string) error {

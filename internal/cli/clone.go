@@ -113,13 +113,14 @@ func cloneCmd(e *env) *cobra.Command {
 				if target == "" {
 					return usagef("no target: add --target DISK")
 				}
+				target = diskName(target)
 				lo, err := lf.options()
 				if err != nil {
 					return err
 				}
 				source := ""
 				if len(args) > 0 {
-					source = args[0]
+					source = diskName(args[0])
 				}
 				if source == "" {
 					if source, err = engine.SystemDisk(); err != nil {

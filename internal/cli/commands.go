@@ -116,6 +116,7 @@ func backupCmd(e *env) *cobra.Command {
 }
 
 func runBackup(c *cobra.Command, e *env, kind images.StreamKind, source string, f *backupFlags) error {
+	source = diskName(source)
 	if f.output == "" {
 		return usagef("no output image: add -o FILE (or -o - for standard output)")
 	}
@@ -449,6 +450,7 @@ func restoreCmd(e *env) *cobra.Command {
 			if target == "" {
 				return usagef("no target: add --target DEVICE (a disk, a partition or an image file)")
 			}
+			target = diskName(target)
 			if partition < 0 {
 				return usagef("--partition %d: partitions are numbered from 1", partition)
 			}
