@@ -51,6 +51,12 @@ func lb(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(lifeboat, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	return runResult(t, cmd, "lifeboat "+strings.Join(args, " "))
+}
+
+// runResult runs cmd and returns its output and exit code, logged as what.
+func runResult(t *testing.T, cmd *exec.Cmd, what string) result {
+	t.Helper()
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -60,7 +66,7 @@ func lb(t *testing.T, env []string, args ...string) result {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("lifeboat %s → %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	t.Logf("%s → %d\n%s%s", what, r.code, r.stdout, r.stderr)
 	return r
 }
 

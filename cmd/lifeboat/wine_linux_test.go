@@ -94,17 +94,7 @@ func (w *wine) run(t *testing.T, env []string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, w.bin, wargs...)
 	cmd.Env = append(append([]string{}, w.env...), env...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	r := result{o.String(), e.String(), 0}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("wine lifeboat.exe %s → %d\n%s%s", strings.Join(wargs[1:], " "), r.code, r.stdout, r.stderr)
-	return r
+	return runResult(t, cmd, "wine lifeboat.exe "+strings.Join(wargs[1:], " "))
 }
 
 func (w *wine) must(t *testing.T, env []string, args ...string) result {
