@@ -124,7 +124,7 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 			return nil, fmt.Errorf("check target %s: %w", target, err)
 		}
-		if len(mps) > 0 {
+		if len(mps) > 0 && !blockdev.DismountsOnOpen() {
 			return nil, refuse(target, "it has mounted filesystems (%s)", "unmount them first (umount), or choose another target", strings.Join(mps, ", "))
 		}
 		dev, err := blockdev.Open(target, blockdev.ReadOnly)
@@ -136,6 +136,9 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 			sectorSize = dev.SectorSize
 		}
 		plan.Overwrites = describeTarget(dev)
+		if len(mps) > 0 {
+			plan.Overwrites = append(plan.Overwrites, fmt.Sprintf("mounted volumes %s: locked and dismounted while it is written (refused if a program has files open on them)", strings.Join(mps, ", ")))
+		}
 		err = d.checkPartitionTarget(dev)
 		if err == nil {
 			err = d.planInto(plan, dev)

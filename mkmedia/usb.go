@@ -361,8 +361,11 @@ func writeUSBDevice(ctx context.Context, target string, s *usbSource, cfg string
 	if err != nil {
 		return fmt.Errorf("check USB target %s: %w", target, err)
 	}
-	if len(mps) > 0 {
+	if len(mps) > 0 && !blockdev.DismountsOnOpen() {
 		return refuse(fmt.Sprintf("it has mounted filesystems (%s)", strings.Join(mps, ", ")), opt.Text("unmount them first (umount), or choose another disk"))
+	}
+	if len(mps) > 0 {
+		log.Info("usb: the stick's volumes are locked and dismounted while it is written", "volumes", strings.Join(mps, ", "))
 	}
 	for _, p := range []string{"/", s.dir} {
 		held, err := blockdev.Holds(target, p)
@@ -387,6 +390,10 @@ func writeUSBDevice(ctx context.Context, target string, s *usbSource, cfg string
 		}
 	}
 	d, err := blockdev.Open(target, blockdev.ReadWriteExclusive)
+	if errors.Is(err, blockdev.ErrBusy) && blockdev.DismountsOnOpen() {
+		// Windows: the error names the volume that could not be locked.
+		return refuse(err.Error(), opt.Text("or choose another disk"))
+	}
 	if errors.Is(err, blockdev.ErrBusy) {
 		return refuse("it is in use (mounted, swap, LVM or RAID)", opt.Text("stop using it first, or choose another disk"))
 	}

@@ -87,9 +87,13 @@ type Device struct {
 
 	f    *os.File
 	mode Mode
-	// in reads for ReadAt when the device takes only whole sectors
-	// (Windows' disks); nil reads f directly.
-	in io.ReaderAt
+	// in reads for ReadAt and out writes for WriteAt when the device
+	// takes only whole sectors (Windows' disks); nil uses f directly.
+	in  io.ReaderAt
+	out io.WriterAt
+	// release runs at Close before f is closed (Windows: tell the system
+	// the partition table changed, unlock the disk's volumes).
+	release func() error
 }
 
 var (
@@ -97,6 +101,13 @@ var (
 	_ io.WriterAt = (*Device)(nil)
 	_ io.Closer   = (*Device)(nil)
 )
+
+// DismountsOnOpen reports whether opening a disk for writing takes its
+// mounted volumes away from the system itself (Windows: they are locked
+// and dismounted until Close, and Open refuses while a program uses one),
+// so that a caller need not refuse a disk because MountPoints lists
+// something; elsewhere it is false: unmount first.
+func DismountsOnOpen() bool { return dismountsOnOpen }
 
 // Mode returns the mode the device was opened with.
 func (d *Device) Mode() Mode { return d.mode }
@@ -129,11 +140,15 @@ func (d *Device) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, &os.PathError{Op: "write", Path: d.Path, Err: fmt.Errorf("negative offset %d", off)}
 	}
+	out := io.WriterAt(d.f)
+	if d.out != nil {
+		out = d.out
+	}
 	if rest := d.Size - off; int64(len(p)) > rest {
 		n := 0
 		if rest > 0 {
 			var err error
-			n, err = d.f.WriteAt(p[:rest], off)
+			n, err = out.WriteAt(p[:rest], off)
 			if err != nil {
 				return n, err
 			}
@@ -142,7 +157,7 @@ func (d *Device) WriteAt(p []byte, off int64) (int, error) {
 			"%d bytes at offset %d go past the end of the device (%d bytes); use a larger target: %w",
 			len(p), off, d.Size, io.ErrShortWrite)}
 	}
-	return d.f.WriteAt(p, off)
+	return out.WriteAt(p, off)
 }
 
 // Sync commits written data to the medium.
@@ -156,7 +171,12 @@ func (d *Device) Sync() error {
 // Close closes the device. It does not sync; call Sync first to learn about
 // write errors.
 func (d *Device) Close() error {
-	return d.f.Close()
+	var err error
+	if d.release != nil {
+		err = d.release()
+		d.release = nil
+	}
+	return errors.Join(err, d.f.Close())
 }
 
 // Zero makes a plain file read as all zeros, quickly: it truncates the file

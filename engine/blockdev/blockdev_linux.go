@@ -234,3 +234,6 @@ func (d *Device) FlushRange(off, n int64) error {
 	}
 	return opErr
 }
+
+// dismountsOnOpen: see DismountsOnOpen.
+const dismountsOnOpen = false

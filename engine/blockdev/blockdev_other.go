@@ -85,3 +85,6 @@ func (d *Device) RereadPartitions() error { return nil }
 // FlushRange syncs the whole device: there is no range sync here, and the
 // cache cannot be dropped, so a read-back may come from the cache.
 func (d *Device) FlushRange(off, n int64) error { return d.DropCache() }
+
+// dismountsOnOpen: see DismountsOnOpen.
+const dismountsOnOpen = false

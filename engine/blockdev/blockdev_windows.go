@@ -9,14 +9,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf16"
 
 	"golang.org/x/sys/windows"
 )
 
-// Open opens a plain image file, or a whole disk (\\.\PhysicalDriveN)
-// for reading. Writing to disks and volumes (\\.\C:) is not supported
-// on Windows yet. It never creates or truncates anything. Errors name the
+// Open opens a plain image file, or a whole disk (\\.\PhysicalDriveN).
+// A disk opened for writing has every volume on it locked and dismounted
+// until Close, and the disk Windows runs from is refused. Volumes
+// (\\.\C:) are not supported on Windows yet. It never creates or truncates anything. Errors name the
 // path and say what to do, and wrap the cause: errors.Is(err,
 // fs.ErrNotExist), fs.ErrPermission and ErrBusy work.
 func Open(path string, mode Mode) (*Device, error) {
@@ -36,16 +38,17 @@ func Open(path string, mode Mode) (*Device, error) {
 	return openPlain(path, mode, open)
 }
 
-// openDisk opens disk n (path is its \\.\PhysicalDriveN name) for
-// reading: its size and logical sector size from the storage IOCTLs, and
-// reads aligned to whole sectors, as a disk handle requires.
+// openDisk opens disk n (path is its \\.\PhysicalDriveN name): its size
+// and logical sector size from the storage IOCTLs, reads and writes
+// aligned to whole sectors, as a disk handle requires. For writing, the
+// disk's volumes are locked and dismounted (lockDisk) until Close, which
+// also has Windows re-read the partition table.
 func openDisk(path string, n int, mode Mode) (*Device, error) {
+	access := uint32(windows.GENERIC_READ)
 	if mode.writable() {
-		return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf(
-			"writing to disks on Windows is not supported yet (its volumes would have to be locked and dismounted first); restore to an image file, or boot the Lifeboat rescue media to write to this disk: %w",
-			errors.ErrUnsupported)}
+		access |= windows.GENERIC_WRITE
 	}
-	h, err := openHandle(path, windows.GENERIC_READ)
+	h, err := openHandle(path, access)
 	if err != nil {
 		return nil, diskOpenError(path, n, err)
 	}
@@ -55,8 +58,64 @@ func openDisk(path string, n int, mode Mode) (*Device, error) {
 		f.Close()
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	return &Device{Path: path, Size: size, SectorSize: sector, IsBlock: true, f: f, mode: mode,
-		in: sectorReader{f, int64(sector)}}, nil
+	d := &Device{Path: path, Size: size, SectorSize: sector, IsBlock: true, f: f, mode: mode,
+		in: sectorReader{f, int64(sector)}}
+	if !mode.writable() {
+		return d, nil
+	}
+	unlock, err := lockDisk(winVolumes{}, path, n)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	d.out = sectorWriter{f, int64(sector), &sync.Mutex{}}
+	d.release = func() error {
+		_, uerr := ioctl(h, ioctlDiskUpdateProperties, nil, 0)
+		if uerr != nil {
+			uerr = fmt.Errorf("%s: tell Windows to re-read the partition table (IOCTL_DISK_UPDATE_PROPERTIES): %w; unplug and replug the disk, or rescan in Disk Management", path, uerr)
+		}
+		return errors.Join(uerr, unlock())
+	}
+	return d, nil
+}
+
+// winVolumes is volumeAPI with Windows' own calls.
+type winVolumes struct{}
+
+func (winVolumes) volumes() ([]winVolume, error) { return listVolumes() }
+
+func (winVolumes) systemDisks() ([]int, error) {
+	dir, err := windows.GetSystemWindowsDirectory()
+	if err != nil {
+		return nil, err
+	}
+	ex, err := fileExtents(dir)
+	if err != nil {
+		return nil, err
+	}
+	var disks []int
+	for _, e := range ex {
+		disks = append(disks, e.Disk)
+	}
+	return disks, nil
+}
+
+func (winVolumes) lockDismount(name string) (func() error, error) {
+	h, err := openHandle(strings.TrimSuffix(name, `\`), windows.GENERIC_READ|windows.GENERIC_WRITE)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ioctl(h, fsctlLockVolume, nil, 0); err != nil {
+		windows.CloseHandle(h)
+		return nil, fmt.Errorf("FSCTL_LOCK_VOLUME: %w", err)
+	}
+	if _, err := ioctl(h, fsctlDismountVolume, nil, 0); err != nil {
+		windows.CloseHandle(h)
+		return nil, fmt.Errorf("FSCTL_DISMOUNT_VOLUME: %w", err)
+	}
+	// Closing the handle ends the lock; Windows mounts the volume again
+	// when it is next used.
+	return func() error { return windows.CloseHandle(h) }, nil
 }
 
 // openHandle opens a disk or volume name with access (0: only to ask it
@@ -117,10 +176,14 @@ func ioctl(h windows.Handle, code uint32, in []byte, size int) ([]byte, error) {
 	}
 	for {
 		out := make([]byte, size)
+		var outp *byte
+		if size > 0 {
+			outp = &out[0]
+		}
 		var n uint32
-		err := windows.DeviceIoControl(h, code, inp, uint32(len(in)), &out[0], uint32(len(out)), &n, nil)
+		err := windows.DeviceIoControl(h, code, inp, uint32(len(in)), outp, uint32(len(out)), &n, nil)
 		if (errors.Is(err, windows.ERROR_INSUFFICIENT_BUFFER) || errors.Is(err, windows.ERROR_MORE_DATA)) && size < 1<<20 {
-			size *= 4
+			size = max(4*size, 256)
 			continue
 		}
 		if err != nil {
@@ -449,3 +512,6 @@ func (d *Device) RereadPartitions() error { return nil }
 // FlushRange syncs the whole device: there is no range sync here, and the
 // cache cannot be dropped, so a read-back may come from the cache.
 func (d *Device) FlushRange(off, n int64) error { return d.DropCache() }
+
+// dismountsOnOpen: openDisk locks and dismounts a disk's volumes (lockDisk).
+const dismountsOnOpen = true

@@ -1,6 +1,9 @@
 package blockdev
 
-import "io"
+import (
+	"io"
+	"sync"
+)
 
 // sectorReader reads any range from a device that takes only whole,
 // sector-aligned ranges (a Windows disk handle fails others with
@@ -29,4 +32,43 @@ func (s sectorReader) ReadAt(p []byte, off int64) (int, error) {
 		err = io.ErrUnexpectedEOF
 	}
 	return int(got), err
+}
+
+// sectorWriter writes any range to a device that takes only whole,
+// sector-aligned ranges: an aligned write goes straight through, any other
+// reads the sectors around it, changes them and writes them back, one at a
+// time (two such writes into one sector must not both read it first).
+type sectorWriter struct {
+	rw interface {
+		io.ReaderAt
+		io.WriterAt
+	}
+	sector int64
+	mu     *sync.Mutex
+}
+
+func (s sectorWriter) WriteAt(p []byte, off int64) (int, error) {
+	if off%s.sector == 0 && int64(len(p))%s.sector == 0 {
+		return s.rw.WriteAt(p, off)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := off / s.sector * s.sector
+	end := (off + int64(len(p)) + s.sector - 1) / s.sector * s.sector
+	buf := make([]byte, end-start)
+	if n, err := s.rw.ReadAt(buf, start); n < len(buf) {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, err
+	}
+	copy(buf[off-start:], p)
+	if n, err := s.rw.WriteAt(buf, start); n < len(buf) {
+		if err == nil {
+			err = io.ErrShortWrite
+		}
+		// What of p reached the device is unknown; say none.
+		return 0, err
+	}
+	return len(p), nil
 }
