@@ -129,6 +129,25 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 			o.Warn(w)
 		}
 	}
+	// A live disk on Windows: its mounted volumes from snapshots (VSS);
+	// not with --rescue, which reads a damaged disk sector by sector.
+	var rd io.ReaderAt = src
+	var notes []string
+	if !o.Rescue {
+		var release func()
+		rd, release, notes, err = snapshotSource(ctx, o.Source, src, log)
+		defer release()
+		if err != nil {
+			return nil, fmt.Errorf("backup of %s: %w", o.Source, err)
+		}
+	}
+	for _, n := range notes {
+		log.Info("source", "note", n)
+		sc.warnings = append(sc.warnings, n)
+		if o.Warn != nil {
+			o.Warn(n)
+		}
+	}
 	wo := images.WriterOptions{ChunkSize: o.ChunkSize, Compression: o.Compression, Password: o.Password, Cipher: o.Cipher,
 		KDF: o.KDF, SplitSize: o.SplitSize, Overwrite: o.Overwrite, ToolVersion: o.ToolVersion, Mode: o.Mode}
 	point := &images.Point{Kind: images.PointFull}
@@ -160,7 +179,6 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	}
 	defer w.Abort()
 
-	var rd io.ReaderAt = src
 	var salv *salvager
 	if o.Rescue {
 		salv = &salvager{dev: src, log: log}
@@ -247,8 +265,10 @@ func inspectSource(src *blockdev.Device, o BackupOptions, s *images.Stream) *sou
 		}
 	}
 	if len(sc.liveAt) > 0 && runtime.GOOS == "windows" {
-		sc.warnings = append(sc.warnings, fmt.Sprintf("%s holds mounted volumes (%s): they are live, and lifeboat cannot take a VSS snapshot of them yet, so files that change while they are read may be stored half-old, half-new; for a consistent image back this disk up from the Lifeboat rescue media",
-			o.Source, strings.Join(sc.liveAt, ", ")))
+		if platformSnapshotter == nil {
+			sc.warnings = append(sc.warnings, fmt.Sprintf("%s holds mounted volumes (%s): they are live, and no VSS snapshot can be taken of them, so files that change while they are read may be stored half-old, half-new; for a consistent image back this disk up from the Lifeboat rescue media",
+				o.Source, strings.Join(sc.liveAt, ", ")))
+		}
 	} else if len(sc.liveAt) > 0 {
 		sc.warnings = append(sc.warnings, fmt.Sprintf("%s is mounted read-write at %s: it is live, and files that change while it is read may be stored half-old, half-new; for a consistent image unmount it first, or remount it read-only (mount -o remount,ro %s), or back it up from the rescue media",
 			o.Source, strings.Join(sc.liveAt, ", "), sc.liveAt[0]))

@@ -88,3 +88,10 @@ func (d *Device) FlushRange(off, n int64) error { return d.DropCache() }
 
 // dismountsOnOpen: see DismountsOnOpen.
 const dismountsOnOpen = false
+
+// MountedVolumes is for Windows, where a live backup snapshots the mounted
+// volumes of a disk; here it returns an error wrapping
+// errors.ErrUnsupported (unmount, or back up from the rescue media).
+func MountedVolumes(diskPath string) ([]MountedVolume, error) {
+	return nil, &os.PathError{Op: "mounted volumes", Path: diskPath, Err: errors.ErrUnsupported}
+}

@@ -29,7 +29,11 @@ func Open(path string, mode Mode) (*Device, error) {
 		if n, ok := DiskNumber(path); ok {
 			return openDisk(path, n, mode)
 		}
-		return nil, unsupportedDevice("open", path)
+		if !mode.writable() {
+			return openVolume(path, mode)
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf(
+			"writing to a volume is not supported on Windows; restore the partition within its disk (lifeboat restore IMAGE --target DISK --partition N): %w", errors.ErrUnsupported)}
 	}
 	open := osOpen
 	if mode == ReadWriteExclusive {
@@ -77,6 +81,45 @@ func openDisk(path string, n int, mode Mode) (*Device, error) {
 		return errors.Join(uerr, unlock())
 	}
 	return d, nil
+}
+
+// openVolume opens a volume (\\.\C:, C:, \\?\Volume{…}, a snapshot's
+// \\?\GLOBALROOT\Device\HarddiskVolumeShadowCopyN) for reading, in
+// whole sectors.
+func openVolume(path string, mode Mode) (*Device, error) {
+	name := strings.TrimSuffix(path, `\`)
+	if len(name) == 2 && name[1] == ':' {
+		name = `\\.\` + name // "C:" alone would open C:'s current folder
+	}
+	h, err := openHandle(name, windows.GENERIC_READ)
+	if err != nil {
+		if errors.Is(err, windows.ERROR_ACCESS_DENIED) {
+			return nil, &os.PathError{Op: "open", Path: path, Err: &hintError{
+				msg:  "access denied: reading a volume needs administrator rights; run lifeboat from an elevated prompt (right-click the terminal, Run as administrator)",
+				errs: []error{err, fs.ErrPermission}}}
+		}
+		return nil, openError(path, err)
+	}
+	f := os.NewFile(uintptr(h), path)
+	b, err := ioctl(h, ioctlDiskGetLengthInfo, nil, 8)
+	var size int64
+	if err == nil {
+		size, err = decodeLengthInfo(b)
+	}
+	if err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("IOCTL_DISK_GET_LENGTH_INFO: %w", err)}
+	}
+	// The disk's sector size where the volume passes the question on;
+	// else 4096, which whole 512-byte sectors divide too.
+	sector := 4096
+	if b, err := ioctl(h, ioctlDiskGetDriveGeometryEx, nil, 256); err == nil {
+		if g, err := decodeGeometryEx(b); err == nil {
+			sector = g.BytesPerSector
+		}
+	}
+	return &Device{Path: path, Size: size, SectorSize: sector, IsBlock: true, f: f, mode: mode,
+		in: sectorReader{f, int64(sector)}}, nil
 }
 
 // winVolumes is volumeAPI with Windows' own calls.
@@ -515,3 +558,37 @@ func (d *Device) FlushRange(off, n int64) error { return d.DropCache() }
 
 // dismountsOnOpen: openDisk locks and dismounts a disk's volumes (lockDisk).
 const dismountsOnOpen = true
+
+// MountedVolumes lists the volumes mounted from disk diskPath
+// (\\.\PhysicalDriveN), each as one range of it. A volume spanning disks
+// (a dynamic disk's spanned or striped volume) is an error: it cannot be
+// snapshotted as a range of one disk.
+func MountedVolumes(diskPath string) ([]MountedVolume, error) {
+	if !isDevicePath(diskPath) {
+		return nil, nil // an image file has none
+	}
+	vols, err := listVolumes()
+	if err != nil {
+		return nil, err
+	}
+	n, ok := DiskNumber(diskPath)
+	if !ok {
+		// A volume given itself (C:, \\.\C:): all of it, if mounted.
+		letter := strings.TrimPrefix(strings.ReplaceAll(diskPath, "/", `\`), `\\.\`)
+		for _, v := range vols {
+			if len(letter) == 2 && slices.ContainsFunc(v.Paths, func(p string) bool { return strings.EqualFold(p, letter+`\`) }) {
+				var size int64
+				for _, e := range v.Extents {
+					size += e.Length
+				}
+				return []MountedVolume{{Name: v.Name, Paths: v.Paths, Size: size}}, nil
+			}
+		}
+		return nil, nil
+	}
+	one, spanned := mountedOn(vols, n)
+	if len(spanned) > 0 {
+		return nil, fmt.Errorf("volumes %s span several disks or pieces of disk %d, which a live backup cannot read through snapshots; back the disk up from the Lifeboat rescue media", strings.Join(spanned, ", "), n)
+	}
+	return one, nil
+}

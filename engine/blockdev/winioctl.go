@@ -306,3 +306,32 @@ func decodeDriveLayout(b []byte) (style string, parts []Partition, err error) {
 	}
 	return style, parts, nil
 }
+
+// MountedVolume is a volume the running system has mounted from one range
+// of a disk: what a live backup reads through a snapshot.
+type MountedVolume struct {
+	Name  string   // the system's name for it (Windows: \\?\Volume{…}\)
+	Paths []string // drive letters and folders, e.g. `C:\`
+	Start int64    // bytes from the start of the disk
+	Size  int64
+}
+
+// Words names the volume for a message: its letters and folders, or its
+// name when it has none.
+func (v MountedVolume) Words() string {
+	return volumeWords(winVolume{Name: v.Name, Paths: v.Paths})
+}
+
+// mountedOn turns the volumes on disk n into MountedVolumes; a volume
+// spanning several extents cannot be read as one range of the disk and is
+// returned in spanned instead.
+func mountedOn(vols []winVolume, n int) (one []MountedVolume, spanned []string) {
+	for _, v := range volumesOn(vols, n) {
+		if len(v.Extents) != 1 {
+			spanned = append(spanned, volumeWords(v))
+			continue
+		}
+		one = append(one, MountedVolume{Name: v.Name, Paths: v.Paths, Start: v.Extents[0].Start, Size: v.Extents[0].Length})
+	}
+	return one, spanned
+}

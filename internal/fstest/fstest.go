@@ -43,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Access is how a test puts files into, and reads them back from, an image.
@@ -232,7 +233,21 @@ func Mount(t testing.TB, c Case, img string, ro bool) string {
 	}
 	switch c.Access {
 	case ViaKernel:
-		Run(t, Tool(t, "mount"), "-o", "loop,"+opt, img, mnt)
+		// mount -o loop picks a free loop device; when another process
+		// (a test package beside this one in go test) takes the same
+		// device at the same instant, mount fails with "already mounted
+		// or mount point busy" (seen once): try again a few times.
+		for try := 1; ; try++ {
+			out, err := exec.Command(Tool(t, "mount"), "-o", "loop,"+opt, img, mnt).CombinedOutput()
+			if err == nil {
+				break
+			}
+			if try == 3 || !strings.Contains(string(out), "already mounted or mount point busy") {
+				t.Fatalf("mount -o loop,%s %s: %v\n%s", opt, img, err, out)
+			}
+			t.Logf("mount -o loop,%s %s: %s; trying again", opt, img, strings.TrimSpace(string(out)))
+			time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+		}
 	case ViaNTFS3G, ViaExFATFuse:
 		// exfat-fuse run by root insists on a block device. ntfs-3g on a
 		// plain file mounts as fuse, whose umount returns while the
