@@ -480,20 +480,37 @@ func MountPoints(path string) ([]string, error) {
 // wrapping errors.ErrUnsupported.
 func Holds(devicePath, filePath string) (bool, error) {
 	if isDevicePath(devicePath) {
-		n, ok := DiskNumber(devicePath)
-		if !ok {
-			return false, unsupportedDevice("holds", devicePath)
-		}
 		ex, err := fileExtents(filePath)
 		if err != nil {
 			return false, &os.PathError{Op: "holds", Path: filePath, Err: err}
 		}
-		for _, e := range ex {
-			if e.Disk == n {
-				return true, nil
+		if n, ok := DiskNumber(devicePath); ok {
+			for _, e := range ex {
+				if e.Disk == n {
+					return true, nil
+				}
 			}
+			return false, nil
 		}
-		return false, nil
+		// A volume: does the file's volume share a piece of disk with it?
+		name := strings.TrimSuffix(devicePath, `\`)
+		if len(name) == 2 && name[1] == ':' {
+			name = `\\.\` + name
+		}
+		h, err := openHandle(name, 0)
+		if err != nil {
+			return false, openError(devicePath, err)
+		}
+		defer windows.CloseHandle(h)
+		b, err := ioctl(h, ioctlVolumeGetVolumeDiskExtent, nil, 256)
+		if err != nil {
+			return false, unsupportedDevice("holds", devicePath)
+		}
+		vex, err := decodeExtents(b)
+		if err != nil {
+			return false, &os.PathError{Op: "holds", Path: devicePath, Err: err}
+		}
+		return extentsOverlap(vex, ex), nil
 	}
 	dfi, err := os.Stat(devicePath)
 	if err != nil {

@@ -335,3 +335,16 @@ func mountedOn(vols []winVolume, n int) (one []MountedVolume, spanned []string) 
 	}
 	return one, spanned
 }
+
+// extentsOverlap reports whether any extent of a shares bytes of a disk
+// with any of b.
+func extentsOverlap(a, b []extent) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.Disk == y.Disk && x.Start < y.Start+y.Length && y.Start < x.Start+x.Length {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -322,3 +322,22 @@ func FuzzDecodeDriveLayout(f *testing.F) {
 		}
 	})
 }
+
+func TestExtentsOverlap(t *testing.T) {
+	c := []extent{{Disk: 0, Start: 100 << 20, Length: 50 << 30}}
+	for _, tc := range []struct {
+		b    []extent
+		want bool
+	}{
+		{[]extent{{Disk: 0, Start: 100 << 20, Length: 50 << 30}}, true},     // the same volume
+		{[]extent{{Disk: 0, Start: 1 << 20, Length: 99 << 20}}, false},      // the one before, touching
+		{[]extent{{Disk: 0, Start: 100<<20 + 50<<30, Length: 1}}, false},    // the one after, touching
+		{[]extent{{Disk: 1, Start: 100 << 20, Length: 50 << 30}}, false},    // another disk
+		{[]extent{{Disk: 2}, {Disk: 0, Start: 200 << 20, Length: 1}}, true}, // spanned, one piece inside
+		{nil, false}, // a network share
+	} {
+		if got := extentsOverlap(c, tc.b); got != tc.want {
+			t.Errorf("extentsOverlap(%v, %v) = %v", c, tc.b, got)
+		}
+	}
+}
