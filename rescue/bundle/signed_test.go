@@ -95,11 +95,11 @@ func TestBundleSecureBoot(t *testing.T) {
 		if s.Package == "" || s.Version == "" || s.SHA256 == "" {
 			t.Errorf("%s: incomplete record %+v", name, *s)
 		}
-		// The media's GRUB is trixie's 2.12 (memory: see grubSuite);
-		// shim, the MOK manager, the network GRUB and the kernel are the
-		// build host's.
+		// Both GRUBs are trixie's 2.12 (memory, and http for the
+		// network one: see grubSuite); shim, the MOK manager and the
+		// kernel are the build host's.
 		wantSuite := ""
-		if name == "boot/"+GrubEFI {
+		if name == "boot/"+GrubEFI || name == "boot/"+GrubNetEFI {
 			wantSuite = grubSuite
 		}
 		if s.Suite != wantSuite {
