@@ -106,11 +106,21 @@ func Clone(ctx context.Context, o CloneOptions) (*CloneResult, error) {
 			lo.Grow = osPart
 		}
 	}
+	// A live disk on Windows: its mounted volumes from snapshots (VSS),
+	// as a backup reads them.
 	var rd io.ReaderAt = src
+	var notes []string
 	var salv *salvager
 	if o.Rescue {
 		salv = &salvager{dev: src, log: log}
 		rd = salv
+	} else {
+		var release func()
+		rd, release, notes, err = snapshotSource(ctx, o.Source, src, log)
+		defer release()
+		if err != nil {
+			return nil, fmt.Errorf("clone of %s: %w", o.Source, err)
+		}
 	}
 	used, err := usedRanges(rd, meta, o.SectorBySector)
 	if err != nil {
@@ -145,6 +155,7 @@ func Clone(ctx context.Context, o CloneOptions) (*CloneResult, error) {
 		return nil, err
 	}
 	res.RestoreResult = *rr
+	res.Notes = append(notes, res.Notes...)
 	if salv != nil {
 		res.Damaged = salv.Damaged()
 	}
@@ -375,6 +386,13 @@ var ErrSystemDiskUnknown = errors.New("which disk holds this machine's system is
 // SystemDisk is the disk holding this machine's root filesystem, for
 // "clone system" without a source.
 func SystemDisk() (string, error) {
+	// Windows: the disk its Windows directory lies on.
+	if p, err := blockdev.RunningSystemDisk(); !errors.Is(err, errors.ErrUnsupported) {
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", ErrSystemDiskUnknown, err)
+		}
+		return p, nil
+	}
 	disks, err := blockdev.List()
 	if err != nil {
 		return "", fmt.Errorf("%w: list the disks: %w", ErrSystemDiskUnknown, err)

@@ -233,6 +233,15 @@ func TestWindowsLane(t *testing.T) {
 			os.Remove("63")
 			t.Errorf("restore --target 63 created a file named 63")
 		}
+		// The running system's disk and a volume: Wine places C:\windows
+		// on no disk and answers no volume length, so both end with a
+		// message that says what to do, not a crash.
+		if r := w.run(t, nil, "backup", "system", "-o", img+"3"); r.code == 0 || !strings.Contains(r.stderr, "name the disk: lifeboat backup disk DISK") {
+			t.Errorf("backup system under Wine: exit %d: %s", r.code, r.stderr)
+		}
+		if r := w.run(t, nil, "backup", "part", "C:", "-o", img+"4"); r.code == 0 || !strings.Contains(r.stderr, "open C:") {
+			t.Errorf("backup part C: under Wine: exit %d: %s", r.code, r.stderr)
+		}
 	})
 
 	t.Run("mkmedia", func(t *testing.T) {

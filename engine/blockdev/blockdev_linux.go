@@ -244,3 +244,9 @@ const dismountsOnOpen = false
 func MountedVolumes(diskPath string) ([]MountedVolume, error) {
 	return nil, &os.PathError{Op: "mounted volumes", Path: diskPath, Err: errors.ErrUnsupported}
 }
+
+// RunningSystemDisk is for Windows; here it returns an error wrapping
+// errors.ErrUnsupported (the caller finds the disk of "/").
+func RunningSystemDisk() (string, error) {
+	return "", errors.ErrUnsupported
+}

@@ -609,3 +609,19 @@ func MountedVolumes(diskPath string) ([]MountedVolume, error) {
 	}
 	return one, nil
 }
+
+// RunningSystemDisk is the disk the running Windows lies on (the one that
+// holds its Windows directory), as \\.\PhysicalDriveN.
+func RunningSystemDisk() (string, error) {
+	disks, err := winVolumes{}.systemDisks()
+	if err != nil {
+		return "", fmt.Errorf("find the disk Windows runs from: %w", err)
+	}
+	switch len(disks) {
+	case 0:
+		return "", errors.New("the Windows directory lies on no disk")
+	case 1:
+		return PhysicalDrivePath(disks[0]), nil
+	}
+	return "", fmt.Errorf("Windows lies on several disks (%v); back them up one by one with lifeboat backup disk N", disks)
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -82,17 +83,33 @@ func backupCmd(e *env) *cobra.Command {
 		Use:   "backup",
 		Short: "Back up a disk or a partition into an image",
 	}
-	for _, kind := range []images.StreamKind{images.KindDisk, images.KindPartition} {
+	for _, verb := range []string{"disk", "part", "system"} {
 		var f backupFlags
-		use, short := "disk SOURCE -o IMAGE", "Back up a whole disk (or a raw disk image file)"
-		if kind == images.KindPartition {
-			use, short = "part SOURCE -o IMAGE", "Back up one partition"
-		}
+		kind := images.KindDisk
 		sub := &cobra.Command{
-			Use:   use,
-			Short: short,
+			Use:   "disk SOURCE -o IMAGE",
+			Short: "Back up a whole disk (or a raw disk image file)",
 			Args:  oneArg("one SOURCE (a disk, partition or disk image file; \"lifeboat disks\" lists them)", "image", "-o", &f.output),
 			RunE:  func(c *cobra.Command, args []string) error { return runBackup(c, e, kind, args[0], &f) },
+		}
+		switch verb {
+		case "part":
+			kind = images.KindPartition
+			sub.Use, sub.Short = "part SOURCE -o IMAGE", "Back up one partition"
+		case "system":
+			sub.Use, sub.Short = "system -o IMAGE", "Back up the whole disk the running system starts from (on Windows its mounted volumes through VSS)"
+			sub.Args = cobra.NoArgs
+			sub.RunE = func(c *cobra.Command, args []string) error {
+				source, err := engine.SystemDisk()
+				if errors.Is(err, engine.ErrSystemDiskUnknown) {
+					return fmt.Errorf("%w; name the disk: lifeboat backup disk DISK -o IMAGE (\"lifeboat disks\" lists them)", err)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "The running system starts from %s: backing up that whole disk\n", source)
+				return runBackup(c, e, kind, source, &f)
+			}
 		}
 		fl := sub.Flags()
 		fl.StringVarP(&f.output, "output", "o", "", "image file to write (- for standard output)")
