@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -387,6 +388,13 @@ func writeUSBDevice(ctx context.Context, target string, s *usbSource, cfg string
 					return refuse(fmt.Sprintf("it is partition %d of %s, not a whole disk", p.Number, d.Path), opt.Text(fmt.Sprintf("name the whole disk (%s)", d.Path)))
 				}
 			}
+			if d.Path == target && runtime.GOOS == "windows" {
+				// Windows numbers its internal disks beside the sticks;
+				// one wrong digit must not erase one.
+				if why := notAStick(d); why != "" {
+					return refuse(why, opt.With("choose the stick's disk (\"lifeboat disks\" shows each disk's bus), or write an image file with {} and copy it to the disk yourself", opt.Use{Option: opt.Output}))
+				}
+			}
 		}
 	}
 	d, err := blockdev.Open(target, blockdev.ReadWriteExclusive)
@@ -544,4 +552,17 @@ func (c cancelWriter) Sync() error {
 		return s.Sync()
 	}
 	return nil
+}
+
+// notAStick says why d is no USB stick or card (a fixed disk on another
+// bus), or "" when it may be one.
+func notAStick(d blockdev.Disk) string {
+	if d.Removable || d.Bus == "usb" || d.Bus == "mmc" {
+		return ""
+	}
+	bus := d.Bus
+	if bus == "" {
+		bus = "internal or virtual"
+	}
+	return fmt.Sprintf("it is a fixed %s disk (%s), not a USB stick or card", bus, strings.TrimSpace(d.Model+" "+engine.HumanBytes(d.Size)))
 }
