@@ -133,50 +133,45 @@ func TestBackupReadsSnapshots(t *testing.T) {
 		return b
 	}
 
-	t.Run("both", func(t *testing.T) {
-		f := &fakeSnapshots{frozen: map[string][]byte{vols[0].Name: frozenC, vols[1].Name: frozenD}}
-		withSnapshots(t, f, vols, nil)
-		img := filepath.Join(t.TempDir(), "x.lbi")
-		res, err := Backup(context.Background(), BackupOptions{Source: disk, Kind: images.KindDisk, Output: img})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := bytes.Clone(live)
-		copy(want[1*mib:], frozenC)
-		copy(want[4*mib:], frozenD)
-		if !bytes.Equal(restore(t, img), want) {
-			t.Errorf("the image does not hold the snapshots' bytes where the volumes lie and the disk's elsewhere")
-		}
-		if f.taken != 2 || f.freed != 2 {
-			t.Errorf("snapshots taken %d, released %d; want 2 and 2", f.taken, f.freed)
-		}
-		if w := strings.Join(res.Warnings, "\n"); !strings.Contains(w, `volume C:\ was read from a snapshot`) || !strings.Contains(w, `volume D:\ was read from a snapshot`) {
-			t.Errorf("warnings do not say what was snapshotted:\n%s", w)
-		}
-	})
-
-	t.Run("one-fails", func(t *testing.T) {
-		// D: is FAT: VSS takes no snapshot of it. It is read live, and
-		// the result says so.
-		f := &fakeSnapshots{frozen: map[string][]byte{vols[0].Name: frozenC}, fail: map[string]error{vols[1].Name: errors.New("VSS: the volume's filesystem does not support shadow copies")}}
-		withSnapshots(t, f, vols, nil)
-		img := filepath.Join(t.TempDir(), "x.lbi")
-		res, err := Backup(context.Background(), BackupOptions{Source: disk, Kind: images.KindDisk, Output: img})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := bytes.Clone(live)
-		copy(want[1*mib:], frozenC)
-		if !bytes.Equal(restore(t, img), want) {
-			t.Errorf("D: should have been read live")
-		}
-		if w := strings.Join(res.Warnings, "\n"); !strings.Contains(w, `no snapshot of D:\ (VSS: the volume's filesystem does not support shadow copies): read live`) {
-			t.Errorf("warnings do not say D: was read live:\n%s", w)
-		}
-		if f.taken != 1 || f.freed != 1 {
-			t.Errorf("snapshots taken %d, released %d; want 1 and 1", f.taken, f.freed)
-		}
-	})
+	// Both volumes snapshotted; or D: is FAT, of which VSS takes no
+	// snapshot: it is read live, and the result says so.
+	for _, tc := range []struct {
+		name   string
+		fail   error  // D:'s snapshot
+		frozen int    // volumes read from snapshots
+		says   string // in the result's warnings
+	}{
+		{"both", nil, 2, `volume D:\ was read from a snapshot`},
+		{"one-fails", errors.New("VSS: the volume's filesystem does not support shadow copies"), 1,
+			`no snapshot of D:\ (VSS: the volume's filesystem does not support shadow copies): read live`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeSnapshots{frozen: map[string][]byte{vols[0].Name: frozenC, vols[1].Name: frozenD}}
+			if tc.fail != nil {
+				f.fail = map[string]error{vols[1].Name: tc.fail}
+			}
+			withSnapshots(t, f, vols, nil)
+			img := filepath.Join(t.TempDir(), "x.lbi")
+			res, err := Backup(context.Background(), BackupOptions{Source: disk, Kind: images.KindDisk, Output: img})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := bytes.Clone(live)
+			copy(want[1*mib:], frozenC)
+			if tc.fail == nil {
+				copy(want[4*mib:], frozenD)
+			}
+			if !bytes.Equal(restore(t, img), want) {
+				t.Errorf("the image does not hold the snapshots' bytes where the volumes lie and the disk's elsewhere")
+			}
+			if f.taken != tc.frozen || f.freed != tc.frozen {
+				t.Errorf("snapshots taken %d, released %d; want %d", f.taken, f.freed, tc.frozen)
+			}
+			if w := strings.Join(res.Warnings, "\n"); !strings.Contains(w, `volume C:\ was read from a snapshot`) || !strings.Contains(w, tc.says) {
+				t.Errorf("warnings do not say what was read how:\n%s", w)
+			}
+		})
+	}
 
 	for _, when := range []string{"snapshotting", "reading"} {
 		t.Run("cancelled-while-"+when, func(t *testing.T) {
