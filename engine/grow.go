@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"runtime"
 	"strings"
 
 	"github.com/lifeboat-rescue/lifeboat/internal/command"
@@ -29,6 +30,15 @@ func growFS(ctx context.Context, log *slog.Logger, target string, number int, fs
 		return fmt.Sprintf("partition %d grew from %s to %s; its content is not a known filesystem and was not grown", number, HumanBytes(oldSize), HumanBytes(newSize)), false, nil
 	default:
 		return fmt.Sprintf("partition %d grew from %s to %s; its %s filesystem was not grown (grow it with its own tool)", number, HumanBytes(oldSize), HumanBytes(newSize), fsType), false, nil
+	}
+	if runtime.GOOS == "windows" {
+		// Windows has neither tool; it extends NTFS itself.
+		how := "extend the volume in Disk Management (Extend Volume) or with diskpart's extend"
+		if fsType != "ntfs" {
+			how = "grow it with resize2fs from the Lifeboat rescue media"
+		}
+		return fmt.Sprintf("partition %d grew from %s to %s; its %s filesystem keeps its old size until you %s",
+			number, HumanBytes(oldSize), HumanBytes(newSize), fsType, how), false, nil
 	}
 	if _, err := exec.LookPath(tool[0]); err != nil {
 		return "", false, fmt.Errorf("partition %d grew from %s to %s but %s, needed to grow its %s filesystem, is not installed (Debian package %s); the filesystem still has its old size: install it and run %s on the partition",
