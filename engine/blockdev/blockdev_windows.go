@@ -48,6 +48,9 @@ func Open(path string, mode Mode) (*Device, error) {
 // disk's volumes are locked and dismounted (lockDisk) until Close, which
 // also has Windows re-read the partition table.
 func openDisk(path string, n int, mode Mode) (*Device, error) {
+	if err := needElevation(path); err != nil {
+		return nil, err
+	}
 	access := uint32(windows.GENERIC_READ)
 	if mode.writable() {
 		access |= windows.GENERIC_WRITE
@@ -87,6 +90,9 @@ func openDisk(path string, n int, mode Mode) (*Device, error) {
 // \\?\GLOBALROOT\Device\HarddiskVolumeShadowCopyN) for reading, in
 // whole sectors.
 func openVolume(path string, mode Mode) (*Device, error) {
+	if err := needElevation(path); err != nil {
+		return nil, err
+	}
 	name := strings.TrimSuffix(path, `\`)
 	if len(name) == 2 && name[1] == ':' {
 		name = `\\.\` + name // "C:" alone would open C:'s current folder
@@ -159,6 +165,18 @@ func (winVolumes) lockDismount(name string) (func() error, error) {
 	// Closing the handle ends the lock; Windows mounts the volume again
 	// when it is next used.
 	return func() error { return windows.CloseHandle(h) }, nil
+}
+
+// needElevation refuses, before anything is opened, when this process
+// lacks an administrator's full token: Windows would deny the disk with
+// ERROR_ACCESS_DENIED, which says nothing about what to do.
+func needElevation(path string) error {
+	if windows.GetCurrentProcessToken().IsElevated() {
+		return nil
+	}
+	return &os.PathError{Op: "open", Path: path, Err: &hintError{
+		msg:  "disks and volumes need administrator rights, and this prompt is not elevated; run lifeboat from an elevated prompt (right-click the terminal, Run as administrator)",
+		errs: []error{fs.ErrPermission}}}
 }
 
 // openHandle opens a disk or volume name with access (0: only to ask it
