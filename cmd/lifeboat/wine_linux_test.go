@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -65,6 +66,15 @@ func newWine(t *testing.T) *wine {
 		k := exec.Command(w.server, "-k")
 		k.Env = w.env
 		k.Run()
+		// The server kept its socket in /tmp/wine-XXXXXX/server-DEV-INODE,
+		// named by the prefix's device and inode (not under TMPDIR).
+		var st syscall.Stat_t
+		if syscall.Stat(w.prefix, &st) == nil {
+			dirs, _ := filepath.Glob(fmt.Sprintf("/tmp/wine-*/server-%x-%x", st.Dev, st.Ino))
+			for _, d := range dirs {
+				os.RemoveAll(filepath.Dir(d))
+			}
+		}
 	})
 	dll := filepath.Join(w.prefix, "drive_c", "windows", "system32", "bcryptprimitives.dll")
 	if out, err := exec.Command("x86_64-w64-mingw32-gcc", "-shared", "-O2", "-o", dll, filepath.Join("testdata", "wine", "bcryptprimitives.c"), "-ladvapi32").CombinedOutput(); err != nil {
