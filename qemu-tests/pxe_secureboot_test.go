@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -81,17 +80,7 @@ func TestPXESecureBoot(t *testing.T) {
 func TestPXESecureBootProxy(t *testing.T) {
 	dir, src, imgs, rules := restoreFixture(t, "http://{server}/images/pc1.lbi")
 	l := newLab(t, 1)
-	rns := l.join(t, "r", "vethr", "192.168.77.2/24")
-	router := &syncBuffer{}
-	rc := exec.Command("ip", "netns", "exec", rns, "dnsmasq", "--no-daemon", "--port=0", "--interface=vethr", "--bind-interfaces",
-		"--dhcp-range=192.168.77.100,192.168.77.150,1h", "--log-dhcp",
-		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "dnsmasq.leases"), "--pid-file=")
-	rc.Stdout, rc.Stderr = router, router
-	if err := rc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rc.Process.Kill(); rc.Wait() })
-	t.Cleanup(func() { t.Logf("router log:\n%s", router.String()) })
+	router := l.router(t, "--port=0")
 	log := l.serve(t, "--proxy", "--images", imgs, "--rules", rules)
 	secureBootRestore(t, l, log, dir, src, secureBootClients()[:1])
 	if !strings.Contains(router.String(), "DHCPACK") {

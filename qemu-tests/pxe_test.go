@@ -157,17 +157,34 @@ func (l *lab) boot(t testing.TB, i int, fw qemu.Firmware, disks []qemu.Disk) *qe
 // memory and disks.
 func (l *lab) bootWith(t testing.TB, i int, o qemu.Options) *qemu.VM {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	o.Boot, o.Net, o.NetNS, o.Tap = "n", qemu.NetTap, l.ns, l.taps[i]
 	o.MAC = clientMAC(i)
 	o.Log = func(f string, a ...any) { t.Logf(fmt.Sprintf("vm%d ", i)+f, a...) }
-	vm, err := qemu.Start(ctx, o)
-	if err != nil {
-		cancel()
+	return startVM(t, o, 8*time.Minute)
+}
+
+// router starts an ordinary DHCP server (dnsmasq) at 192.168.77.2 in a
+// namespace of its own on the lab's segment, as a router would be, leasing
+// 192.168.77.100–150 with extra dnsmasq arguments; it returns its log,
+// which the test's log shows at the end.
+func (l *lab) router(t testing.TB, extra ...string) *syncBuffer {
+	t.Helper()
+	if _, err := exec.LookPath("dnsmasq"); err != nil {
+		t.Fatal("dnsmasq is missing: run make deps")
+	}
+	rns := l.join(t, "r", "vethr", "192.168.77.2/24")
+	log := &syncBuffer{}
+	args := append([]string{"netns", "exec", rns, "dnsmasq", "--no-daemon", "--interface=vethr", "--bind-interfaces",
+		"--dhcp-range=192.168.77.100,192.168.77.150,1h", "--log-dhcp",
+		"--dhcp-leasefile=" + filepath.Join(t.TempDir(), "dnsmasq.leases"), "--pid-file="}, extra...)
+	rc := exec.Command("ip", args...)
+	rc.Stdout, rc.Stderr = log, log
+	if err := rc.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { vm.Kill(); cancel() })
-	return vm
+	t.Cleanup(func() { rc.Process.Kill(); rc.Wait() })
+	t.Cleanup(func() { t.Logf("router log:\n%s", log.String()) })
+	return log
 }
 
 // clientMAC is the MAC address of the lab's VM i.
@@ -224,27 +241,14 @@ func TestPXEBootNativeUEFI(t *testing.T) {
 // on 10.99.0.1, an address reachable only by the option-121 route (the
 // default route leads to the router, which does not forward).
 func TestPXEProxyMode(t *testing.T) {
-	if _, err := exec.LookPath("dnsmasq"); err != nil {
-		t.Fatal("dnsmasq is missing: run make deps")
-	}
 	dir, src, imgs, rules := restoreFixture(t, "http://images.lab/pc1.lbi")
 
 	l := newLab(t, 1)
 	// The "router" lives in a second namespace on the lab's segment, like
 	// a real router.
-	rns := l.join(t, "r", "vethr", "192.168.77.2/24")
-	router := &syncBuffer{}
-	rc := exec.Command("ip", "netns", "exec", rns, "dnsmasq", "--no-daemon", "--port=53", "--interface=vethr", "--bind-interfaces",
-		"--dhcp-range=192.168.77.100,192.168.77.150,1h", "--no-resolv", "--no-hosts", "--log-dhcp", "--log-queries",
+	router := l.router(t, "--port=53", "--no-resolv", "--no-hosts", "--log-queries",
 		"--address=/images.lab/10.99.0.1",
-		"--dhcp-option=121,10.99.0.0/24,192.168.77.1,0.0.0.0/0,192.168.77.2",
-		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "dnsmasq.leases"), "--pid-file=")
-	rc.Stdout, rc.Stderr = router, router
-	if err := rc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rc.Process.Kill(); rc.Wait() })
-	t.Cleanup(func() { t.Logf("router log:\n%s", router.String()) })
+		"--dhcp-option=121,10.99.0.0/24,192.168.77.1,0.0.0.0/0,192.168.77.2")
 
 	// The image server: 10.99.0.1 on the lab's loopback.
 	sh(t, "ip", "-n", l.ns, "addr", "add", "10.99.0.1/32", "dev", "lo")

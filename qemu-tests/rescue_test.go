@@ -57,8 +57,7 @@ func rescueBundle(t testing.TB) string {
 func boot(t testing.TB, append string, disks []qemu.Disk, net qemu.NetMode) *qemu.VM {
 	t.Helper()
 	dir := rescueBundle(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	vm, err := qemu.Start(ctx, qemu.Options{
+	return startVM(t, qemu.Options{
 		Kernel:   filepath.Join(dir, "vmlinuz"),
 		Initrd:   filepath.Join(dir, "initramfs"),
 		Append:   "console=ttyS0,115200 quiet panic=-1 " + append,
@@ -66,7 +65,14 @@ func boot(t testing.TB, append string, disks []qemu.Disk, net qemu.NetMode) *qem
 		Disks:    disks,
 		Net:      net,
 		Log:      t.Logf,
-	})
+	}, 5*time.Minute)
+}
+
+// startVM starts o, killed when the test ends or after timeout.
+func startVM(t testing.TB, o qemu.Options, timeout time.Duration) *qemu.VM {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	vm, err := qemu.Start(ctx, o)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -108,22 +108,9 @@ func TestSecureBoot(t *testing.T) {
 		if err := mkmedia.WriteUSB(ctx, img, unsigned, mkmedia.USBOptions{MenuOptions: mkmedia.MenuOptions{Timeout: time.Second}}); err != nil {
 			t.Fatal(err)
 		}
-		vm := sbStart(t, qemu.Options{Disks: []qemu.Disk{{Path: img, Bus: qemu.USB, ReadOnly: true}}})
 		// OVMF tries the stick, refuses its loader, and goes on to the
 		// next boot option.
-		i, m, err := vm.ExpectAny(sbBootTimeout, `BdsDxe: failed to (load|start) .*USB.*: (Access Denied|Security Violation)`,
-			`Welcome to GRUB|GNU GRUB|LIFEBOAT-READY`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i != 0 {
-			t.Fatalf("the unsigned GRUB ran under Secure Boot: %q", m[0])
-		}
-		t.Logf("firmware refused the unsigned loader: %q", m[0])
-		vm.Kill()
-		if regexp.MustCompile(`Welcome to GRUB|GNU GRUB|Linux version`).MatchString(vm.Console()) {
-			t.Error("GRUB or the kernel started after the refusal")
-		}
+		sbRefused(t, img, `BdsDxe: failed to (load|start) .*USB.*: (Access Denied|Security Violation)`, "the firmware", "the unsigned GRUB")
 	})
 	t.Run("tampered-grub-refused", func(t *testing.T) {
 		t.Parallel()
@@ -153,34 +140,34 @@ func TestSecureBoot(t *testing.T) {
 		if err := os.WriteFile(img, raw, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		vm := sbStart(t, qemu.Options{Disks: []qemu.Disk{{Path: img, Bus: qemu.USB, ReadOnly: true}}})
-		i, m, err := vm.ExpectAny(sbBootTimeout, `Verification failed`, `Welcome to GRUB|GNU GRUB|LIFEBOAT-READY`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i != 0 {
-			t.Fatalf("the tampered GRUB ran under Secure Boot: %q", m[0])
-		}
-		t.Logf("shim refused the tampered GRUB: %q", m[0])
-		vm.Kill()
-		if regexp.MustCompile(`Welcome to GRUB|GNU GRUB|Linux version`).MatchString(vm.Console()) {
-			t.Error("GRUB or the kernel started after the refusal")
-		}
+		sbRefused(t, img, `Verification failed`, "shim", "the tampered GRUB")
 	})
+}
+
+// sbRefused boots the stick img under Secure Boot and expects refusal
+// (what who prints) before GRUB or the kernel runs what.
+func sbRefused(t *testing.T, img, refusal, who, what string) {
+	t.Helper()
+	vm := sbStart(t, qemu.Options{Disks: []qemu.Disk{{Path: img, Bus: qemu.USB, ReadOnly: true}}})
+	i, m, err := vm.ExpectAny(sbBootTimeout, refusal, `Welcome to GRUB|GNU GRUB|LIFEBOAT-READY`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != 0 {
+		t.Fatalf("%s ran under Secure Boot: %q", what, m[0])
+	}
+	t.Logf("%s refused %s: %q", who, what, m[0])
+	vm.Kill()
+	if regexp.MustCompile(`Welcome to GRUB|GNU GRUB|Linux version`).MatchString(vm.Console()) {
+		t.Error("GRUB or the kernel started after the refusal")
+	}
 }
 
 // sbStart boots o under UEFISecureBoot with sbMemoryMB.
 func sbStart(t *testing.T, o qemu.Options) *qemu.VM {
 	t.Helper()
 	o.Firmware, o.MemoryMB, o.Log = qemu.UEFISecureBoot, sbMemoryMB, t.Logf
-	ctx, cancel := context.WithTimeout(context.Background(), 2*sbBootTimeout)
-	vm, err := qemu.Start(ctx, o)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { vm.Kill(); cancel() })
-	return vm
+	return startVM(t, o, 2*sbBootTimeout)
 }
 
 // sbBootReady boots o under Secure Boot to LIFEBOAT-READY through shim and
