@@ -129,17 +129,10 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 			o.Warn(w)
 		}
 	}
-	// A live disk on Windows: its mounted volumes from snapshots (VSS);
-	// not with --rescue, which reads a damaged disk sector by sector.
-	var rd io.ReaderAt = src
-	var notes []string
-	if !o.Rescue {
-		var release func()
-		rd, release, notes, err = snapshotSource(ctx, o.Source, src, log)
-		defer release()
-		if err != nil {
-			return nil, fmt.Errorf("backup of %s: %w", o.Source, err)
-		}
+	rd, salv, release, notes, err := sourceReader(ctx, o.Source, src, o.Rescue, log)
+	defer release()
+	if err != nil {
+		return nil, fmt.Errorf("backup of %s: %w", o.Source, err)
 	}
 	for _, n := range notes {
 		log.Info("source", "note", n)
@@ -179,11 +172,6 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	}
 	defer w.Abort()
 
-	var salv *salvager
-	if o.Rescue {
-		salv = &salvager{dev: src, log: log}
-		rd = salv
-	}
 	used, err := usedRanges(rd, stream, o.SectorBySector)
 	if err != nil {
 		return nil, readFailure(o.Source, err)
@@ -264,12 +252,9 @@ func inspectSource(src *blockdev.Device, o BackupOptions, s *images.Stream) *sou
 			}
 		}
 	}
-	if len(sc.liveAt) > 0 && runtime.GOOS == "windows" {
-		if platformSnapshotter == nil {
-			sc.warnings = append(sc.warnings, fmt.Sprintf("%s holds mounted volumes (%s): they are live, and no VSS snapshot can be taken of them, so files that change while they are read may be stored half-old, half-new; for a consistent image back this disk up from the Lifeboat rescue media",
-				o.Source, strings.Join(sc.liveAt, ", ")))
-		}
-	} else if len(sc.liveAt) > 0 {
+	// On Windows the mounted volumes are read through snapshots, and
+	// snapshotSource's notes say how each was read.
+	if len(sc.liveAt) > 0 && runtime.GOOS != "windows" {
 		sc.warnings = append(sc.warnings, fmt.Sprintf("%s is mounted read-write at %s: it is live, and files that change while it is read may be stored half-old, half-new; for a consistent image unmount it first, or remount it read-only (mount -o remount,ro %s), or back it up from the rescue media",
 			o.Source, strings.Join(sc.liveAt, ", "), sc.liveAt[0]))
 	}

@@ -106,21 +106,10 @@ func Clone(ctx context.Context, o CloneOptions) (*CloneResult, error) {
 			lo.Grow = osPart
 		}
 	}
-	// A live disk on Windows: its mounted volumes from snapshots (VSS),
-	// as a backup reads them.
-	var rd io.ReaderAt = src
-	var notes []string
-	var salv *salvager
-	if o.Rescue {
-		salv = &salvager{dev: src, log: log}
-		rd = salv
-	} else {
-		var release func()
-		rd, release, notes, err = snapshotSource(ctx, o.Source, src, log)
-		defer release()
-		if err != nil {
-			return nil, fmt.Errorf("clone of %s: %w", o.Source, err)
-		}
+	rd, salv, release, notes, err := sourceReader(ctx, o.Source, src, o.Rescue, log)
+	defer release()
+	if err != nil {
+		return nil, fmt.Errorf("clone of %s: %w", o.Source, err)
 	}
 	used, err := usedRanges(rd, meta, o.SectorBySector)
 	if err != nil {

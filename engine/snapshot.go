@@ -32,6 +32,19 @@ var (
 	mountedVolumes      = blockdev.MountedVolumes
 )
 
+// sourceReader is what a backup or a clone reads from src: with rescue a
+// salvager (past read errors, sector by sector, no snapshots), else src
+// with its mounted volumes from snapshots (snapshotSource). release must
+// be called however the reading ends.
+func sourceReader(ctx context.Context, source string, src *blockdev.Device, rescue bool, log *slog.Logger) (rd io.ReaderAt, salv *salvager, release func(), notes []string, err error) {
+	if rescue {
+		salv = &salvager{dev: src, log: log}
+		return salv, salv, func() {}, nil, nil
+	}
+	rd, release, notes, err = snapshotSource(ctx, source, src, log)
+	return rd, nil, release, notes, err
+}
+
 // snapshotSource returns what a disk backup of src reads: src itself, or
 // src with each mounted volume read from a snapshot of it. release removes
 // the snapshots and must be called however the backup ends; notes say
@@ -127,10 +140,10 @@ func (o *overlayReader) ReadAt(p []byte, off int64) (int, error) {
 		}
 		got, err := r.ReadAt(p[done:done+int(n)], at)
 		done += got
-		if err != nil && !(errors.Is(err, io.EOF) && int64(got) == n && r != o.base) {
-			if errors.Is(err, io.EOF) && r != o.base {
-				err = io.ErrUnexpectedEOF // an overlay ends before its size
-			}
+		if r != o.base && errors.Is(err, io.EOF) {
+			err = nil // an overlay's end is not the disk's; short is caught below
+		}
+		if err != nil {
 			return done, err
 		}
 		if int64(got) < n {

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"unicode/utf16"
@@ -93,11 +92,7 @@ func openVolume(path string, mode Mode) (*Device, error) {
 	if err := needElevation(path); err != nil {
 		return nil, err
 	}
-	name := strings.TrimSuffix(path, `\`)
-	if len(name) == 2 && name[1] == ':' {
-		name = `\\.\` + name // "C:" alone would open C:'s current folder
-	}
-	h, err := openHandle(name, windows.GENERIC_READ)
+	h, err := openHandle(volumeDevice(path), windows.GENERIC_READ)
 	if err != nil {
 		if errors.Is(err, windows.ERROR_ACCESS_DENIED) {
 			return nil, &os.PathError{Op: "open", Path: path, Err: &hintError{
@@ -150,7 +145,7 @@ func (winVolumes) systemDisks() ([]int, error) {
 }
 
 func (winVolumes) lockDismount(name string) (func() error, error) {
-	h, err := openHandle(strings.TrimSuffix(name, `\`), windows.GENERIC_READ|windows.GENERIC_WRITE)
+	h, err := openHandle(volumeDevice(name), windows.GENERIC_READ|windows.GENERIC_WRITE)
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +412,7 @@ func listVolumes() ([]winVolume, error) {
 		name := windows.UTF16ToString(buf)
 		v := winVolume{Name: name, Paths: volumePaths(name)}
 		// The volume's device is its name without the final backslash.
-		if h, err := openHandle(strings.TrimSuffix(name, `\`), 0); err == nil {
+		if h, err := openHandle(volumeDevice(name), 0); err == nil {
 			if b, err := ioctl(h, ioctlVolumeGetVolumeDiskExtent, nil, 256); err == nil {
 				v.Extents, _ = decodeExtents(b)
 			}
@@ -453,15 +448,16 @@ func volumePaths(name string) []string {
 }
 
 // MountPoints returns, for a disk, the drive letters and folders of the
-// volumes on it; for a volume (\\.\C:), its own; for a plain file nothing: Windows cannot attach a raw
-// image file as a disk, and a .vhd/.vhdx it has attached is held open so
-// that ReadWriteExclusive fails with ErrBusy. For a volume path it returns
-// an error wrapping errors.ErrUnsupported.
+// volumes on it; for a volume by its letter (C:, \\.\C:), its own; for a
+// plain file nothing: Windows cannot attach a raw image file as a disk, and
+// a .vhd/.vhdx it has attached is held open so that ReadWriteExclusive
+// fails with ErrBusy. For other volume names it returns an error wrapping
+// errors.ErrUnsupported.
 func MountPoints(path string) ([]string, error) {
 	if isDevicePath(path) {
 		n, isDisk := DiskNumber(path)
-		letter := strings.TrimPrefix(strings.ReplaceAll(path, "/", `\`), `\\.\`)
-		if !isDisk && !(len(letter) == 2 && letter[1] == ':') {
+		letter, isLetter := driveLetter(path)
+		if !isDisk && !isLetter {
 			return nil, unsupportedDevice("mount points", path)
 		}
 		vols, err := listVolumes()
@@ -469,11 +465,9 @@ func MountPoints(path string) ([]string, error) {
 			return nil, &os.PathError{Op: "mount points", Path: path, Err: err}
 		}
 		points := []string{}
-		if !isDisk {
-			for _, v := range vols {
-				if slices.ContainsFunc(v.Paths, func(p string) bool { return strings.EqualFold(p, letter+`\`) }) {
-					points = append(points, v.Paths...)
-				}
+		if isLetter {
+			if v, ok := volumeByLetter(vols, letter); ok {
+				points = append(points, v.Paths...)
 			}
 			return points, nil
 		}
@@ -511,11 +505,7 @@ func Holds(devicePath, filePath string) (bool, error) {
 			return false, nil
 		}
 		// A volume: does the file's volume share a piece of disk with it?
-		name := strings.TrimSuffix(devicePath, `\`)
-		if len(name) == 2 && name[1] == ':' {
-			name = `\\.\` + name
-		}
-		h, err := openHandle(name, 0)
+		h, err := openHandle(volumeDevice(devicePath), 0)
 		if err != nil {
 			return false, openError(devicePath, err)
 		}
@@ -556,7 +546,7 @@ func fileExtents(filePath string) ([]extent, error) {
 	if err := windows.GetVolumeNameForVolumeMountPoint(&root[0], &name[0], uint32(len(name))); err != nil {
 		return nil, fmt.Errorf("the volume at %s: %w", windows.UTF16ToString(root), err)
 	}
-	h, err := openHandle(strings.TrimSuffix(windows.UTF16ToString(name), `\`), 0)
+	h, err := openHandle(volumeDevice(windows.UTF16ToString(name)), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -609,17 +599,16 @@ func MountedVolumes(diskPath string) ([]MountedVolume, error) {
 	n, ok := DiskNumber(diskPath)
 	if !ok {
 		// A volume given itself (C:, \\.\C:): all of it, if mounted.
-		letter := strings.TrimPrefix(strings.ReplaceAll(diskPath, "/", `\`), `\\.\`)
-		for _, v := range vols {
-			if len(letter) == 2 && slices.ContainsFunc(v.Paths, func(p string) bool { return strings.EqualFold(p, letter+`\`) }) {
-				var size int64
-				for _, e := range v.Extents {
-					size += e.Length
-				}
-				return []MountedVolume{{Name: v.Name, Paths: v.Paths, Size: size}}, nil
-			}
+		letter, _ := driveLetter(diskPath)
+		v, ok := volumeByLetter(vols, letter)
+		if !ok {
+			return nil, nil
 		}
-		return nil, nil
+		var size int64
+		for _, e := range v.Extents {
+			size += e.Length
+		}
+		return []MountedVolume{{Name: v.Name, Paths: v.Paths, Size: size}}, nil
 	}
 	one, spanned := mountedOn(vols, n)
 	if len(spanned) > 0 {

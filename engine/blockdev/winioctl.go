@@ -348,3 +348,35 @@ func extentsOverlap(a, b []extent) bool {
 	}
 	return false
 }
+
+// driveLetter reads a volume named by its drive letter: "C:", `C:\`,
+// `\\.\C:` (any case, / for \) give "C:".
+func driveLetter(path string) (string, bool) {
+	s := strings.TrimSuffix(strings.TrimPrefix(strings.ReplaceAll(path, "/", `\`), `\\.\`), `\`)
+	if len(s) != 2 || s[1] != ':' || !('a' <= s[0]|0x20 && s[0]|0x20 <= 'z') {
+		return "", false
+	}
+	return strings.ToUpper(s), true
+}
+
+// volumeDevice is the name that opens the volume path names: `\\.\C:` for
+// a drive letter ("C:" alone would open C:'s current folder), else path
+// without its final backslash (\\?\Volume{…}, a snapshot's device).
+func volumeDevice(path string) string {
+	if l, ok := driveLetter(path); ok {
+		return `\\.\` + l
+	}
+	return strings.TrimSuffix(path, `\`)
+}
+
+// volumeByLetter finds the volume mounted at a drive letter ("C:").
+func volumeByLetter(vols []winVolume, letter string) (winVolume, bool) {
+	for _, v := range vols {
+		for _, p := range v.Paths {
+			if strings.EqualFold(p, letter+`\`) {
+				return v, true
+			}
+		}
+	}
+	return winVolume{}, false
+}

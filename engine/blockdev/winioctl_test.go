@@ -341,3 +341,29 @@ func TestExtentsOverlap(t *testing.T) {
 		}
 	}
 }
+
+func TestVolumeNames(t *testing.T) {
+	for in, want := range map[string]string{"C:": "C:", `c:\`: "C:", `\\.\D:`: "D:", "//./e:": "E:"} {
+		if got, ok := driveLetter(in); !ok || got != want {
+			t.Errorf("driveLetter(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "C", "1:", `\\.\PhysicalDrive0`, `C:\x`, `\\?\Volume{a}\`} {
+		if got, ok := driveLetter(in); ok {
+			t.Errorf("driveLetter(%q) = %q, want none", in, got)
+		}
+	}
+	for in, want := range map[string]string{"C:": `\\.\C:`, `\\?\Volume{a}\`: `\\?\Volume{a}`,
+		`\\?\GLOBALROOT\Device\HarddiskVolumeShadowCopy3`: `\\?\GLOBALROOT\Device\HarddiskVolumeShadowCopy3`} {
+		if got := volumeDevice(in); got != want {
+			t.Errorf("volumeDevice(%q) = %q, want %q", in, got, want)
+		}
+	}
+	vols := []winVolume{{Name: "{c}", Paths: []string{`C:\`}}, {Name: "{e}", Paths: []string{`C:\Photos\`, `e:\`}}}
+	if v, ok := volumeByLetter(vols, "E:"); !ok || v.Name != "{e}" {
+		t.Errorf("volumeByLetter E: = %+v, %v", v, ok)
+	}
+	if _, ok := volumeByLetter(vols, "D:"); ok {
+		t.Errorf("volumeByLetter D: found one")
+	}
+}
