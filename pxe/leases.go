@@ -304,11 +304,12 @@ func (l *leases) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	tmp := l.file + ".tmp"
-	if err := writeSynced(tmp, append(b, '\n'), l.fsync); err != nil {
+	tmp, err := writeSynced(l.file, append(b, '\n'), l.fsync)
+	if err != nil {
 		return fmt.Errorf("lease file: %w", err)
 	}
 	if err := os.Rename(tmp, l.file); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("lease file: %w", err)
 	}
 	dir, err := os.Open(filepath.Dir(l.file))
@@ -322,21 +323,27 @@ func (l *leases) saveLocked() error {
 	return nil
 }
 
-func writeSynced(name string, b []byte, fsync func(*os.File) error) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+// writeSynced writes b to a new temporary file beside name (its own, so
+// that two servers given the same lease file cannot rename each other's
+// half-written one) and syncs it; it returns the temporary file's name.
+func writeSynced(name string, b []byte, fsync func(*os.File) error) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".*.tmp")
 	if err != nil {
-		return err
+		return "", err
 	}
 	_, err = f.Write(b)
 	if err == nil {
-		err = f.Chmod(0o644) // also when an old temporary file had another mode
+		err = f.Chmod(0o644) // CreateTemp makes it 0600
 	}
 	if err == nil {
 		err = fsync(f)
 	}
-	if err != nil {
-		f.Close()
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return f.Close()
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }

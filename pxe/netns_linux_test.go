@@ -91,6 +91,10 @@ func (l *lab) start(t testing.TB, c Config) (*Server, context.CancelFunc) {
 	if c.Bundle == "" {
 		c.Bundle, c.IPXEDir, _ = testBundle(t)
 	}
+	if c.LeaseFile == "" {
+		// Never the machine's /var/lib/lifeboat.
+		c.LeaseFile = filepath.Join(t.TempDir(), "leases.json")
+	}
 	if c.Log == nil {
 		c.Log = testLogger(t)
 	}
@@ -109,12 +113,14 @@ func (l *lab) dhcp(t testing.TB, mac string, mods ...dhcpv4.Modifier) (lease *nc
 	hw, _ := net.ParseMAC(mac)
 	inNetns(t, l.cli, func() {
 		var c *nclient4.Client
-		c, err = nclient4.New("veth1", nclient4.WithHWAddr(hw), nclient4.WithTimeout(time.Second), nclient4.WithRetry(2))
+		// Generous timeouts: the replies are under test, not their speed,
+		// and the race detector on a loaded 2-core machine is slow.
+		c, err = nclient4.New("veth1", nclient4.WithHWAddr(hw), nclient4.WithTimeout(3*time.Second), nclient4.WithRetry(3))
 		if err != nil {
 			return
 		}
 		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		lease, err = c.Request(ctx, mods...)
 	})
@@ -189,13 +195,16 @@ func TestDHCPProxyMode(t *testing.T) {
 	s, _ := l.start(t, Config{Proxy: true})
 	hw, _ := net.ParseMAC("52:54:00:00:00:11")
 	inNetns(t, l.cli, func() {
-		c, err := nclient4.New("veth1", nclient4.WithHWAddr(hw), nclient4.WithTimeout(500*time.Millisecond), nclient4.WithRetry(1))
+		// A generous timeout for the answer (a loaded machine under the
+		// race detector once missed 500 ms); a short one where no
+		// answer must come.
+		c, err := nclient4.New("veth1", nclient4.WithHWAddr(hw), nclient4.WithTimeout(3*time.Second), nclient4.WithRetry(3))
 		if err != nil {
 			t.Error(err)
 			return
 		}
 		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		offer, err := c.DiscoverOffer(ctx, pxeClient(iana.INTEL_X86PC)...)
 		if err != nil {
@@ -205,7 +214,13 @@ func TestDHCPProxyMode(t *testing.T) {
 		if !offer.YourIPAddr.IsUnspecified() || offer.ClassIdentifier() != "PXEClient" || offer.BootFileName != "undionly.kpxe" {
 			t.Errorf("proxy offer: yiaddr %v, class %q, file %q", offer.YourIPAddr, offer.ClassIdentifier(), offer.BootFileName)
 		}
-		if _, err := c.DiscoverOffer(ctx); err == nil {
+		quiet, err := nclient4.New("veth1", nclient4.WithHWAddr(hw), nclient4.WithTimeout(time.Second), nclient4.WithRetry(1))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer quiet.Close()
+		if _, err := quiet.DiscoverOffer(ctx); err == nil {
 			t.Error("proxy answered a non-PXE client")
 		}
 	})
@@ -390,8 +405,8 @@ func TestTFTPSecureBoot(t *testing.T) {
 			run(t, "ip", "-n", l.cli, "addr", "add", "192.168.77.50/24", "dev", "veth1")
 			fetch := func(name string) ([]byte, error) {
 				c, _ := tftp.NewClient(labServer + ":69")
-				c.SetTimeout(time.Second)
-				c.SetRetries(1)
+				c.SetTimeout(3 * time.Second) // refusals come at once
+				c.SetRetries(3)
 				wt, err := c.Receive(name, "octet")
 				if err != nil {
 					return nil, err
