@@ -17,6 +17,7 @@ const (
 	StageCheck
 	StageMerge
 	StageClone
+	StageExtract
 )
 
 func (s Stage) String() string {
@@ -37,6 +38,8 @@ func (s Stage) String() string {
 		return "merging"
 	case StageClone:
 		return "cloning"
+	case StageExtract:
+		return "extracting"
 	}
 	return "working"
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // StreamReader reads one stream (a disk or partition) of an image at any
@@ -16,10 +17,19 @@ type StreamReader struct {
 	s    *streamIndex
 	Meta *Stream
 
-	mu     sync.Mutex
-	cached int // chunk in data, -1 none
-	data   []byte
-	a, b   *[]byte
+	mu      sync.Mutex
+	cache   []cachedChunk // decoded chunks, least recently used evicted
+	keep    int           // how many cache holds at most
+	tick    uint64
+	a, b    *[]byte
+	decoded atomic.Int64
+}
+
+// cachedChunk is a decoded extent of a StreamReader's cache.
+type cachedChunk struct {
+	ext  int
+	data []byte
+	used uint64
 }
 
 // Streams is the number of streams (disks or partitions) in the image.
@@ -34,7 +44,52 @@ func (im *Image) Stream(i int) (*StreamReader, error) {
 		return nil, fmt.Errorf("image %s has no stream %d", im.Name, i)
 	}
 	cs := im.h.ChunkSize
-	return &StreamReader{im: im, id: i, s: &im.x.Streams[i], Meta: &im.Meta.Streams[i], cached: -1, a: newBuf(cs), b: newBuf(cs)}, nil
+	return &StreamReader{im: im, id: i, s: &im.x.Streams[i], Meta: &im.Meta.Streams[i], keep: 1, a: newBuf(cs), b: newBuf(cs)}, nil
+}
+
+// SetCache lets ReadAt keep up to n decoded chunks (at least 1; each up to
+// the image's chunk size), for readers that come back to the same places,
+// such as a filesystem's metadata.
+func (sr *StreamReader) SetCache(n int) {
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	sr.keep = max(n, 1)
+	if len(sr.cache) > sr.keep {
+		sr.cache = sr.cache[:sr.keep]
+	}
+}
+
+// Decoded is how many chunks ReadAt has read, checked and decoded.
+func (sr *StreamReader) Decoded() int64 { return sr.decoded.Load() }
+
+// chunk returns extent ei decoded, from the cache or read now.
+func (sr *StreamReader) chunk(ei int) ([]byte, error) {
+	sr.tick++
+	for i := range sr.cache {
+		if c := &sr.cache[i]; c.ext == ei {
+			c.used = sr.tick
+			return c.data, nil
+		}
+	}
+	data, _, err := sr.im.decodeInto(sr.s.Ext[ei].Ref, sr.a, sr.b)
+	if err != nil {
+		return nil, err
+	}
+	sr.decoded.Add(1)
+	slot := len(sr.cache)
+	if slot < sr.keep {
+		sr.cache = append(sr.cache, cachedChunk{})
+	} else {
+		slot = 0
+		for i := range sr.cache {
+			if sr.cache[i].used < sr.cache[slot].used {
+				slot = i
+			}
+		}
+	}
+	c := &sr.cache[slot]
+	c.ext, c.used, c.data = ei, sr.tick, append(c.data[:0], data...)
+	return c.data, nil
 }
 
 // Size is the stream's size in bytes.
@@ -59,15 +114,11 @@ func (sr *StreamReader) ReadAt(p []byte, off int64) (int, error) {
 		if e.Ref == refZero || e.Ref == refUnused {
 			clear(p[:n])
 		} else {
-			if sr.cached != ei {
-				data, _, err := sr.im.decodeInto(e.Ref, sr.a, sr.b)
-				if err != nil {
-					sr.cached = -1
-					return done, err
-				}
-				sr.data, sr.cached = data, ei
+			data, err := sr.chunk(ei)
+			if err != nil {
+				return done, err
 			}
-			copy(p[:n], sr.data[rel:])
+			copy(p[:n], data[rel:])
 		}
 		p, off, done = p[n:], off+int64(n), done+n
 	}

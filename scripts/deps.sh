@@ -8,7 +8,8 @@ pkgs=(
   dosfstools  # mkfs.vfat, fsck.vfat
   exfatprogs  # mkfs.exfat
   ntfs-3g     # mkntfs, ntfsresize, NTFS mounts in tests
-  exfat-fuse  # exFAT mounts in tests (the kernel here has no exfat driver)
+  exfat-fuse  # exFAT mounts in tests, and lifeboat mount/ls/extract where the kernel has no exfat driver (as here)
+  fusefat     # FAT likewise (this machine's kernel has no vfat driver)
   util-linux  # losetup, mount, blkid
   fdisk       # sfdisk: MBR/GPT fixtures
   gdisk       # sgdisk: GPT fixtures and cross-checks

@@ -1,0 +1,269 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/engine/fsmount"
+	"github.com/lifeboat-rescue/lifeboat/engine/fsprobe"
+	"github.com/lifeboat-rescue/lifeboat/engine/opt"
+	"github.com/lifeboat-rescue/lifeboat/images"
+)
+
+// ExploreOptions open one point of an image chain for reading its files.
+type ExploreOptions struct {
+	Image    string
+	ChainDir string
+	// Password is asked for only if the image is encrypted.
+	Password   func() ([]byte, error)
+	Encryption Encryption
+}
+
+// View is read-only access to the disks and partitions of one point of a
+// chain: only the chunks a reader touches are read, checked and decoded
+// (a bounded number of them stay cached).
+type View struct {
+	Image string
+	Parts []ViewPart
+	c     *chain
+	srs   []*images.StreamReader
+}
+
+// ViewPart is a partition (or a partition image's stream) in a View.
+type ViewPart struct {
+	// Number is the partition's number on its disk (as in sdb2); for an
+	// image of partitions, its place in the image (1, 2, …).
+	Number int
+	Stream int
+	// Start and Size are the partition's place in its stream.
+	Start, Size int64
+	Name        string     // GPT partition name
+	FS          *images.FS // as the backup found it; nil if none
+}
+
+// exploreCache is how many decoded chunks each stream keeps (at most
+// 64 × the image's largest chunk, 32 MiB with the default chunks).
+const exploreCache = 64
+
+// OpenView opens the image at o.Image and the earlier points it needs.
+func OpenView(ctx context.Context, o ExploreOptions) (*View, error) {
+	c, err := openChain(ctx, o.Image, o.ChainDir, o.Password, o.Encryption)
+	if err != nil {
+		return nil, err
+	}
+	v := &View{Image: o.Image, c: c}
+	for i, s := range c.point.Meta.Streams {
+		sr, err := c.point.Stream(i)
+		if err != nil {
+			v.Close()
+			return nil, err
+		}
+		sr.SetCache(exploreCache)
+		v.srs = append(v.srs, sr)
+		switch {
+		case s.Kind == images.KindPartition:
+			v.Parts = append(v.Parts, ViewPart{Number: len(v.Parts) + 1, Stream: i, Size: s.Size, FS: s.FS})
+		case s.Table != nil:
+			for _, p := range s.Table.Partitions {
+				v.Parts = append(v.Parts, ViewPart{Number: p.Number, Stream: i, Start: p.Start, Size: p.Size, Name: p.Name, FS: p.FS})
+			}
+		}
+	}
+	// What the backup did not record (a partition copied sector by
+	// sector, an older image) is recognised now.
+	for i := range v.Parts {
+		p := &v.Parts[i]
+		if p.FS == nil || p.FS.Type == "" {
+			if info, err := fsprobe.Probe(v.Reader(*p), p.Size); err == nil && info.Type != "" {
+				p.FS = &images.FS{Type: info.Type, Label: info.Label, UUID: info.UUID, Used: -1}
+			}
+		}
+	}
+	return v, nil
+}
+
+// Close closes the image and its chain.
+func (v *View) Close() { v.c.Close() }
+
+// Points is how many images the view reads (the point and the earlier
+// points it needs).
+func (v *View) Points() int { return len(v.c.all()) }
+
+// Reader reads partition p's bytes.
+func (v *View) Reader(p ViewPart) io.ReaderAt {
+	return io.NewSectionReader(v.srs[p.Stream], p.Start, p.Size)
+}
+
+// ChunksRead is how many chunks the view has read and decoded so far.
+func (v *View) ChunksRead() int64 {
+	var n int64
+	for _, sr := range v.srs {
+		n += sr.Decoded()
+	}
+	return n
+}
+
+// Part finds partition n; 0 means the only one with a filesystem.
+func (v *View) Part(n int) (ViewPart, error) {
+	var withFS []ViewPart
+	for _, p := range v.Parts {
+		if n != 0 && p.Number == n {
+			return p, nil
+		}
+		if p.FS != nil && p.FS.Type != "" {
+			withFS = append(withFS, p)
+		}
+	}
+	if n == 0 && len(withFS) == 1 {
+		return withFS[0], nil
+	}
+	var have []string
+	for _, p := range v.Parts {
+		have = append(have, fmt.Sprintf("%d (%s)", p.Number, fsName(p.FS)))
+	}
+	if len(v.Parts) == 0 {
+		return ViewPart{}, &FixError{Err: fmt.Errorf("image %s holds no partitions (a disk without a partition table)", v.Image), Fix: opt.Text("restore it to a file and read that")}
+	}
+	if n == 0 {
+		return ViewPart{}, &FixError{Err: fmt.Errorf("image %s holds several partitions: %s", v.Image, strings.Join(have, ", ")), Fix: opt.With("choose one with {}", opt.Use{Option: opt.Partition, Value: "N"})}
+	}
+	return ViewPart{}, &FixError{Err: fmt.Errorf("image %s has no partition %d: %w", v.Image, n, os.ErrNotExist), Fix: opt.Text("it has " + strings.Join(have, ", "))}
+}
+
+func fsName(f *images.FS) string {
+	if f == nil || f.Type == "" {
+		return "no filesystem"
+	}
+	if f.Label != "" {
+		return f.Type + " " + f.Label
+	}
+	return f.Type
+}
+
+// MountPart mounts partition p of the view read-only at dir (an empty
+// directory); Close on the result unmounts it.
+func (v *View) MountPart(ctx context.Context, p ViewPart, dir string) (*fsmount.Mount, error) {
+	fsType := ""
+	if p.FS != nil {
+		fsType = p.FS.Type
+	}
+	m, err := fsmount.New(ctx, v.Reader(p), p.Size, fsmount.Options{FSType: fsType, Dir: dir, Name: fmt.Sprintf("lifeboat:%s#%d", path.Base(v.Image), p.Number)})
+	if err != nil {
+		return nil, fmt.Errorf("partition %d of %s: %w", p.Number, v.Image, err)
+	}
+	return m, nil
+}
+
+// WithFiles mounts partition n (0: the only one with a filesystem) of the
+// image in a private directory, calls fn with the mount (its root is
+// m.Dir), and unmounts it.
+func WithFiles(ctx context.Context, o ExploreOptions, n int, fn func(v *View, p ViewPart, m *fsmount.Mount) error) error {
+	v, err := OpenView(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	p, err := v.Part(n)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "lifeboat-explore-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(dir)
+	m, err := v.MountPart(ctx, p, dir)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return fn(v, p, m)
+}
+
+// FileEntry is one name in a folder of an image's filesystem.
+type FileEntry struct {
+	Name    string      `json:"name"`
+	Mode    fs.FileMode `json:"mode"`
+	Size    int64       `json:"size"`
+	ModTime time.Time   `json:"mtime"`
+	Link    string      `json:"link,omitempty"` // a symbolic link's target
+}
+
+// Listing is a folder of an image's filesystem.
+type Listing struct {
+	Part     ViewPart
+	ReadPath string // how it was read
+	Entries  []FileEntry
+}
+
+// ListFiles lists folder dir of partition n (or describes the file dir).
+func ListFiles(ctx context.Context, o ExploreOptions, n int, dir string) (*Listing, error) {
+	l := &Listing{}
+	err := WithFiles(ctx, o, n, func(v *View, p ViewPart, m *fsmount.Mount) error {
+		l.Part, l.ReadPath = p, m.Path
+		at := inside(m.Dir, dir)
+		st, err := os.Lstat(at)
+		if err != nil {
+			return notInImage(dir, p, o.Image)
+		}
+		if !st.IsDir() {
+			l.Entries = append(l.Entries, fileEntry(at, st))
+			return nil
+		}
+		des, err := os.ReadDir(at)
+		if err != nil {
+			return fmt.Errorf("%s in partition %d of %s: %w", path.Clean("/"+dir), p.Number, o.Image, err)
+		}
+		for _, d := range des {
+			info, err := d.Info()
+			if err != nil {
+				continue
+			}
+			l.Entries = append(l.Entries, fileEntry(filepath.Join(at, d.Name()), info))
+		}
+		return nil
+	})
+	return l, err
+}
+
+func fileEntry(p string, info fs.FileInfo) FileEntry {
+	e := FileEntry{Name: info.Name(), Mode: info.Mode(), Size: info.Size(), ModTime: info.ModTime()}
+	if info.Mode()&fs.ModeSymlink != 0 {
+		e.Link, _ = os.Readlink(p)
+	}
+	return e
+}
+
+func notInImage(name string, p ViewPart, image string) error {
+	return &FixError{Err: fmt.Errorf("%s: not found in partition %d of %s: %w", path.Clean("/"+name), p.Number, image, os.ErrNotExist), Fix: opt.Text("list its folder with lifeboat ls")}
+}
+
+// CatFile copies file name of partition n to w.
+func CatFile(ctx context.Context, o ExploreOptions, n int, name string, w io.Writer) error {
+	return WithFiles(ctx, o, n, func(v *View, p ViewPart, m *fsmount.Mount) error {
+		at := inside(m.Dir, name)
+		st, err := os.Stat(at)
+		if err != nil {
+			return notInImage(name, p, o.Image)
+		}
+		if st.IsDir() {
+			return &FixError{Err: fmt.Errorf("%s in partition %d of %s is a folder", path.Clean("/"+name), p.Number, o.Image), Fix: opt.Text("list it with lifeboat ls, or copy it out with lifeboat extract")}
+		}
+		f, err := os.Open(at)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := io.Copy(w, f); err != nil {
+			return fmt.Errorf("%s in partition %d of %s: %w", path.Clean("/"+name), p.Number, o.Image, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,53 @@
+//go:build unix
+
+package engine
+
+import (
+	"io/fs"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// setMeta gives p the mode, times and (as root) owner of info; link: p is
+// a symbolic link (its own times, never its target's).
+func (x *extractor) setMeta(p string, info fs.FileInfo, link bool) {
+	st, _ := info.Sys().(*syscall.Stat_t)
+	if x.asRoot && st != nil {
+		unix.Lchown(p, int(st.Uid), int(st.Gid))
+	}
+	if !link {
+		unix.Chmod(p, uint32(info.Mode().Perm())|modeBits(info.Mode()))
+	}
+	mt := unix.NsecToTimespec(info.ModTime().UnixNano())
+	at := mt
+	if st != nil {
+		at = unix.Timespec{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec}
+	}
+	unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{at, mt}, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// modeBits are the setuid, setgid and sticky bits of m as chmod(2) wants
+// them.
+func modeBits(m fs.FileMode) uint32 {
+	var b uint32
+	if m&fs.ModeSetuid != 0 {
+		b |= unix.S_ISUID
+	}
+	if m&fs.ModeSetgid != 0 {
+		b |= unix.S_ISGID
+	}
+	if m&fs.ModeSticky != 0 {
+		b |= unix.S_ISVTX
+	}
+	return b
+}
+
+// freeSpace is the room an unprivileged writer has on dir's filesystem.
+func freeSpace(dir string) (int64, bool) {
+	var s unix.Statfs_t
+	if unix.Statfs(dir, &s) != nil {
+		return 0, false
+	}
+	return int64(s.Bavail) * int64(s.Bsize), true
+}
