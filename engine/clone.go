@@ -129,7 +129,8 @@ func Clone(ctx context.Context, o CloneOptions) (*CloneResult, error) {
 		// Even onto a disk of the same size and layout, a system clone
 		// writes the table of the chosen partitions only.
 		relayout: o.Kind == CloneSystem}
-	plan, err := d.prepare(o.Target)
+	defer d.Close()
+	plan, err := d.prepare(ctx, o.Target)
 	if err != nil {
 		return nil, err
 	}

@@ -75,11 +75,22 @@ type delivery struct {
 	tgtErr   error
 	notes    []string // for the result
 	written  func()   // RestoreOptions.Written
+	// fit holds the shrunk filesystems of --layout fit (d.src reads
+	// through it); Close removes their scratch files.
+	fit *fitSource
+}
+
+// Close lets go of what prepare made (the scratch files of shrunk
+// filesystems).
+func (d *delivery) Close() {
+	if d.fit != nil {
+		d.fit.Close()
+	}
 }
 
 // prepare runs every check that can refuse the target and plans the
 // layout; nothing is written.
-func (d *delivery) prepare(target string) (*Plan, error) {
+func (d *delivery) prepare(ctx context.Context, target string) (*Plan, error) {
 	d.target = target
 	if err := CheckOutput(target, WriteDiskOrFile, true); err != nil {
 		return nil, err
@@ -154,7 +165,7 @@ func (d *delivery) prepare(target string) (*Plan, error) {
 	if d.delta {
 		err = d.planDelta(plan)
 	} else {
-		err = d.planLayout(plan, sectorSize)
+		err = d.planLayout(ctx, plan, sectorSize)
 	}
 	if err != nil {
 		return nil, err
@@ -399,7 +410,7 @@ func (d *delivery) planDeltaInto(plan *Plan, t *layout.Table, src *images.Partit
 
 // planLayout decides whether a whole-disk stream is written as stored or
 // laid out anew for the target, and plans the new layout.
-func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
+func (d *delivery) planLayout(ctx context.Context, plan *Plan, sectorSize int) error {
 	t := d.meta.Table
 	if d.partition != 0 || d.meta.Kind != images.KindDisk || t == nil || !t.Type.Known() {
 		if d.layout.Mode != layout.Keep && d.partition == 0 {
@@ -411,8 +422,8 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 	}
 	size := plan.TargetSize
 	if plan.Create {
-		if d.layout.Mode == layout.Fill {
-			fill := opt.Use{Option: opt.Layout, Value: "fill"}
+		if d.layout.Mode == layout.Fill || d.layout.Mode == layout.Fit {
+			fill := opt.Use{Option: opt.Layout, Value: d.layout.Mode.String()}
 			return refuseBecause(d.target, opt.With(fmt.Sprintf("create the file at the size you want first (e.g. truncate -s 20G %s), or restore without {} to create it at the stored size (%s)",
 				d.target, HumanBytes(d.meta.Size)), fill), nil,
 				because("{} grows a partition to fill the target, but the file does not exist yet, so it has no size to fill", fill))
@@ -422,7 +433,13 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 	src := d.meta.Table.Layout(d.meta.SectorSize)
 	minSizes, used := map[int]int64{}, map[int]int64{}
 	for _, p := range src.Partitions {
-		minSizes[p.Number] = p.Size // filesystems are grown, never shrunk
+		minSizes[p.Number] = p.Size // filesystems are grown, never shrunk (but by fit)
+	}
+	fit := d.layout.Mode == layout.Fit && size < d.meta.Size
+	if fit {
+		if err := d.fitMinSizes(ctx, minSizes); err != nil {
+			return err
+		}
 	}
 	for _, p := range t.Partitions {
 		if p.FS != nil && p.FS.Used >= 0 {
@@ -446,6 +463,9 @@ func (d *delivery) planLayout(plan *Plan, sectorSize int) error {
 		return nil // byte for byte, table included
 	}
 	d.laid, plan.Layout, plan.Bytes = lp, lp, size
+	if fit {
+		return d.shrinkAll(ctx)
+	}
 	return nil
 }
 

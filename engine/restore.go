@@ -143,7 +143,8 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 			}
 		}
 	}
-	plan, err := d.prepare(o.Target)
+	defer d.Close()
+	plan, err := d.prepare(ctx, o.Target)
 	if err != nil {
 		return nil, err
 	}

@@ -32,20 +32,98 @@ func Supported() error {
 type Mount struct {
 	Dir    string
 	Path   string // how the files are read, for the user
-	fuse   *fuse.Server
-	fuseAt string
-	loop   string
-	ntfs   bool
-	errs   atomic.Int64
+	dev    *Device
 	closed bool
 }
 
 // ReadErrors is how many reads of the image failed (each one an I/O error
 // for the program that read).
-func (m *Mount) ReadErrors() int64 { return m.errs.Load() }
+func (m *Mount) ReadErrors() int64 { return m.dev.errs.Load() }
 
-// Loop is the loop device the filesystem is mounted from.
-func (m *Mount) Loop() string { return m.loop }
+// Device is bytes served as a block device: a file over FUSE with a loop
+// device on it. Close removes both.
+type Device struct {
+	Path   string // the loop device
+	loop   *os.File
+	fuse   *fuse.Server
+	fuseAt string
+	errs   atomic.Int64
+}
+
+// Volume is what a Device serves: bytes to read, and to write when it is
+// an io.WriterAt too.
+type Volume interface {
+	io.ReaderAt
+}
+
+// NewDevice serves v (size bytes) as a loop device, read-only unless
+// writable (then v must be an io.WriterAt).
+func NewDevice(v Volume, size int64, name string, writable bool) (d *Device, err error) {
+	if err := Supported(); err != nil {
+		return nil, err
+	}
+	var w io.WriterAt
+	if writable {
+		var ok bool
+		if w, ok = v.(io.WriterAt); !ok {
+			return nil, errors.New("fsmount: a writable device needs an io.WriterAt")
+		}
+	}
+	at, err := os.MkdirTemp("", "lifeboat-fuse-")
+	if err != nil {
+		return nil, err
+	}
+	d = &Device{fuseAt: at}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	root := &root{file: &volume{r: v, w: w, size: size, errs: &d.errs}}
+	sec := time.Hour // nothing below changes but through this file
+	d.fuse, err = fs.Mount(at, root, &fs.Options{
+		EntryTimeout: &sec, AttrTimeout: &sec,
+		MountOptions: fuse.MountOptions{FsName: name, Name: "lifeboat", DirectMount: true, MaxReadAhead: 1 << 20},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serving the partition over FUSE: %w", err)
+	}
+	if d.loop, err = AttachLoop(filepath.Join(at, volumeName), 0, 0, !writable); err != nil {
+		return nil, err
+	}
+	d.Path = d.loop.Name()
+	return d, nil
+}
+
+// Close lets go of the loop device (it goes once its last user is gone)
+// and stops serving the file.
+func (d *Device) Close() error {
+	if d.loop != nil {
+		d.loop.Close()
+		d.loop = nil
+	}
+	if d.fuse != nil {
+		// The loop device lets go of the file shortly after its last
+		// user.
+		var err error
+		for range 50 {
+			if err = d.fuse.Unmount(); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			unix.Unmount(d.fuseAt, unix.MNT_DETACH)
+		}
+		d.fuse.Wait()
+		d.fuse = nil
+	}
+	if d.fuseAt != "" {
+		os.Remove(d.fuseAt)
+		d.fuseAt = ""
+	}
+	return nil
+}
 
 // New mounts the filesystem held in r (size bytes) at o.Dir, read-only.
 func New(ctx context.Context, r io.ReaderAt, size int64, o Options) (m *Mount, err error) {
@@ -58,33 +136,16 @@ func New(ctx context.Context, r io.ReaderAt, size int64, o Options) (m *Mount, e
 	if err := emptyDir(o.Dir); err != nil {
 		return nil, err
 	}
-	at, err := os.MkdirTemp("", "lifeboat-fuse-")
-	if err != nil {
+	m = &Mount{Dir: o.Dir}
+	if m.dev, err = NewDevice(r, size, o.Name, false); err != nil {
 		return nil, err
 	}
-	m = &Mount{Dir: o.Dir, fuseAt: at, ntfs: o.FSType == "ntfs"}
 	defer func() {
 		if err != nil {
 			m.Close()
 		}
 	}()
-	root := &root{file: &volume{r: r, size: size, errs: &m.errs}}
-	sec := time.Hour // nothing below changes while mounted
-	m.fuse, err = fs.Mount(at, root, &fs.Options{
-		EntryTimeout: &sec, AttrTimeout: &sec,
-		MountOptions: fuse.MountOptions{FsName: o.Name, Name: "lifeboat", DirectMount: true, MaxReadAhead: 1 << 20},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("serving the partition over FUSE: %w", err)
-	}
-	ld, err := attachLoop(filepath.Join(at, volumeName))
-	if err != nil {
-		return nil, err
-	}
-	// The loop device stays while it is open: until the mount holds it
-	// (or, when mounting fails, not at all).
-	defer ld.Close()
-	m.loop = ld.Name()
+	loop := m.dev.Path
 	d, err := pickDriver(o.FSType)
 	if err != nil {
 		return nil, err
@@ -94,9 +155,9 @@ func New(ctx context.Context, r io.ReaderAt, size int64, o Options) (m *Mount, e
 		// ext: noload, so that a journal left unreplayed is left so;
 		// nothing is written to a read-only device.
 		data := map[string]string{"ext4": "noload"}[d.kernel]
-		err = unix.Mount(m.loop, o.Dir, d.kernel, unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, data)
+		err = unix.Mount(loop, o.Dir, d.kernel, unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, data)
 	} else {
-		cmd := exec.CommandContext(ctx, d.tool, "-o", "ro", m.loop, o.Dir)
+		cmd := exec.CommandContext(ctx, d.tool, "-o", "ro", loop, o.Dir)
 		if out, cerr := cmd.CombinedOutput(); cerr != nil {
 			err = fmt.Errorf("%s: %v: %s", d.tool, cerr, strings.TrimSpace(string(out)))
 		}
@@ -104,6 +165,9 @@ func New(ctx context.Context, r io.ReaderAt, size int64, o Options) (m *Mount, e
 	if err != nil {
 		return nil, fmt.Errorf("mounting the %s filesystem read-only: %w", o.FSType, err)
 	}
+	// The mount holds the loop device now.
+	m.dev.loop.Close()
+	m.dev.loop = nil
 	return m, nil
 }
 
@@ -178,28 +242,13 @@ func (m *Mount) Close() error {
 	}
 	m.closed = true
 	var first error
-	if m.loop != "" && isMountPoint(m.Dir) {
+	if m.dev != nil && m.dev.loop == nil && isMountPoint(m.Dir) {
 		if err := unmount(m.Dir); err != nil {
 			first = fmt.Errorf("unmounting %s: %w", m.Dir, err)
 		}
 	}
-	if m.fuse != nil {
-		// The loop device lets go of the file shortly after the
-		// filesystem on it is unmounted.
-		var err error
-		for range 50 {
-			if err = m.fuse.Unmount(); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			unix.Unmount(m.fuseAt, unix.MNT_DETACH)
-		}
-		m.fuse.Wait()
-	}
-	if m.fuseAt != "" {
-		os.Remove(m.fuseAt)
+	if m.dev != nil {
+		m.dev.Close()
 	}
 	return first
 }
@@ -261,31 +310,40 @@ func emptyDir(dir string) error {
 	return nil
 }
 
-// attachLoop sets up a read-only loop device on file that goes away when
-// its last user closes it; it returns the device, open.
-func attachLoop(file string) (*os.File, error) {
-	f, err := os.Open(file)
+// AttachLoop makes bytes [off, off+size) of file (size 0: to its end) a
+// loop device that goes away when its last user closes it; it returns the
+// device, open (read-only or read-write as asked).
+func AttachLoop(file string, off, size int64, readOnly bool) (*os.File, error) {
+	mode := os.O_RDWR
+	if readOnly {
+		mode = os.O_RDONLY
+	}
+	f, err := os.OpenFile(file, mode, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
 	if err != nil {
-		return nil, fmt.Errorf("loop devices: %w", err)
+		return nil, fmt.Errorf("no loop devices (/dev/loop-control: %w); load the loop module (modprobe loop)", err)
 	}
 	defer ctl.Close()
 	for range 20 {
 		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
 		if err != nil {
-			return nil, fmt.Errorf("no free loop device: %w", err)
+			return nil, fmt.Errorf("find a free loop device: %w", err)
 		}
 		dev := fmt.Sprintf("/dev/loop%d", n)
-		ld, err := os.OpenFile(dev, os.O_RDONLY, 0)
+		ld, err := os.OpenFile(dev, mode, 0)
 		if err != nil {
 			return nil, err
 		}
 		cfg := unix.LoopConfig{Fd: uint32(f.Fd())}
-		cfg.Info.Flags = unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR
+		cfg.Info.Offset, cfg.Info.Sizelimit = uint64(off), uint64(size)
+		cfg.Info.Flags = unix.LO_FLAGS_AUTOCLEAR
+		if readOnly {
+			cfg.Info.Flags |= unix.LO_FLAGS_READ_ONLY
+		}
 		copy(cfg.Info.File_name[:], "lifeboat")
 		err = unix.IoctlLoopConfigure(int(ld.Fd()), &cfg)
 		if err == nil {
@@ -293,12 +351,12 @@ func attachLoop(file string) (*os.File, error) {
 		}
 		ld.Close()
 		if !errors.Is(err, unix.EBUSY) {
-			return nil, fmt.Errorf("setting up %s: %w", dev, err)
+			return nil, fmt.Errorf("attach %s to %s: %w", dev, file, err)
 		}
 		// Another program took the same free device first.
 		time.Sleep(20 * time.Millisecond)
 	}
-	return nil, errors.New("no free loop device after 20 tries")
+	return nil, fmt.Errorf("no free loop device for %s after 20 tries", file)
 }
 
 const volumeName = "volume"
@@ -315,12 +373,40 @@ func (r *root) OnAdd(ctx context.Context) {
 	r.AddChild(volumeName, r.NewPersistentInode(ctx, r.file, fs.StableAttr{Mode: syscall.S_IFREG}), false)
 }
 
-// volume serves the partition's bytes, read-only.
+// volume serves the partition's bytes, read-only unless w is set.
 type volume struct {
 	fs.Inode
 	r    io.ReaderAt
+	w    io.WriterAt
 	size int64
 	errs *atomic.Int64
+}
+
+var (
+	_ fs.NodeWriter  = (*volume)(nil)
+	_ fs.NodeFsyncer = (*volume)(nil)
+	_ fs.NodeFlusher = (*volume)(nil)
+)
+
+// Fsync and Flush succeed: what a Device serves is a view that lives as
+// long as the process (a scratch file), never the only copy of anything;
+// the loop driver's flushes must not fail the tools that write to it.
+func (v *volume) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno { return 0 }
+func (v *volume) Flush(ctx context.Context, f fs.FileHandle) syscall.Errno               { return 0 }
+
+func (v *volume) Write(ctx context.Context, fh fs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	if v.w == nil {
+		return 0, syscall.EROFS
+	}
+	if off < 0 || off+int64(len(data)) > v.size {
+		return 0, syscall.ENOSPC
+	}
+	n, err := v.w.WriteAt(data, off)
+	if err != nil {
+		v.errs.Add(1)
+		return uint32(n), syscall.EIO
+	}
+	return uint32(n), 0
 }
 
 var (
@@ -331,12 +417,15 @@ var (
 
 func (v *volume) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = syscall.S_IFREG | 0o444
+	if v.w != nil {
+		out.Mode |= 0o200
+	}
 	out.Size = uint64(v.size)
 	return 0
 }
 
 func (v *volume) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
+	if v.w == nil && flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
 		return nil, 0, syscall.EROFS
 	}
 	return nil, fuse.FOPEN_KEEP_CACHE, 0

@@ -28,7 +28,6 @@ func New(ctx context.Context, r io.ReaderAt, size int64, o Options) (*Mount, err
 func (m *Mount) Close() error      { return nil }
 func (m *Mount) Gone() bool        { return true }
 func (m *Mount) ReadErrors() int64 { return 0 }
-func (m *Mount) Loop() string      { return "" }
 
 // Unmount unmounts what Mount mounted at dir.
 func Unmount(dir string) error { return Supported() }

@@ -27,6 +27,11 @@ const (
 	Fill
 	// Manual sets the sizes given in PlanOptions.Sizes and grows nothing.
 	Manual
+	// Fit keeps every size when the target disk holds them, and otherwise
+	// shrinks the partitions that may shrink (PlanOptions.MinSizes below
+	// their size), each in proportion to the room it has above its
+	// minimum, until the layout fits.
+	Fit
 )
 
 func (m Mode) String() string {
@@ -37,18 +42,20 @@ func (m Mode) String() string {
 		return "fill"
 	case Manual:
 		return "manual"
+	case Fit:
+		return "fit"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// ParseMode parses "keep", "fill" or "manual".
+// ParseMode parses "keep", "fill", "fit" or "manual".
 func ParseMode(s string) (Mode, error) {
-	for _, m := range []Mode{Keep, Fill, Manual} {
+	for _, m := range []Mode{Keep, Fill, Fit, Manual} {
 		if strings.EqualFold(s, m.String()) {
 			return m, nil
 		}
 	}
-	return 0, errorf("unknown layout mode %q; use keep, fill or manual", s)
+	return 0, errorf("unknown layout mode %q; use keep, fill, fit or manual", s)
 }
 
 // PlanOptions say how to turn a stored table into a target layout.
@@ -281,7 +288,7 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 	case align%ss != 0:
 		return nil, errorf("alignment %d is not a multiple of the %d-byte sector size", align, ss)
 	}
-	if o.Mode != Keep && o.Mode != Fill && o.Mode != Manual {
+	if o.Mode != Keep && o.Mode != Fill && o.Mode != Manual && o.Mode != Fit {
 		return nil, errorf("unknown mode %v", o.Mode)
 	}
 
@@ -378,6 +385,12 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 			return nil, refusal(0, opt.With("make partitions smaller ({}) or choose a larger disk", opt.Use{Option: opt.Size, Value: "N=SIZE"}),
 				"the partitions with the sizes asked for need a disk of at least %s, but the target disk has %s", humanize.IBytes(uint64(need(cursor))), humanize.IBytes(uint64(diskSize)))
 		}
+	case Fit:
+		if cursor := place(items, 0, len(items), true, first, align, ss); cursor > end {
+			if err := fit(items, diskSize, first, end, align, ss); err != nil {
+				return nil, err
+			}
+		}
 	case Fill:
 		g := &items[grow]
 		place(items, 0, grow+1, true, first, align, ss)
@@ -411,7 +424,7 @@ func PlanLayout(src *Table, diskSize int64, sectorSize int, o PlanOptions) (*Pla
 	}
 
 	// Boot records of logical partitions, and the extended partition.
-	if err := placeEBRs(items, ext, first, align, ss, o.Mode == Keep || o.Mode == Manual); err != nil {
+	if err := placeEBRs(items, ext, first, align, ss, o.Mode == Keep || o.Mode == Manual || o.Mode == Fit); err != nil {
 		return nil, err
 	}
 
@@ -563,6 +576,63 @@ func defaultGrow(items []item) int {
 		}
 	}
 	return len(items) - 1
+}
+
+// fit packs the items into [first, end), shrinking those that may shrink
+// (min below their size) in proportion to how far each may shrink.
+func fit(items []item, diskSize, first, end, align, ss int64) error {
+	over := place(items, 0, len(items), false, first, align, ss) - end
+	var slack int64
+	for _, it := range items {
+		slack += it.dst.Size - it.min
+	}
+	if over > slack {
+		need := roundUp(diskSize+over-slack+align, 1<<20)
+		var why []string
+		for _, it := range items {
+			if it.min < it.src.Size {
+				why = append(why, fmt.Sprintf("partition %d needs %s", it.src.Number, humanize.IBytes(uint64(it.min))))
+			}
+		}
+		reason := "no partition can shrink (none holds a filesystem that can be shrunk: ext2/3/4 or NTFS)"
+		if len(why) > 0 {
+			reason = "even with every filesystem shrunk to its minimum (" + strings.Join(why, ", ") + ")"
+		}
+		return &Error{Reason: fmt.Sprintf("the target disk is %s too small for the image's data %s", humanize.IBytes(uint64(over-slack)), reason),
+			Fix: opt.Text(fmt.Sprintf("choose a disk of at least %s", humanize.IBytes(uint64(need))))}
+	}
+	for i := range items {
+		it := &items[i]
+		if room := it.dst.Size - it.min; room > 0 {
+			cut := min(room, roundUp((over*room+slack-1)/slack, ss))
+			it.dst.Size -= cut
+		}
+	}
+	// Alignment may leave a little over: take it from any that still may
+	// shrink, the largest room first.
+	for range len(items) * 4 {
+		over = place(items, 0, len(items), false, first, align, ss) - end
+		if over <= 0 {
+			return nil
+		}
+		best := -1
+		for i, it := range items {
+			if r := it.dst.Size - it.min; r > 0 && (best < 0 || r > items[best].dst.Size-items[best].min) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		it := &items[best]
+		it.dst.Size -= min(it.dst.Size-it.min, roundUp(over, ss))
+	}
+	over = place(items, 0, len(items), false, first, align, ss) - end
+	if over > 0 {
+		return &Error{Reason: fmt.Sprintf("the target disk is %s too small for the image's data with the partitions aligned", humanize.IBytes(uint64(over))),
+			Fix: opt.Text("choose a larger disk")}
+	}
+	return nil
 }
 
 // place lays out items[from:to] in order from cursor: each starts at the

@@ -23,7 +23,7 @@ type layoutFlags struct {
 }
 
 func (f *layoutFlags) add(fl *pflag.FlagSet) {
-	fl.StringVar(&f.mode, "layout", "keep", "keep (as stored), fill (grow a partition to use a larger disk) or manual (--size)")
+	fl.StringVar(&f.mode, "layout", "keep", "keep (as stored), fill (grow a partition to use a larger disk), fit (shrink ext and NTFS filesystems onto a smaller disk) or manual (--size)")
 	fl.IntVar(&f.grow, "grow", 0, "with --layout fill: the partition that takes the extra space (default: the last data partition)")
 	fl.StringArrayVar(&f.sizes, "size", nil, "with --layout manual: N=SIZE sets partition N's size (e.g. 3=200G); repeat for more")
 	fl.StringVar(&f.align, "align", "1MiB", "move partition starts to multiples of SIZE (SSD alignment); 0 keeps them")
@@ -35,7 +35,7 @@ func (f *layoutFlags) options() (engine.LayoutOptions, error) {
 	var o engine.LayoutOptions
 	m, err := layout.ParseMode(f.mode)
 	if err != nil {
-		return o, usagef("--layout %s: use keep, fill or manual", f.mode)
+		return o, usagef("--layout %s: use keep, fill, fit or manual", f.mode)
 	}
 	o.Mode, o.Grow, o.NewIDs = m, f.grow, f.newIDs
 	if f.grow != 0 && m != layout.Fill {
