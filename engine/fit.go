@@ -147,4 +147,3 @@ type shifted struct {
 }
 
 func (s shifted) ReadAt(p []byte, off int64) (int, error) { return s.r.ReadAt(p, off-s.base) }
-
