@@ -84,12 +84,27 @@ func TestLayoutFitOntoSmallerDisk(t *testing.T) {
 		t.Errorf("the refused 1 GiB target was written")
 	}
 
-	target := filepath.Join(dir, "target.img")
-	sh(t, "truncate", "-s", "2G", target)
-	r = mustLB(t, nil, "restore", lbi, "--target", target, "--layout", "fit", "-y", "-q")
-	if !strings.Contains(r.stdout, "shrank") {
-		t.Errorf("the result does not say what shrank:\n%s", r.stdout)
+	for _, how := range []string{"restore", "clone"} {
+		t.Run(how, func(t *testing.T) {
+			target := filepath.Join(dir, how+".img")
+			sh(t, "truncate", "-s", "2G", target)
+			var r result
+			if how == "restore" {
+				r = mustLB(t, nil, "restore", lbi, "--target", target, "--layout", "fit", "-y", "-q")
+			} else {
+				r = mustLB(t, nil, "clone", "disk", disk, "--target", target, "--layout", "fit", "-y", "-q")
+			}
+			if !strings.Contains(r.stdout, "shrank") {
+				t.Errorf("the result does not say what shrank:\n%s", r.stdout)
+			}
+			checkFit(t, target, want)
+		})
 	}
+}
+
+// checkFit: the three filesystems on target check clean and hold want.
+func checkFit(t *testing.T, target string, want map[int]meta) {
+	t.Helper()
 	q1, q2, q3 := partLoop(t, target, 1, true), partLoop(t, target, 2, true), partLoop(t, target, 3, true)
 	sh(t, "fsck.vfat", "-n", q1)
 	sh(t, "e2fsck", "-f", "-n", q2)
