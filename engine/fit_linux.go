@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,6 @@ import (
 
 var (
 	resizeMinRE = regexp.MustCompile(`Estimated minimum size of the filesystem: (\d+)`)
-	blockSizeRE = regexp.MustCompile(`(?m)^Block size:\s+(\d+)`)
 	ntfsMinRE   = regexp.MustCompile(`You might resize at (\d+) bytes`)
 )
 
@@ -34,14 +34,18 @@ func fsMinSize(ctx context.Context, r io.ReaderAt, size int64, fsType string) (i
 		if m == nil {
 			return 0, fmt.Errorf("resize2fs -P: %v: %s", err, strings.TrimSpace(out))
 		}
-		hdr, err := output(ctx, "dumpe2fs", "-h", dev.Path)
-		b := blockSizeRE.FindStringSubmatch(hdr)
-		if b == nil {
-			return 0, fmt.Errorf("dumpe2fs -h: %v", err)
+		// resize2fs counts in blocks: the superblock's s_log_block_size
+		// (offset 24 of the superblock at 1024) says how large they are.
+		var sb [4]byte
+		if _, err := r.ReadAt(sb[:], 1024+24); err != nil {
+			return 0, err
+		}
+		logBS := binary.LittleEndian.Uint32(sb[:])
+		if logBS > 6 {
+			return 0, fmt.Errorf("implausible block size (log %d) in the superblock", logBS)
 		}
 		blocks, _ := strconv.ParseInt(m[1], 10, 64)
-		bs, _ := strconv.ParseInt(b[1], 10, 64)
-		return blocks * bs, nil
+		return blocks * (1024 << logBS), nil
 	case "ntfs":
 		out, err := output(ctx, "ntfsresize", "--info", "--force", "--no-progress-bar", dev.Path)
 		m := ntfsMinRE.FindStringSubmatch(out)

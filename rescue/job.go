@@ -11,6 +11,7 @@
 //	lifeboat.image=LABEL=IMAGES:/backups/pc1.lbi   (or UUID=…:/path, /dev/sdb1:/path, /mnt/…, http://…)
 //	lifeboat.target=first-empty-disk                (or /dev/sda, serial=WD-123)
 //	lifeboat.partition=2                            (restore one partition only)
+//	lifeboat.layout=fill                            (or keep, the default, or fit: onto a smaller disk)
 //	lifeboat.password-file=LABEL=KEYS:/pc1.pw       (for encrypted images)
 //	lifeboat.force=1                                (allow a target that is not empty)
 //	lifeboat.require-encrypted=1                    (refuse an image that is not encrypted)
@@ -36,6 +37,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
 	"github.com/lifeboat-rescue/lifeboat/rescue/kernel"
 )
 
@@ -88,10 +90,13 @@ func (u UI) String() string {
 
 // Job is an unattended job from the kernel command line.
 type Job struct {
-	Action       Action
-	Image        string // image spec: LABEL=x:/path, UUID=x:/path, /dev/x:/path, or a path
-	Target       string // /dev/x, serial=…, or first-empty-disk
-	Partition    int
+	Action    Action
+	Image     string // image spec: LABEL=x:/path, UUID=x:/path, /dev/x:/path, or a path
+	Target    string // /dev/x, serial=…, or first-empty-disk
+	Partition int
+	// Layout is how a disk image is laid out on a target of another
+	// size (lifeboat.layout=keep|fill|fit; keep when not given).
+	Layout       layout.Mode
 	PasswordFile string // same spec forms as Image
 	Force        bool
 	// RequireEncrypted refuses an image that is not encrypted (a swapped
@@ -105,6 +110,16 @@ type Job struct {
 	// NetWait is how long a job whose image is on the network waits for
 	// an address (lifeboat.netwait=SECONDS); zero means 90 s.
 	NetWait time.Duration
+}
+
+// layoutOptions are the restore's layout: as stored (keep), or laid out
+// anew with partitions on 1 MiB boundaries as lifeboat restore does.
+func (j Job) layoutOptions() engine.LayoutOptions {
+	o := engine.LayoutOptions{Mode: j.Layout}
+	if j.Layout != layout.Keep {
+		o.Align = 1 << 20
+	}
+	return o
 }
 
 // ParseCmdline reads the lifeboat.* parameters of a kernel command line.
@@ -138,6 +153,12 @@ func ParseCmdline(cmdline string) (Job, error) {
 				return j, fmt.Errorf("lifeboat.partition=%s: use a partition number from 1", v)
 			}
 			j.Partition = n
+		case "layout":
+			m, err := layout.ParseMode(v)
+			if err != nil || m == layout.Manual {
+				return j, fmt.Errorf("lifeboat.layout=%s: use keep (as stored), fill (grow into a larger disk) or fit (shrink onto a smaller one)", v)
+			}
+			j.Layout = m
 		case "password-file", "password_file":
 			j.PasswordFile = v
 		case "report":

@@ -168,7 +168,7 @@ func (e *env) runJob(ctx context.Context, j Job) {
 	}
 	e.say("lifeboat: restoring %s to %s", image, target)
 	res, err := engine.Restore(ctx, engine.RestoreOptions{
-		Image: image, Target: target, Partition: j.Partition, Password: pw,
+		Image: image, Target: target, Partition: j.Partition, Password: pw, Layout: j.layoutOptions(),
 		Encryption: engine.Encryption{Require: j.RequireEncrypted, PasswordGiven: j.PasswordFile != "",
 			Warn: func(msg string) { e.say("lifeboat: warning: %s", msg) }},
 		Progress: &consoleProgress{e: e},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,11 @@ func TestParseCmdline(t *testing.T) {
 		{"lifeboat.netwait=20", Job{NetWait: 20 * time.Second}, ""},
 		{"lifeboat.netwait=0", Job{}, "1 to 3600"},
 		{"lifeboat.netwait=2m", Job{}, "1 to 3600"},
+		{"lifeboat.layout=fit", Job{Layout: layout.Fit}, ""},
+		{"lifeboat.layout=FILL", Job{Layout: layout.Fill}, ""},
+		{"lifeboat.layout=keep", Job{}, ""},
+		{"lifeboat.layout=manual", Job{}, "keep (as stored), fill"},
+		{"lifeboat.layout=shrink", Job{}, "or fit"},
 	} {
 		got, err := ParseCmdline(tc.in)
 		if tc.err != "" {

@@ -43,7 +43,7 @@ func newClone(u *ui) *cloneWizard {
 func (w *cloneWizard) layoutStep() {
 	l := layoutList(!w.srcPart, !w.system)
 	if !w.srcPart {
-		l.items = append(l.items, toggle("newids", "New disk and partition IDs (both disks stay in one machine)", w.newIDs))
+		l.items = append(l.items, toggle("newids", "New disk and partition IDs (both disks stay in one machine)", w.newIDs), fitItem)
 	}
 	w.s.setList(stLayout, l)
 }
@@ -85,8 +85,11 @@ func (w *cloneWizard) key(k tea.KeyMsg) tea.Cmd {
 			return nil
 		}
 		w.mode, w.sbs = layout.Keep, it.key == "sbs"
-		if it.key == "fill" {
+		switch it.key {
+		case "fill":
 			w.mode = layout.Fill
+		case "fit":
+			w.mode = layout.Fit
 		}
 		return w.start()
 	}

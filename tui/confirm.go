@@ -136,6 +136,8 @@ func layoutWord(md layout.Mode) string {
 	switch md {
 	case layout.Fill:
 		return "fill the disk"
+	case layout.Fit:
+		return "fit the disk (filesystems shrunk)"
 	case layout.Manual:
 		return "sizes given"
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
+	"github.com/lifeboat-rescue/lifeboat/engine/layout"
 )
 
 func TestCloneWizard(t *testing.T) {
@@ -123,6 +124,21 @@ func TestCloneSystem(t *testing.T) {
 	h.waitFor("cancelled at the confirmation")
 	o := f.clones[0]
 	if o.Kind != engine.CloneSystem || o.Source != "/dev/sda" || o.Target != "/dev/sdb" || !o.Layout.NewIDs || o.SectorBySector {
+		t.Errorf("clone options %+v", o)
+	}
+}
+
+// The layout step's last entry clones with --layout fit.
+func TestCloneWizardFit(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, fakeOptions(f))
+	h.keys("<down><enter><enter><enter>")
+	h.shows("Fit a smaller disk")
+	h.keys("<down><down><down><down><enter>")
+	h.waitFor("Type sdb")
+	h.shows("fit the disk")
+	h.complete(f, "sdb<enter>", "Clone finished")
+	if o := f.clones[0]; o.Layout.Mode != layout.Fit || o.SectorBySector {
 		t.Errorf("clone options %+v", o)
 	}
 }

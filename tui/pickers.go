@@ -104,7 +104,10 @@ func layoutList(disk, sbs bool) *list {
 	return newList(items...)
 }
 
+// fitItem is the layout step's last entry for a disk: onto a smaller one.
+var fitItem = item{label: "Fit a smaller disk: shrink ext and NTFS filesystems if their data allows", key: "fit"}
+
 func layoutBody(u *ui, s *steps, target string, rows int) []string {
 	return u.listBody(s.list(), "How should the partitions be laid out on "+target+"?", rows,
-		"Partition starts are aligned to 1 MiB. Keep and fill never make a partition smaller than it is in the source.")
+		"Partition starts are aligned to 1 MiB. Keep and fill never make a partition smaller than it is in the source; fit shrinks filesystems (checked before anything is written).")
 }

@@ -80,8 +80,11 @@ func screenWord(u opt.Use) string {
 	case opt.Partition:
 		return "restore one partition (Whole disk or partition)"
 	case opt.Layout:
-		if u.Value == "fill" {
+		switch u.Value {
+		case "fill":
 			return "Fill the disk (Layout)"
+		case "fit":
+			return "Fit a smaller disk (Layout)"
 		}
 		return "another layout (Layout)"
 	case opt.Size:

@@ -61,6 +61,7 @@ func (w *restoreWizard) layoutStep() {
 		item{label: "Set the partition sizes by hand...", key: "manual"},
 		toggle("newids", "New disk and partition IDs (both disks stay in one machine)", w.opts.newIDs),
 		toggle("delta", deltaLabel, w.opts.delta),
+		fitItem,
 	)
 	w.s.setList(stLayout, newList(items...))
 }
@@ -84,6 +85,8 @@ func (w *restoreWizard) layoutKey(k tea.KeyMsg) tea.Cmd {
 		return nil
 	case "fill":
 		w.mode = layout.Fill
+	case "fit":
+		w.mode = layout.Fit
 	default:
 		w.mode = layout.Keep
 	}

@@ -1,0 +1,90 @@
+//go:build linux
+
+package qemutests
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/qemu-tests/qemu"
+)
+
+// Unattended restores onto disks of another size (lifeboat.layout=):
+// fill grows the partition and its ext4 filesystem into a larger disk;
+// fit shrinks them onto a smaller one (resize2fs on a copy-on-write view
+// over FUSE and a loop device, inside the rescue environment). The host
+// checks the filesystem and every file.
+func TestUnattendedLayouts(t *testing.T) {
+	dir := t.TempDir()
+	fsImg := filepath.Join(dir, "fs.img")
+	sums := sourceFS(t, fsImg, 95<<20)
+	disk := sparse(t, filepath.Join(dir, "disk.img"), 96<<20+1<<20+34*512)
+	sh(t, "sgdisk", "-n", "1:1MiB:+95MiB", "-t", "1:8300", disk)
+	sh(t, "dd", "if="+fsImg, "of="+disk, "bs=1M", "seek=1", "conv=notrunc", "status=none")
+	img := filepath.Join(dir, "pc1.lbi")
+	sh(t, lifeboatBin(t), "backup", "disk", disk, "-o", img)
+	store := imagesDisk(t, filepath.Join(dir, "images.img"), 64<<20, map[string]string{"pc1.lbi": img})
+	for _, tc := range []struct {
+		layout string
+		size   int64
+		grows  bool
+	}{{"fill", 160 << 20, true}, {"fit", 48 << 20, false}} {
+		t.Run(tc.layout, func(t *testing.T) {
+			target := sparse(t, filepath.Join(t.TempDir(), "target.img"), tc.size)
+			vm := boot(t, "lifeboat.action=restore lifeboat.image=LABEL=IMAGES:/pc1.lbi lifeboat.target=serial=TARGET lifeboat.layout="+tc.layout+" lifeboat.done=poweroff",
+				[]qemu.Disk{{Path: store, Bus: qemu.Virtio, Serial: "IMAGES"}, {Path: target, Bus: qemu.Virtio, Serial: "TARGET"}}, qemu.NetNone)
+			m, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+) exit=(\d+)(.*)`, 4*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m[1] != "ok" {
+				t.Fatalf("result %s exit %s%s", m[1], m[2], m[3])
+			}
+			if err := vm.Wait(time.Minute); err != nil {
+				t.Fatalf("the VM did not power off: %v", err)
+			}
+			f := strings.Fields(sh(t, "partx", "-g", "-o", "START,SECTORS", "-n", "1", target))
+			start, _ := strconv.ParseInt(f[0], 10, 64)
+			sectors, _ := strconv.ParseInt(f[1], 10, 64)
+			part := filepath.Join(t.TempDir(), "part.img")
+			sh(t, "dd", "if="+target, "of="+part, "bs=512", fmt.Sprintf("skip=%d", start), fmt.Sprintf("count=%d", sectors), "status=none")
+			sh(t, "e2fsck", "-fn", part)
+			fsBytes := e2fsBytes(t, part)
+			t.Logf("%s onto %d MiB: partition %d MiB, filesystem %d MiB", tc.layout, tc.size>>20, sectors*512>>20, fsBytes>>20)
+			if tc.grows && fsBytes <= 95<<20 || !tc.grows && fsBytes >= 48<<20 {
+				t.Errorf("%s: the filesystem is %d bytes on a %d-byte disk", tc.layout, fsBytes, tc.size)
+			}
+			for name, sum := range sums {
+				out, err := exec.Command("debugfs", "-R", "cat /"+name, part).Output()
+				if err != nil || sha256.Sum256(out) != sum {
+					t.Errorf("%s: checksum differs after restore (%v)", name, err)
+				}
+			}
+			os.Remove(part)
+		})
+	}
+}
+
+// e2fsBytes is the size of the ext filesystem in img (block count × size).
+func e2fsBytes(t *testing.T, img string) int64 {
+	t.Helper()
+	var count, size int64
+	for _, l := range strings.Split(sh(t, "dumpe2fs", "-h", img), "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch k {
+		case "Block count":
+			count = n
+		case "Block size":
+			size = n
+		}
+	}
+	return count * size
+}
