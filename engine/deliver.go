@@ -450,6 +450,10 @@ func (d *delivery) planLayout(ctx context.Context, plan *Plan, sectorSize int) e
 		Align: d.layout.Align, NewIDs: d.layout.NewIDs, Table: d.layout.Table, MinSizes: minSizes, Used: used})
 	if err != nil {
 		fix := opt.Text("nothing was written")
+		if fit && len(d.notes) > 0 {
+			// Why a filesystem was not measured is part of the refusal.
+			fix = opt.Text(strings.Join(d.notes, "; ")).And(fix)
+		}
 		if size < d.meta.Size {
 			fix = fix.And(d.onePartitionHint())
 		}

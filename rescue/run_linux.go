@@ -90,10 +90,12 @@ func Run(ctx context.Context, o Options) error {
 	e.say("%s", e.platform.Console())
 	t0 := time.Now()
 	e.drv.settle()
-	// No device asks for loop: a restore onto a larger disk grows the
-	// filesystem through a loop device over its partition, and fails
-	// without it ("no loop devices").
+	// No device asks for loop or fuse: a restore onto a larger disk grows
+	// the filesystem through a loop device over its partition, and fails
+	// without it ("no loop devices"); --layout fit shrinks filesystems on
+	// a view served over FUSE, and ls/extract/mount read images so.
 	e.drv.load("loop")
+	e.drv.load("fuse")
 	driversMS := time.Since(t0).Milliseconds()
 	e.startNetwork(ctx)
 	t0 = time.Now()

@@ -594,11 +594,11 @@ func fit(items []item, diskSize, first, end, align, ss int64) error {
 				why = append(why, fmt.Sprintf("partition %d needs %s", it.src.Number, humanize.IBytes(uint64(it.min))))
 			}
 		}
-		reason := "no partition can shrink (none holds a filesystem that can be shrunk: ext2/3/4 or NTFS)"
+		reason := ", and no partition can shrink (none holds a filesystem whose minimum size is known: ext2/3/4 or NTFS)"
 		if len(why) > 0 {
-			reason = "even with every filesystem shrunk to its minimum (" + strings.Join(why, ", ") + ")"
+			reason = " even with every filesystem shrunk to its minimum (" + strings.Join(why, ", ") + ")"
 		}
-		return &Error{Reason: fmt.Sprintf("the target disk is %s too small for the image's data %s", humanize.IBytes(uint64(over-slack)), reason),
+		return &Error{Reason: fmt.Sprintf("the target disk is %s too small for the image's data%s", humanize.IBytes(uint64(over-slack)), reason),
 			Fix: opt.Text(fmt.Sprintf("choose a disk of at least %s", humanize.IBytes(uint64(need))))}
 	}
 	for i := range items {
