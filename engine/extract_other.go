@@ -19,3 +19,6 @@ func (x *extractor) setMeta(p string, info fs.FileInfo, link bool) {
 
 // freeSpace is unknown here: a full disk is found while writing.
 func freeSpace(dir string) (int64, bool) { return 0, false }
+
+// allocated is the file's size (how much of it is sparse is not asked).
+func allocated(fi fs.FileInfo) int64 { return fi.Size() }

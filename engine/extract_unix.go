@@ -51,3 +51,12 @@ func freeSpace(dir string) (int64, bool) {
 	}
 	return int64(s.Bavail) * int64(s.Bsize), true
 }
+
+// allocated is the space a file takes on disk (less than its size when it
+// is sparse).
+func allocated(fi fs.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Blocks * 512
+	}
+	return fi.Size()
+}

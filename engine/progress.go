@@ -18,6 +18,7 @@ const (
 	StageMerge
 	StageClone
 	StageExtract
+	StageExport
 )
 
 func (s Stage) String() string {
@@ -40,6 +41,8 @@ func (s Stage) String() string {
 		return "cloning"
 	case StageExtract:
 		return "extracting"
+	case StageExport:
+		return "exporting"
 	}
 	return "working"
 }

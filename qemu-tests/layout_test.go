@@ -3,6 +3,7 @@
 package qemutests
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-rescue/lifeboat/mkmedia"
 	"github.com/lifeboat-rescue/lifeboat/qemu-tests/qemu"
 )
 
@@ -87,4 +89,34 @@ func e2fsBytes(t *testing.T, img string) int64 {
 		}
 	}
 	return count * size
+}
+
+// lifeboat export: a bootable disk (a Lifeboat stick: GPT, ESP, BIOS boot
+// code) backed up, exported to qcow2 and VHDX, compared with a restore by
+// qemu-img, and the qcow2 boots in QEMU (SeaBIOS, virtio) to the
+// rescue prompt.
+func TestExportBoots(t *testing.T) {
+	dir := t.TempDir()
+	lifeboat := hostLifeboat(t)
+	stick := filepath.Join(dir, "stick.img")
+	if err := mkmedia.WriteUSB(context.Background(), stick, rescueBundle(t), mkmedia.USBOptions{Size: 192 << 20,
+		MenuOptions: mkmedia.MenuOptions{Append: "lifeboat.ui=prompt", Timeout: time.Second}}); err != nil {
+		t.Fatal(err)
+	}
+	lbi := filepath.Join(dir, "stick.lbi")
+	sh(t, lifeboat, "backup", "disk", stick, "-o", lbi)
+	restored := filepath.Join(dir, "restored.img")
+	sh(t, lifeboat, "restore", lbi, "--target", restored, "-y")
+	for _, f := range []string{"qcow2", "vhdx"} {
+		out := filepath.Join(dir, "stick."+f)
+		sh(t, lifeboat, "export", lbi, "-o", out)
+		sh(t, "qemu-img", "check", "-f", f, out)
+		sh(t, "qemu-img", "compare", "-f", f, "-F", "raw", out, restored)
+	}
+	vm := startVM(t, qemu.Options{MemoryMB: 256, Log: t.Logf,
+		Disks: []qemu.Disk{{Path: filepath.Join(dir, "stick.qcow2"), Format: "qcow2", Bus: qemu.Virtio}}}, 5*time.Minute)
+	if _, err := vm.Expect(`lifeboat> $`, 3*time.Minute); err != nil {
+		t.Fatalf("the exported qcow2 did not boot to the rescue prompt: %v", err)
+	}
+	t.Logf("the qcow2 export booted to the prompt in %.1fs", vm.Elapsed().Seconds())
 }

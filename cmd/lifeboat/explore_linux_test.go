@@ -206,6 +206,17 @@ func TestExploreFilesystems(t *testing.T) {
 				if !strings.Contains(mout.String(), "read through") {
 					t.Errorf("%s: mount did not say how it reads the files:\n%s", what, mout.String())
 				}
+				// export to each format: the same disk as a restore
+				restored := filepath.Join(dir, "r-"+what+".img")
+				mustLB(t, env, "restore", pt.image, "--target", restored, "-y", "-q")
+				for _, f := range []string{"qcow2", "vhdx", "raw"} {
+					out := filepath.Join(dir, "e-"+what+"."+f)
+					mustLB(t, env, "export", pt.image, "-o", out, "-q")
+					if f != "raw" {
+						sh(t, "qemu-img", "check", "-f", f, out)
+					}
+					sh(t, "qemu-img", "compare", "-f", f, "-F", "raw", out, restored)
+				}
 			}
 			noLeftovers(t)
 		})

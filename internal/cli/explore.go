@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/engine/fsmount"
+	"github.com/lifeboat-rescue/lifeboat/engine/vdisk"
 )
 
 // exploreFlags are the flags of the commands that read files from an image.
@@ -227,4 +229,42 @@ func modeString(m fs.FileMode) string {
 		s = "l" + s[1:]
 	}
 	return s
+}
+
+func exportCmd(e *env) *cobra.Command {
+	var f exploreFlags
+	var out, format, mode string
+	var overwrite bool
+	c := &cobra.Command{
+		Use:   "export IMAGE -o FILE.qcow2|.vhdx|.img",
+		Short: "Write an image's disk as a virtual disk (qcow2, VHDX or raw) for a virtual machine",
+		Args:  oneArg("one IMAGE", "output", "-o", &out),
+		RunE: func(c *cobra.Command, args []string) error {
+			if out == "" {
+				return usagef("%s needs the file to write: add -o FILE.qcow2 (or .vhdx, .img)", c.CommandPath())
+			}
+			if format != "" && !slices.Contains(vdisk.Formats, format) {
+				return usagef("--format %s: use qcow2, vhdx or raw", format)
+			}
+			m, err := parseMode(mode)
+			if err != nil {
+				return err
+			}
+			res, err := engine.Export(c.Context(), engine.ExportOptions{ExploreOptions: f.options(e, args[0]), Output: out, Format: format,
+				Overwrite: overwrite, Mode: m, Progress: newBar(e)})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Exported %s to %s (%s, a %s disk in a %s file) in %s\n", args[0], out, res.Format, human(res.Size), human(res.FileSize), res.Elapsed.Round(100*time.Millisecond))
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&out, "output", "o", "", "the virtual disk file to write")
+	c.Flags().StringVar(&format, "format", "", "qcow2, vhdx or raw (default: from the file name)")
+	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace an existing file")
+	addModeFlag(c.Flags(), &mode, "the file")
+	c.Flags().StringVar(&f.passwordFile, "password-file", "", "password of an encrypted image, from FILE (or set LIFEBOAT_PASSWORD)")
+	c.Flags().StringVar(&f.chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
+	addRequireEncrypted(c.Flags(), &f.requireEncrypted)
+	return c
 }

@@ -40,8 +40,11 @@ func (b Bus) String() string {
 
 // Disk is a raw image file attached to the guest.
 type Disk struct {
-	Path string // raw image file
-	Bus  Bus
+	Path string // image file
+	// Format is the image file's format for QEMU ("" is raw; qcow2,
+	// vhdx).
+	Format string
+	Bus    Bus
 	// Serial is what the guest reads as the disk's serial number. NVMe
 	// needs one, so an empty Serial there becomes "lifeboatN" (N = index).
 	Serial string
@@ -373,7 +376,14 @@ func diskArgs(disks []Disk) ([]string, error) {
 			return nil, fmt.Errorf("qemu: disk %d has no Path", i)
 		}
 		id := "d" + strconv.Itoa(i)
-		drive := "file=" + optEscape(d.Path) + ",if=none,id=" + id + ",format=raw"
+		format := "raw"
+		if d.Format != "" {
+			if len(d.BadSectors) > 0 {
+				return nil, fmt.Errorf("qemu: disk %d: bad sectors need a raw image", i)
+			}
+			format = d.Format
+		}
+		drive := "file=" + optEscape(d.Path) + ",if=none,id=" + id + ",format=" + format
 		if len(d.BadSectors) > 0 {
 			bad, err := blkdebugOpts(d.BadSectors)
 			if err != nil {
