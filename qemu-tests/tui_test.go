@@ -181,7 +181,7 @@ func restoreSteps(t *testing.T, vm *qemu.VM) {
 // end.
 func powerOff(t *testing.T, vm *qemu.VM) {
 	t.Helper()
-	step(t, vm, strings.Repeat(keyDown, 8)+keyEnter, `Reboot or power off`, time.Minute)
+	step(t, vm, strings.Repeat(keyDown, 9)+keyEnter, `Reboot or power off`, time.Minute)
 	step(t, vm, keyDown+keyEnter, `lifeboat: poweroff`, time.Minute)
 	if err := vm.Wait(time.Minute); err != nil {
 		t.Fatalf("the VM did not power off: %v", err)

@@ -93,7 +93,7 @@ func TestProgramNavigation(t *testing.T) {
 	waitOut("Pick the image to restore")
 	io.WriteString(inW, "\x1b")
 	waitOut("> Restore")
-	for range 8 {
+	for range 9 {
 		io.WriteString(inW, "\x1b[B")
 		time.Sleep(20 * time.Millisecond)
 	}

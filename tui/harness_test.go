@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,6 +177,7 @@ type fake struct {
 	restores []engine.RestoreOptions
 	clones   []engine.CloneOptions
 	backups  []engine.BackupOptions
+	extracts []engine.ExtractOptions
 	written  bool      // a restore or clone got past Confirm
 	refuse   string    // a target the engine refuses before Confirm
 	fix      opt.Fix   // the refusal's fix
@@ -359,6 +361,45 @@ func (f *fake) Check(ctx context.Context, o engine.CheckOptions) (*engine.CheckR
 		return nil, err
 	}
 	return &engine.CheckResult{StoredBytes: 14 * GiB, DiskBytes: 32 * GiB, Elapsed: 100 * time.Second}, nil
+}
+
+// fakeTree is the files of the fake image's partition 2.
+var fakeTree = map[string][]engine.FileEntry{
+	"/":                {{Name: "home", Mode: fs.ModeDir | 0o755}, {Name: "etc", Mode: fs.ModeDir | 0o755}, {Name: "vmlinuz", Mode: fs.ModeSymlink | 0o777, Link: "boot/vmlinuz-6.1"}},
+	"/home":            {{Name: "ann", Mode: fs.ModeDir | 0o750}},
+	"/home/ann":        {{Name: "thesis.odt", Mode: 0o640, Size: 3 * MiB}, {Name: "photos", Mode: fs.ModeDir | 0o755}},
+	"/etc":             {{Name: "fstab", Mode: 0o644, Size: 612}},
+	"/home/ann/photos": {},
+}
+
+func (f *fake) ExploreParts(ctx context.Context, o engine.ExploreOptions) ([]engine.ViewPart, error) {
+	return []engine.ViewPart{
+		{Number: 1, Size: 512 * MiB, FS: &images.FS{Type: "vfat", Label: "EFI"}},
+		{Number: 2, Start: 513 * MiB, Size: 31 * GiB, FS: &images.FS{Type: "ext4", Label: "root"}},
+		{Number: 3, Size: MiB},
+	}, nil
+}
+
+func (f *fake) ListFiles(ctx context.Context, o engine.ExploreOptions, part int, dir string) (*engine.Listing, error) {
+	ents, ok := fakeTree[dir]
+	if !ok || part != 2 {
+		return nil, fmt.Errorf("%s: not found in partition %d of %s: %w", dir, part, o.Image, fs.ErrNotExist)
+	}
+	mtime := time.Date(2026, 11, 3, 14, 5, 0, 0, time.UTC)
+	for i := range ents {
+		ents[i].ModTime = mtime
+	}
+	return &engine.Listing{Part: engine.ViewPart{Number: part}, ReadPath: "the kernel's ext4 driver on a read-only loop device over FUSE", Entries: ents}, nil
+}
+
+func (f *fake) Extract(ctx context.Context, o engine.ExtractOptions) (*engine.ExtractResult, error) {
+	f.mu.Lock()
+	f.extracts = append(f.extracts, o)
+	f.mu.Unlock()
+	if err := f.work(ctx, o.Progress, nil, nil, engine.Plan{Target: o.Dest}); err != nil {
+		return nil, err
+	}
+	return &engine.ExtractResult{Files: 2, Dirs: 1, Bytes: 3*MiB + 612, ReadPath: "the kernel's ext4 driver on a read-only loop device over FUSE", ChunksRead: 31}, nil
 }
 
 func fakeOptions(f *fake) Options {

@@ -74,6 +74,7 @@ func (m *Model) home() {
 		item{label: "Clone        copy a disk or partition straight to another", key: "clone"},
 		item{label: "Backup       save a disk or partition into an image file", key: "backup"},
 		item{label: "Check image  read every byte of an image and verify it", key: "check"},
+		item{label: "Explore      get files and folders back from an image", key: "explore"},
 		item{label: "Disks        list disks, partitions and filesystems", key: "disks"},
 		item{label: "Network      interfaces and addresses", key: "network"},
 		item{label: "Log          what ran, when, and every warning (l anywhere)", key: "log"},
@@ -218,6 +219,10 @@ func (m *Model) homePick(key string) tea.Cmd {
 		return cmd
 	case "check":
 		w, cmd := newCheck(m.ui)
+		m.wiz = w
+		return cmd
+	case "explore":
+		w, cmd := newExplore(m.ui)
 		m.wiz = w
 		return cmd
 	case "clone":

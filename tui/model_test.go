@@ -43,13 +43,13 @@ func TestCheckWizard(t *testing.T) {
 
 func TestDisksNetworkPower(t *testing.T) {
 	h := newHarness(t, fakeOptions(newFake()))
-	h.keys("<down><down><down><down><enter>")
+	h.keys("<down><down><down><down><down><enter>")
 	h.golden("disks")
-	h.keys("<esc><down><down><down><down><down><enter>")
+	h.keys("<esc><down><down><down><down><down><down><enter>")
 	h.golden("network-host")
 	h.keys("d")
 	h.shows("network manager")
-	h.keys("<esc><down><down><down><down><down><down><down><down><enter>")
+	h.keys("<esc><down><down><down><down><down><down><down><down><down><enter>")
 	h.keys("<enter>")
 	h.golden("power-host")
 	if h.m.Action() != ActionQuit {
@@ -67,7 +67,7 @@ func TestRescueNetworkAndPower(t *testing.T) {
 	}
 	h := newHarness(t, o)
 	h.golden("home-rescue")
-	h.keys("<down><down><down><down><down><enter>")
+	h.keys("<down><down><down><down><down><down><enter>")
 	h.golden("network-rescue")
 	h.keys("d")
 	h.waitFor("DHCP requested on eth0")
@@ -76,7 +76,7 @@ func TestRescueNetworkAndPower(t *testing.T) {
 	if strings.Join(dhcp, ",") != "eth0" || strings.Join(set, ",") != "wlan0 10.0.0.5/24 10.0.0.1" {
 		t.Errorf("dhcp %v, set %v", dhcp, set)
 	}
-	h.keys("<esc><down><down><down><down><down><down><down><down><enter><down><enter>")
+	h.keys("<esc><down><down><down><down><down><down><down><down><down><enter><down><enter>")
 	if h.m.Action() != ActionPowerOff {
 		t.Errorf("action %v, want poweroff", h.m.Action())
 	}

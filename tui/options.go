@@ -27,6 +27,11 @@ type Backend interface {
 	Clone(ctx context.Context, o engine.CloneOptions) (*engine.CloneResult, error)
 	Backup(ctx context.Context, o engine.BackupOptions) (*engine.BackupResult, error)
 	Check(ctx context.Context, o engine.CheckOptions) (*engine.CheckResult, error)
+	// ExploreParts, ListFiles and Extract read files from an image
+	// (Explore image).
+	ExploreParts(ctx context.Context, o engine.ExploreOptions) ([]engine.ViewPart, error)
+	ListFiles(ctx context.Context, o engine.ExploreOptions, part int, dir string) (*engine.Listing, error)
+	Extract(ctx context.Context, o engine.ExtractOptions) (*engine.ExtractResult, error)
 }
 
 // Engine is the Backend that calls the engine.
@@ -47,6 +52,20 @@ func (Engine) Backup(ctx context.Context, o engine.BackupOptions) (*engine.Backu
 }
 func (Engine) Check(ctx context.Context, o engine.CheckOptions) (*engine.CheckResult, error) {
 	return engine.Check(ctx, o)
+}
+func (Engine) ExploreParts(ctx context.Context, o engine.ExploreOptions) ([]engine.ViewPart, error) {
+	v, err := engine.OpenView(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	return v.Parts, nil
+}
+func (Engine) ListFiles(ctx context.Context, o engine.ExploreOptions, part int, dir string) (*engine.Listing, error) {
+	return engine.ListFiles(ctx, o, part, dir)
+}
+func (Engine) Extract(ctx context.Context, o engine.ExtractOptions) (*engine.ExtractResult, error) {
+	return engine.Extract(ctx, o)
 }
 
 // Iface is a network interface as the Network screen shows it.

@@ -91,7 +91,7 @@ func TestRestoreWrongConfirmation(t *testing.T) {
 	// The main menu's Log shows the same log.
 	h.keys("<enter>")
 	h.shows("Log          what ran")
-	h.keys("<down><down><down><down><down><down><enter>")
+	h.keys("<down><down><down><down><down><down><down><enter>")
 	h.shows(`! Restore pc1.lbi to /dev/sdb failed: not confirmed: you typed "sda"`)
 	h.keys("<esc>")
 	h.shows("> Log")

@@ -20,10 +20,11 @@ const (
 	flowClone
 	flowBackup
 	flowCheck
+	flowExplore
 )
 
 func (f flow) String() string {
-	return [...]string{"", "Restore", "Clone", "Backup", "Check image"}[f]
+	return [...]string{"", "Restore", "Clone", "Backup", "Check image", "Explore image"}[f]
 }
 
 type styles struct {
@@ -157,6 +158,10 @@ const (
 	stSplit                         // split size
 	stSplitSize                     // a typed split size
 	stBackupSummary                 // what the backup will do
+	stExplorePart                   // the partition explored
+	stBrowse                        // its files and folders
+	stExtractDest                   // the folder files are copied into
+	stExtractFolder                 // a typed folder
 )
 
 var stepTitles = map[step]string{
@@ -166,12 +171,13 @@ var stepTitles = map[step]string{
 	stBackupFolder: "Destination folder", stBackupType: "Backup type", stChainPw: "Chain password",
 	stBackupName: "File name", stCompression: "Compression", stBackupPw1: "Encryption", stBackupPw2: "Encryption",
 	stCipher: "Cipher", stSplit: "Split", stSplitSize: "Split size", stBackupSummary: "Summary",
+	stExplorePart: "Partition", stBrowse: "Files", stExtractDest: "Copy into", stExtractFolder: "Folder",
 }
 
 // textSteps type text, so '?' is a letter there.
 var textSteps = map[step]bool{
 	stImagePath: true, stPassword: true, stDevicePath: true, stBackupFolder: true, stBackupName: true,
-	stBackupPw1: true, stBackupPw2: true, stChainPw: true, stSizes: true, stSplitSize: true,
+	stBackupPw1: true, stBackupPw2: true, stChainPw: true, stSizes: true, stSplitSize: true, stExtractFolder: true,
 }
 
 // steps is a wizard's way through its pages: the current one, the ones
