@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,6 +23,10 @@ type ExploreOptions struct {
 	// Password is asked for only if the image is encrypted.
 	Password   func() ([]byte, error)
 	Encryption Encryption
+	// PureGo reads files with go-diskfs instead of mounting (ext2/3/4
+	// and FAT only); it is how Windows and systems without FUSE or loop
+	// devices read them anyway.
+	PureGo bool
 }
 
 // View is read-only access to the disks and partitions of one point of a
@@ -161,10 +164,17 @@ func (v *View) MountPart(ctx context.Context, p ViewPart, dir string) (*fsmount.
 	return m, nil
 }
 
-// WithFiles mounts partition n (0: the only one with a filesystem) of the
-// image in a private directory, calls fn with the mount (its root is
-// m.Dir), and unmounts it.
-func WithFiles(ctx context.Context, o ExploreOptions, n int, fn func(v *View, p ViewPart, m *fsmount.Mount) error) error {
+// Files is a partition's filesystem opened for reading.
+type Files struct {
+	FS fs.FS
+	// ReadPath says how the files are read, for the user.
+	ReadPath string
+}
+
+// WithFiles opens partition n (0: the only one with a filesystem) of the
+// image for reading its files, calls fn, and closes it: mounted read-only
+// in a private folder where that works (Linux), else read with go-diskfs.
+func WithFiles(ctx context.Context, o ExploreOptions, n int, fn func(v *View, p ViewPart, f Files) error) error {
 	v, err := OpenView(ctx, o)
 	if err != nil {
 		return err
@@ -173,6 +183,23 @@ func WithFiles(ctx context.Context, o ExploreOptions, n int, fn func(v *View, p 
 	p, err := v.Part(n)
 	if err != nil {
 		return err
+	}
+	fsType := ""
+	if p.FS != nil {
+		fsType = p.FS.Type
+	}
+	// FAT without the kernel's driver is read with go-diskfs: the FUSE
+	// program that would mount it (fusefat) gets names and times wrong.
+	pure := o.PureGo || fsmount.Supported() != nil || fsType == "vfat" && !fsmount.KernelReads(fsType)
+	if pure {
+		fsys, err := pureFS(v.Reader(p), p.Size, fsType)
+		if err != nil {
+			if serr := fsmount.Supported(); serr != nil && !o.PureGo {
+				err = fmt.Errorf("%w; and mounting is not possible here: %v", err, serr)
+			}
+			return fmt.Errorf("partition %d of %s: %w", p.Number, v.Image, err)
+		}
+		return fn(v, p, Files{FS: fsys, ReadPath: pureGoPath})
 	}
 	dir, err := os.MkdirTemp("", "lifeboat-explore-")
 	if err != nil {
@@ -184,7 +211,17 @@ func WithFiles(ctx context.Context, o ExploreOptions, n int, fn func(v *View, p 
 		return err
 	}
 	defer m.Close()
-	return fn(v, p, m)
+	return fn(v, p, Files{FS: os.DirFS(m.Dir), ReadPath: m.Path})
+}
+
+// fsPath is a path inside a partition ("/etc/fstab", "etc/fstab", "/")
+// as an fs.FS path ("etc/fstab", ".").
+func fsPath(name string) string {
+	p := strings.TrimPrefix(path.Clean("/"+name), "/")
+	if p == "" {
+		return "."
+	}
+	return p
 }
 
 // FileEntry is one name in a folder of an image's filesystem.
@@ -206,18 +243,18 @@ type Listing struct {
 // ListFiles lists folder dir of partition n (or describes the file dir).
 func ListFiles(ctx context.Context, o ExploreOptions, n int, dir string) (*Listing, error) {
 	l := &Listing{}
-	err := WithFiles(ctx, o, n, func(v *View, p ViewPart, m *fsmount.Mount) error {
-		l.Part, l.ReadPath = p, m.Path
-		at := inside(m.Dir, dir)
-		st, err := os.Lstat(at)
+	err := WithFiles(ctx, o, n, func(v *View, p ViewPart, f Files) error {
+		l.Part, l.ReadPath = p, f.ReadPath
+		at := fsPath(dir)
+		st, err := fs.Lstat(f.FS, at)
 		if err != nil {
 			return notInImage(dir, p, o.Image)
 		}
 		if !st.IsDir() {
-			l.Entries = append(l.Entries, fileEntry(at, st))
+			l.Entries = append(l.Entries, fileEntry(f.FS, at, st))
 			return nil
 		}
-		des, err := os.ReadDir(at)
+		des, err := fs.ReadDir(f.FS, at)
 		if err != nil {
 			return fmt.Errorf("%s in partition %d of %s: %w", path.Clean("/"+dir), p.Number, o.Image, err)
 		}
@@ -226,17 +263,17 @@ func ListFiles(ctx context.Context, o ExploreOptions, n int, dir string) (*Listi
 			if err != nil {
 				continue
 			}
-			l.Entries = append(l.Entries, fileEntry(filepath.Join(at, d.Name()), info))
+			l.Entries = append(l.Entries, fileEntry(f.FS, path.Join(at, d.Name()), info))
 		}
 		return nil
 	})
 	return l, err
 }
 
-func fileEntry(p string, info fs.FileInfo) FileEntry {
+func fileEntry(fsys fs.FS, p string, info fs.FileInfo) FileEntry {
 	e := FileEntry{Name: info.Name(), Mode: info.Mode(), Size: info.Size(), ModTime: info.ModTime()}
 	if info.Mode()&fs.ModeSymlink != 0 {
-		e.Link, _ = os.Readlink(p)
+		e.Link, _ = fs.ReadLink(fsys, p)
 	}
 	return e
 }
@@ -247,16 +284,16 @@ func notInImage(name string, p ViewPart, image string) error {
 
 // CatFile copies file name of partition n to w.
 func CatFile(ctx context.Context, o ExploreOptions, n int, name string, w io.Writer) error {
-	return WithFiles(ctx, o, n, func(v *View, p ViewPart, m *fsmount.Mount) error {
-		at := inside(m.Dir, name)
-		st, err := os.Stat(at)
+	return WithFiles(ctx, o, n, func(v *View, p ViewPart, files Files) error {
+		at := fsPath(name)
+		st, err := fs.Stat(files.FS, at)
 		if err != nil {
 			return notInImage(name, p, o.Image)
 		}
 		if st.IsDir() {
 			return &FixError{Err: fmt.Errorf("%s in partition %d of %s is a folder", path.Clean("/"+name), p.Number, o.Image), Fix: opt.Text("list it with lifeboat ls, or copy it out with lifeboat extract")}
 		}
-		f, err := os.Open(at)
+		f, err := files.FS.Open(at)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lifeboat-rescue/lifeboat/engine/fsmount"
 	"github.com/lifeboat-rescue/lifeboat/engine/opt"
 )
 
@@ -64,21 +63,16 @@ func (e *ExtractError) Error() string {
 func Extract(ctx context.Context, o ExtractOptions) (*ExtractResult, error) {
 	start := time.Now()
 	res := &ExtractResult{}
-	err := WithFiles(ctx, o.ExploreOptions, o.Partition, func(v *View, p ViewPart, m *fsmount.Mount) error {
-		res.Partition, res.ReadPath = p, m.Path
+	err := WithFiles(ctx, o.ExploreOptions, o.Partition, func(v *View, p ViewPart, f Files) error {
+		res.Partition, res.ReadPath = p, f.ReadPath
 		defer func() { res.ChunksRead = v.ChunksRead() }()
-		return extractFrom(ctx, m.Dir, o, res)
+		return extractFrom(ctx, f.FS, o, res)
 	})
 	res.Elapsed = time.Since(start)
 	return res, err
 }
 
-// inside resolves name (absolute or not) within root without leaving it.
-func inside(root, name string) string {
-	return filepath.Join(root, filepath.FromSlash(path.Clean("/"+name)))
-}
-
-func extractFrom(ctx context.Context, root string, o ExtractOptions, res *ExtractResult) error {
+func extractFrom(ctx context.Context, fsys fs.FS, o ExtractOptions, res *ExtractResult) error {
 	if len(o.Paths) == 0 {
 		o.Paths = []string{"/"}
 	}
@@ -86,17 +80,17 @@ func extractFrom(ctx context.Context, root string, o ExtractOptions, res *Extrac
 	type job struct{ src, dst string }
 	var jobs []job
 	for _, name := range o.Paths {
-		src := inside(root, name)
-		if _, err := os.Lstat(src); err != nil {
+		src := fsPath(name)
+		if _, err := fs.Lstat(fsys, src); err != nil {
 			return notInImage(name, res.Partition, o.Image)
 		}
-		dst := filepath.Join(o.Dest, filepath.Base(src))
-		if src == root {
+		dst := filepath.Join(o.Dest, path.Base(src))
+		if src == "." {
 			dst = o.Dest
 		} else if _, err := os.Lstat(dst); err == nil {
 			return &FixError{Err: fmt.Errorf("%s already exists: %w", dst, fs.ErrExist), Fix: opt.Text("move it away or extract into another folder")}
 		}
-		filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		fs.WalkDir(fsys, src, func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {
 				if info, err := d.Info(); err == nil {
 					total += info.Size()
@@ -114,7 +108,7 @@ func extractFrom(ctx context.Context, root string, o ExtractOptions, res *Extrac
 	}
 	tr := startStage(o.Progress, StageExtract, total)
 	defer tr.end()
-	x := &extractor{ctx: ctx, res: res, tr: tr, asRoot: os.Geteuid() == 0}
+	x := &extractor{ctx: ctx, fsys: fsys, res: res, tr: tr, asRoot: os.Geteuid() == 0}
 	for _, j := range jobs {
 		if err := x.copyTree(j.src, j.dst); err != nil {
 			return err
@@ -128,6 +122,7 @@ func extractFrom(ctx context.Context, root string, o ExtractOptions, res *Extrac
 
 type extractor struct {
 	ctx    context.Context
+	fsys   fs.FS
 	res    *ExtractResult
 	tr     *tracker
 	asRoot bool
@@ -149,14 +144,24 @@ func (x *extractor) copyTree(src, dst string) error {
 		}
 		x.dirs = x.dirs[:0]
 	}()
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	return fs.WalkDir(x.fsys, src, func(p string, d fs.DirEntry, err error) error {
 		if cerr := x.ctx.Err(); cerr != nil {
 			return cerr
 		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
+		to := dst
+		if p != src {
+			rel := p
+			if src != "." {
+				rel = strings.TrimPrefix(p, src+"/")
+			}
+			to = filepath.Join(dst, filepath.FromSlash(rel))
+		}
+		shown := "/" + p
+		if p == "." {
+			shown = "/"
+		}
 		if err != nil {
-			x.failed = append(x.failed, fmt.Sprintf("%s: %v", p, err))
+			x.failed = append(x.failed, fmt.Sprintf("%s: %v", shown, err))
 			if d != nil && d.IsDir() {
 				return fs.SkipDir
 			}
@@ -164,7 +169,7 @@ func (x *extractor) copyTree(src, dst string) error {
 		}
 		info, err := d.Info()
 		if err != nil {
-			x.failed = append(x.failed, fmt.Sprintf("%s: %v", p, err))
+			x.failed = append(x.failed, fmt.Sprintf("%s: %v", shown, err))
 			return nil
 		}
 		switch {
@@ -176,9 +181,9 @@ func (x *extractor) copyTree(src, dst string) error {
 			// Modes and times of folders are set after their contents.
 			x.dirs = append(x.dirs, dirMeta{to, info})
 		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
+			target, err := fs.ReadLink(x.fsys, p)
 			if err != nil {
-				x.failed = append(x.failed, fmt.Sprintf("%s: %v", p, err))
+				x.failed = append(x.failed, fmt.Sprintf("%s: %v", shown, err))
 				return nil
 			}
 			if err := os.Symlink(target, to); err != nil {
@@ -191,12 +196,12 @@ func (x *extractor) copyTree(src, dst string) error {
 				if isWriteError(err) {
 					return err
 				}
-				x.failed = append(x.failed, fmt.Sprintf("%s: %v", p, err))
+				x.failed = append(x.failed, fmt.Sprintf("%s: %v", shown, err))
 				return nil
 			}
 			x.res.Files++
 		default:
-			x.res.Skipped = append(x.res.Skipped, p)
+			x.res.Skipped = append(x.res.Skipped, shown)
 		}
 		return nil
 	})
@@ -215,7 +220,7 @@ func isWriteError(err error) bool {
 }
 
 func (x *extractor) copyFile(src, dst string, info fs.FileInfo) error {
-	in, err := os.Open(src)
+	in, err := x.fsys.Open(src)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"github.com/diskfs/go-diskfs/filesystem/ext4"
 	"io/fs"
 	"syscall"
 
@@ -16,13 +17,20 @@ func (x *extractor) setMeta(p string, info fs.FileInfo, link bool) {
 	if x.asRoot && st != nil {
 		unix.Lchown(p, int(st.Uid), int(st.Gid))
 	}
+	ext, _ := info.Sys().(*ext4.StatT) // read without a mount
+	if x.asRoot && ext != nil {
+		unix.Lchown(p, int(ext.UID), int(ext.GID))
+	}
 	if !link {
 		unix.Chmod(p, uint32(info.Mode().Perm())|modeBits(info.Mode()))
 	}
 	mt := unix.NsecToTimespec(info.ModTime().UnixNano())
 	at := mt
-	if st != nil {
+	switch {
+	case st != nil:
 		at = unix.Timespec{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec}
+	case ext != nil && !ext.AccessTime.IsZero():
+		at = unix.NsecToTimespec(ext.AccessTime.UnixNano())
 	}
 	unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{at, mt}, unix.AT_SYMLINK_NOFOLLOW)
 }

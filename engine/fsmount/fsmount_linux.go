@@ -188,9 +188,13 @@ func (d driver) path() string {
 
 // drivers lists, per filesystem type, what may read it, best first.
 var drivers = map[string][]driver{
-	"ext2":  {{kernel: "ext4"}},
-	"ext3":  {{kernel: "ext4"}},
-	"ext4":  {{kernel: "ext4"}},
+	"ext2": {{kernel: "ext4"}},
+	"ext3": {{kernel: "ext4"}},
+	"ext4": {{kernel: "ext4"}},
+	// fusefat shows 8.3 names stored in lower case in upper case, and
+	// every time a month late (fusefat 0.1a); only mount uses it, when
+	// the kernel has no vfat (ls, cat and extract read FAT with go-diskfs
+	// then).
 	"vfat":  {{kernel: "vfat"}, {tool: "fusefat", pkg: "fusefat"}},
 	"exfat": {{kernel: "exfat"}, {tool: "mount.exfat-fuse", pkg: "exfat-fuse"}},
 	// Debian's kernel has no NTFS driver (NTFS3 is off).
@@ -213,6 +217,17 @@ func pickDriver(fsType string) (driver, error) {
 		want = append(want, d.tool+" (Debian package "+d.pkg+")")
 	}
 	return driver{}, fmt.Errorf("nothing here reads %s: it needs %s: %w", fsType, strings.Join(want, " or "), ErrUnsupported)
+}
+
+// KernelReads reports whether the kernel itself reads filesystems of
+// fsprobe type fsType (loading its module if it can).
+func KernelReads(fsType string) bool {
+	for _, d := range drivers[fsType] {
+		if d.kernel != "" {
+			return kernelReads(d.kernel)
+		}
+	}
+	return false
 }
 
 // kernelReads reports whether the kernel has filesystem type t, loading

@@ -31,3 +31,6 @@ func (m *Mount) ReadErrors() int64 { return 0 }
 
 // Unmount unmounts what Mount mounted at dir.
 func Unmount(dir string) error { return Supported() }
+
+// KernelReads: nothing is mounted here.
+func KernelReads(fsType string) bool { return false }

@@ -81,3 +81,9 @@ func (fi fileInfo) Mode() fs.FileMode  { return 0o444 }
 func (fi fileInfo) ModTime() time.Time { return time.Time{} }
 func (fi fileInfo) IsDir() bool        { return false }
 func (fi fileInfo) Sys() any           { return nil }
+
+// ReadOnlyStorage is r (size bytes) as a read-only go-diskfs backend, for
+// reading a filesystem with go-diskfs.
+func ReadOnlyStorage(r io.ReaderAt, size int64) backend.Storage {
+	return (&disk{r: r, size: size}).storage()
+}

@@ -21,6 +21,7 @@ import (
 // exploreFlags are the flags of the commands that read files from an image.
 type exploreFlags struct {
 	partition        int
+	noMount          bool
 	passwordFile     string
 	chainDir         string
 	requireEncrypted bool
@@ -31,11 +32,12 @@ func (f *exploreFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.passwordFile, "password-file", "", "password of an encrypted image, from FILE (or set LIFEBOAT_PASSWORD)")
 	c.Flags().StringVar(&f.chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
 	addRequireEncrypted(c.Flags(), &f.requireEncrypted)
+	c.Flags().BoolVar(&f.noMount, "no-mount", false, "read ext2/3/4 and FAT with go-diskfs instead of mounting (as on Windows)")
 }
 
 func (f *exploreFlags) options(e *env, image string) engine.ExploreOptions {
 	return engine.ExploreOptions{Image: image, ChainDir: f.chainDir, Password: existingPassword(e, f.passwordFile, image),
-		Encryption: e.encryption(f.passwordFile, f.requireEncrypted)}
+		Encryption: e.encryption(f.passwordFile, f.requireEncrypted), PureGo: f.noMount}
 }
 
 // sayPath tells on standard error how the files are read.
