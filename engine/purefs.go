@@ -145,7 +145,11 @@ func (c foldFS) Stat(name string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fs.Stat(c.f, p)
+	fi, err := fs.Stat(c.f, p)
+	if err != nil {
+		return nil, err
+	}
+	return fatInfo{fi}, nil
 }
 
 func (c foldFS) ReadDir(name string) ([]fs.DirEntry, error) {
@@ -153,5 +157,37 @@ func (c foldFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fs.ReadDir(c.f, p)
+	des, err := fs.ReadDir(c.f, p)
+	for i, d := range des {
+		des[i] = fatEntry{d}
+	}
+	return des, err
+}
+
+// fatInfo gives FAT's files the modes Linux's vfat driver shows (go-diskfs
+// leaves out even the directory bit): folders 0755, files 0644.
+type fatInfo struct{ fs.FileInfo }
+
+func (f fatInfo) Mode() fs.FileMode {
+	if f.IsDir() {
+		return fs.ModeDir | 0o755
+	}
+	return 0o644
+}
+
+type fatEntry struct{ fs.DirEntry }
+
+func (d fatEntry) Info() (fs.FileInfo, error) {
+	fi, err := d.DirEntry.Info()
+	if err != nil {
+		return nil, err
+	}
+	return fatInfo{fi}, nil
+}
+
+func (d fatEntry) Type() fs.FileMode {
+	if d.IsDir() {
+		return fs.ModeDir
+	}
+	return 0
 }

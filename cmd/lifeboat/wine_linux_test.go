@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/internal/fstest"
 )
 
 // The Windows lane: lifeboat.exe, cross-compiled from this package, runs
@@ -140,6 +143,46 @@ func TestWindowsLane(t *testing.T) {
 		sameFiles(t, tl, tw)
 		sameFiles(t, tw, tx)
 		checkDisk(t, src, tw, layoutWant{keep: true})
+	})
+
+	t.Run("explore", func(t *testing.T) {
+		// ls, cat, extract and export in lifeboat.exe: no mount on
+		// Windows, so ext4 and FAT32 are read with go-diskfs; the files
+		// are the source's, the virtual disk the Linux build's.
+		dir := t.TempDir()
+		src := buildDisk(t, dir, "gpt")
+		lbi := filepath.Join(dir, "d.lbi")
+		mustLB(t, nil, "backup", "disk", src.path, "-o", lbi, "-q")
+		for _, n := range []int{1, 2} {
+			out := filepath.Join(dir, fmt.Sprintf("win-p%d", n))
+			// "." is the partition's root (an argument starting with /
+			// would become a Windows path here).
+			r := w.must(t, nil, "extract", lbi, "-p", fmt.Sprint(n), ".", "-o", out)
+			if !strings.Contains(r.stderr, "go-diskfs") {
+				t.Errorf("partition %d: extract did not say it read with go-diskfs:\n%s", n, r.stderr)
+			}
+			got := fstest.HashTree(t, out)
+			for name, sum := range src.parts[n-1].want {
+				if got[name] != sum {
+					t.Errorf("partition %d: %s extracted on Windows differs", n, name)
+				}
+				r := w.must(t, nil, "cat", lbi, "-p", fmt.Sprint(n), name)
+				if s := sha256.Sum256([]byte(r.stdout)); fmt.Sprintf("%x", s) != sum {
+					t.Errorf("partition %d: cat %s on Windows differs", n, name)
+				}
+				break
+			}
+			if r := w.must(t, nil, "ls", lbi, "-p", fmt.Sprint(n)); len(strings.Fields(r.stdout)) == 0 {
+				t.Errorf("partition %d: ls on Windows listed nothing", n)
+			}
+		}
+		if r := w.run(t, nil, "extract", lbi, "-p", "3", ".", "-o", filepath.Join(dir, "win-p3")); r.code == 0 || !strings.Contains(r.stderr, "ntfs") {
+			t.Errorf("NTFS without a mount: exit %d, %s", r.code, r.stderr)
+		}
+		lq, wq := filepath.Join(dir, "lin.qcow2"), filepath.Join(dir, "win.qcow2")
+		mustLB(t, nil, "export", lbi, "-o", lq, "-q")
+		w.must(t, nil, "export", lbi, "-o", wq, "-q")
+		sameFiles(t, lq, wq)
 	})
 
 	t.Run("chain-encrypted", func(t *testing.T) {
