@@ -38,8 +38,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the generated disk")
 	fs.IntVar(&o.Reps, "reps", 3, "repetitions of the main comparison; the table shows the median")
 	fs.IntVar(&o.FSReps, "fs-reps", 2, "repetitions of each backup and restore in the fs part; the table shows the median")
-	parts := "disk,fs,chain"
-	fs.StringVar(&parts, "parts", parts, "parts to run, comma-separated: disk (lifeboat against dd | zstd on the generated raw disk) fs (ext4 and NTFS images against partclone, qemu-img and dd; needs root) and chain (full, incremental and delta restore on the ext4 image, qemu-img -B as the peer; needs root)")
+	parts := "disk,fs,chain,explore"
+	fs.StringVar(&parts, "parts", parts, "parts to run, comma-separated: disk (lifeboat against dd | zstd on the generated raw disk) fs (ext4 and NTFS images against partclone, qemu-img and dd; needs root) chain (full, incremental and delta restore on the ext4 image, qemu-img -B as the peer; needs root) and explore (cat, extract and export on the ext4 image against restore+mount+copy and qemu-img convert; needs root)")
 	generate := fs.String("generate", "", "only write the test disk (of -size and -seed) to `FILE`, and exit")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -82,6 +82,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if o.Parts.Has(PartChain) && ctx.Err() == nil {
 		errs = append(errs, RunChain(ctx, o, stdout))
 	}
+	if o.Parts.Has(PartExplore) && ctx.Err() == nil {
+		errs = append(errs, RunExplore(ctx, o, stdout))
+	}
 	return errors.Join(errs...)
 }
 
@@ -97,6 +100,8 @@ const (
 	// PartChain is full, incremental and delta restore on the ext4 image,
 	// with qemu-img's backing files as the peer (RunChain).
 	PartChain
+	// PartExplore is cat, extract and export on the ext4 image (RunExplore).
+	PartExplore
 	numParts
 )
 
@@ -108,6 +113,8 @@ func (p Part) String() string {
 		return "fs"
 	case PartChain:
 		return "chain"
+	case PartExplore:
+		return "explore"
 	}
 	return fmt.Sprintf("Part(%d)", uint8(p))
 }

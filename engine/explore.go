@@ -151,17 +151,52 @@ func fsName(f *images.FS) string {
 }
 
 // MountPart mounts partition p of the view read-only at dir (an empty
-// directory); Close on the result unmounts it.
-func (v *View) MountPart(ctx context.Context, p ViewPart, dir string) (*fsmount.Mount, error) {
+// directory); Close on the result unmounts it. With pure (see
+// ExploreOptions.pure) the files are read with go-diskfs and served over
+// FUSE, else the partition is mounted by its driver.
+func (v *View) MountPart(ctx context.Context, p ViewPart, dir string, pure bool) (*fsmount.Mount, error) {
 	fsType := ""
 	if p.FS != nil {
 		fsType = p.FS.Type
 	}
-	m, err := fsmount.New(ctx, v.Reader(p), p.Size, fsmount.Options{FSType: fsType, Dir: dir, Name: fmt.Sprintf("lifeboat:%s#%d", path.Base(v.Image), p.Number)})
+	name := fmt.Sprintf("lifeboat:%s#%d", path.Base(v.Image), p.Number)
+	var m *fsmount.Mount
+	var err error
+	if pure {
+		var fsys fs.FS
+		if fsys, err = pureFS(v.Reader(p), p.Size, fsType); err == nil {
+			m, err = fsmount.ServeFS(fsys, dir, name, pureGoPath)
+		}
+	} else {
+		m, err = fsmount.New(ctx, v.Reader(p), p.Size, fsmount.Options{FSType: fsType, Dir: dir, Name: name})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("partition %d of %s: %w", p.Number, v.Image, err)
 	}
 	return m, nil
+}
+
+// MountPart mounts partition n (0: the only one with a filesystem) of the
+// image read-only at dir; see View.MountPart.
+func (o ExploreOptions) MountPart(ctx context.Context, v *View, n int, dir string) (ViewPart, *fsmount.Mount, error) {
+	p, err := v.Part(n)
+	if err != nil {
+		return p, nil, err
+	}
+	fsType := ""
+	if p.FS != nil {
+		fsType = p.FS.Type
+	}
+	m, err := v.MountPart(ctx, p, dir, o.PureGo || fsType == "vfat" && !fsmount.KernelReads(fsType))
+	return p, m, err
+}
+
+// pure says whether files of fsType are read with go-diskfs rather than
+// by mounting: asked for, nothing can be mounted here, or FAT without the
+// kernel's driver (fusefat, the FUSE program that would mount it, gets
+// names and times wrong).
+func (o ExploreOptions) pure(fsType string) bool {
+	return o.PureGo || fsmount.Supported() != nil || fsType == "vfat" && !fsmount.KernelReads(fsType)
 }
 
 // Files is a partition's filesystem opened for reading.
@@ -188,10 +223,7 @@ func WithFiles(ctx context.Context, o ExploreOptions, n int, fn func(v *View, p 
 	if p.FS != nil {
 		fsType = p.FS.Type
 	}
-	// FAT without the kernel's driver is read with go-diskfs: the FUSE
-	// program that would mount it (fusefat) gets names and times wrong.
-	pure := o.PureGo || fsmount.Supported() != nil || fsType == "vfat" && !fsmount.KernelReads(fsType)
-	if pure {
+	if o.pure(fsType) {
 		fsys, err := pureFS(v.Reader(p), p.Size, fsType)
 		if err != nil {
 			if serr := fsmount.Supported(); serr != nil && !o.PureGo {
@@ -206,7 +238,7 @@ func WithFiles(ctx context.Context, o ExploreOptions, n int, fn func(v *View, p 
 		return err
 	}
 	defer os.Remove(dir)
-	m, err := v.MountPart(ctx, p, dir)
+	m, err := v.MountPart(ctx, p, dir, false)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ pkgs=(
   exfatprogs  # mkfs.exfat
   ntfs-3g     # mkntfs, ntfsresize, NTFS mounts in tests
   exfat-fuse  # exFAT mounts in tests, and lifeboat mount/ls/extract where the kernel has no exfat driver (as here)
-  fusefat     # FAT likewise (this machine's kernel has no vfat driver)
+  fusefat     # an independent FAT reader in tests (this kernel has no vfat driver)
   util-linux  # losetup, mount, blkid
   fdisk       # sfdisk: MBR/GPT fixtures
   gdisk       # sgdisk: GPT fixtures and cross-checks

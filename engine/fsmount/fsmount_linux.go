@@ -33,12 +33,18 @@ type Mount struct {
 	Dir    string
 	Path   string // how the files are read, for the user
 	dev    *Device
+	tree   *fuse.Server // ServeFS: the files themselves over FUSE
 	closed bool
 }
 
 // ReadErrors is how many reads of the image failed (each one an I/O error
 // for the program that read).
-func (m *Mount) ReadErrors() int64 { return m.dev.errs.Load() }
+func (m *Mount) ReadErrors() int64 {
+	if m.dev == nil {
+		return 0
+	}
+	return m.dev.errs.Load()
+}
 
 // Device is bytes served as a block device: a file over FUSE with a loop
 // device on it. Close removes both.
@@ -191,11 +197,10 @@ var drivers = map[string][]driver{
 	"ext2": {{kernel: "ext4"}},
 	"ext3": {{kernel: "ext4"}},
 	"ext4": {{kernel: "ext4"}},
+	// Without the kernel's vfat, FAT is read with go-diskfs (ServeFS):
 	// fusefat shows 8.3 names stored in lower case in upper case, and
-	// every time a month late (fusefat 0.1a); only mount uses it, when
-	// the kernel has no vfat (ls, cat and extract read FAT with go-diskfs
-	// then).
-	"vfat":  {{kernel: "vfat"}, {tool: "fusefat", pkg: "fusefat"}},
+	// every time a month late (fusefat 0.1a).
+	"vfat":  {{kernel: "vfat"}},
 	"exfat": {{kernel: "exfat"}, {tool: "mount.exfat-fuse", pkg: "exfat-fuse"}},
 	// Debian's kernel has no NTFS driver (NTFS3 is off).
 	"ntfs": {{tool: "ntfs-3g", pkg: "ntfs-3g"}},
@@ -264,6 +269,22 @@ func (m *Mount) Close() error {
 	}
 	if m.dev != nil {
 		m.dev.Close()
+	}
+	if m.tree != nil {
+		var err error
+		for range 20 {
+			if !isMountPoint(m.Dir) {
+				break
+			}
+			if err = m.tree.Unmount(); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil && first == nil {
+			first = fmt.Errorf("unmounting %s: %w", m.Dir, err)
+		}
+		m.tree.Wait()
 	}
 	return first
 }

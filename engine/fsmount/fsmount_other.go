@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"runtime"
 )
 
@@ -34,3 +35,6 @@ func Unmount(dir string) error { return Supported() }
 
 // KernelReads: nothing is mounted here.
 func KernelReads(fsType string) bool { return false }
+
+// ServeFS mounts fsys at dir; not here.
+func ServeFS(fsys fs.FS, dir, name, how string) (*Mount, error) { return nil, Supported() }

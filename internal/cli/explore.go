@@ -174,16 +174,13 @@ func mountCmd(e *env) *cobra.Command {
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			v, err := engine.OpenView(ctx, f.options(e, args[0]))
+			o := f.options(e, args[0])
+			v, err := engine.OpenView(ctx, o)
 			if err != nil {
 				return err
 			}
 			defer v.Close()
-			p, err := v.Part(f.partition)
-			if err != nil {
-				return err
-			}
-			m, err := v.MountPart(ctx, p, args[1])
+			p, m, err := o.MountPart(ctx, v, f.partition, args[1])
 			if err != nil {
 				return err
 			}
