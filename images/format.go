@@ -492,6 +492,10 @@ func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, err
 	return x, nil
 }
 
+// IsZero reports whether every byte of b is zero (compared 64 KiB at a
+// time with bytes.Equal, which is vectorised).
+func IsZero(b []byte) bool { return allZero(b) }
+
 func allZero(b []byte) bool {
 	for len(b) >= len(zeroBlock) {
 		if !bytes.Equal(b[:len(zeroBlock)], zeroBlock[:]) {

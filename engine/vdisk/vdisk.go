@@ -16,6 +16,8 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
 // Formats are the formats New writes.
@@ -120,7 +122,7 @@ func (b *blocks) flush() error {
 	}
 	data := b.buf[:min(b.bs, b.size-b.cur*b.bs)]
 	var err error
-	if !allZero(data) {
+	if !images.IsZero(data) {
 		err = b.s.block(b.cur, data)
 	}
 	clear(b.buf)
@@ -137,21 +139,6 @@ func (b *blocks) Close() error {
 		return err
 	}
 	return b.s.finish()
-}
-
-func allZero(p []byte) bool {
-	for len(p) >= 8 {
-		if p[0]|p[1]|p[2]|p[3]|p[4]|p[5]|p[6]|p[7] != 0 {
-			return false
-		}
-		p = p[8:]
-	}
-	for _, c := range p {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // raw is a sparse plain file.

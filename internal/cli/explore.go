@@ -29,10 +29,15 @@ type exploreFlags struct {
 
 func (f *exploreFlags) add(c *cobra.Command) {
 	c.Flags().IntVarP(&f.partition, "partition", "p", 0, "partition N of a disk image (needed when it holds more than one filesystem)")
+	f.addImage(c)
+	c.Flags().BoolVar(&f.noMount, "no-mount", false, "read ext2/3/4 and FAT with go-diskfs instead of mounting (as on Windows)")
+}
+
+// addImage adds the flags that open the image.
+func (f *exploreFlags) addImage(c *cobra.Command) {
 	c.Flags().StringVar(&f.passwordFile, "password-file", "", "password of an encrypted image, from FILE (or set LIFEBOAT_PASSWORD)")
 	c.Flags().StringVar(&f.chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
 	addRequireEncrypted(c.Flags(), &f.requireEncrypted)
-	c.Flags().BoolVar(&f.noMount, "no-mount", false, "read ext2/3/4 and FAT with go-diskfs instead of mounting (as on Windows)")
 }
 
 func (f *exploreFlags) options(e *env, image string) engine.ExploreOptions {
@@ -262,8 +267,6 @@ func exportCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&format, "format", "", "qcow2, vhdx or raw (default: from the file name)")
 	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace an existing file")
 	addModeFlag(c.Flags(), &mode, "the file")
-	c.Flags().StringVar(&f.passwordFile, "password-file", "", "password of an encrypted image, from FILE (or set LIFEBOAT_PASSWORD)")
-	c.Flags().StringVar(&f.chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
-	addRequireEncrypted(c.Flags(), &f.requireEncrypted)
+	f.addImage(c)
 	return c
 }
