@@ -36,7 +36,7 @@ func RunExplore(ctx context.Context, o Options, out io.Writer) error {
 	p := func(name string) string { return filepath.Join(o.Dir, "explore-"+name) }
 	lbi, mnt := p("img.lbi"), p("mnt")
 	defer func() {
-		for _, f := range []string{lbi, p("restored.img"), p("x.qcow2"), p("q.qcow2"), p("out"), p("copy"), mnt} {
+		for _, f := range []string{lbi, p("restored.img"), p("x.qcow2"), p("q.qcow2"), p("out"), p("copy"), p("cat.out"), mnt} {
 			os.RemoveAll(f)
 		}
 	}()
@@ -80,7 +80,7 @@ func RunExplore(ctx context.Context, o Options, out io.Writer) error {
 		return r
 	}
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	cat := run("lifeboat cat of one small file", fmt.Sprintf("%s cat %s %s > /dev/null", q(lb), q(lbi), q(small)), os.DevNull, nil)
+	cat := run("lifeboat cat of one small file", fmt.Sprintf("%s cat %s %s > %s", q(lb), q(lbi), q(small), q(p("cat.out"))), p("cat.out"), nil)
 	ext := run("lifeboat extract of /"+folder, fmt.Sprintf("%s extract %s /%s -o %s -q", q(lb), q(lbi), folder, q(p("out"))), p("out"), clean(p("out")))
 	peer := run("restore + mount + cp -a of /"+folder, fmt.Sprintf("set -e; %s restore %s --target %s --yes -q; mkdir -p %s; mount -o ro,loop,noload %s %s; cp -a %s/%s %s; umount %s",
 		q(lb), q(lbi), q(p("restored.img")), q(mnt), q(p("restored.img")), q(mnt), q(mnt), folder, q(p("copy")), q(mnt)), p("copy"), clean(p("copy"), p("restored.img")))

@@ -425,6 +425,11 @@ func removeGlob(pattern string) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	for _, name := range names {
+		// Only a previous run's files: never a device node (an output
+		// named /dev/null once removed the machine's).
+		if st, err := os.Lstat(name); err == nil && !st.Mode().IsRegular() && !st.IsDir() {
+			return fmt.Errorf("bench: output %s is not a file; refusing to remove it", name)
+		}
 		if err := os.Remove(name); err != nil {
 			return fmt.Errorf("bench: remove previous output: %w", err)
 		}

@@ -120,3 +120,70 @@ func TestExportBoots(t *testing.T) {
 	}
 	t.Logf("the qcow2 export booted to the prompt in %.1fs", vm.Elapsed().Seconds())
 }
+
+// A bootable disk restored with --layout fit onto a smaller disk boots:
+// a Lifeboat stick (BIOS boot partition, ESP, and its data partition made
+// ext4 and filled) is backed up, restored with fit onto a disk too small
+// for its partitions as they are (the ext4 one shrinks), checked, and the
+// restored disk boots in QEMU (SeaBIOS) to the rescue prompt.
+func TestFitRestoredDiskBoots(t *testing.T) {
+	dir := t.TempDir()
+	lifeboat := hostLifeboat(t)
+	stick := filepath.Join(dir, "stick.img")
+	if err := mkmedia.WriteUSB(context.Background(), stick, rescueBundle(t), mkmedia.USBOptions{Size: 256 << 20,
+		MenuOptions: mkmedia.MenuOptions{Append: "lifeboat.ui=prompt", Timeout: time.Second}}); err != nil {
+		t.Fatal(err)
+	}
+	data := partLoop(t, stick, 3)
+	sh(t, "mkfs.ext4", "-q", "-F", "-L", "DATA", data)
+	mnt := t.TempDir()
+	sh(t, "mount", data, mnt)
+	for i := range 8 { // 40 MB spread over the filesystem, half deleted
+		sh(t, "dd", "if=/dev/urandom", "of="+filepath.Join(mnt, fmt.Sprintf("f%d", i)), "bs=1M", "count=10", "status=none")
+	}
+	for i := 0; i < 8; i += 2 {
+		os.Remove(filepath.Join(mnt, fmt.Sprintf("f%d", i)))
+	}
+	want := sh(t, "sh", "-c", "cd "+mnt+" && sha256sum f*")
+	sh(t, "umount", mnt)
+	exec.Command("losetup", "-d", data).Run()
+
+	lbi := filepath.Join(dir, "stick.lbi")
+	sh(t, lifeboat, "backup", "disk", stick, "-o", lbi)
+	target := sparse(t, filepath.Join(dir, "target.img"), 160<<20)
+	out := sh(t, lifeboat, "restore", lbi, "--target", target, "--layout", "fit", "-y")
+	if !strings.Contains(out, "shrank") {
+		t.Fatalf("nothing shrank:\n%s", out)
+	}
+	t.Logf("%s", out)
+	data = partLoop(t, target, 3)
+	sh(t, "e2fsck", "-fn", data)
+	sh(t, "mount", "-o", "ro", data, mnt)
+	got := sh(t, "sh", "-c", "cd "+mnt+" && sha256sum f*")
+	sh(t, "umount", mnt)
+	if got != want {
+		t.Errorf("the files on the shrunk partition differ:\n%s\nwant\n%s", got, want)
+	}
+	exec.Command("losetup", "-d", data).Run()
+
+	vm := startVM(t, qemu.Options{MemoryMB: 256, Log: t.Logf, Disks: []qemu.Disk{{Path: target, Bus: qemu.Virtio}}}, 5*time.Minute)
+	if _, err := vm.Expect(`lifeboat> $`, 3*time.Minute); err != nil {
+		t.Fatalf("the disk restored with --layout fit did not boot to the rescue prompt: %v", err)
+	}
+	t.Logf("the fit-restored disk booted to the prompt in %.1fs", vm.Elapsed().Seconds())
+}
+
+// partLoop is a loop device over partition n of disk (by its place in the
+// table), removed when the test ends.
+func partLoop(t *testing.T, disk string, n int) string {
+	t.Helper()
+	f := strings.Fields(sh(t, "partx", "-g", "-o", "START,SECTORS", "-n", fmt.Sprint(n), disk))
+	if len(f) != 2 {
+		t.Fatalf("partx: partition %d of %s: %q", n, disk, f)
+	}
+	start, _ := strconv.ParseInt(f[0], 10, 64)
+	sectors, _ := strconv.ParseInt(f[1], 10, 64)
+	loop := strings.TrimSpace(sh(t, "losetup", "-f", "--show", "-o", fmt.Sprint(start*512), "--sizelimit", fmt.Sprint(sectors*512), disk))
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	return loop
+}
