@@ -51,9 +51,13 @@ type ViewPart struct {
 	FS          *images.FS // as the backup found it; nil if none
 }
 
-// exploreCache is how many decoded chunks each stream keeps (at most
-// 64 × the image's largest chunk, 32 MiB with the default chunks).
-const exploreCache = 64
+// exploreCache is how much decoded data each stream keeps, so that a
+// filesystem's reads around its metadata and a folder's files do not
+// decode the same chunks again: extracting a 93 MB folder of 11,000 small
+// files (the bench's ext4 image) decoded 8,400 chunks with a cache of 64
+// chunks, 4,600 with 64 MiB and 1,044 — each about once — with 128 MiB
+// (3.3 s, peak RSS 175 MB).
+const exploreCache = 128 << 20
 
 // OpenView opens the image at o.Image and the earlier points it needs.
 func OpenView(ctx context.Context, o ExploreOptions) (*View, error) {

@@ -128,6 +128,7 @@ type extractor struct {
 	asRoot bool
 	failed []string
 	dirs   []dirMeta
+	buf    []byte // one copy buffer for all files
 }
 
 type dirMeta struct {
@@ -237,7 +238,10 @@ func (x *extractor) copyFile(src, dst string, info fs.FileInfo) error {
 			os.Remove(tmp)
 		}
 	}()
-	buf := make([]byte, 1<<20)
+	if x.buf == nil {
+		x.buf = make([]byte, 1<<20)
+	}
+	buf := x.buf
 	for {
 		if err := x.ctx.Err(); err != nil {
 			return &writeError{err}

@@ -19,7 +19,8 @@ type StreamReader struct {
 
 	mu      sync.Mutex
 	cache   []cachedChunk // decoded chunks, least recently used evicted
-	keep    int           // how many cache holds at most
+	cached  int64         // bytes of plaintext in cache
+	budget  int64         // how many it may hold (one chunk at least)
 	tick    uint64
 	a, b    *[]byte
 	decoded atomic.Int64
@@ -44,19 +45,16 @@ func (im *Image) Stream(i int) (*StreamReader, error) {
 		return nil, fmt.Errorf("image %s has no stream %d", im.Name, i)
 	}
 	cs := im.h.ChunkSize
-	return &StreamReader{im: im, id: i, s: &im.x.Streams[i], Meta: &im.Meta.Streams[i], keep: 1, a: newBuf(cs), b: newBuf(cs)}, nil
+	return &StreamReader{im: im, id: i, s: &im.x.Streams[i], Meta: &im.Meta.Streams[i], a: newBuf(cs), b: newBuf(cs)}, nil
 }
 
-// SetCache lets ReadAt keep up to n decoded chunks (at least 1; each up to
-// the image's chunk size), for readers that come back to the same places,
-// such as a filesystem's metadata.
-func (sr *StreamReader) SetCache(n int) {
+// SetCache lets ReadAt keep decoded chunks, up to bytes of them in all
+// (always at least one chunk), for readers that come back to the same
+// places, such as a filesystem's metadata.
+func (sr *StreamReader) SetCache(bytes int64) {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
-	sr.keep = max(n, 1)
-	if len(sr.cache) > sr.keep {
-		sr.cache = sr.cache[:sr.keep]
-	}
+	sr.budget = bytes
 }
 
 // Decoded is how many chunks ReadAt has read, checked and decoded.
@@ -76,18 +74,21 @@ func (sr *StreamReader) chunk(ei int) ([]byte, error) {
 		return nil, err
 	}
 	sr.decoded.Add(1)
+	// A new entry while the cache has room, else the least recently used
+	// one's buffer is reused.
 	slot := len(sr.cache)
-	if slot < sr.keep {
-		sr.cache = append(sr.cache, cachedChunk{})
-	} else {
+	if slot > 0 && sr.cached+int64(len(data)) > sr.budget {
 		slot = 0
 		for i := range sr.cache {
 			if sr.cache[i].used < sr.cache[slot].used {
 				slot = i
 			}
 		}
+	} else {
+		sr.cache = append(sr.cache, cachedChunk{})
 	}
 	c := &sr.cache[slot]
+	sr.cached += int64(len(data) - len(c.data))
 	c.ext, c.used, c.data = ei, sr.tick, append(c.data[:0], data...)
 	return c.data, nil
 }
