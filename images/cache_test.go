@@ -42,7 +42,7 @@ func TestReadAtCache(t *testing.T) {
 		for pass := range 2 {
 			for off := int64(0); off < int64(len(disk)); off += 4096 {
 				// Each chunk is read in several pieces, out of order.
-				o := (off*7919)%int64(len(disk)) / 4096 * 4096
+				o := (off * 7919) % int64(len(disk)) / 4096 * 4096
 				b := make([]byte, 4096)
 				if _, err := sr.ReadAt(b, o); err != nil || !bytes.Equal(b, disk[o:o+4096]) {
 					t.Fatalf("budget %d pass %d: read at %d differs (%v)", budget, pass, o, err)
