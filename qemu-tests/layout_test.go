@@ -125,7 +125,8 @@ func TestExportBoots(t *testing.T) {
 // a Lifeboat stick (BIOS boot partition, ESP, and its data partition made
 // ext4 and filled) is backed up, restored with fit onto a disk too small
 // for its partitions as they are (the ext4 one shrinks), checked, and the
-// restored disk boots in QEMU (SeaBIOS) to the rescue prompt.
+// restored disk boots in QEMU (SeaBIOS) to the rescue prompt, mounting
+// the shrunk filesystem on the way.
 func TestFitRestoredDiskBoots(t *testing.T) {
 	dir := t.TempDir()
 	lifeboat := hostLifeboat(t)
@@ -167,6 +168,9 @@ func TestFitRestoredDiskBoots(t *testing.T) {
 	exec.Command("losetup", "-d", data).Run()
 
 	vm := startVM(t, qemu.Options{MemoryMB: 256, Log: t.Logf, Disks: []qemu.Disk{{Path: target, Bus: qemu.Virtio}}}, 5*time.Minute)
+	if _, err := vm.Expect(`mounted /dev/vda3 \(ext4 "DATA"\)`, 3*time.Minute); err != nil {
+		t.Fatalf("the booted system did not mount the shrunk filesystem: %v", err)
+	}
 	if _, err := vm.Expect(`lifeboat> $`, 3*time.Minute); err != nil {
 		t.Fatalf("the disk restored with --layout fit did not boot to the rescue prompt: %v", err)
 	}
