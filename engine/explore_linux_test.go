@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/lifeboat-rescue/lifeboat/images"
@@ -115,5 +116,70 @@ func TestExploreReadsOnlyWhatItNeeds(t *testing.T) {
 	var buf bytes.Buffer
 	if err := CatFile(ctx, o, 1, "/BOOT.TXT", &buf); err != nil || buf.String() != "boot\n" {
 		t.Errorf("cat of partition 1's file: %q %v", buf.String(), err)
+	}
+}
+
+// Bad input around a good image: a damaged filesystem inside it gives
+// back what it can and names what it could not (the kernel refuses one
+// file whose extent tree was broken with debugfs); a destination without
+// room is refused before anything is written; a point whose earlier point
+// is missing is refused naming it.
+func TestExploreBadInput(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c, _ := fstest.Lookup("ext4")
+	img := fstest.Make(t, dir, c)
+	mnt, umount := fstest.MountGeometry(t, c, img, false)
+	for _, n := range []string{"a", "b", "c"} {
+		fstest.FillRandom(t, filepath.Join(mnt, n), 3<<20, uint64(n[0]))
+	}
+	umount()
+	// b's extent tree header gets a bad magic: the kernel refuses to read
+	// it (EFSCORRUPTED), a and c are fine.
+	fstest.Run(t, fstest.Tool(t, "debugfs"), "-w", "-R", "sif /b block[0] 0x1234", img)
+	lbi := filepath.Join(dir, "p.lbi")
+	if _, err := Backup(ctx, BackupOptions{Source: img, Kind: images.KindPartition, Output: lbi}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	res, err := Extract(ctx, ExtractOptions{ExploreOptions: ExploreOptions{Image: lbi}, Paths: []string{"/"}, Dest: out})
+	var ee *ExtractError
+	if !errors.As(err, &ee) || len(ee.Failed) != 1 || !strings.HasPrefix(ee.Failed[0], "/b: ") {
+		t.Fatalf("damaged file: %v (%+v)", err, res)
+	}
+	t.Logf("%v", err)
+	if res.Files != 2 {
+		t.Errorf("%d files copied, want a and c", res.Files)
+	}
+	if _, err := os.Stat(filepath.Join(out, "b")); err == nil {
+		t.Error("the unreadable file was left half-copied under its name")
+	}
+	if left, _ := filepath.Glob(filepath.Join(out, ".*lifeboat-partial")); len(left) > 0 {
+		t.Errorf("temporary files left: %q", left)
+	}
+
+	// A destination with 1 MiB of room for 6 MB of files.
+	small := filepath.Join(dir, "small.img")
+	fstest.Run(t, "truncate", "-s", "4M", small)
+	fstest.Run(t, fstest.Tool(t, "mkfs.ext4"), "-q", "-F", small)
+	dst := t.TempDir()
+	fstest.Run(t, "mount", "-o", "loop", small, dst)
+	defer fstest.Run(t, "umount", dst)
+	_, err = Extract(ctx, ExtractOptions{ExploreOptions: ExploreOptions{Image: lbi}, Paths: []string{"/a", "/c"}, Dest: filepath.Join(dst, "x")})
+	if err == nil || !strings.Contains(err.Error(), "free; the files need") || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("a full destination: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "x")); err == nil {
+		t.Error("the refused extract created its folder")
+	}
+
+	// An incremental point without its full backup.
+	inc := filepath.Join(dir, "inc.lbi")
+	if _, err := Backup(ctx, BackupOptions{Source: img, Kind: images.KindPartition, Output: inc, Incremental: lbi}); err != nil {
+		t.Fatal(err)
+	}
+	os.Rename(lbi, lbi+".away")
+	if _, err := ListFiles(ctx, ExploreOptions{Image: inc}, 0, "/"); err == nil || !strings.Contains(err.Error(), "missing") || !strings.Contains(err.Error(), "p.lbi") {
+		t.Errorf("a missing earlier point: %v", err)
 	}
 }

@@ -162,7 +162,7 @@ func (x *extractor) copyTree(src, dst string) error {
 			shown = "/"
 		}
 		if err != nil {
-			x.failed = append(x.failed, fmt.Sprintf("%s: %v", shown, err))
+			x.failed = append(x.failed, notCopied(shown, err))
 			if d != nil && d.IsDir() {
 				return fs.SkipDir
 			}
@@ -170,7 +170,7 @@ func (x *extractor) copyTree(src, dst string) error {
 		}
 		info, err := d.Info()
 		if err != nil {
-			x.failed = append(x.failed, fmt.Sprintf("%s: %v", shown, err))
+			x.failed = append(x.failed, notCopied(shown, err))
 			return nil
 		}
 		switch {
@@ -184,7 +184,7 @@ func (x *extractor) copyTree(src, dst string) error {
 		case d.Type()&fs.ModeSymlink != 0:
 			target, err := fs.ReadLink(x.fsys, p)
 			if err != nil {
-				x.failed = append(x.failed, fmt.Sprintf("%s: %v", shown, err))
+				x.failed = append(x.failed, notCopied(shown, err))
 				return nil
 			}
 			if err := os.Symlink(target, to); err != nil {
@@ -197,7 +197,7 @@ func (x *extractor) copyTree(src, dst string) error {
 				if isWriteError(err) {
 					return err
 				}
-				x.failed = append(x.failed, fmt.Sprintf("%s: %v", shown, err))
+				x.failed = append(x.failed, notCopied(shown, err))
 				return nil
 			}
 			x.res.Files++
@@ -214,6 +214,17 @@ type writeError struct{ err error }
 
 func (e *writeError) Error() string { return e.err.Error() }
 func (e *writeError) Unwrap() error { return e.err }
+
+// notCopied is a failed read as the list of what was not copied says
+// it: the name inside the partition and the reason, without the private
+// folder the partition was mounted on.
+func notCopied(name string, err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return name + ": " + err.Error()
+}
 
 func isWriteError(err error) bool {
 	var we *writeError

@@ -249,6 +249,21 @@ func TestExploreFilesystems(t *testing.T) {
 					sh(t, "qemu-img", "compare", "-f", f, "-F", "raw", out, restored)
 				}
 			}
+			if name == "ext4" {
+				// A mount point in use or not empty, and umount of a
+				// folder nothing is mounted on: one line each.
+				busy := t.TempDir()
+				os.WriteFile(filepath.Join(busy, "x"), nil, 0o644)
+				if r := lb(t, env, "mount", full, busy); r.code == 0 || !strings.Contains(r.stderr, "not empty") {
+					t.Errorf("mount onto a folder with files: %d %s", r.code, r.stderr)
+				}
+				if r := lb(t, nil, "umount", t.TempDir()); r.code != 6 || !strings.Contains(r.stderr, "nothing is mounted") {
+					t.Errorf("umount of a plain folder: %d %s", r.code, r.stderr)
+				}
+				if r := lb(t, env, "cat", full, "/no/such/file"); r.code != 6 || !strings.Contains(r.stderr, "/no/such/file: not found in partition 1") {
+					t.Errorf("cat of a missing file: %d %s", r.code, r.stderr)
+				}
+			}
 			noLeftovers(t)
 		})
 	}
