@@ -26,19 +26,11 @@ const chainChangePct = 5
 // restore of the new point against a delta restore onto a target holding
 // the old one, and qemu-img's backing-file approach (convert -B) as a peer.
 func RunChain(ctx context.Context, o Options, out io.Writer) error {
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	b, err := lifeboatBench(o, "chain")
+	if err != nil {
+		return err
 	}
-	b := &fsBench{o: o, log: log}
-	b.lifeboat, b.lifeboatMissing = findLifeboat(o.Lifeboat)
-	if b.lifeboatMissing != "" {
-		return fmt.Errorf("bench: chain part: %s", b.lifeboatMissing)
-	}
-	if err := dropCaches(); err != nil {
-		b.cacheNote = err.Error()
-	}
-	img, err := prepareFS(ctx, o.Dir, FSExt4, o.Seed, log)
+	img, err := prepareFS(ctx, o.Dir, FSExt4, o.Seed, b.log)
 	if err != nil {
 		return err
 	}
@@ -188,4 +180,22 @@ func zstdLen(b []byte) int {
 	}
 	defer enc.Close()
 	return len(enc.EncodeAll(b, nil))
+}
+
+// lifeboatBench is the runner of a part that needs the lifeboat binary;
+// caches are dropped before each run where the machine lets it.
+func lifeboatBench(o Options, part string) (*fsBench, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &fsBench{o: o, log: log}
+	b.lifeboat, b.lifeboatMissing = findLifeboat(o.Lifeboat)
+	if b.lifeboatMissing != "" {
+		return nil, fmt.Errorf("bench: %s part: %s", part, b.lifeboatMissing)
+	}
+	if err := dropCaches(); err != nil {
+		b.cacheNote = err.Error()
+	}
+	return b, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,16 +19,11 @@ import (
 // folder), and export to qcow2 against qemu-img convert of a restored
 // image.
 func RunExplore(ctx context.Context, o Options, out io.Writer) error {
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	b, err := lifeboatBench(o, "explore")
+	if err != nil {
+		return err
 	}
-	b := &fsBench{o: o, log: log}
-	b.lifeboat, b.lifeboatMissing = findLifeboat(o.Lifeboat)
-	if b.lifeboatMissing != "" {
-		return fmt.Errorf("bench: explore part: %s", b.lifeboatMissing)
-	}
-	img, err := prepareFS(ctx, o.Dir, FSExt4, o.Seed, log)
+	img, err := prepareFS(ctx, o.Dir, FSExt4, o.Seed, b.log)
 	if err != nil {
 		return err
 	}
