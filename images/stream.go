@@ -50,8 +50,13 @@ func (im *Image) Stream(i int) (*StreamReader, error) {
 
 // SetCache lets ReadAt keep decoded chunks, up to bytes of them in all
 // (always at least one chunk), for readers that come back to the same
-// places, such as a filesystem's metadata.
+// places, such as a filesystem's metadata. On a machine with little
+// memory free (the rescue environment at 256 MB) the budget shrinks to an
+// eighth of what is available, but not below 4 MiB.
 func (sr *StreamReader) SetCache(bytes int64) {
+	if avail, err := memAvailableBytes(); err == nil && avail > 0 {
+		bytes = min(bytes, max(avail/8, 4<<20))
+	}
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
 	sr.budget = bytes
