@@ -43,12 +43,13 @@ type View struct {
 type ViewPart struct {
 	// Number is the partition's number on its disk (as in sdb2); for an
 	// image of partitions, its place in the image (1, 2, …).
-	Number int
-	Stream int
+	Number int `json:"number"`
+	Stream int `json:"stream"`
 	// Start and Size are the partition's place in its stream.
-	Start, Size int64
-	Name        string     // GPT partition name
-	FS          *images.FS // as the backup found it; nil if none
+	Start int64      `json:"start"`
+	Size  int64      `json:"size"`
+	Name  string     `json:"name,omitempty"` // GPT partition name
+	FS    *images.FS `json:"fs,omitempty"`   // as the backup found it; nil if none
 }
 
 // exploreCache is how much decoded data each stream keeps, so that a
