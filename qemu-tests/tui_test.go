@@ -21,6 +21,7 @@ const (
 	keyEnter = "\r"
 	keyDown  = "\x1b[B"
 	keyUp    = "\x1b[A"
+	keyEnd   = "\x1b[F"
 )
 
 // tuiDiskSize is the source disk: a GPT with one 40 MiB ext4 partition.
@@ -78,6 +79,41 @@ func TestTUIRestore(t *testing.T) {
 				t.Errorf("%s: checksum differs after restore (%v)", name, err)
 			}
 		}
+	})
+
+	t.Run("explore", func(t *testing.T) {
+		// Explore → the image → partition 1 → mark dir1/ → x → type a
+		// folder on an ext4 disk (mounted read-only at boot; the UI has
+		// it mounted read-write first) → the files are there.
+		dest := sparse(t, filepath.Join(dir, "dest.img"), 64<<20)
+		sh(t, "mkfs.ext4", "-q", "-F", "-L", "DEST", dest)
+		vm, dev := bootTUI(t, bundle, store, dest)
+		folder := "/mnt/" + filepath.Base(dev) + "/recovered"
+		step(t, vm, strings.Repeat(keyDown, 4)+keyEnter, `Pick the image to explore`, time.Minute)
+		step(t, vm, keyEnter, `Pick the partition whose files you want`, 2*time.Minute)
+		step(t, vm, keyEnter, `Partition 1: /`, 2*time.Minute)
+		// Folders first, by name: dir0/, dir1/, dir2/, lost+found/.
+		step(t, vm, keyDown+" ", `\(1 item marked\)`, time.Minute)
+		step(t, vm, "x", `Copy the 1 marked item into which folder`, time.Minute)
+		step(t, vm, keyEnd+keyEnter, `Type the folder to copy into`, time.Minute)
+		step(t, vm, folder+keyEnter, `Explore image finished`, 3*time.Minute)
+		step(t, vm, keyEnter, `Main menu`, time.Minute)
+		powerOff(t, vm)
+		n := 0
+		for name, sum := range sums {
+			if !strings.HasPrefix(name, "dir1/") {
+				continue
+			}
+			n++
+			out, err := exec.Command("debugfs", "-R", "cat /recovered/"+name, dest).Output()
+			if err != nil || sha256.Sum256(out) != sum {
+				t.Errorf("%s: not copied out by Explore (%v)", name, err)
+			}
+		}
+		if n == 0 {
+			t.Fatal("the source has no dir1/")
+		}
+		sh(t, "e2fsck", "-fn", dest)
 	})
 
 	t.Run("wrong name", func(t *testing.T) {
@@ -146,7 +182,7 @@ func step(t *testing.T, vm *qemu.VM, keys, want string, timeout time.Duration) {
 	// split across reads (a lone ESC is the Esc key).
 	for keys != "" {
 		k := keys[:1]
-		for _, seq := range []string{keyDown, keyUp} {
+		for _, seq := range []string{keyDown, keyUp, keyEnd} {
 			if strings.HasPrefix(keys, seq) {
 				k = seq
 			}
@@ -155,7 +191,7 @@ func step(t *testing.T, vm *qemu.VM, keys, want string, timeout time.Duration) {
 			t.Fatal(err)
 		}
 		keys = keys[len(k):]
-		if k == keyDown || k == keyUp {
+		if k == keyDown || k == keyUp || k == keyEnd {
 			time.Sleep(300 * time.Millisecond)
 		}
 	}
