@@ -192,7 +192,7 @@ func (o ExploreOptions) MountPart(ctx context.Context, v *View, n int, dir strin
 	if p.FS != nil {
 		fsType = p.FS.Type
 	}
-	m, err := v.MountPart(ctx, p, dir, o.PureGo || fsType == "vfat" && !fsmount.KernelReads(fsType))
+	m, err := v.MountPart(ctx, p, dir, o.pure(fsType))
 	return p, m, err
 }
 

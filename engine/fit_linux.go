@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/lifeboat-rescue/lifeboat/engine/fsmount"
+	"github.com/lifeboat-rescue/lifeboat/internal/command"
 )
 
 var (
@@ -32,7 +34,7 @@ func fsMinSize(ctx context.Context, r io.ReaderAt, size int64, fsType string) (i
 		out, err := output(ctx, "resize2fs", "-P", dev.Path)
 		m := resizeMinRE.FindStringSubmatch(out)
 		if m == nil {
-			return 0, fmt.Errorf("resize2fs -P: %v: %s", err, strings.TrimSpace(out))
+			return 0, cmp.Or(err, fmt.Errorf("resize2fs -P printed no minimum: %s", strings.TrimSpace(out)))
 		}
 		// resize2fs counts in blocks: the superblock's s_log_block_size
 		// (offset 24 of the superblock at 1024) says how large they are.
@@ -50,7 +52,7 @@ func fsMinSize(ctx context.Context, r io.ReaderAt, size int64, fsType string) (i
 		out, err := output(ctx, "ntfsresize", "--info", "--force", "--no-progress-bar", dev.Path)
 		m := ntfsMinRE.FindStringSubmatch(out)
 		if m == nil {
-			return 0, fmt.Errorf("ntfsresize --info: %v: %s", err, lastLine(out))
+			return 0, cmp.Or(err, fmt.Errorf("ntfsresize --info printed no minimum: %s", strings.TrimSpace(out)))
 		}
 		return strconv.ParseInt(m[1], 10, 64)
 	}
@@ -111,18 +113,11 @@ func shrinkFS(ctx context.Context, r io.ReaderAt, size, newSize int64, fsType st
 	return c, nil
 }
 
-// output runs a tool and returns what it printed, with its error.
+// output runs a tool (in childEnv) and returns what it printed on
+// standard output; a failure carries its argv and standard error.
 func output(ctx context.Context, argv ...string) (string, error) {
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	c.Env = childEnv()
-	b, err := c.CombinedOutput()
+	b, err := command.Run(ctx, c)
 	return string(b), err
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/fat16"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
 
+	"github.com/lifeboat-rescue/lifeboat/engine/fsmount"
 	"github.com/lifeboat-rescue/lifeboat/engine/fsprobe"
 	"github.com/lifeboat-rescue/lifeboat/engine/layout"
 )
@@ -50,10 +51,8 @@ func pureFS(r io.ReaderAt, size int64, fsType string) (fs.FS, error) {
 		}
 		return foldFS{f}, nil
 	}
-	return nil, fmt.Errorf("%s can be read only by mounting it (Linux, the rescue environment); without a mount Lifeboat reads ext2/3/4 and FAT: %w", fsType, errNoPureReader)
+	return nil, fmt.Errorf("%s can be read only by mounting it (Linux, the rescue environment); without a mount Lifeboat reads ext2/3/4 and FAT: %w", fsType, fsmount.ErrUnsupported)
 }
-
-var errNoPureReader = fmt.Errorf("not supported here")
 
 // extFS is go-diskfs's ext4 reader with what a copy needs and its
 // directory listing leaves out: each entry's permission bits (from the

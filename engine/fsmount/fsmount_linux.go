@@ -15,6 +15,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/lifeboat-rescue/lifeboat/internal/command"
 	"golang.org/x/sys/unix"
 )
 
@@ -111,14 +112,7 @@ func (d *Device) Close() error {
 	if d.fuse != nil {
 		// The loop device lets go of the file shortly after its last
 		// user.
-		var err error
-		for range 50 {
-			if err = d.fuse.Unmount(); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
+		if err := stopServer(d.fuse, d.fuseAt, 50); err != nil {
 			unix.Unmount(d.fuseAt, unix.MNT_DETACH)
 		}
 		d.fuse.Wait()
@@ -163,10 +157,7 @@ func New(ctx context.Context, r io.ReaderAt, size int64, o Options) (m *Mount, e
 		data := map[string]string{"ext4": "noload"}[d.kernel]
 		err = unix.Mount(loop, o.Dir, d.kernel, unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, data)
 	} else {
-		cmd := exec.CommandContext(ctx, d.tool, "-o", "ro", loop, o.Dir)
-		if out, cerr := cmd.CombinedOutput(); cerr != nil {
-			err = fmt.Errorf("%s: %v: %s", d.tool, cerr, strings.TrimSpace(string(out)))
-		}
+		err = command.Combined(ctx, exec.CommandContext(ctx, d.tool, "-o", "ro", loop, o.Dir))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mounting the %s filesystem read-only: %w", o.FSType, err)
@@ -271,22 +262,28 @@ func (m *Mount) Close() error {
 		m.dev.Close()
 	}
 	if m.tree != nil {
-		var err error
-		for range 20 {
-			if !isMountPoint(m.Dir) {
-				break
-			}
-			if err = m.tree.Unmount(); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil && first == nil {
+		if err := stopServer(m.tree, m.Dir, 20); err != nil && first == nil {
 			first = fmt.Errorf("unmounting %s: %w", m.Dir, err)
 		}
 		m.tree.Wait()
 	}
 	return first
+}
+
+// stopServer unmounts a FUSE server's mount at dir, trying for tries
+// tenths of a second while it is busy; nothing to do once it is gone.
+func stopServer(srv *fuse.Server, dir string, tries int) error {
+	var err error
+	for range tries {
+		if !isMountPoint(dir) {
+			return nil
+		}
+		if err = srv.Unmount(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
 }
 
 // Unmount unmounts what Mount mounted at dir (lifeboat umount); the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
+	"os"
 	"path"
 	"sync"
 	"syscall"
@@ -20,6 +21,9 @@ import (
 // dir as a read-only FUSE filesystem: for what no kernel driver here
 // reads. how says how the files are read, for Mount.Path.
 func ServeFS(fsys iofs.FS, dir, name, how string) (*Mount, error) {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return nil, fmt.Errorf("/dev/fuse is missing (load the fuse module): %w", ErrUnsupported)
+	}
 	if err := emptyDir(dir); err != nil {
 		return nil, err
 	}
