@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -66,3 +68,26 @@ func (e Encryption) check(name string, im *images.Image, point bool) error {
 	}
 	return nil
 }
+
+// ErrEmptyPasswordFile: a password file holds no password.
+var ErrEmptyPasswordFile = errors.New("password file is empty")
+
+// ReadPasswordFile reads a password from the first line of a file (editors
+// add a final newline; it is not part of the password).
+func ReadPasswordFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("password file: %w", err)
+	}
+	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
+		b = b[:i]
+	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: %s; put the password on its first line", ErrEmptyPasswordFile, path)
+	}
+	return b, nil
+}
+
+// ChildEnv is the environment for a program lifeboat starts: its own,
+// without the image password.
+func ChildEnv() []string { return childEnv() }

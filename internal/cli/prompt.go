@@ -63,18 +63,11 @@ func terminalFd(f any) (int, bool) {
 }
 
 func readPasswordFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("password file: %w", err)
+	b, err := engine.ReadPasswordFile(path)
+	if errors.Is(err, engine.ErrEmptyPasswordFile) {
+		return nil, &usageError{err}
 	}
-	// The first line is the password; editors add a final newline.
-	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
-		b = b[:i]
-	}
-	if len(b) == 0 {
-		return nil, usagef("password file %s is empty; put the password on its first line", path)
-	}
-	return b, nil
+	return b, err
 }
 
 func (e *env) prompt(msg string) ([]byte, error) {
