@@ -15,9 +15,9 @@ import (
 // Hook is a pre or post command's run, as the log keeps it.
 type Hook struct {
 	Command  string        `json:"command"`
-	Exit     int           `json:"exit"`              // -1: it did not end by itself
-	Output   string        `json:"output,omitempty"`  // stdout and stderr, the last 16 KiB
-	Error    string        `json:"error,omitempty"`   // why it did not run or was stopped
+	Exit     int           `json:"exit"`             // -1: it did not end by itself
+	Output   string        `json:"output,omitempty"` // stdout and stderr, the last 16 KiB
+	Error    string        `json:"error,omitempty"`  // why it did not run or was stopped
 	TimedOut bool          `json:"timed_out,omitempty"`
 	Elapsed  time.Duration `json:"elapsed"`
 }

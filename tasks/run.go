@@ -290,7 +290,7 @@ func (r *Runner) backup(ctx context.Context, t *Task, sc Scheme, cat *catalog, f
 			o.ChainEncryption = engine.Encryption{Require: true, PasswordGiven: true}
 		}
 	}
-	r.say("Task %s: %s backup of %s to %s", t.Name, kind, dev, o.Output)
+	r.say("Task %s: starting a %s backup of %s into %s", t.Name, kind, dev, o.Output)
 	res, err := engine.Backup(ctx, o)
 	if err != nil {
 		return fmt.Errorf("task %q: %s backup of %s into %s: %w", t.Name, kind, dev, t.Dest, err)

@@ -117,7 +117,7 @@ encrypted and split image files, checks them, and restores them.`,
 	root.PersistentFlags().BoolVarP(&e.verbose, "verbose", "v", false, "log each step with timings to standard error")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(disksCmd(e), backupCmd(e), infoCmd(e), checkCmd(e), restoreCmd(e), cloneCmd(e), mergeCmd(e), versionCmd(e), rescueCmd(e), pxeCmd(e), mkmediaCmd(e), tuiCmd(e),
-		lsCmd(e), catCmd(e), extractCmd(e), mountCmd(e), umountCmd(e), exportCmd(e), taskCmd(e), logCmd(e))
+		lsCmd(e), catCmd(e), extractCmd(e), mountCmd(e), umountCmd(e), exportCmd(e), taskCmd(e), logCmd(e), ambackupCmd(e))
 	for _, c := range root.Commands() {
 		if c.HasSubCommands() {
 			groupArgs(e, c)
