@@ -15,10 +15,10 @@ import (
 	"io"
 	"math/big"
 	"mime/quotedprintable"
-	"net/mail"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +46,7 @@ type taskEnv struct {
 func newTaskEnv(t *testing.T, task Task) *taskEnv {
 	dir := t.TempDir()
 	te := &taskEnv{t: t, dir: dir, dest: filepath.Join(dir, "dest"),
-		paths: Paths{Config: filepath.Join(dir, "tasks.yaml"), State: filepath.Join(dir, "state"), Log: filepath.Join(dir, "state", "log.jsonl")}}
+		paths: Paths{Config: filepath.Join(dir, "tasks.yaml"), State: filepath.Join(dir, "state"), Log: filepath.Join(dir, "state", "tasks.jsonl")}}
 	os.Mkdir(te.dest, 0o755)
 	te.fs = newFS(t, dir, 1)
 	te.fs.day()

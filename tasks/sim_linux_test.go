@@ -164,7 +164,7 @@ func TestSchemeSimulation(t *testing.T) {
 				os.WriteFile(pw, []byte("correct horse\n"), 0o600)
 				task.Encrypt, task.PasswordFile = true, pw
 			}
-			paths := Paths{Config: filepath.Join(dir, "tasks.yaml"), State: filepath.Join(dir, "state"), Log: filepath.Join(dir, "state", "log.jsonl")}
+			paths := Paths{Config: filepath.Join(dir, "tasks.yaml"), State: filepath.Join(dir, "state"), Log: filepath.Join(dir, "state", "tasks.jsonl")}
 			cfg := &Config{path: paths.Config}
 			if err := cfg.Add(task); err != nil {
 				t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -61,8 +62,8 @@ func SystemdUnits(t *Task, exe string, env []string) []Unit {
 	for _, e := range env {
 		envLines += "Environment=" + sdQuote(e) + "\n"
 	}
-	service := func(desc, extra, exec string) []byte {
-		return fmt.Appendf(nil, `[Unit]
+	service := func(desc, extra, exec, install string) []byte {
+		b := fmt.Appendf(nil, `[Unit]
 Description=%s
 After=local-fs.target remote-fs.target network-online.target
 Wants=network-online.target
@@ -70,15 +71,19 @@ RequiresMountsFor=%s
 
 [Service]
 Type=oneshot
-%s%s%s
-Nice=10
+%s%s
+%sNice=10
 IOSchedulingClass=best-effort
 IOSchedulingPriority=7
 `, desc, sdQuote(t.Dest), envLines, exec, extra)
+		if install != "" {
+			b = fmt.Appendf(b, "\n[Install]\nWantedBy=%s\n", install)
+		}
+		return b
 	}
 	var units []Unit
 	units = append(units, Unit{Name: base + ".service", Dir: "systemd",
-		Content: service("Lifeboat backup task "+t.Name, "", "ExecStart="+sdExec(exe, runArgs(t, "")))})
+		Content: service("Lifeboat backup task "+t.Name, "", "ExecStart="+sdExec(exe, runArgs(t, "")), "")})
 	var cal []string
 	var boot, logon, shutdown bool
 	var usb []Trigger
@@ -118,20 +123,19 @@ IOSchedulingPriority=7
 	if shutdown {
 		// Started at boot doing nothing; stopping it at shutdown runs the
 		// task, before the network and remote filesystems go (After=).
-		c := service("Lifeboat backup task "+t.Name+" at shutdown",
-			"RemainAfterExit=yes\nTimeoutStopSec=6h\n\n[Install]\nWantedBy=multi-user.target\n",
-			"ExecStart=/bin/true\nExecStop="+sdExec(exe, runArgs(t, "")))
+		c := service("Lifeboat backup task "+t.Name+" at shutdown", "RemainAfterExit=yes\nTimeoutStopSec=6h\n",
+			"ExecStart=/bin/true\nExecStop="+sdExec(exe, runArgs(t, "")), "multi-user.target")
 		units = append(units, Unit{Name: base + "-shutdown.service", Dir: "systemd", Content: c, Enable: true})
 	}
 	if logon {
 		// user@.service starts with a user's first session: every
 		// instance pulls this in (user@.service.wants/).
-		c := service("Lifeboat backup task "+t.Name+" at logon", "\n[Install]\nWantedBy=user@.service\n", "ExecStart="+sdExec(exe, runArgs(t, "")))
+		c := service("Lifeboat backup task "+t.Name+" at logon", "", "ExecStart="+sdExec(exe, runArgs(t, "")), "user@.service")
 		units = append(units, Unit{Name: base + "-logon.service", Dir: "systemd", Content: c, Enable: true})
 	}
 	if len(usb) > 0 {
 		units = append(units, Unit{Name: base + "-usb.service", Dir: "systemd",
-			Content: service("Lifeboat backup task "+t.Name+" when a USB disk is plugged in", "", "ExecStart="+sdExec(exe, runArgs(t, "usb")))})
+			Content: service("Lifeboat backup task "+t.Name+" when a USB disk is plugged in", "", "ExecStart="+sdExec(exe, runArgs(t, "usb")), "")})
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "# Lifeboat backup task %s: run when a USB disk is plugged in.\n", t.Name)
 		for _, u := range usb {
@@ -379,11 +383,12 @@ func WindowsTask(t *Task, exe string, from time.Time) []byte {
 				case "monthly":
 					ct.ByMonth = &wByMonth{Months: months}
 					for _, d := range tr.MonthDays {
-						if d == 0 {
-							ct.ByMonth.DaysOfMonth = append(ct.ByMonth.DaysOfMonth, "Last")
-						} else {
+						if d > 0 {
 							ct.ByMonth.DaysOfMonth = append(ct.ByMonth.DaysOfMonth, fmt.Sprint(d))
 						}
+					}
+					if slices.Contains(tr.MonthDays, 0) {
+						ct.ByMonth.DaysOfMonth = append(ct.ByMonth.DaysOfMonth, "Last")
 					}
 				}
 				w.Triggers.Calendar = append(w.Triggers.Calendar, ct)
