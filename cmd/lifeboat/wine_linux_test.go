@@ -297,6 +297,55 @@ func TestWindowsLane(t *testing.T) {
 		}
 	})
 
+	t.Run("tasks", func(t *testing.T) {
+		// A backup task in lifeboat.exe: configuration and state in
+		// Windows paths, a pre command through cmd.exe, the task's lock
+		// (LockFileEx), a run the Linux build checks, and install /
+		// uninstall through Wine's schtasks /Create /XML and /Delete.
+		// Wine keeps the registered task in its system32\tasks folder
+		// (rewritten: Wine 8 drops triggers, actions and principals, so
+		// only registration, the settings it keeps and removal are
+		// checked here; the definition itself is TestWindowsTaskXML's).
+		dir := t.TempDir()
+		src := filepath.Join(dir, "part.img")
+		os.WriteFile(src, nil, 0o600)
+		os.Truncate(src, 32<<20)
+		fstest.Run(t, "mkfs.ext4", "-q", "-F", src)
+		env := []string{`LIFEBOAT_CONFIG=` + winPath(filepath.Join(dir, "etc", "tasks.yaml")), `LIFEBOAT_STATE=` + winPath(filepath.Join(dir, "state"))}
+		dest := filepath.Join(dir, "dest")
+		os.Mkdir(dest, 0o755)
+		w.must(t, env, "task", "add", "win task", "--source", "part:"+winPath(src), "--dest", dest,
+			"--schedule", "daily 02:00", "--schedule", "startup", "--pre", "echo pre says hello", "--scheme", "incremental full-every=2 keep-groups=1")
+		for range 3 {
+			w.must(t, env, "task", "run", "win task", "-q")
+		}
+		r := w.must(t, env, "log", "win task", "--json")
+		var recs []struct {
+			Result, Image, Kind string
+			Deleted            []string
+			Pre                struct{ Output string }
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &recs); err != nil || len(recs) != 3 {
+			t.Fatalf("log: %v\n%s", err, r.stdout)
+		}
+		if recs[0].Result != "success" || !strings.Contains(recs[0].Pre.Output, "pre says hello") || recs[2].Kind != "full" || len(recs[2].Deleted) != 2 {
+			t.Fatalf("runs: %+v", recs)
+		}
+		img := strings.ReplaceAll(strings.TrimPrefix(recs[2].Image, "Z:"), `\`, "/")
+		mustLB(t, nil, "check", img)
+		w.must(t, env, "task", "install")
+		stored := filepath.Join(w.prefix, "drive_c", "windows", "system32", "tasks", "Lifeboat", "win task")
+		b, err := os.ReadFile(stored)
+		if err != nil || !strings.Contains(string(b), "Lifeboat backup task win task") || !strings.Contains(string(b), "<StartWhenAvailable>true</StartWhenAvailable>") {
+			t.Fatalf("the registered task: %v\n%s", err, b)
+		}
+		w.must(t, env, "task", "install") // again: /F replaces it
+		w.must(t, env, "task", "uninstall")
+		if _, err := os.Stat(stored); !os.IsNotExist(err) {
+			t.Fatalf("uninstall left %s: %v", stored, err)
+		}
+	})
+
 	t.Run("mkmedia", func(t *testing.T) {
 		// The rescue media from the same bundle: byte-identical from
 		// both builds.
