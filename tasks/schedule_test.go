@@ -186,3 +186,6 @@ func testSeed(t *testing.T) uint64 {
 	t.Logf("seed %d (LIFEBOAT_SEED=%d reproduces)", seed, seed)
 	return seed
 }
+
+var everyTrigger = []string{"daily 02:00,14:30", "weekly mon,fri 12:00", "monthly 1,last 03:15", "every 90m 08:00-18:00",
+	"once 2027-01-02 03:04", "startup", "logon", "shutdown", "usb BACKUPS"}

@@ -13,9 +13,6 @@ import (
 	"unicode/utf16"
 )
 
-var everyTrigger = []string{"daily 02:00,14:30", "weekly mon,fri 12:00", "monthly 1,last 03:15", "every 90m 08:00-18:00",
-	"once 2027-01-02 03:04", "startup", "logon", "shutdown", "usb BACKUPS"}
-
 // TestSystemdUnitsVerify has systemd check every unit a task can get:
 // systemd-analyze verify must pass and say nothing (an unknown key is only
 // a warning to it, so any output fails the test).
