@@ -129,6 +129,18 @@ func (in *Installer) installSystemd(ctx context.Context, cfg *Config) error {
 	old := in.loadManifest()
 	var m manifest
 	dirs := map[string]string{"systemd": filepath.Join(in.root(), "etc/systemd/system"), "udev": filepath.Join(in.root(), "etc/udev/rules.d")}
+	// Units of ours the manifest does not know (a state folder lost or
+	// moved) are found by their names.
+	found, _ := filepath.Glob(filepath.Join(dirs["systemd"], UnitPrefix+"*"))
+	rules, _ := filepath.Glob(filepath.Join(dirs["udev"], "90-"+UnitPrefix+"*.rules"))
+	for _, f := range append(found, rules...) {
+		if !slices.Contains(old.Files, f) {
+			old.Files = append(old.Files, f)
+		}
+		if n := filepath.Base(f); (strings.HasSuffix(n, ".timer") || strings.HasSuffix(n, "-shutdown.service") || strings.HasSuffix(n, "-logon.service")) && !slices.Contains(old.Units, n) {
+			old.Units = append(old.Units, n)
+		}
+	}
 	var enable []string
 	changed := false
 	for i := range cfg.Tasks {

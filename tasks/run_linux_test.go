@@ -233,7 +233,11 @@ func (ss *smtpSession) Data(r io.Reader) error {
 func (ss *smtpSession) Reset()        {}
 func (ss *smtpSession) Logout() error { return nil }
 
-func startSMTP(t *testing.T, dir string) *smtpServer {
+func startSMTP(t *testing.T, dir string) *smtpServer { return startSMTPWith(t, dir, false) }
+
+// startSMTPWith starts the server; implicit makes it TLS from the first
+// byte (smtps) instead of offering STARTTLS.
+func startSMTPWith(t *testing.T, dir string, implicit bool) *smtpServer {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mail.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
@@ -251,6 +255,9 @@ func startSMTP(t *testing.T, dir string) *smtpServer {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if implicit {
+		l = tls.NewListener(l, srv.TLSConfig)
 	}
 	s.addr, s.srv = l.Addr().String(), srv
 	go srv.Serve(l)
@@ -336,6 +343,16 @@ func TestNotifications(t *testing.T) {
 	l = te.lastLog()
 	if len(l.Notified) != 1 || !strings.Contains(l.Notified[0], s.addr) || !strings.Contains(strings.Join(l.Warnings, "\n"), "notification to") {
 		t.Fatalf("SMTP down: %+v", l)
+	}
+
+	// smtps: TLS from the first byte.
+	os.MkdirAll(filepath.Join(te.dir, "tls"), 0o755)
+	s2 := startSMTPWith(t, filepath.Join(te.dir, "tls"), true)
+	task.Notify = []string{fmt.Sprintf("smtps://backup@%s?to=admin@example.test&password-file=%s&ca-file=%s", s2.addr, pwFile, s2.caFile)}
+	te.save(task)
+	te.run("t1")
+	if l := te.lastLog(); len(l.Notified) != 1 || strings.Contains(l.Notified[0], ": ") || len(s2.mails) != 1 {
+		t.Fatalf("smtps: %+v, %d mails", l.Notified, len(s2.mails))
 	}
 
 	// Success is not mailed with notify-on failure.

@@ -177,6 +177,9 @@ func TestInstallIdempotent(t *testing.T) {
 	if slices.ContainsFunc(tree(), func(s string) bool { return strings.Contains(s, "task-a") }) {
 		t.Fatalf("task a's units outlived its schedule:\n%s", strings.Join(tree(), "\n"))
 	}
+	// Uninstall finds our units even when the state folder (and its
+	// list of what was installed) is gone.
+	os.RemoveAll(paths.State)
 	if err := in.Uninstall(context.Background()); err != nil {
 		t.Fatal(err)
 	}

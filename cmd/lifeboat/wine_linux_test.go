@@ -322,8 +322,8 @@ func TestWindowsLane(t *testing.T) {
 		r := w.must(t, env, "log", "win task", "--json")
 		var recs []struct {
 			Result, Image, Kind string
-			Deleted            []string
-			Pre                struct{ Output string }
+			Deleted             []string
+			Pre                 struct{ Output string }
 		}
 		if err := json.Unmarshal([]byte(r.stdout), &recs); err != nil || len(recs) != 3 {
 			t.Fatalf("log: %v\n%s", err, r.stdout)

@@ -155,8 +155,11 @@ func parseAMBackup(args []string) (*amArgs, error) {
 		if _, dup := a.opts[sw]; dup || a.flags[sw] {
 			return nil, usagef("ambackup: %s given twice", sw)
 		}
-		if takesValue[sw] {
-			if i+1 >= len(args) || (strings.HasPrefix(args[i+1], "/") && len(args[i+1]) <= 3) {
+		// /a is a comment in a backup, SSD alignment (no value) in a
+		// clone or restore. A value is always the next argument, even one
+		// that starts with "/" (a Unix path).
+		if takesValue[sw] && (sw != "/a" || a.op == "/b") {
+			if i+1 >= len(args) {
 				return nil, usagef("ambackup: %s needs a value", sw)
 			}
 			a.opts[sw] = args[i+1]
