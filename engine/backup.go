@@ -112,7 +112,23 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	if o.Output == "" {
 		return nil, errors.New("no output image given; name one with -o FILE (or -o - for standard output)")
 	}
-	if o.Output != "-" {
+	var up *s3Upload
+	switch {
+	case IsS3(o.Output):
+		if o.SplitSize > 0 {
+			return nil, refuse(o.Output, "an object needs no split (one object holds up to 5 TiB)", "drop --split")
+		}
+		var notes []string
+		if up, notes, err = createS3(ctx, o.Output, o.Overwrite); err != nil {
+			return nil, err
+		}
+		defer up.Abort()
+		for _, n := range notes {
+			if o.Warn != nil {
+				o.Warn(n)
+			}
+		}
+	case o.Output != "-":
 		if err := checkOutput(o); err != nil {
 			return nil, err
 		}
@@ -162,7 +178,9 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 		}
 	}
 	var w *images.Writer
-	if o.Output == "-" {
+	if up != nil {
+		w, err = images.NewStreamWriter(up, o.Output, wo)
+	} else if o.Output == "-" {
 		w, err = images.NewStreamWriter(o.Stdout, "standard output", wo)
 	} else {
 		w, err = images.Create(o.Output, wo)
@@ -206,6 +224,11 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 			return nil, fmt.Errorf("backup of %s: %w", o.Source, full)
 		}
 		return nil, fmt.Errorf("finish image %s: %w", o.Output, err)
+	}
+	if up != nil {
+		if err := finishS3(ctx, up, w.UUID(), o.Password); err != nil {
+			return nil, fmt.Errorf("backup of %s: %w", o.Source, err)
+		}
 	}
 	res := &BackupResult{Image: o.Output, UUID: w.UUID(), SourceSize: src.Size, Stored: st.Stored,
 		Chunks: st.Chunks, ZeroChunks: st.ZeroChunks, DupChunks: st.DupChunks, Elapsed: time.Since(start),

@@ -228,6 +228,9 @@ func IsImageName(name string) bool {
 // ListImages lists the images (first parts) directly in a local folder,
 // sorted by name.
 func ListImages(dir string) []string {
+	if IsS3(dir) {
+		return listS3(dir)
+	}
 	if IsURL(dir) {
 		return nil
 	}

@@ -13,15 +13,19 @@ import (
 	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
-// IsURL reports whether an image is named by an http(s) URL.
+// IsURL reports whether an image is named by a URL (http, https, s3):
+// not a path on this machine.
 func IsURL(s string) bool {
-	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") || IsS3(s)
 }
 
 // openImage opens an image from a file or, for a URL, over HTTP with range
 // requests (the PXE server and any web server that honours Range work).
 // Cancelling ctx ends every request of the image's reads, then and later.
 func openImage(ctx context.Context, name string, o images.OpenOptions) (*images.Image, error) {
+	if IsS3(name) {
+		return images.OpenWith(name, func(url string) (io.ReaderAt, int64, io.Closer, error) { return openS3(ctx, url) }, o)
+	}
 	if IsURL(name) {
 		return images.OpenWith(name, func(url string) (io.ReaderAt, int64, io.Closer, error) { return openHTTP(ctx, url) }, o)
 	}

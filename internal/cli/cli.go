@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,6 +116,14 @@ encrypted and split image files, checks them, and restores them.`,
 	root.PersistentFlags().BoolVarP(&e.quiet, "quiet", "q", false, "no progress bar")
 	root.PersistentFlags().BoolVarP(&e.yes, "yes", "y", false, "do not ask for confirmation (for scripts)")
 	root.PersistentFlags().BoolVarP(&e.verbose, "verbose", "v", false, "log each step with timings to standard error")
+	var s3Endpoint string
+	root.PersistentFlags().StringVar(&s3Endpoint, "s3-endpoint", "", "the S3-compatible server of s3:// images, http(s)://HOST[:PORT] (default: AWS_ENDPOINT_URL, else AWS S3)")
+	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		if s3Endpoint != "" {
+			return os.Setenv(engine.S3EndpointEnv, s3Endpoint)
+		}
+		return nil
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(disksCmd(e), backupCmd(e), infoCmd(e), checkCmd(e), restoreCmd(e), cloneCmd(e), mergeCmd(e), versionCmd(e), rescueCmd(e), pxeCmd(e), mkmediaCmd(e), tuiCmd(e),
 		lsCmd(e), catCmd(e), extractCmd(e), mountCmd(e), umountCmd(e), exportCmd(e), taskCmd(e), logCmd(e), ambackupCmd(e))
