@@ -363,3 +363,79 @@ func describeChain(name, chainDir string, im *images.Image) []ChainPoint {
 	self := pointOf(im, name)
 	return append(out, ChainPoint{File: name, UUID: self.UUID, Kind: self.Kind, Created: self.Created, Size: self.Size})
 }
+
+// FolderImage is an image found in a folder or an S3 prefix, described
+// from what can be read without its password.
+type FolderImage struct {
+	Image     string           `json:"image"`
+	UUID      string           `json:"uuid"`
+	Parent    string           `json:"parent,omitempty"` // UUID of the point it builds on
+	Kind      images.PointKind `json:"kind,omitempty"`   // "" when the image is encrypted and no password was given
+	Created   time.Time        `json:"created"`
+	Size      int64            `json:"size"`
+	Encrypted bool             `json:"encrypted"`
+	Error     string           `json:"error,omitempty"` // why it could not be read
+}
+
+// ListChains describes every image in dir (a folder or s3://BUCKET/PREFIX/),
+// ordered chain by chain: each full backup followed by the points built on
+// it (oldest first), then images whose full backup is not there.
+func ListChains(ctx context.Context, dir string, password func() ([]byte, error)) []FolderImage {
+	var all []FolderImage
+	for _, p := range ListImages(dir) {
+		fi := FolderImage{Image: p}
+		im, err := openImage(ctx, p, images.OpenOptions{Password: password})
+		if err != nil {
+			fi.Error = err.Error()
+			all = append(all, fi)
+			continue
+		}
+		i := im.Info()
+		fi.UUID, fi.Parent, fi.Created, fi.Size, fi.Encrypted = i.UUID, i.ParentUUID, i.Created, i.FileSize, im.Encrypted()
+		if pt := im.Meta.Point; pt != nil {
+			fi.Kind = pt.Kind
+		} else if !i.Locked {
+			fi.Kind = images.PointFull
+		}
+		im.Close()
+		all = append(all, fi)
+	}
+	byUUID := map[string]bool{}
+	for _, f := range all {
+		byUUID[f.UUID] = true
+	}
+	root := func(f FolderImage) string {
+		seen := map[string]bool{}
+		for f.Parent != "" && byUUID[f.Parent] && !seen[f.UUID] {
+			seen[f.UUID] = true
+			for _, g := range all {
+				if g.UUID == f.Parent {
+					f = g
+					break
+				}
+			}
+		}
+		return f.UUID
+	}
+	slices.SortStableFunc(all, func(a, b FolderImage) int {
+		ra, rb := root(a), root(b)
+		if ra != rb {
+			ca, cb := created(all, ra), created(all, rb)
+			if c := ca.Compare(cb); c != 0 {
+				return c
+			}
+			return strings.Compare(ra, rb)
+		}
+		return a.Created.Compare(b.Created)
+	})
+	return all
+}
+
+func created(all []FolderImage, uuid string) time.Time {
+	for _, f := range all {
+		if f.UUID == uuid {
+			return f.Created
+		}
+	}
+	return time.Time{}
+}

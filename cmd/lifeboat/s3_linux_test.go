@@ -141,6 +141,15 @@ func TestS3Images(t *testing.T) {
 	mustLB(t, nil, "restore", filepath.Join(dir, "now.lbi"), "--target", now, "-y", "-q")
 	sameFiles(t, incS3, now)
 
+	// The chains in a prefix.
+	r := mustLB(t, env, "images", "s3://backups/pc2/", "--password-file", pw)
+	if !strings.Contains(r.stdout, "full.lbi  full") || !strings.Contains(r.stdout, "  └ inc1.lbi  incremental") || !strings.Contains(r.stdout, "2 images in 1 chains") {
+		t.Errorf("images:\n%s", r.stdout)
+	}
+	if r := mustLB(t, env, "images", "s3://backups/pc2/", "--json"); !strings.Contains(r.stdout, `"encrypted": true`) || !strings.Contains(r.stdout, `"parent": "`) {
+		t.Errorf("images without the password:\n%s", r.stdout)
+	}
+
 	// Refused before anything is written, each naming the object.
 	for _, tc := range []struct {
 		env  []string
@@ -191,7 +200,7 @@ func TestS3Images(t *testing.T) {
 	if r := lb(t, env, "info", bigObj); r.code != 6 {
 		t.Fatalf("after a killed upload the object exists (exit %d)", r.code)
 	}
-	r := mustLB(t, env, "backup", "disk", big, "-o", bigObj, "-q")
+	r = mustLB(t, env, "backup", "disk", big, "-o", bigObj, "-q")
 	if !strings.Contains(r.stderr, "removed an unfinished upload of "+bigObj) {
 		t.Errorf("the rerun did not clean the unfinished upload:\n%s", r.stderr)
 	}

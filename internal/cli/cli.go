@@ -126,7 +126,7 @@ encrypted and split image files, checks them, and restores them.`,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(disksCmd(e), backupCmd(e), infoCmd(e), checkCmd(e), restoreCmd(e), cloneCmd(e), mergeCmd(e), versionCmd(e), rescueCmd(e), pxeCmd(e), mkmediaCmd(e), tuiCmd(e),
-		lsCmd(e), catCmd(e), extractCmd(e), mountCmd(e), umountCmd(e), exportCmd(e), taskCmd(e), logCmd(e), ambackupCmd(e))
+		lsCmd(e), catCmd(e), extractCmd(e), mountCmd(e), umountCmd(e), exportCmd(e), taskCmd(e), logCmd(e), ambackupCmd(e), imagesCmd(e))
 	for _, c := range root.Commands() {
 		if c.HasSubCommands() {
 			groupArgs(e, c)
