@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -496,4 +497,100 @@ func finishS3(ctx context.Context, up *s3Upload, uuid string, password []byte) e
 		return fmt.Errorf("the uploaded %s does not read back (%w); it was deleted", up.name, err)
 	}
 	return nil
+}
+
+// ImageHeader reads what an image says about itself without its password
+// (UUID, parent, creation, parts and size), from a file or an object.
+func ImageHeader(ctx context.Context, name string) (images.Info, error) {
+	im, err := openImage(ctx, name, images.OpenOptions{})
+	if err != nil {
+		return images.Info{}, err
+	}
+	defer im.Close()
+	return im.Info(), nil
+}
+
+// RemoveImage deletes every part of the image at name (a file or an
+// object), after checking it is still the image uuid; later parts first,
+// so an interrupted deletion leaves a first part that says it is
+// incomplete, never parts without it.
+func RemoveImage(ctx context.Context, name, uuid string) error {
+	i, err := ImageHeader(ctx, name)
+	if err != nil {
+		return err
+	}
+	if i.UUID != uuid {
+		return fmt.Errorf("it now holds another image (%s, not %s); left alone", i.UUID, uuid)
+	}
+	for j := len(i.Parts) - 1; j >= 0; j-- {
+		p := i.Parts[j]
+		if IsS3(p) {
+			err = removeS3(ctx, p)
+		} else {
+			err = os.Remove(p)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckFolder checks that images can be written under dir: a local
+// folder that exists, or an S3 prefix whose bucket exists and whose keys
+// are accepted.
+func CheckFolder(ctx context.Context, dir string) error {
+	if IsS3(dir) {
+		loc, err := parseS3(dir)
+		if err != nil {
+			return err
+		}
+		c, err := s3Client()
+		if err != nil {
+			return err
+		}
+		if _, err := c.ListObjectsV2(loc.bucket, loc.key, "", "", "/", 1); err != nil {
+			return s3Error(dir, err)
+		}
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a folder", dir)
+	}
+	return nil
+}
+
+// JoinImage names file in dir, a folder or an S3 prefix.
+func JoinImage(dir, file string) string {
+	if IsURL(dir) {
+		return strings.TrimSuffix(dir, "/") + "/" + file
+	}
+	return filepath.Join(dir, file)
+}
+
+// ImageExists reports whether an image (or an unfinished one, locally)
+// holds the name.
+func ImageExists(ctx context.Context, name string) bool {
+	if IsS3(name) {
+		loc, err := parseS3(name)
+		if err != nil {
+			return false
+		}
+		c, err := s3Client()
+		if err != nil {
+			return false
+		}
+		_, err = c.StatObject(ctx, loc.bucket, loc.key, minio.StatObjectOptions{})
+		return err == nil
+	}
+	for _, p := range []string{name, name + ".partial"} {
+		if _, err := os.Lstat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }

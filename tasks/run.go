@@ -160,11 +160,14 @@ func wantNotify(on string, rec *Record) bool {
 
 func (r *Runner) run(ctx context.Context, t *Task, force string, rec *Record) error {
 	sc, _ := ParseScheme(t.Scheme)
-	if fi, err := os.Stat(t.Dest); err != nil || !fi.IsDir() {
+	if err := engine.CheckFolder(ctx, t.Dest); err != nil {
 		if r.IfDestPresent {
 			rec.Result = "skipped"
 			rec.Error = fmt.Sprintf("dest %s is not there", t.Dest)
 			return nil
+		}
+		if engine.IsS3(t.Dest) {
+			return fmt.Errorf("task %q: dest: %w", t.Name, err)
 		}
 		return &kindError{fmt.Sprintf("task %q: dest %s does not exist or is not a folder; create it, or mount the share or disk it is on (the task never creates it: a missing mount point would fill the system disk)", t.Name, t.Dest), fs.ErrNotExist}
 	}
@@ -172,7 +175,7 @@ func (r *Runner) run(ctx context.Context, t *Task, force string, rec *Record) er
 	if err != nil {
 		return err
 	}
-	cat.check(rec)
+	cat.check(ctx, rec)
 	if err := cat.save(); err != nil {
 		return err
 	}
@@ -211,18 +214,14 @@ func (r *Runner) post(ctx context.Context, t *Task, rec *Record) {
 }
 
 // imageName is a new image's path: TASK-YYYYMMDD-HHMMSS-KIND.lbi in dest.
-func imageName(dest, task, kind string, at time.Time) string {
+func imageName(ctx context.Context, dest, task, kind string, at time.Time) string {
 	short := map[string]string{"full": "full", "incremental": "inc", "differential": "diff"}[kind]
 	base := fileName(task) + "-" + at.Format("20060102-150405") + "-" + short
-	p := filepath.Join(dest, base+".lbi")
-	for i := 2; ; i++ {
-		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
-			if _, err := os.Lstat(p + ".partial"); errors.Is(err, fs.ErrNotExist) {
-				return p
-			}
-		}
-		p = filepath.Join(dest, fmt.Sprintf("%s-%d.lbi", base, i))
+	p := engine.JoinImage(dest, base+".lbi")
+	for i := 2; engine.ImageExists(ctx, p); i++ {
+		p = engine.JoinImage(dest, fmt.Sprintf("%s-%d.lbi", base, i))
 	}
+	return p
 }
 
 func (r *Runner) backup(ctx context.Context, t *Task, sc Scheme, cat *catalog, force string, rec *Record) error {
@@ -255,7 +254,7 @@ func (r *Runner) backup(ctx context.Context, t *Task, sc Scheme, cat *catalog, f
 		}
 	}
 	rec.Source = dev
-	o := engine.BackupOptions{Source: dev, Kind: images.KindDisk, Output: imageName(t.Dest, t.Name, kind, rec.Start),
+	o := engine.BackupOptions{Source: dev, Kind: images.KindDisk, Output: imageName(ctx, t.Dest, t.Name, kind, rec.Start),
 		SectorBySector: t.SectorBySector, ToolVersion: r.Version, Progress: r.Progress, Log: r.Log,
 		Warn: func(m string) { rec.warn("%s", m) }}
 	if sk == "part" {
@@ -329,12 +328,10 @@ func describe(ctx context.Context, file, kind string, pw []byte, created time.Ti
 	if err != nil {
 		return nil, err
 	}
-	im, err := images.Open(file, images.OpenOptions{})
+	info, err := engine.ImageHeader(ctx, file)
 	if err != nil {
 		return nil, err
 	}
-	defer im.Close()
-	info := im.Info()
 	e := &Entry{File: file, UUID: info.UUID, Kind: kind, Parent: info.ParentUUID, Created: created, Size: info.FileSize}
 	for _, p := range ii.Chain {
 		if p.Missing {
@@ -353,9 +350,13 @@ func (r *Runner) retain(ctx context.Context, t *Task, sc Scheme, cat *catalog, r
 	for _, n := range p.Notes {
 		rec.warn("%s", n)
 	}
+	if p.MergeNewest && engine.IsURL(t.Dest) {
+		rec.warn("max-size: the one group left exceeds %s, but merging forward writes to local folders only for now; nothing was deleted", formatSize(sc.MaxSize))
+		p.MergeNewest, p.Delete = false, nil
+	}
 	if p.MergeNewest {
 		newest := cat.Entries[len(cat.Entries)-1]
-		out := imageName(t.Dest, t.Name, "full", rec.Start)
+		out := imageName(ctx, t.Dest, t.Name, "full", rec.Start)
 		r.say("Merging %s into the full backup %s (max-size=%s)", filepath.Base(newest.File), filepath.Base(out), formatSize(sc.MaxSize))
 		var pw []byte
 		if t.Encrypt {
@@ -391,14 +392,14 @@ func (r *Runner) retain(ctx context.Context, t *Task, sc Scheme, cat *catalog, r
 	if len(p.Delete) == 0 {
 		return nil
 	}
-	parents := folderParents(t.Dest, cat.Entries)
+	parents := folderParents(ctx, t.Dest, cat.Entries)
 	keep := needed(p.Delete, parents)
 	for _, e := range p.Delete {
 		if slices.Contains(keep, e.UUID) {
 			rec.warn("kept %s: an image outside the task's retention still builds on it", e.File)
 			continue
 		}
-		if err := removeImage(e); err != nil {
+		if err := engine.RemoveImage(ctx, e.File, e.UUID); err != nil {
 			rec.warn("could not delete %s: %v", e.File, err)
 			continue
 		}
@@ -411,43 +412,17 @@ func (r *Runner) retain(ctx context.Context, t *Task, sc Scheme, cat *catalog, r
 
 // folderParents maps the UUID of every image in dest (and of every
 // catalogued one) to its parent's, read from the headers alone.
-func folderParents(dest string, es []Entry) map[string]string {
+func folderParents(ctx context.Context, dest string, es []Entry) map[string]string {
 	m := map[string]string{}
 	for _, e := range es {
 		m[e.UUID] = e.Parent
 	}
 	for _, p := range engine.ListImages(dest) {
-		im, err := images.Open(p, images.OpenOptions{})
-		if err != nil {
-			continue
+		if i, err := engine.ImageHeader(ctx, p); err == nil {
+			m[i.UUID] = i.ParentUUID
 		}
-		i := im.Info()
-		m[i.UUID] = i.ParentUUID
-		im.Close()
 	}
 	return m
-}
-
-// removeImage deletes every file of an image the task wrote, after
-// checking that the file still holds that image.
-func removeImage(e Entry) error {
-	im, err := images.Open(e.File, images.OpenOptions{})
-	if err != nil {
-		return err
-	}
-	i := im.Info()
-	im.Close()
-	if i.UUID != e.UUID {
-		return fmt.Errorf("it now holds another image (%s, not %s); left alone", i.UUID, e.UUID)
-	}
-	// Later parts first: an interrupted deletion leaves a first part
-	// that says it is incomplete, never parts without it.
-	for j := len(i.Parts) - 1; j >= 0; j-- {
-		if err := os.Remove(i.Parts[j]); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
 }
 
 // Images lists the images the task wrote and still counts, oldest first.
@@ -496,10 +471,10 @@ func (c *catalog) save() error {
 // check drops images that are gone and stops the chain at a point that
 // no longer reads as the image the task wrote: the next run is then a full
 // backup.
-func (c *catalog) check(rec *Record) {
+func (c *catalog) check(ctx context.Context, rec *Record) {
 	var kept []Entry
 	for _, e := range c.Entries {
-		im, err := images.Open(e.File, images.OpenOptions{})
+		info, err := engine.ImageHeader(ctx, e.File)
 		if errors.Is(err, fs.ErrNotExist) {
 			rec.warn("%s, written by this task, is gone; the task no longer counts it", e.File)
 			continue
@@ -508,9 +483,7 @@ func (c *catalog) check(rec *Record) {
 			rec.warn("%s, written by this task, does not open (%v); the task no longer counts it and leaves the file alone", e.File, err)
 			continue
 		}
-		u := im.Info().UUID
-		im.Close()
-		if u != e.UUID {
+		if u := info.UUID; u != e.UUID {
 			rec.warn("%s now holds another image than the one this task wrote; the task no longer counts it and leaves it alone", e.File)
 			continue
 		}

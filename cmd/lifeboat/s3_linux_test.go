@@ -150,6 +150,21 @@ func TestS3Images(t *testing.T) {
 		t.Errorf("images without the password:\n%s", r.stdout)
 	}
 
+	// A task whose destination is a prefix: its images go there, and its
+	// retention deletes there.
+	tenv := append(append([]string{}, env...), "LIFEBOAT_CONFIG="+filepath.Join(dir, "tasks.yaml"), "LIFEBOAT_STATE="+filepath.Join(dir, "state"))
+	mustLB(t, tenv, "task", "add", "s3task", "--source", "disk:"+src.path, "--dest", "s3://backups/tasks/", "--scheme", "incremental full-every=2 keep-groups=1")
+	for range 3 {
+		mustLB(t, tenv, "task", "run", "s3task", "-q")
+	}
+	r = mustLB(t, tenv, "images", "s3://backups/tasks/")
+	if !strings.Contains(r.stdout, "1 images in 1 chains") {
+		t.Errorf("after retention on S3:\n%s", r.stdout)
+	}
+	if r := mustLB(t, tenv, "log", "s3task", "--json"); !strings.Contains(r.stdout, `"deleted": [`) || !strings.Contains(r.stdout, "s3://backups/tasks/s3task-") {
+		t.Errorf("log:\n%s", r.stdout)
+	}
+
 	// Refused before anything is written, each naming the object.
 	for _, tc := range []struct {
 		env  []string

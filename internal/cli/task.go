@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/internal/version"
 	"github.com/lifeboat-rescue/lifeboat/tasks"
 )
@@ -90,7 +91,7 @@ func (f *taskFlags) apply(fl *pflag.FlagSet, t *tasks.Task) {
 	set("post-timeout", &t.PostTimeout, f.t.PostTimeout)
 	set("on-pre-failure", &t.OnPreFailure, f.t.OnPreFailure)
 	set("notify-on", &t.NotifyOn, f.t.NotifyOn)
-	if fl.Changed("dest") && t.Dest != "" {
+	if fl.Changed("dest") && t.Dest != "" && !engine.IsURL(t.Dest) {
 		t.Dest, _ = filepath.Abs(t.Dest)
 	}
 	if fl.Changed("password-file") && t.PasswordFile != "" {
