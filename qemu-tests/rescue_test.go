@@ -14,10 +14,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/lifeboat-rescue/lifeboat/internal/fstest"
 	"github.com/lifeboat-rescue/lifeboat/qemu-tests/qemu"
 	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
 )
@@ -258,5 +260,54 @@ func TestUnattendedRefusesSmallTarget(t *testing.T) {
 	b, _ := os.ReadFile(small)
 	if !bytes.Equal(b, make([]byte, len(b))) {
 		t.Fatal("the small target was written to")
+	}
+}
+
+// Unattended restore from S3: the image is an object on a real S3 server
+// (versitygw on the host, reached from the VM's user network at
+// 10.0.2.2), its keys an AWS credentials file on a disk labelled KEYS; the
+// restore is checked on the host, and the keys never appear on the console.
+func TestUnattendedRestoreFromS3(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "s3")
+	os.MkdirAll(filepath.Join(root, "backups"), 0o755)
+	s := fstest.StartS3(t, root)
+	src := filepath.Join(dir, "source.img")
+	sums := sourceFS(t, src, 48<<20)
+	backup := exec.Command(lifeboatBin(t), "backup", "part", src, "-o", "s3://backups/pc1/full.lbi", "-q")
+	backup.Env = append([]string{"PATH=" + os.Getenv("PATH")}, s.Env()...)
+	if out, err := backup.CombinedOutput(); err != nil {
+		t.Fatalf("backup to S3: %v\n%s", err, out)
+	}
+	tree := filepath.Join(dir, "keys")
+	os.MkdirAll(tree, 0o755)
+	os.WriteFile(filepath.Join(tree, "s3.cred"), []byte(fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", s.Access, s.Key)), 0o600)
+	keys := sparse(t, filepath.Join(dir, "keys.img"), 16<<20)
+	sh(t, "mkfs.ext4", "-q", "-F", "-L", "KEYS", "-d", tree, keys)
+	target := sparse(t, filepath.Join(dir, "target.img"), 64<<20)
+	_, port, _ := strings.Cut(s.Addr, ":")
+
+	vm := boot(t, "lifeboat.action=restore lifeboat.image=s3://backups/pc1/full.lbi lifeboat.s3-endpoint=http://10.0.2.2:"+port+
+		" lifeboat.credentials=LABEL=KEYS:/s3.cred lifeboat.target=first-empty-disk lifeboat.done=poweroff",
+		[]qemu.Disk{{Path: keys, Bus: qemu.Virtio, Serial: "KEYS"}, {Path: target, Bus: qemu.Virtio, Serial: "TARGET"}}, qemu.NetUser)
+	m, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+) exit=(\d+)`, 4*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[1] != "ok" {
+		t.Fatalf("result %s exit %s", m[1], m[2])
+	}
+	if err := vm.Wait(time.Minute); err != nil {
+		t.Fatalf("the VM did not power off: %v", err)
+	}
+	if strings.Contains(vm.Console(), s.Key) {
+		t.Fatal("the secret key was printed on the console")
+	}
+	sh(t, "e2fsck", "-fn", target)
+	for name, sum := range sums {
+		out, err := exec.Command("debugfs", "-R", "cat /"+name, target).Output()
+		if err != nil || sha256.Sum256(out) != sum {
+			t.Errorf("%s: checksum differs after restore (%v)", name, err)
+		}
 	}
 }

@@ -8,11 +8,13 @@
 // The kernel command line drives unattended mode:
 //
 //	lifeboat.action=restore
-//	lifeboat.image=LABEL=IMAGES:/backups/pc1.lbi   (or UUID=…:/path, /dev/sdb1:/path, /mnt/…, http://…)
+//	lifeboat.image=LABEL=IMAGES:/backups/pc1.lbi   (or UUID=…:/path, /dev/sdb1:/path, /mnt/…, http://…, s3://BUCKET/KEY)
 //	lifeboat.target=first-empty-disk                (or /dev/sda, serial=WD-123)
 //	lifeboat.partition=2                            (restore one partition only)
 //	lifeboat.layout=fill                            (or keep, the default, or fit: onto a smaller disk)
 //	lifeboat.password-file=LABEL=KEYS:/pc1.pw       (for encrypted images)
+//	lifeboat.s3-endpoint=http://nas:7070            (the S3-compatible server of an s3:// image; default AWS)
+//	lifeboat.credentials=LABEL=KEYS:/s3.cred        (its keys: an AWS credentials file, [default] aws_access_key_id = …; never printed)
 //	lifeboat.force=1                                (allow a target that is not empty)
 //	lifeboat.require-encrypted=1                    (refuse an image that is not encrypted)
 //	lifeboat.done=poweroff                          (or reboot, or shell)
@@ -98,6 +100,11 @@ type Job struct {
 	// size (lifeboat.layout=keep|fill|fit; keep when not given).
 	Layout       layout.Mode
 	PasswordFile string // same spec forms as Image
+	// S3Endpoint is the server of an s3:// image (lifeboat.s3-endpoint).
+	S3Endpoint string
+	// Credentials names an AWS credentials file (same spec forms as
+	// Image) holding the keys of an s3:// image.
+	Credentials string
 	Force        bool
 	// RequireEncrypted refuses an image that is not encrypted (a swapped
 	// image on a share or server would otherwise be restored silently).
@@ -161,6 +168,16 @@ func ParseCmdline(cmdline string) (Job, error) {
 			j.Layout = m
 		case "password-file", "password_file":
 			j.PasswordFile = v
+		case "s3-endpoint":
+			if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+				return j, fmt.Errorf("lifeboat.s3-endpoint=%s: use http(s)://HOST[:PORT]", v)
+			}
+			j.S3Endpoint = v
+		case "credentials":
+			if fs, err := ParseFileSpec(v); err != nil || fs.By == "url" {
+				return j, fmt.Errorf("lifeboat.credentials=%s: name a file on a disk (LABEL=KEYS:/s3.cred, UUID=…:/path, /dev/…:/path): keys are not fetched over the network", v)
+			}
+			j.Credentials = v
 		case "report":
 			if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
 				return j, fmt.Errorf("lifeboat.report=%s: use an http:// URL", v)
@@ -220,10 +237,11 @@ type FileSpec struct {
 	Path string // inside that filesystem (or the whole path for "path")
 }
 
-// ParseFileSpec reads LABEL=x:/p, UUID=x:/p, /dev/x:/p, /p or an http(s) URL.
+// ParseFileSpec reads LABEL=x:/p, UUID=x:/p, /dev/x:/p, /p or an http(s)
+// or s3 URL.
 func ParseFileSpec(s string) (FileSpec, error) {
 	switch {
-	case strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"):
+	case strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"), strings.HasPrefix(s, "s3://"):
 		return FileSpec{By: "url", Path: s}, nil
 	case strings.HasPrefix(s, "LABEL="), strings.HasPrefix(s, "UUID="):
 		kind, rest, _ := strings.Cut(s, "=")

@@ -4,95 +4,15 @@ package main
 
 import (
 	"crypto/rand"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/internal/fstest"
 )
-
-// versitygw is a real S3 server (Versity's gateway, posix backend: buckets
-// are folders), built from the Go module proxy once per machine and kept in
-// the user's cache folder.
-const versitygwModule = "github.com/versity/versitygw/cmd/versitygw@v1.8.0"
-
-func versitygwBin(t *testing.T) string {
-	t.Helper()
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	dir := filepath.Join(cache, "lifeboat-test", "versitygw-v1.8.0")
-	bin := filepath.Join(dir, "versitygw")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	start := time.Now()
-	cmd := exec.Command("go", "install", versitygwModule)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go install %s: %v\n%s", versitygwModule, err, out)
-	}
-	t.Logf("built versitygw in %.0f s", time.Since(start).Seconds())
-	return bin
-}
-
-type s3Server struct {
-	t          *testing.T
-	bin, root  string
-	addr       string
-	cmd        *exec.Cmd
-	access, sk string
-}
-
-func startS3(t *testing.T, root string) *s3Server {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &s3Server{t: t, bin: versitygwBin(t), root: root, addr: addr, access: "LIFEBOATTEST", sk: "lifeboat-test-secret-key"}
-	s.start()
-	t.Cleanup(s.kill)
-	return s
-}
-
-func (s *s3Server) start() {
-	s.cmd = exec.Command(s.bin, "--access", s.access, "--secret", s.sk, "--port", s.addr, "--quiet", "posix", s.root)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logf, _ := os.OpenFile(filepath.Join(filepath.Dir(s.root), "versitygw.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", s.addr); err == nil {
-			c.Close()
-			return
-		}
-		if i > 200 {
-			s.t.Fatalf("versitygw did not listen on %s", s.addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// kill ends the server at once (SIGKILL), as a crash would.
-func (s *s3Server) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		s.cmd.Wait()
-		s.cmd = nil
-	}
-}
-
-func (s *s3Server) env() []string {
-	return []string{"AWS_ACCESS_KEY_ID=" + s.access, "AWS_SECRET_ACCESS_KEY=" + s.sk, "AWS_ENDPOINT_URL=http://" + s.addr, "AWS_REGION=us-east-1", "HOME=" + filepath.Dir(s.root)}
-}
 
 // TestS3Images: images written to and read from a real S3 server: a disk
 // backed up to an object, checked, described, explored and restored
@@ -105,8 +25,8 @@ func TestS3Images(t *testing.T) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "s3root")
 	os.MkdirAll(filepath.Join(root, "backups"), 0o755)
-	s := startS3(t, root)
-	env := s.env()
+	s := fstest.StartS3(t, root)
+	env := s.Env()
 	src := buildDisk(t, dir, "gpt")
 
 	obj := "s3://backups/pc1/full.lbi"
@@ -202,7 +122,7 @@ func TestS3Images(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForUpload(t, root)
-	s.kill()
+	s.Kill()
 	err := cmd.Wait()
 	if err == nil {
 		t.Fatalf("the backup succeeded with its server killed")
@@ -211,7 +131,7 @@ func TestS3Images(t *testing.T) {
 	if !strings.Contains(stderr.String(), bigObj) {
 		t.Errorf("the failure does not name the object: %s", stderr.String())
 	}
-	s.start()
+	s.Start()
 	if r := lb(t, env, "info", bigObj); r.code != 6 {
 		t.Fatalf("after a killed upload the object exists (exit %d)", r.code)
 	}
@@ -230,13 +150,13 @@ func TestS3Images(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(700 * time.Millisecond)
-	s.kill()
+	s.Kill()
 	if err := cmd.Wait(); err == nil {
 		t.Log("the restore finished before the server was killed (a fast machine); the rerun below still runs")
 	} else if !strings.Contains(stderr.String(), bigObj) {
 		t.Errorf("the failed restore does not name the object: %s", stderr.String())
 	}
-	s.start()
+	s.Start()
 	mustLB(t, env, "restore", bigObj, "--target", target, "-y", "-q")
 	sameFiles(t, big, target)
 }
