@@ -105,7 +105,7 @@ type Job struct {
 	// Credentials names an AWS credentials file (same spec forms as
 	// Image) holding the keys of an s3:// image.
 	Credentials string
-	Force        bool
+	Force       bool
 	// RequireEncrypted refuses an image that is not encrypted (a swapped
 	// image on a share or server would otherwise be restored silently).
 	RequireEncrypted bool

@@ -98,11 +98,32 @@ func TestS3Images(t *testing.T) {
 		{env, []string{"backup", "disk", src.path, "-o", "s3://backups/x.lbi", "--split", "100M"}, 5, "drop --split"},
 		{append(env[1:], "AWS_ACCESS_KEY_ID=WRONG"), []string{"backup", "disk", src.path, "-o", "s3://backups/y.lbi"}, 6, "check the keys"},
 		{env, []string{"info", "s3://backups/none.lbi"}, 6, "no such object"},
+		{env, []string{"merge", "s3://backups/pc2/inc1.lbi", "-o", "s3://backups/pc2/merged.lbi", "--password-file", pw}, 5, "only backup writes to s3://"},
+		{env, []string{"restore", obj, "--target", "s3://backups/disk.img", "-y"}, 5, "only backup writes to s3://"},
+		{env, []string{"export", obj, "-o", "s3://backups/disk.qcow2"}, 5, "only backup writes to s3://"},
 	} {
 		if r := lb(t, tc.env, tc.args...); r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("lifeboat %v: exit %d %q, want %d and %q", tc.args, r.code, r.stderr, tc.code, tc.want)
 		}
 	}
+
+	// A server whose storage is full: the backup fails naming the object,
+	// and nothing is stored under its name.
+	fullRoot := filepath.Join(dir, "fullroot")
+	os.MkdirAll(fullRoot, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=6m", "lifeboat-test-s3full", fullRoot).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	defer exec.Command("umount", fullRoot).Run()
+	os.MkdirAll(filepath.Join(fullRoot, "backups"), 0o755)
+	full := fstest.StartS3(t, fullRoot)
+	if r := lb(t, full.Env(), "backup", "disk", src.path, "-o", "s3://backups/pc1.lbi", "--compression", "none", "-q"); r.code == 0 || !strings.Contains(r.stderr, "s3://backups/pc1.lbi") {
+		t.Errorf("backup to a full server: exit %d %s", r.code, r.stderr)
+	}
+	if r := lb(t, full.Env(), "info", "s3://backups/pc1.lbi"); r.code != 6 {
+		t.Errorf("after a failed upload the object exists (exit %d)", r.code)
+	}
+	full.Kill()
 
 	// The server killed in the middle of an upload.
 	big := filepath.Join(dir, "big.img")
