@@ -594,3 +594,10 @@ func ImageExists(ctx context.Context, name string) bool {
 	}
 	return false
 }
+
+// OpenObject opens an image file named by an s3:// URL for ranged reads
+// (reads go through windows kept per object; safe for concurrent use).
+func OpenObject(ctx context.Context, name string) (io.ReaderAt, int64, error) {
+	r, size, _, err := openS3(ctx, name)
+	return r, size, err
+}

@@ -1,11 +1,19 @@
 package pxe
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path"
+	"slices"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/lifeboat-rescue/lifeboat/engine"
 )
 
 // errRefused is returned for names that try to leave a served directory or
@@ -84,6 +92,8 @@ func (t *tree) open(name string) (*os.File, fs.FileInfo, error) {
 // and grub/… is made per client (Server.grubConfig).
 type files struct {
 	ipxe, rescue, images *tree
+	// remote serves images/ from an image store (s3://) instead.
+	remote *remoteImages
 	// shim says whether secureboot/ is served (Server.shim).
 	shim bool
 }
@@ -117,4 +127,77 @@ func (f *files) openTFTP(name string) (*os.File, fs.FileInfo, error) {
 		return nil, nil, fs.ErrNotExist
 	}
 	return f.ipxe.open(n)
+}
+
+// remoteImages serves images/ from an S3 prefix: each object is opened
+// once and kept (with its read windows) while clients read it in ranges;
+// the least recently used of more than a few is dropped.
+type remoteImages struct {
+	prefix string
+	mu     sync.Mutex
+	open_  map[string]*remoteObject
+	order  []string
+}
+
+type remoteObject struct {
+	r    io.ReaderAt
+	size int64
+}
+
+const remoteObjects = 4
+
+func newRemoteImages(prefix string) *remoteImages {
+	return &remoteImages{prefix: strings.TrimSuffix(prefix, "/"), open_: map[string]*remoteObject{}}
+}
+
+// remoteFile is one response's view of an object.
+type remoteFile struct{ *io.SectionReader }
+
+func (remoteFile) Close() error { return nil }
+
+type remoteInfo struct {
+	name string
+	size int64
+}
+
+func (i remoteInfo) Name() string       { return path.Base(i.name) }
+func (i remoteInfo) Size() int64        { return i.size }
+func (i remoteInfo) Mode() fs.FileMode  { return 0o444 }
+func (i remoteInfo) ModTime() time.Time { return time.Time{} }
+func (i remoteInfo) IsDir() bool        { return false }
+func (i remoteInfo) Sys() any           { return nil }
+
+func (ri *remoteImages) open(name string) (servedFile, fs.FileInfo, error) {
+	n, err := cleanName(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	ri.mu.Lock()
+	o, ok := ri.open_[n]
+	if ok {
+		if i := slices.Index(ri.order, n); i >= 0 {
+			ri.order = append(slices.Delete(ri.order, i, i+1), n)
+		}
+	}
+	ri.mu.Unlock()
+	if !ok {
+		r, size, err := engine.OpenObject(context.Background(), ri.prefix+"/"+n)
+		if err != nil {
+			return nil, nil, err
+		}
+		o = &remoteObject{r: r, size: size}
+		ri.mu.Lock()
+		if prev, dup := ri.open_[n]; dup {
+			o = prev
+		} else {
+			ri.open_[n] = o
+			ri.order = append(ri.order, n)
+			for len(ri.order) > remoteObjects {
+				delete(ri.open_, ri.order[0])
+				ri.order = ri.order[1:]
+			}
+		}
+		ri.mu.Unlock()
+	}
+	return remoteFile{io.NewSectionReader(o.r, 0, o.size)}, remoteInfo{name: n, size: o.size}, nil
 }

@@ -25,9 +25,13 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("GET /boot.ipxe", s.serveScript)
 	mux.HandleFunc("GET /rescue/{name...}", s.serveTree(func() *tree { return s.files.rescue }, "rescue/"))
 	mux.HandleFunc("GET /ipxe/{name...}", s.serveTree(func() *tree { return s.files.ipxe }, "ipxe/"))
-	mux.HandleFunc("GET /"+secureBootDir+"/{name...}", s.serveFile(s.files.openSecureBoot, secureBootDir+"/"))
+	mux.HandleFunc("GET /"+secureBootDir+"/{name...}", s.serveFile(fromFiles(s.files.openSecureBoot), secureBootDir+"/"))
 	mux.HandleFunc("GET /"+grubCfgPrefixName+"/{name...}", s.serveGRUB)
-	mux.HandleFunc("GET /images/{name...}", s.serveTree(func() *tree { return s.files.images }, "images/"))
+	if s.files.remote != nil {
+		mux.HandleFunc("GET /images/{name...}", s.serveFile(s.files.remote.open, "images/"))
+	} else {
+		mux.HandleFunc("GET /images/{name...}", s.serveTree(func() *tree { return s.files.images }, "images/"))
+	}
 	mux.HandleFunc("POST /api/report/{mac}", s.serveReport)
 	mux.HandleFunc("GET /api/status", s.serveStatus)
 	return stallGuard(oneSlash(mux), s.c.StallTimeout)
@@ -164,11 +168,29 @@ func (s *Server) isClient(mac string, ip netip.Addr) (bool, string) {
 // serveTree serves files read-only from one directory, with range
 // requests; traversal, dotfiles and symlinks that leave it are refused.
 func (s *Server) serveTree(t func() *tree, prefix string) http.HandlerFunc {
-	return s.serveFile(func(name string) (*os.File, fs.FileInfo, error) { return t().open(name) }, prefix)
+	return s.serveFile(fromFiles(func(name string) (*os.File, fs.FileInfo, error) { return t().open(name) }), prefix)
+}
+
+// fromFiles adapts an opener of files to serveFile.
+func fromFiles(open func(name string) (*os.File, fs.FileInfo, error)) func(string) (servedFile, fs.FileInfo, error) {
+	return func(name string) (servedFile, fs.FileInfo, error) {
+		f, st, err := open(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, st, nil
+	}
+}
+
+// servedFile is what serveFile sends: a file, or an object of the image
+// store read in ranges.
+type servedFile interface {
+	io.ReadSeeker
+	io.Closer
 }
 
 // serveFile serves the files open finds by name, with range requests.
-func (s *Server) serveFile(open func(name string) (*os.File, fs.FileInfo, error), prefix string) http.HandlerFunc {
+func (s *Server) serveFile(open func(name string) (servedFile, fs.FileInfo, error), prefix string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		ip := remoteIP(r)

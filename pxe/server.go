@@ -19,6 +19,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/lifeboat-rescue/lifeboat/engine"
 	"github.com/lifeboat-rescue/lifeboat/rescue/bundle"
 )
 
@@ -82,7 +83,13 @@ func newServer(c Config, p netip.Prefix) (*Server, error) {
 	if s.files.rescue, err = openTree(c.Bundle); err != nil {
 		return nil, fmt.Errorf("rescue bundle: %w", err)
 	}
-	if c.Images != "" {
+	if engine.IsS3(c.Images) {
+		if err := engine.CheckFolder(context.Background(), c.Images); err != nil {
+			s.close()
+			return nil, fmt.Errorf("images: %w", err)
+		}
+		s.files.remote = newRemoteImages(c.Images)
+	} else if c.Images != "" {
 		if s.files.images, err = openTree(c.Images); err != nil {
 			s.close()
 			return nil, fmt.Errorf("images directory: %w; give an existing directory with --images", err)
