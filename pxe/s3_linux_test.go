@@ -63,4 +63,3 @@ func TestHTTPImagesFromS3(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
