@@ -112,14 +112,14 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	if o.Output == "" {
 		return nil, errors.New("no output image given; name one with -o FILE (or -o - for standard output)")
 	}
-	var up *s3Upload
+	var up remoteUpload
 	switch {
-	case IsS3(o.Output):
+	case IsS3(o.Output) || IsSMB(o.Output):
 		if o.SplitSize > 0 {
-			return nil, refuse(o.Output, "an object needs no split (one object holds up to 5 TiB)", "drop --split")
+			return nil, refuse(o.Output, "an image in a store needs no split (one object or file holds it)", "drop --split")
 		}
 		var notes []string
-		if up, notes, err = createS3(ctx, o.Output, o.Overwrite); err != nil {
+		if up, notes, err = createRemote(ctx, o.Output, o.Overwrite); err != nil {
 			return nil, err
 		}
 		defer up.Abort()
@@ -226,7 +226,7 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 		return nil, fmt.Errorf("finish image %s: %w", o.Output, err)
 	}
 	if up != nil {
-		if err := finishS3(ctx, up, w.UUID(), o.Password); err != nil {
+		if err := finishRemote(ctx, up, w.UUID(), o.Password); err != nil {
 			return nil, fmt.Errorf("backup of %s: %w", o.Source, err)
 		}
 	}

@@ -231,6 +231,9 @@ func ListImages(dir string) []string {
 	if IsS3(dir) {
 		return listS3(dir)
 	}
+	if IsSMB(dir) {
+		return listSMB(dir)
+	}
 	if IsURL(dir) {
 		return nil
 	}

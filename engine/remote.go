@@ -6,8 +6,10 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lifeboat-rescue/lifeboat/images"
@@ -16,7 +18,7 @@ import (
 // IsURL reports whether an image is named by a URL (http, https, s3):
 // not a path on this machine.
 func IsURL(s string) bool {
-	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") || IsS3(s)
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") || IsS3(s) || IsSMB(s)
 }
 
 // openImage opens an image from a file or, for a URL, over HTTP with range
@@ -25,6 +27,9 @@ func IsURL(s string) bool {
 func openImage(ctx context.Context, name string, o images.OpenOptions) (*images.Image, error) {
 	if IsS3(name) {
 		return images.OpenWith(name, func(url string) (io.ReaderAt, int64, io.Closer, error) { return openS3(ctx, url) }, o)
+	}
+	if IsSMB(name) {
+		return images.OpenWith(name, func(url string) (io.ReaderAt, int64, io.Closer, error) { return openSMB(ctx, url) }, o)
 	}
 	if IsURL(name) {
 		return images.OpenWith(name, func(url string) (io.ReaderAt, int64, io.Closer, error) { return openHTTP(ctx, url) }, o)
@@ -121,4 +126,83 @@ func (f *httpFile) get(p []byte, off int64) (int, error) {
 		return n, fmt.Errorf("%s: %w", f.url, err)
 	}
 	return n, nil
+}
+
+// windowReader reads a remote file (an S3 object, a file on an SMB share)
+// in whole windows of 4 MiB, keeping the last few: an image's chunks are
+// read mostly in order, and one request per chunk would spend the time in
+// round trips. Concurrent readers of one window wait for one fetch.
+type windowReader struct {
+	get  func(off, n int64) ([]byte, error)
+	size int64
+	mu   sync.Mutex
+	wins map[int64]*window
+	lru  []int64
+}
+
+type window struct {
+	ready chan struct{}
+	data  []byte
+	err   error
+}
+
+const (
+	windowSize = 4 << 20
+	windows    = 8 // 32 MiB at most per file
+)
+
+func newWindowReader(get func(off, n int64) ([]byte, error), size int64) *windowReader {
+	return &windowReader{get: get, size: size, wins: map[int64]*window{}}
+}
+
+func (o *windowReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= o.size {
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(p) && off < o.size {
+		w, err := o.window(off / windowSize)
+		if err != nil {
+			return n, err
+		}
+		k := copy(p[n:], w[off%windowSize:])
+		n += k
+		off += int64(k)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (o *windowReader) window(i int64) ([]byte, error) {
+	o.mu.Lock()
+	w, ok := o.wins[i]
+	if ok {
+		if j := slices.Index(o.lru, i); j >= 0 {
+			o.lru = append(slices.Delete(o.lru, j, j+1), i)
+		}
+		o.mu.Unlock()
+		<-w.ready
+		return w.data, w.err
+	}
+	w = &window{ready: make(chan struct{})}
+	o.wins[i] = w
+	o.lru = append(o.lru, i)
+	for len(o.lru) > windows {
+		delete(o.wins, o.lru[0])
+		o.lru = o.lru[1:]
+	}
+	o.mu.Unlock()
+	start := i * windowSize
+	w.data, w.err = o.get(start, min(windowSize, o.size-start))
+	close(w.ready)
+	if w.err != nil {
+		o.mu.Lock()
+		if o.wins[i] == w {
+			delete(o.wins, i)
+		}
+		o.mu.Unlock()
+	}
+	return w.data, w.err
 }

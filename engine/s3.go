@@ -127,32 +127,14 @@ func s3Error(name string, err error) error {
 	return fmt.Errorf("%s: %s (%s)", name, er.Message, er.Code)
 }
 
-// s3Object reads an object with ranged GETs of whole windows (4 MiB),
-// keeping the last few: an image's chunks are read mostly in order, and one
-// request per chunk would spend the time in round trips. Each GET is
-// retried (with a pause) before a read fails.
+// s3Object reads an object with ranged GETs (through windowReader);
+// each GET is retried (with a pause) before a read fails.
 type s3Object struct {
 	ctx  context.Context
 	c    *minio.Core
 	loc  s3Loc
 	name string
-	size int64
-
-	mu   sync.Mutex
-	wins map[int64]*s3Window
-	lru  []int64
 }
-
-type s3Window struct {
-	ready chan struct{}
-	data  []byte
-	err   error
-}
-
-const (
-	s3WindowSize = 4 << 20
-	s3Windows    = 8 // 32 MiB at most per object
-)
 
 func openS3(ctx context.Context, name string) (io.ReaderAt, int64, io.Closer, error) {
 	loc, err := parseS3(name)
@@ -167,61 +149,8 @@ func openS3(ctx context.Context, name string) (io.ReaderAt, int64, io.Closer, er
 	if err != nil {
 		return nil, 0, nil, s3Error(name, err)
 	}
-	return &s3Object{ctx: ctx, c: c, loc: loc, name: name, size: st.Size, wins: map[int64]*s3Window{}}, st.Size, io.NopCloser(nil), nil
-}
-
-func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
-	if off >= o.size {
-		return 0, io.EOF
-	}
-	n := 0
-	for n < len(p) && off < o.size {
-		w, err := o.window(off / s3WindowSize)
-		if err != nil {
-			return n, err
-		}
-		k := copy(p[n:], w[off%s3WindowSize:])
-		n += k
-		off += int64(k)
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-// window returns window i's bytes, fetching them once for every reader
-// that wants them at the same time.
-func (o *s3Object) window(i int64) ([]byte, error) {
-	o.mu.Lock()
-	w, ok := o.wins[i]
-	if ok {
-		if j := slices.Index(o.lru, i); j >= 0 {
-			o.lru = append(slices.Delete(o.lru, j, j+1), i)
-		}
-		o.mu.Unlock()
-		<-w.ready
-		return w.data, w.err
-	}
-	w = &s3Window{ready: make(chan struct{})}
-	o.wins[i] = w
-	o.lru = append(o.lru, i)
-	for len(o.lru) > s3Windows {
-		delete(o.wins, o.lru[0])
-		o.lru = o.lru[1:]
-	}
-	o.mu.Unlock()
-	start := i * s3WindowSize
-	w.data, w.err = o.get(start, min(s3WindowSize, o.size-start))
-	close(w.ready)
-	if w.err != nil {
-		o.mu.Lock()
-		if o.wins[i] == w {
-			delete(o.wins, i)
-		}
-		o.mu.Unlock()
-	}
-	return w.data, w.err
+	o := &s3Object{ctx: ctx, c: c, loc: loc, name: name}
+	return newWindowReader(o.get, st.Size), st.Size, io.NopCloser(nil), nil
 }
 
 func (o *s3Object) get(off, n int64) ([]byte, error) {
@@ -421,6 +350,9 @@ func (u *s3Upload) Commit() error {
 	return nil
 }
 
+// Name is the object's s3:// name.
+func (u *s3Upload) Name() string { return u.name }
+
 // Abort ends an upload that did not complete: nothing stays stored.
 func (u *s3Upload) Abort() {
 	if u.done || u.closed {
@@ -473,32 +405,6 @@ func listS3(prefix string) []string {
 	return out
 }
 
-// finishS3 completes the upload and proves it: the object, read back from
-// the store, opens as the image just written (header, trailer, index and
-// metadata checksums; decrypted with password when it is encrypted). An
-// object that does not is deleted.
-func finishS3(ctx context.Context, up *s3Upload, uuid string, password []byte) error {
-	if err := up.Commit(); err != nil {
-		return fmt.Errorf("upload %s: %w; nothing was stored under that name", up.name, err)
-	}
-	o := images.OpenOptions{}
-	if password != nil {
-		o.Password = func() ([]byte, error) { return password, nil }
-	}
-	im, err := openImage(ctx, up.name, o)
-	if err == nil {
-		if im.UUID() != uuid {
-			err = fmt.Errorf("it holds image %s, not %s", im.UUID(), uuid)
-		}
-		im.Close()
-	}
-	if err != nil {
-		removeS3(ctx, up.name)
-		return fmt.Errorf("the uploaded %s does not read back (%w); it was deleted", up.name, err)
-	}
-	return nil
-}
-
 // ImageHeader reads what an image says about itself without its password
 // (UUID, parent, creation, parts and size), from a file or an object.
 func ImageHeader(ctx context.Context, name string) (images.Info, error) {
@@ -524,8 +430,8 @@ func RemoveImage(ctx context.Context, name, uuid string) error {
 	}
 	for j := len(i.Parts) - 1; j >= 0; j-- {
 		p := i.Parts[j]
-		if IsS3(p) {
-			err = removeS3(ctx, p)
+		if IsURL(p) {
+			err = removeRemote(ctx, p)
 		} else {
 			err = os.Remove(p)
 		}
@@ -540,6 +446,23 @@ func RemoveImage(ctx context.Context, name, uuid string) error {
 // folder that exists, or an S3 prefix whose bucket exists and whose keys
 // are accepted.
 func CheckFolder(ctx context.Context, dir string) error {
+	if IsSMB(dir) {
+		sh, loc, err := smbOpen(ctx, dir)
+		if err != nil {
+			return err
+		}
+		if loc.path == "" {
+			return nil
+		}
+		st, err := sh.Stat(loc.path)
+		if err != nil {
+			return &NotFoundError{Path: dir, Msg: fmt.Sprintf("%s: no such folder on the share", dir)}
+		}
+		if !st.IsDir() {
+			return fmt.Errorf("%s is not a folder", dir)
+		}
+		return nil
+	}
 	if IsS3(dir) {
 		loc, err := parseS3(dir)
 		if err != nil {
@@ -575,6 +498,14 @@ func JoinImage(dir, file string) string {
 // ImageExists reports whether an image (or an unfinished one, locally)
 // holds the name.
 func ImageExists(ctx context.Context, name string) bool {
+	if IsSMB(name) {
+		sh, loc, err := smbOpen(ctx, name)
+		if err != nil {
+			return false
+		}
+		_, err = sh.Stat(loc.path)
+		return err == nil
+	}
 	if IsS3(name) {
 		loc, err := parseS3(name)
 		if err != nil {

@@ -8,13 +8,14 @@
 // The kernel command line drives unattended mode:
 //
 //	lifeboat.action=restore
-//	lifeboat.image=LABEL=IMAGES:/backups/pc1.lbi   (or UUID=…:/path, /dev/sdb1:/path, /mnt/…, http://…, s3://BUCKET/KEY)
+//	lifeboat.image=LABEL=IMAGES:/backups/pc1.lbi   (or UUID=…:/path, /dev/sdb1:/path, /mnt/…, http://…, s3://BUCKET/KEY, smb://SERVER/SHARE/PATH)
 //	lifeboat.target=first-empty-disk                (or /dev/sda, serial=WD-123)
 //	lifeboat.partition=2                            (restore one partition only)
 //	lifeboat.layout=fill                            (or keep, the default, or fit: onto a smaller disk)
 //	lifeboat.password-file=LABEL=KEYS:/pc1.pw       (for encrypted images)
 //	lifeboat.s3-endpoint=http://nas:7070            (the S3-compatible server of an s3:// image; default AWS)
-//	lifeboat.credentials=LABEL=KEYS:/s3.cred        (its keys: an AWS credentials file, [default] aws_access_key_id = …; never printed)
+//	lifeboat.credentials=LABEL=KEYS:/s3.cred        (keys of an s3:// image: an AWS credentials file, [default] aws_access_key_id = …;
+//	                                                 of an smb:// image: username= and password= lines; never printed)
 //	lifeboat.force=1                                (allow a target that is not empty)
 //	lifeboat.require-encrypted=1                    (refuse an image that is not encrypted)
 //	lifeboat.done=poweroff                          (or reboot, or shell)
@@ -241,7 +242,7 @@ type FileSpec struct {
 // or s3 URL.
 func ParseFileSpec(s string) (FileSpec, error) {
 	switch {
-	case strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"), strings.HasPrefix(s, "s3://"):
+	case strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"), strings.HasPrefix(s, "s3://"), strings.HasPrefix(s, "smb://"):
 		return FileSpec{By: "url", Path: s}, nil
 	case strings.HasPrefix(s, "LABEL="), strings.HasPrefix(s, "UUID="):
 		kind, rest, _ := strings.Cut(s, "=")

@@ -122,7 +122,7 @@ func diskEmpty(p string) (bool, error) {
 func (e *env) runJob(ctx context.Context, j Job) {
 	start := time.Now()
 	<-e.settled // the image or the target may be on a USB stick still arriving
-	if strings.HasPrefix(j.Image, "http") || strings.HasPrefix(j.Image, "s3://") {
+	if strings.HasPrefix(j.Image, "http") || strings.HasPrefix(j.Image, "s3://") || strings.HasPrefix(j.Image, "smb://") {
 		wait := cmp.Or(j.NetWait, networkWait)
 		select {
 		case <-e.net.up:
@@ -135,14 +135,18 @@ func (e *env) runJob(ctx context.Context, j Job) {
 		os.Setenv(engine.S3EndpointEnv, j.S3Endpoint)
 	}
 	if j.Credentials != "" {
-		// The engine's S3 client reads the keys from the file itself:
-		// they never pass through this process's output.
+		// The engine's S3 and SMB clients read the keys from the file
+		// themselves: they never pass through this process's output.
 		p, err := e.resolveFile(j.Credentials)
 		if err != nil {
 			e.fail(j, "", notFound(fmt.Errorf("lifeboat.credentials: %w", err)))
 			return
 		}
-		os.Setenv("AWS_SHARED_CREDENTIALS_FILE", p)
+		if engine.IsSMB(j.Image) {
+			os.Setenv(engine.SMBCredentialsEnv, p)
+		} else {
+			os.Setenv("AWS_SHARED_CREDENTIALS_FILE", p)
+		}
 	}
 	image, err := e.resolveFile(j.Image)
 	if err != nil {

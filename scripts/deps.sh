@@ -27,6 +27,7 @@ pkgs=(
   ipxe        # network boot loaders the PXE server hands out
   dnsmasq-base  # an ordinary DHCP server beside ours in the proxy-mode test
   iproute2    # network namespaces for the PXE tests
+  samba       # a real SMB server (smbd) for the smb:// image tests
   systemd     # systemd-analyze verify/calendar and systemd as PID 1 in a container: the task units in tests
   coreutils
   gcc libc6-dev  # go test -race (make test runs rescue, tui and pxe under it)

@@ -315,9 +315,9 @@ func (t *Task) Problems() []Problem {
 	}
 	if t.Dest == "" {
 		add("dest", "missing: name the folder the images go into")
-	} else if engine.IsURL(t.Dest) && !engine.IsS3(t.Dest) {
-		add("dest", "%q: a task writes into a folder (a mounted NAS share is a folder) or s3://BUCKET/PREFIX/", t.Dest)
-	} else if !engine.IsS3(t.Dest) && !filepath.IsAbs(t.Dest) {
+	} else if engine.IsURL(t.Dest) && !engine.IsS3(t.Dest) && !engine.IsSMB(t.Dest) {
+		add("dest", "%q: a task writes into a folder, smb://SERVER/SHARE/FOLDER or s3://BUCKET/PREFIX/", t.Dest)
+	} else if !engine.IsURL(t.Dest) && !filepath.IsAbs(t.Dest) {
 		add("dest", "%q is not an absolute path; the scheduler runs tasks from another folder", t.Dest)
 	}
 	for _, s := range t.Schedule {

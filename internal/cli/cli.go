@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,9 +119,17 @@ encrypted and split image files, checks them, and restores them.`,
 	root.PersistentFlags().BoolVarP(&e.verbose, "verbose", "v", false, "log each step with timings to standard error")
 	var s3Endpoint string
 	root.PersistentFlags().StringVar(&s3Endpoint, "s3-endpoint", "", "the S3-compatible server of s3:// images, http(s)://HOST[:PORT] (default: AWS_ENDPOINT_URL, else AWS S3)")
+	var smbCreds string
+	root.PersistentFlags().StringVar(&smbCreds, "credentials-file", "", "user name and password of smb:// shares: a file with username=, password= (and domain=) lines, as mount.cifs reads")
 	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
 		if s3Endpoint != "" {
-			return os.Setenv(engine.S3EndpointEnv, s3Endpoint)
+			if err := os.Setenv(engine.S3EndpointEnv, s3Endpoint); err != nil {
+				return err
+			}
+		}
+		if smbCreds != "" {
+			abs, _ := filepath.Abs(smbCreds)
+			return os.Setenv(engine.SMBCredentialsEnv, abs)
 		}
 		return nil
 	}
