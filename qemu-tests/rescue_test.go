@@ -311,3 +311,48 @@ func TestUnattendedRestoreFromS3(t *testing.T) {
 		}
 	}
 }
+
+// Unattended restore from an SMB share: Debian's Samba on the host (a
+// user with a password, reached from the VM at 10.0.2.2), the credentials
+// file (username=, password=) on a disk labelled KEYS; the password never
+// appears on the console.
+func TestUnattendedRestoreFromSMB(t *testing.T) {
+	dir := t.TempDir()
+	s := fstest.StartSMB(t, filepath.Join(dir, "smb"))
+	src := filepath.Join(dir, "source.img")
+	sums := sourceFS(t, src, 48<<20)
+	_, port, _ := strings.Cut(s.Addr, ":")
+	backup := exec.Command(lifeboatBin(t), "backup", "part", src, "-o", "smb://"+s.Addr+"/backups/pc1.lbi", "-q", "--credentials-file", s.CredentialsFile(s.Password))
+	if out, err := backup.CombinedOutput(); err != nil {
+		t.Fatalf("backup to SMB: %v\n%s", err, out)
+	}
+	tree := filepath.Join(dir, "keys")
+	os.MkdirAll(tree, 0o755)
+	os.WriteFile(filepath.Join(tree, "nas.cred"), []byte("username="+s.User+"\npassword="+s.Password+"\n"), 0o600)
+	keys := sparse(t, filepath.Join(dir, "keys.img"), 16<<20)
+	sh(t, "mkfs.ext4", "-q", "-F", "-L", "KEYS", "-d", tree, keys)
+	target := sparse(t, filepath.Join(dir, "target.img"), 64<<20)
+
+	vm := boot(t, "lifeboat.action=restore lifeboat.image=smb://10.0.2.2:"+port+"/backups/pc1.lbi lifeboat.credentials=LABEL=KEYS:/nas.cred lifeboat.target=first-empty-disk lifeboat.done=poweroff",
+		[]qemu.Disk{{Path: keys, Bus: qemu.Virtio, Serial: "KEYS"}, {Path: target, Bus: qemu.Virtio, Serial: "TARGET"}}, qemu.NetUser)
+	m, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+) exit=(\d+)`, 4*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[1] != "ok" {
+		t.Fatalf("result %s exit %s", m[1], m[2])
+	}
+	if err := vm.Wait(time.Minute); err != nil {
+		t.Fatalf("the VM did not power off: %v", err)
+	}
+	if strings.Contains(vm.Console(), s.Password) {
+		t.Fatal("the password was printed on the console")
+	}
+	sh(t, "e2fsck", "-fn", target)
+	for name, sum := range sums {
+		out, err := exec.Command("debugfs", "-R", "cat /"+name, target).Output()
+		if err != nil || sha256.Sum256(out) != sum {
+			t.Errorf("%s: checksum differs after restore (%v)", name, err)
+		}
+	}
+}
