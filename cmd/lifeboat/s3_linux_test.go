@@ -161,6 +161,25 @@ func TestS3Images(t *testing.T) {
 		t.Errorf("the rerun did not clean the unfinished upload:\n%s", r.stderr)
 	}
 
+	// The backup itself killed (kill -9) in the middle of its upload:
+	// nothing under the name; the next backup aborts the unfinished
+	// upload.
+	cmd = exec.Command(lifeboat, "backup", "disk", big, "-o", "s3://backups/big/killed.lbi", "-q")
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitForUpload(t, root)
+	cmd.Process.Kill()
+	cmd.Wait()
+	if r := lb(t, env, "info", "s3://backups/big/killed.lbi"); r.code != 6 {
+		t.Fatalf("after kill -9 the object exists (exit %d)", r.code)
+	}
+	r = mustLB(t, env, "backup", "disk", big, "-o", "s3://backups/big/killed.lbi", "-q")
+	if !strings.Contains(r.stderr, "removed an unfinished upload of s3://backups/big/killed.lbi") {
+		t.Errorf("the rerun after kill -9 did not abort the unfinished upload:\n%s", r.stderr)
+	}
+
 	// The server killed in the middle of a restore.
 	target := filepath.Join(dir, "big-restored.img")
 	cmd = exec.Command(lifeboat, "restore", bigObj, "--target", target, "-y", "-q")

@@ -121,6 +121,33 @@ func TestSMBImages(t *testing.T) {
 		t.Errorf("the rerun did not clean the partial file:\n%s", r.stderr)
 	}
 
+	// The backup itself killed (kill -9) while writing: nothing under the
+	// name, and the next backup removes the partial file.
+	killed := base + "/pc1/killed.lbi"
+	cmd = exec.Command(lifeboat, append([]string{"backup", "disk", big, "-o", killed, "-q"}, c...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	kp := filepath.Join(s.Share, "pc1", "killed.lbi.partial")
+	for i := 0; ; i++ {
+		if st, err := os.Stat(kp); err == nil && st.Size() > 8<<20 {
+			break
+		}
+		if i > 1200 {
+			t.Fatal("the backup never started writing")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if _, err := os.Stat(filepath.Join(s.Share, "pc1", "killed.lbi")); err == nil {
+		t.Fatal("kill -9 left an image under the final name")
+	}
+	r = mustLB(t, nil, append([]string{"backup", "disk", big, "-o", killed, "-q"}, c...)...)
+	if !strings.Contains(r.stderr, "removed "+killed+".partial") {
+		t.Errorf("the rerun after kill -9 did not remove the partial file:\n%s", r.stderr)
+	}
+
 	// smbd killed in the middle of a restore.
 	target := filepath.Join(dir, "big-restored.img")
 	cmd = exec.Command(lifeboat, append([]string{"restore", bigImg, "--target", target, "-y", "-q"}, c...)...)
