@@ -526,9 +526,14 @@ func ImageExists(ctx context.Context, name string) bool {
 	return false
 }
 
-// OpenObject opens an image file named by an s3:// URL for ranged reads
-// (reads go through windows kept per object; safe for concurrent use).
+// OpenObject opens an image file named by an s3:// or smb:// URL for
+// ranged reads (reads go through windows kept per file; safe for
+// concurrent use).
 func OpenObject(ctx context.Context, name string) (io.ReaderAt, int64, error) {
-	r, size, _, err := openS3(ctx, name)
+	open := openS3
+	if IsSMB(name) {
+		open = openSMB
+	}
+	r, size, _, err := open(ctx, name)
 	return r, size, err
 }

@@ -227,7 +227,7 @@ func (c Config) withDefaults(p netip.Prefix) (Config, error) {
 
 func defaultLeaseFile(iface, images string) string {
 	const dir = "/var/lib/lifeboat"
-	if err := os.MkdirAll(dir, 0o755); err == nil || images == "" || strings.HasPrefix(images, "s3://") {
+	if err := os.MkdirAll(dir, 0o755); err == nil || images == "" || strings.Contains(images, "://") {
 		return filepath.Join(dir, "leases-"+iface+".json")
 	}
 	return filepath.Join(images, ".lifeboat-leases-"+iface+".json")

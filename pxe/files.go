@@ -129,7 +129,8 @@ func (f *files) openTFTP(name string) (*os.File, fs.FileInfo, error) {
 	return f.ipxe.open(n)
 }
 
-// remoteImages serves images/ from an S3 prefix: each object is opened
+// remoteImages serves images/ from an image store (an S3 prefix or a
+// folder of an SMB share): each object is opened
 // once and kept (with its read windows) while clients read it in ranges;
 // the least recently used of more than a few is dropped.
 type remoteImages struct {

@@ -16,7 +16,8 @@ import (
 
 // TestHTTPImagesFromS3: pxe serve --images s3://BUCKET/PREFIX/ serves the
 // objects there as files under images/, with ranges, from a real S3
-// server (versitygw, whose posix backend keeps objects as files).
+// server (versitygw, whose posix backend keeps objects as files); and
+// --images smb://SERVER/SHARE/FOLDER from Debian's Samba.
 func TestHTTPImagesFromS3(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "s3")
 	os.MkdirAll(filepath.Join(root, "backups", "room1"), 0o755)
@@ -53,6 +54,17 @@ func TestHTTPImagesFromS3(t *testing.T) {
 			t.Errorf("%s: %d", p, code)
 		}
 	}
+	// The same from a folder of an SMB share.
+	smb := fstest.StartSMB(t, filepath.Join(t.TempDir(), "smb"))
+	t.Setenv("LIFEBOAT_SMB_CREDENTIALS", smb.CredentialsFile(smb.Password))
+	os.MkdirAll(filepath.Join(smb.Share, "room2"), 0o755)
+	os.WriteFile(filepath.Join(smb.Share, "room2", "pc2.lbi"), img, 0o644)
+	s2 := offlineServer(t, Config{Rules: rules, Images: "smb://" + smb.Addr + "/backups/room2", HTTPPort: 8080, Log: testLogger(t)})
+	h2 := httpServer(t, s2)
+	if code, b := get(t, h2.URL+"/images/pc2.lbi", "Range", "bytes=5000000-5999999"); code != http.StatusPartialContent || !bytes.Equal(b, img[5000000:6000000]) {
+		t.Errorf("SMB range: %d, %d bytes", code, len(b))
+	}
+
 	// A bucket that does not exist is refused when the server starts.
 	bundle, ipxeDir, _ := testBundle(t)
 	c := Config{Rules: rules, Images: "s3://nobucket/", HTTPPort: 8080, Log: testLogger(t), Interface: "test0", Bundle: bundle, IPXEDir: ipxeDir,

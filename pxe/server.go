@@ -83,7 +83,7 @@ func newServer(c Config, p netip.Prefix) (*Server, error) {
 	if s.files.rescue, err = openTree(c.Bundle); err != nil {
 		return nil, fmt.Errorf("rescue bundle: %w", err)
 	}
-	if engine.IsS3(c.Images) {
+	if engine.IsS3(c.Images) || engine.IsSMB(c.Images) {
 		if err := engine.CheckFolder(context.Background(), c.Images); err != nil {
 			s.close()
 			return nil, fmt.Errorf("images: %w", err)

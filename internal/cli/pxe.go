@@ -92,7 +92,7 @@ can still pose as it: run the server on an isolated or trusted network.`,
 	fl.StringVar(&f.bundle, "bundle", "out/rescue", "rescue bundle directory (make rescue)")
 	fl.StringVar(&f.ipxeDir, "ipxe-dir", pxe.DefaultIPXEDir, "directory with undionly.kpxe and snponly.efi (Debian package ipxe)")
 	fl.StringVar(&f.uefiLoader, "uefi-loader", "auto", "what UEFI clients boot first: shim (then Debian's signed GRUB; boots with Secure Boot on), ipxe (unsigned: Secure Boot must be off), or auto (shim when the bundle holds it, except with --proxy)")
-	fl.StringVar(&f.images, "images", "", "directory served read-only at http://SERVER/images/")
+	fl.StringVar(&f.images, "images", "", "directory (or s3://BUCKET/PREFIX/, smb://SERVER/SHARE/FOLDER) served read-only at http://SERVER/images/")
 	fl.StringVar(&f.rules, "rules", "", "YAML file choosing per MAC address what a client does")
 	fl.StringVar(&f.pool, "pool", "", "addresses to lease, FIRST-LAST or a prefix (default: upper half of the subnet)")
 	fl.StringVar(&f.router, "router", "", "default gateway to hand out (default: none)")
