@@ -225,13 +225,7 @@ func TestUnattendedRestore(t *testing.T) {
 	if !bytes.Equal(got[:len(want)], want) {
 		t.Fatal("the target does not hold the source filesystem")
 	}
-	sh(t, "e2fsck", "-fn", target)
-	for name, sum := range sums {
-		out, err := exec.Command("debugfs", "-R", "cat /"+name, target).Output()
-		if err != nil || sha256.Sum256(out) != sum {
-			t.Errorf("%s: checksum differs after restore (%v)", name, err)
-		}
-	}
+	checkRestored(t, target, sums)
 }
 
 // 3. A target too small: the reason is printed, nothing is written, and the
@@ -303,13 +297,7 @@ func TestUnattendedRestoreFromS3(t *testing.T) {
 	if strings.Contains(vm.Console(), s.Key) {
 		t.Fatal("the secret key was printed on the console")
 	}
-	sh(t, "e2fsck", "-fn", target)
-	for name, sum := range sums {
-		out, err := exec.Command("debugfs", "-R", "cat /"+name, target).Output()
-		if err != nil || sha256.Sum256(out) != sum {
-			t.Errorf("%s: checksum differs after restore (%v)", name, err)
-		}
-	}
+	checkRestored(t, target, sums)
 }
 
 // Unattended restore from an SMB share: Debian's Samba on the host (a
@@ -348,6 +336,13 @@ func TestUnattendedRestoreFromSMB(t *testing.T) {
 	if strings.Contains(vm.Console(), s.Password) {
 		t.Fatal("the password was printed on the console")
 	}
+	checkRestored(t, target, sums)
+}
+
+// checkRestored checks the target's filesystem (e2fsck) and every file's
+// checksum.
+func checkRestored(t *testing.T, target string, sums map[string][32]byte) {
+	t.Helper()
 	sh(t, "e2fsck", "-fn", target)
 	for name, sum := range sums {
 		out, err := exec.Command("debugfs", "-R", "cat /"+name, target).Output()

@@ -48,13 +48,7 @@ func versitygw(t testing.TB) string {
 // StartS3 runs a server on a free loopback port over root (one folder per
 // bucket), stopped when the test ends.
 func StartS3(t testing.TB, root string) *S3 {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &S3{t: t, bin: versitygw(t), root: root, Addr: addr, Access: "LIFEBOATTEST", Key: "lifeboat-test-secret-key"}
+	s := &S3{t: t, bin: versitygw(t), root: root, Addr: freeAddr(t), Access: "LIFEBOATTEST", Key: "lifeboat-test-secret-key"}
 	s.Start()
 	t.Cleanup(s.Kill)
 	return s
@@ -62,31 +56,51 @@ func StartS3(t testing.TB, root string) *S3 {
 
 // Start (re)starts the server on its address.
 func (s *S3) Start() {
-	s.cmd = exec.Command(s.bin, "--access", s.Access, "--secret", s.Key, "--port", s.Addr, "--quiet", "posix", s.root)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logf, _ := os.OpenFile(filepath.Join(filepath.Dir(s.root), "versitygw.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
+	s.cmd = startServer(s.t, s.Addr, filepath.Join(filepath.Dir(s.root), "versitygw.log"),
+		s.bin, "--access", s.Access, "--secret", s.Key, "--port", s.Addr, "--quiet", "posix", s.root)
+}
+
+// Kill ends the server at once (SIGKILL), as a crash would.
+func (s *S3) Kill() { killServer(&s.cmd) }
+
+// freeAddr is a loopback address with a port nothing listens on.
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startServer starts a server program in a process group of its own, its
+// output appended to logFile, and waits until it listens on addr.
+func startServer(t testing.TB, addr, logFile string, argv ...string) *exec.Cmd {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logf, _ := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
 	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", s.Addr); err == nil {
+		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return
+			return cmd
 		}
-		if i > 200 {
-			s.t.Fatalf("versitygw did not listen on %s", s.Addr)
+		if i > 400 {
+			t.Fatalf("%s did not listen on %s", filepath.Base(argv[0]), addr)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// Kill ends the server at once (SIGKILL), as a crash would.
-func (s *S3) Kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		s.cmd.Wait()
-		s.cmd = nil
+// killServer ends a server and its children at once (SIGKILL).
+func killServer(cmd **exec.Cmd) {
+	if c := *cmd; c != nil && c.Process != nil {
+		syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		c.Wait()
+		*cmd = nil
 	}
 }
 

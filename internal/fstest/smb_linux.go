@@ -2,12 +2,10 @@ package fstest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -33,12 +31,7 @@ func StartSMB(t testing.TB, dir string) *SMB {
 			t.Fatalf("%s is missing: run make deps (Debian's samba)", tool)
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	_, port, _ := strings.Cut(addr, ":")
 	s := &SMB{t: t, dir: dir, Addr: addr, Share: filepath.Join(dir, "share"), User: "root", Password: "nas pass 1"}
 	for _, d := range []string{"share", "private", "state", "cache", "lock", "run", "log"} {
@@ -87,33 +80,11 @@ func (s *SMB) conf() string { return filepath.Join(s.dir, "smb.conf") }
 
 // Start (re)starts smbd.
 func (s *SMB) Start() {
-	s.cmd = exec.Command("smbd", "--foreground", "--no-process-group", "-s", s.conf(), "-d", "1")
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logf, _ := os.OpenFile(filepath.Join(s.dir, "log", "smbd.out"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", s.Addr); err == nil {
-			c.Close()
-			return
-		}
-		if i > 400 {
-			s.t.Fatalf("smbd did not listen on %s", s.Addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s.cmd = startServer(s.t, s.Addr, filepath.Join(s.dir, "log", "smbd.out"), "smbd", "--foreground", "--no-process-group", "-s", s.conf(), "-d", "1")
 }
 
 // Kill ends smbd and its children at once (SIGKILL), as a crash would.
-func (s *SMB) Kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		s.cmd.Wait()
-		s.cmd = nil
-	}
-}
+func (s *SMB) Kill() { killServer(&s.cmd) }
 
 // CredentialsFile writes a credentials file (username=, password=) with
 // password and returns its path.
