@@ -38,8 +38,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the generated disk")
 	fs.IntVar(&o.Reps, "reps", 3, "repetitions of the main comparison; the table shows the median")
 	fs.IntVar(&o.FSReps, "fs-reps", 2, "repetitions of each backup and restore in the fs part; the table shows the median")
-	parts := "disk,fs,chain,explore"
-	fs.StringVar(&parts, "parts", parts, "parts to run, comma-separated: disk (lifeboat against dd | zstd on the generated raw disk) fs (ext4 and NTFS images against partclone, qemu-img and dd; needs root) chain (full, incremental and delta restore on the ext4 image, qemu-img -B as the peer; needs root) and explore (cat, extract and export on the ext4 image against restore+mount+copy and qemu-img convert; needs root)")
+	parts := "disk,fs,chain,explore,stores"
+	fs.StringVar(&parts, "parts", parts, "parts to run, comma-separated: disk (lifeboat against dd | zstd on the generated raw disk) fs (ext4 and NTFS images against partclone, qemu-img and dd; needs root) chain (full, incremental and delta restore on the ext4 image, qemu-img -B as the peer; needs root) explore (cat, extract and export on the ext4 image against restore+mount+copy and qemu-img convert; needs root) and stores (backup to and restore from S3 and SMB servers on loopback against a local file; needs root, versitygw built from the module proxy, Samba)")
 	generate := fs.String("generate", "", "only write the test disk (of -size and -seed) to `FILE`, and exit")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -85,6 +85,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if o.Parts.Has(PartExplore) && ctx.Err() == nil {
 		errs = append(errs, RunExplore(ctx, o, stdout))
 	}
+	if o.Parts.Has(PartStores) && ctx.Err() == nil {
+		errs = append(errs, RunStores(ctx, o, stdout))
+	}
 	return errors.Join(errs...)
 }
 
@@ -102,6 +105,8 @@ const (
 	PartChain
 	// PartExplore is cat, extract and export on the ext4 image (RunExplore).
 	PartExplore
+	// PartStores is backup to and restore from S3 and SMB (RunStores).
+	PartStores
 	numParts
 )
 
@@ -115,6 +120,8 @@ func (p Part) String() string {
 		return "chain"
 	case PartExplore:
 		return "explore"
+	case PartStores:
+		return "stores"
 	}
 	return fmt.Sprintf("Part(%d)", uint8(p))
 }

@@ -1,0 +1,98 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/lifeboat-rescue/lifeboat/internal/storeserver"
+)
+
+// RunStores measures backup to, and restore from, the image stores on
+// loopback against a local file, on the ext4 image of the fs part: a
+// real S3 server (versitygw) and a real SMB server (Samba's smbd), both
+// started here. Wall time, and peak RSS of lifeboat.
+func RunStores(ctx context.Context, o Options, out io.Writer) error {
+	b, err := lifeboatBench(o, "stores")
+	if err != nil {
+		return err
+	}
+	img, err := prepareFS(ctx, o.Dir, FSExt4, o.Seed, b.log)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(o.Dir, "stores")
+	os.RemoveAll(dir)
+	defer os.RemoveAll(dir)
+	os.MkdirAll(filepath.Join(dir, "s3", "bench"), 0o755)
+	s3, err := storeserver.StartS3(filepath.Join(dir, "s3"))
+	if err != nil {
+		return fmt.Errorf("bench: stores: %w", err)
+	}
+	defer s3.Kill()
+	smb, err := storeserver.StartSMB(filepath.Join(dir, "smb"))
+	if err != nil {
+		return fmt.Errorf("bench: stores: %w", err)
+	}
+	defer smb.Kill()
+	cred := smb.CredentialsFile(smb.Password)
+	for _, kv := range append(s3.Env(), "LIFEBOAT_SMB_CREDENTIALS="+cred) {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "HOME" {
+			continue
+		}
+		old, had := os.LookupEnv(k)
+		os.Setenv(k, v)
+		defer func() {
+			if had {
+				os.Setenv(k, old)
+			} else {
+				os.Unsetenv(k)
+			}
+		}()
+	}
+	lb := b.lifeboat
+	targets := []struct{ name, image, file string }{
+		{"local file", filepath.Join(dir, "local.lbi"), filepath.Join(dir, "local.lbi")},
+		{"S3 (versitygw)", "s3://bench/img.lbi", filepath.Join(dir, "s3", "bench", "img.lbi")},
+		{"SMB (smbd)", "smb://" + smb.Addr + "/backups/img.lbi", filepath.Join(smb.Share, "img.lbi")},
+	}
+	type row struct {
+		name            string
+		backup, restore result
+		bErr, rErr      error
+	}
+	var rows []row
+	restored := filepath.Join(dir, "restored.img")
+	for _, tg := range targets {
+		r := row{name: tg.name}
+		r.backup, r.bErr = b.timed(ctx, "backup to "+tg.name, [][]string{{lb, "backup", "part", img.Path, "-o", tg.image, "-q", "--overwrite"}}, []string{tg.file}, nil)
+		if r.bErr == nil {
+			r.restore, r.rErr = b.timed(ctx, "restore from "+tg.name, [][]string{{lb, "restore", tg.image, "--target", restored, "-y", "-q"}}, []string{restored}, nil)
+		}
+		rows = append(rows, r)
+	}
+	fmt.Fprintf(out, "\nLifeboat bench — image stores on loopback (ext4 %s, %s used)\n", humanize.IBytes(uint64(img.Size)), humanize.IBytes(uint64(img.Used)))
+	fmt.Fprintf(out, "%-18s %12s %10s %14s %12s %10s %14s\n", "store", "backup s", "÷ local", "backup RSS", "restore s", "÷ local", "restore RSS")
+	var errs []error
+	local := rows[0]
+	for _, r := range rows {
+		if r.bErr != nil || r.rErr != nil {
+			err := errors.Join(r.bErr, r.rErr)
+			fmt.Fprintf(out, "%-18s FAILED: %v\n", r.name, err)
+			errs = append(errs, fmt.Errorf("bench: stores: %s: %w", r.name, err))
+			continue
+		}
+		fmt.Fprintf(out, "%-18s %12.2f %10.2f %14s %12.2f %10.2f %14s\n", r.name,
+			r.backup.wall.Seconds(), r.backup.wall.Seconds()/local.backup.wall.Seconds(), humanize.IBytes(uint64(max(r.backup.rss, 0))),
+			r.restore.wall.Seconds(), r.restore.wall.Seconds()/local.restore.wall.Seconds(), humanize.IBytes(uint64(max(r.restore.rss, 0))))
+	}
+	fmt.Fprintln(out, "(the goal is ≤ 1.3 × local for both; the servers run on the same 2 cores as lifeboat)")
+	return errors.Join(errs...)
+}
