@@ -131,7 +131,9 @@ func (f *httpFile) get(p []byte, off int64) (int, error) {
 // windowReader reads a remote file (an S3 object, a file on an SMB share)
 // in whole windows of 4 MiB, keeping the last few: an image's chunks are
 // read mostly in order, and one request per chunk would spend the time in
-// round trips. Concurrent readers of one window wait for one fetch.
+// round trips. Reading a window starts fetching the next one (read-ahead,
+// one window deep), so the network works while the reader decodes.
+// Concurrent readers of one window wait for one fetch.
 type windowReader struct {
 	get  func(off, n int64) ([]byte, error)
 	size int64
@@ -144,6 +146,8 @@ type window struct {
 	ready chan struct{}
 	data  []byte
 	err   error
+	// next says the window after this one was asked for already.
+	next bool
 }
 
 const (
@@ -175,25 +179,46 @@ func (o *windowReader) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// window returns window i's bytes, and starts fetching window i+1.
 func (o *windowReader) window(i int64) ([]byte, error) {
+	w, fetch := o.claim(i)
 	o.mu.Lock()
-	w, ok := o.wins[i]
-	if ok {
+	ahead := !w.next && (i+1)*windowSize < o.size
+	w.next = true
+	o.mu.Unlock()
+	if ahead {
+		if nw, f := o.claim(i + 1); f {
+			go o.fill(i+1, nw)
+		}
+	}
+	if fetch {
+		o.fill(i, w)
+	}
+	<-w.ready
+	return w.data, w.err
+}
+
+// claim returns window i, and whether the caller must fetch it.
+func (o *windowReader) claim(i int64) (*window, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if w, ok := o.wins[i]; ok {
 		if j := slices.Index(o.lru, i); j >= 0 {
 			o.lru = append(slices.Delete(o.lru, j, j+1), i)
 		}
-		o.mu.Unlock()
-		<-w.ready
-		return w.data, w.err
+		return w, false
 	}
-	w = &window{ready: make(chan struct{})}
+	w := &window{ready: make(chan struct{})}
 	o.wins[i] = w
 	o.lru = append(o.lru, i)
 	for len(o.lru) > windows {
 		delete(o.wins, o.lru[0])
 		o.lru = o.lru[1:]
 	}
-	o.mu.Unlock()
+	return w, true
+}
+
+func (o *windowReader) fill(i int64, w *window) {
 	start := i * windowSize
 	w.data, w.err = o.get(start, min(windowSize, o.size-start))
 	close(w.ready)
@@ -204,5 +229,4 @@ func (o *windowReader) window(i int64) ([]byte, error) {
 		}
 		o.mu.Unlock()
 	}
-	return w.data, w.err
 }

@@ -96,6 +96,10 @@ func VersityGW() (string, error) {
 
 // StartS3 runs versitygw over root (one folder per bucket).
 func StartS3(root string) (*S3, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
 	bin, err := VersityGW()
 	if err != nil {
 		return nil, err
@@ -127,6 +131,10 @@ type SMB struct {
 
 // StartSMB starts smbd with its configuration and state in dir.
 func StartSMB(dir string) (*SMB, error) {
+	dir, err := filepath.Abs(dir) // smbd reads paths in its configuration as absolute
+	if err != nil {
+		return nil, err
+	}
 	for _, tool := range []string{"smbd", "pdbedit"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("%s is missing: run make deps (Debian's samba)", tool)
