@@ -22,15 +22,20 @@ func TestWindowReader(t *testing.T) {
 	for i := range data {
 		data[i] = byte(r.Uint32())
 	}
-	var gets, failNext atomic.Int64
-	get := func(off, n int64) ([]byte, error) {
-		gets.Add(1)
-		if failNext.CompareAndSwap(1, 0) {
-			return nil, errors.New("injected")
+	// Each reader gets its own counters: read-ahead of an earlier one may
+	// still be running.
+	getter := func(gets, failNext *atomic.Int64) func(off, n int64) ([]byte, error) {
+		return func(off, n int64) ([]byte, error) {
+			gets.Add(1)
+			// failNext holds 1 + the offset of the one fetch to fail.
+			if failNext.CompareAndSwap(off+1, 0) {
+				return nil, errors.New("injected")
+			}
+			return bytes.Clone(data[off : off+n]), nil
 		}
-		return bytes.Clone(data[off : off+n]), nil
 	}
-	wr := newWindowReader(get, int64(len(data)))
+	var g1, f1 atomic.Int64
+	wr := newWindowReader(getter(&g1, &f1), int64(len(data)))
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for g := range 8 {
@@ -54,8 +59,8 @@ func TestWindowReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Sequential reading fetches each window about once.
-	wr = newWindowReader(get, int64(len(data)))
-	gets.Store(0)
+	var gets, f2 atomic.Int64
+	wr = newWindowReader(getter(&gets, &f2), int64(len(data)))
 	p := make([]byte, 100<<10)
 	for off := int64(0); off < int64(len(data)); off += int64(len(p)) {
 		wr.ReadAt(p, off)
@@ -64,7 +69,8 @@ func TestWindowReader(t *testing.T) {
 		t.Errorf("a sequential read fetched %d windows, the file has %d", gets.Load(), want)
 	}
 	// A failed fetch is not kept.
-	wr = newWindowReader(get, int64(len(data)))
+	var g3, failNext atomic.Int64
+	wr = newWindowReader(getter(&g3, &failNext), int64(len(data)))
 	failNext.Store(1)
 	if _, err := wr.ReadAt(p, 0); err == nil {
 		t.Fatal("the injected failure was not reported")
