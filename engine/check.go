@@ -138,6 +138,16 @@ func Info(ctx context.Context, image string, password func() ([]byte, error)) (*
 // InfoIn is Info looking for earlier points of a chain in chainDir too,
 // and refusing (or warning about) the image as enc says.
 func InfoIn(ctx context.Context, image, chainDir string, password func() ([]byte, error), enc Encryption) (*ImageInfo, error) {
+	return info(ctx, image, chainDir, password, enc, true)
+}
+
+// ChainInfo is Info without the scan for later points (Later stays
+// empty): what a writer needs to record what an image it wrote builds on.
+func ChainInfo(ctx context.Context, image string, password func() ([]byte, error)) (*ImageInfo, error) {
+	return info(ctx, image, "", password, Encryption{}, false)
+}
+
+func info(ctx context.Context, image, chainDir string, password func() ([]byte, error), enc Encryption, later bool) (*ImageInfo, error) {
 	im, err := openImage(ctx, image, images.OpenOptions{Password: password})
 	if err != nil {
 		return nil, describeOpenError(image, err)
@@ -146,7 +156,11 @@ func InfoIn(ctx context.Context, image, chainDir string, password func() ([]byte
 	if err := enc.check(image, im, true); err != nil {
 		return nil, err
 	}
-	return &ImageInfo{Image: image, Info: im.Info(), Meta: im.Meta, Chain: describeChain(image, chainDir, im), Later: describeLater(ctx, image, chainDir, im)}, nil
+	ii := &ImageInfo{Image: image, Info: im.Info(), Meta: im.Meta, Chain: describeChain(image, chainDir, im)}
+	if later {
+		ii.Later = describeLater(ctx, image, chainDir, im)
+	}
+	return ii, nil
 }
 
 // verifyChain reads every stored byte of a point and of the earlier points

@@ -203,7 +203,6 @@ type s3Upload struct {
 	sem    chan struct{}
 	pool   sync.Pool
 	done   bool
-	bytes  int64
 	closed bool
 }
 
@@ -286,7 +285,6 @@ func (u *s3Upload) Write(p []byte) (int, error) {
 			}
 		}
 	}
-	u.bytes += int64(total)
 	return total, nil
 }
 

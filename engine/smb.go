@@ -42,11 +42,10 @@ const SMBCredentialsEnv = "LIFEBOAT_SMB_CREDENTIALS"
 type smbLoc struct{ host, share, path string }
 
 func parseSMB(s string) (smbLoc, error) {
-	rest := strings.TrimPrefix(s, "smb://")
-	if i := strings.LastIndex(rest[:max(strings.Index(rest, "/"), 0)], "@"); i >= 0 {
-		rest = rest[i+1:] // a user in the URL: the credentials file decides
+	host, rest, _ := strings.Cut(strings.TrimPrefix(s, "smb://"), "/")
+	if i := strings.LastIndex(host, "@"); i >= 0 {
+		host = host[i+1:] // a user in the URL: the credentials file decides
 	}
-	host, rest, _ := strings.Cut(rest, "/")
 	share, p, _ := strings.Cut(rest, "/")
 	if host == "" || share == "" {
 		return smbLoc{}, fmt.Errorf("%s: write smb://SERVER/SHARE/PATH", s)

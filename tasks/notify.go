@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	mail "github.com/wneessen/go-mail"
 
 	"github.com/lifeboat-rescue/lifeboat/engine"
@@ -198,18 +199,7 @@ func (rec *Record) Summary() string {
 	return b.String()
 }
 
-func human(n int64) string {
-	const u = "KMGTPE"
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, i := float64(n)/1024, 0
-	for f >= 1024 && i < len(u)-1 {
-		f /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", f, u[i])
-}
+func human(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
 
 func sendMail(ctx context.Context, t *Target, rec *Record) error {
 	opts := []mail.Option{mail.WithPort(t.Port), mail.WithTimeout(30 * time.Second)}

@@ -324,14 +324,11 @@ func orDefault(s, d string) string {
 // describe opens an image the task wrote (with the chain it needs) and
 // returns its catalogue entry.
 func describe(ctx context.Context, file, kind string, pw []byte, created time.Time) (*Entry, error) {
-	ii, err := engine.Info(ctx, file, func() ([]byte, error) { return pw, nil })
+	ii, err := engine.ChainInfo(ctx, file, func() ([]byte, error) { return pw, nil })
 	if err != nil {
 		return nil, err
 	}
-	info, err := engine.ImageHeader(ctx, file)
-	if err != nil {
-		return nil, err
-	}
+	info := ii.Info
 	e := &Entry{File: file, UUID: info.UUID, Kind: kind, Parent: info.ParentUUID, Created: created, Size: info.FileSize}
 	for _, p := range ii.Chain {
 		if p.Missing {

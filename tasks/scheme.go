@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -248,8 +247,6 @@ func needed(candidates []Entry, parents map[string]string) []string {
 	}
 	return out
 }
-
-var errNoFull = errors.New("no full backup")
 
 // formatSize is a size as ParseSize reads it back, in binary units.
 func formatSize(n int64) string {

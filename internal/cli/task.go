@@ -127,6 +127,16 @@ func loadTasks(tp *taskPaths) (*tasks.Config, error) {
 	return tasks.Load(tp.paths().Config)
 }
 
+// findTask loads the configuration and the task called name in it.
+func findTask(tp *taskPaths, name string) (*tasks.Config, *tasks.Task, error) {
+	cfg, err := loadTasks(tp)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := cfg.Find(name)
+	return cfg, t, err
+}
+
 func taskCmd(e *env) *cobra.Command {
 	var tp taskPaths
 	c := &cobra.Command{
@@ -169,11 +179,7 @@ func taskCmd(e *env) *cobra.Command {
 		Short: "Change the settings given of a task (the others stay)",
 		Args:  exactArgs(1, "one task NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
-			cfg, err := loadTasks(&tp)
-			if err != nil {
-				return err
-			}
-			t, err := cfg.Find(args[0])
+			cfg, t, err := findTask(&tp, args[0])
 			if err != nil {
 				return err
 			}
@@ -239,11 +245,7 @@ func taskCmd(e *env) *cobra.Command {
 		Short: "Show a task, its next runs and the images it keeps",
 		Args:  exactArgs(1, "one task NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
-			cfg, err := loadTasks(&tp)
-			if err != nil {
-				return err
-			}
-			t, err := cfg.Find(args[0])
+			_, t, err := findTask(&tp, args[0])
 			if err != nil {
 				return err
 			}
