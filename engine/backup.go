@@ -112,25 +112,17 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	if o.Output == "" {
 		return nil, errors.New("no output image given; name one with -o FILE (or -o - for standard output)")
 	}
-	var up remoteUpload
-	switch {
-	case IsS3(o.Output) || IsSMB(o.Output):
-		if o.SplitSize > 0 {
-			return nil, refuse(o.Output, "an image in a store needs no split (one object or file holds it)", "drop --split")
-		}
+	var out imageOutput
+	if o.Output != "-" {
 		var notes []string
-		if up, notes, err = createRemote(ctx, o.Output, o.Overwrite); err != nil {
+		if out, notes, err = createImage(ctx, o.Output, createCheck{overwrite: o.Overwrite, split: o.SplitSize, source: o.Source}); err != nil {
 			return nil, err
 		}
-		defer up.Abort()
+		defer out.abort()
 		for _, n := range notes {
 			if o.Warn != nil {
 				o.Warn(n)
 			}
-		}
-	case o.Output != "-":
-		if err := checkOutput(o); err != nil {
-			return nil, err
 		}
 	}
 
@@ -178,12 +170,10 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 		}
 	}
 	var w *images.Writer
-	if up != nil {
-		w, err = images.NewStreamWriter(up, o.Output, wo)
-	} else if o.Output == "-" {
-		w, err = images.NewStreamWriter(o.Stdout, "standard output", wo)
+	if out != nil {
+		w, err = out.writer(wo)
 	} else {
-		w, err = images.Create(o.Output, wo)
+		w, err = images.NewStreamWriter(o.Stdout, "standard output", wo)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create image %s: %w", o.Output, err)
@@ -225,8 +215,8 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 		}
 		return nil, fmt.Errorf("finish image %s: %w", o.Output, err)
 	}
-	if up != nil {
-		if err := finishRemote(ctx, up, w.UUID(), o.Password); err != nil {
+	if out != nil {
+		if err := out.finish(ctx, w.UUID(), wo.Password); err != nil {
 			return nil, fmt.Errorf("backup of %s: %w", o.Source, err)
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"os"
-	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -163,11 +161,7 @@ type pointFinder struct {
 
 func newPointFinder(name, chainDir string) *pointFinder {
 	f := &pointFinder{}
-	if IsURL(name) {
-		f.dirs = append(f.dirs, name[:strings.LastIndex(name, "/")])
-	} else {
-		f.dirs = append(f.dirs, filepath.Dir(name))
-	}
+	f.dirs = append(f.dirs, imageDir(name))
 	if chainDir != "" && chainDir != f.dirs[0] {
 		f.dirs = append(f.dirs, chainDir)
 	}
@@ -175,10 +169,7 @@ func newPointFinder(name, chainDir string) *pointFinder {
 }
 
 func (f *pointFinder) join(dir, file string) string {
-	if IsURL(dir) {
-		return dir + "/" + path.Base(file)
-	}
-	return filepath.Join(dir, filepath.Base(file))
+	return JoinImage(dir, filepath.Base(file))
 }
 
 // find returns the path of the image with this UUID: the file named hint
@@ -223,31 +214,6 @@ var laterPart = regexp.MustCompile(`\.\d{3}\.lbi$`)
 // not a later split part (*.002.lbi) and not an unfinished *.partial.
 func IsImageName(name string) bool {
 	return strings.HasSuffix(name, ".lbi") && !laterPart.MatchString(name)
-}
-
-// ListImages lists the images (first parts) directly in a local folder,
-// sorted by name.
-func ListImages(dir string) []string {
-	if IsS3(dir) {
-		return listS3(dir)
-	}
-	if IsSMB(dir) {
-		return listSMB(dir)
-	}
-	if IsURL(dir) {
-		return nil
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range ents {
-		if e.Type().IsRegular() && IsImageName(e.Name()) {
-			out = append(out, filepath.Join(dir, e.Name()))
-		}
-	}
-	return out
 }
 
 // pointOf describes an image as a link of a later point's chain.

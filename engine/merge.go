@@ -46,14 +46,16 @@ func Merge(ctx context.Context, o MergeOptions) (*BackupResult, error) {
 	defer c.Close()
 	for _, m := range c.all() {
 		for _, part := range m.Info().Parts {
-			if sameFile(part, o.Output) {
+			if part == o.Output || sameFile(part, o.Output) {
 				return nil, refuse(o.Output, "it is %s, one of the images being merged", "choose a new name for the merged image", part)
 			}
 		}
 	}
-	if err := checkOutput(BackupOptions{Output: o.Output, Overwrite: o.Overwrite, SplitSize: o.SplitSize}); err != nil {
+	out, _, err := createImage(ctx, o.Output, createCheck{overwrite: o.Overwrite, split: o.SplitSize})
+	if err != nil {
 		return nil, err
 	}
+	defer out.abort()
 	info := c.point.Info()
 	wo := images.WriterOptions{ChunkSize: c.point.ChunkAverage(), Compression: info.Compression, KDF: o.KDF,
 		SplitSize: o.SplitSize, Overwrite: o.Overwrite, ToolVersion: o.ToolVersion, Mode: o.Mode}
@@ -63,7 +65,7 @@ func Merge(ctx context.Context, o MergeOptions) (*BackupResult, error) {
 		}
 		wo.Cipher = info.Cipher
 	}
-	w, err := images.Create(o.Output, wo)
+	w, err := out.writer(wo)
 	if err != nil {
 		return nil, fmt.Errorf("create image %s: %w", o.Output, err)
 	}
@@ -99,6 +101,9 @@ func Merge(ctx context.Context, o MergeOptions) (*BackupResult, error) {
 	tr.end()
 	if err := w.Commit(meta); err != nil {
 		return nil, fmt.Errorf("finish image %s: %w", o.Output, err)
+	}
+	if err := out.finish(ctx, w.UUID(), wo.Password); err != nil {
+		return nil, fmt.Errorf("merge of %s: %w", o.Image, err)
 	}
 	res.UUID, res.Elapsed = w.UUID(), time.Since(start)
 	log.Info("merge finished", "output", o.Output, "stored", res.Stored, "elapsed", res.Elapsed)

@@ -56,7 +56,7 @@ func CheckOutput(path string, in Intent, overwrite bool) error {
 		return refuseFix("standard output", opt.With("name a file with {}", opt.Use{Option: opt.Output, Value: "FILE"}), nil, "this command cannot write to standard output (only backup can)")
 	}
 	if IsURL(path) {
-		return refuse(path, "this command writes to a local file or disk (only backup writes to s3://)", "write to a file here; a backup can then go to the bucket")
+		return refuse(path, "this command writes to a local file or disk (only backup and merge write images to s3:// and smb://)", "write to a file here, then copy it to the store")
 	}
 	if runtime.GOOS == "windows" && in != WriteFile && looksLikeDevice(path) {
 		return nil // \\.\PhysicalDriveN cannot be stat'ed; opening it tells

@@ -8,34 +8,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/lifeboat-rescue/lifeboat/images"
 )
-
-// IsURL reports whether an image is named by a URL (http, https, s3):
-// not a path on this machine.
-func IsURL(s string) bool {
-	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") || IsS3(s) || IsSMB(s)
-}
-
-// openImage opens an image from a file or, for a URL, over HTTP with range
-// requests (the PXE server and any web server that honours Range work).
-// Cancelling ctx ends every request of the image's reads, then and later.
-func openImage(ctx context.Context, name string, o images.OpenOptions) (*images.Image, error) {
-	if IsS3(name) {
-		return images.OpenWith(name, func(url string) (io.ReaderAt, int64, io.Closer, error) { return openS3(ctx, url) }, o)
-	}
-	if IsSMB(name) {
-		return images.OpenWith(name, func(url string) (io.ReaderAt, int64, io.Closer, error) { return openSMB(ctx, url) }, o)
-	}
-	if IsURL(name) {
-		return images.OpenWith(name, func(url string) (io.ReaderAt, int64, io.Closer, error) { return openHTTP(ctx, url) }, o)
-	}
-	return images.Open(name, o)
-}
 
 var httpClient = &http.Client{Transport: &http.Transport{
 	MaxIdleConnsPerHost: 8,

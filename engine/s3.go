@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,8 +19,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-
-	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
 // Images in S3-compatible object storage (AWS S3, MinIO, Ceph RGW,
@@ -136,7 +133,10 @@ type s3Object struct {
 	name string
 }
 
-func openS3(ctx context.Context, name string) (io.ReaderAt, int64, io.Closer, error) {
+// s3Store is the buckets of an S3-compatible server.
+type s3Store struct{}
+
+func (s3Store) open(ctx context.Context, name string) (io.ReaderAt, int64, io.Closer, error) {
 	loc, err := parseS3(name)
 	if err != nil {
 		return nil, 0, nil, err
@@ -210,11 +210,14 @@ const s3Parallel = 2
 
 func s3PartSize(n int) int { return 8 << 20 << min(n/1000, 8) }
 
-// createS3 starts an upload to name after checking what can be checked
+// create starts an upload to name after checking what can be checked
 // before anything is written: the bucket, the keys, an existing object
 // (kept unless overwrite). It aborts unfinished uploads to the same name
 // that an interrupted backup left.
-func createS3(ctx context.Context, name string, overwrite bool) (*s3Upload, []string, error) {
+func (s3Store) create(ctx context.Context, name string, cc createCheck) (imageOutput, []string, error) {
+	if err := remoteCreate(name, cc); err != nil {
+		return nil, nil, err
+	}
 	loc, err := parseS3(name)
 	if err != nil {
 		return nil, nil, err
@@ -235,7 +238,7 @@ func createS3(ctx context.Context, name string, overwrite bool) (*s3Upload, []st
 		}
 		return nil, nil, s3Error(name, err)
 	}
-	if _, err := c.StatObject(ctx, loc.bucket, loc.key, minio.StatObjectOptions{}); err == nil && !overwrite {
+	if _, err := c.StatObject(ctx, loc.bucket, loc.key, minio.StatObjectOptions{}); err == nil && !cc.overwrite {
 		return nil, nil, refuse(name, "an object of that name exists", "choose another name, or add --overwrite to replace it")
 	}
 	var notes []string
@@ -253,7 +256,7 @@ func createS3(ctx context.Context, name string, overwrite bool) (*s3Upload, []st
 		return nil, nil, s3Error(name, err)
 	}
 	u := &s3Upload{ctx: ctx, c: c, loc: loc, name: name, id: id, sem: make(chan struct{}, s3Parallel)}
-	return u, notes, nil
+	return remoteOutput{name, u}, notes, nil
 }
 
 func (u *s3Upload) failed() error {
@@ -348,9 +351,6 @@ func (u *s3Upload) Commit() error {
 	return nil
 }
 
-// Name is the object's s3:// name.
-func (u *s3Upload) Name() string { return u.name }
-
 // Abort ends an upload that did not complete: nothing stays stored.
 func (u *s3Upload) Abort() {
 	if u.done || u.closed {
@@ -364,8 +364,8 @@ func (u *s3Upload) Abort() {
 	u.c.AbortMultipartUpload(ctx, u.loc.bucket, u.loc.key, u.id)
 }
 
-// removeS3 deletes an object (an image that failed its read-back).
-func removeS3(ctx context.Context, name string) error {
+// remove deletes an object.
+func (s3Store) remove(ctx context.Context, name string) error {
 	loc, err := parseS3(name)
 	if err != nil {
 		return err
@@ -377,8 +377,8 @@ func removeS3(ctx context.Context, name string) error {
 	return c.RemoveObject(context.WithoutCancel(ctx), loc.bucket, loc.key, minio.RemoveObjectOptions{})
 }
 
-// listS3 lists the images (first parts) directly under a prefix, by name.
-func listS3(prefix string) []string {
+// list lists the images (first parts) directly under a prefix, by name.
+func (s3Store) list(ctx context.Context, prefix string) []string {
 	loc, err := parseS3(prefix)
 	if err != nil {
 		return nil
@@ -391,7 +391,7 @@ func listS3(prefix string) []string {
 		loc.key += "/"
 	}
 	var out []string
-	for o := range c.Client.ListObjects(context.Background(), loc.bucket, minio.ListObjectsOptions{Prefix: loc.key}) {
+	for o := range c.Client.ListObjects(ctx, loc.bucket, minio.ListObjectsOptions{Prefix: loc.key}) {
 		if o.Err != nil {
 			return out
 		}
@@ -403,135 +403,31 @@ func listS3(prefix string) []string {
 	return out
 }
 
-// ImageHeader reads what an image says about itself without its password
-// (UUID, parent, creation, parts and size), from a file or an object.
-func ImageHeader(ctx context.Context, name string) (images.Info, error) {
-	im, err := openImage(ctx, name, images.OpenOptions{})
+func (s3Store) exists(ctx context.Context, name string) bool {
+	loc, err := parseS3(name)
 	if err != nil {
-		return images.Info{}, err
+		return false
 	}
-	defer im.Close()
-	return im.Info(), nil
+	c, err := s3Client()
+	if err != nil {
+		return false
+	}
+	_, err = c.StatObject(ctx, loc.bucket, loc.key, minio.StatObjectOptions{})
+	return err == nil
 }
 
-// RemoveImage deletes every part of the image at name (a file or an
-// object), after checking it is still the image uuid; later parts first,
-// so an interrupted deletion leaves a first part that says it is
-// incomplete, never parts without it.
-func RemoveImage(ctx context.Context, name, uuid string) error {
-	i, err := ImageHeader(ctx, name)
-	if err != nil {
-		return err
-	}
-	if i.UUID != uuid {
-		return fmt.Errorf("it now holds another image (%s, not %s); left alone", i.UUID, uuid)
-	}
-	for j := len(i.Parts) - 1; j >= 0; j-- {
-		p := i.Parts[j]
-		if IsURL(p) {
-			err = removeRemote(ctx, p)
-		} else {
-			err = os.Remove(p)
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
-}
-
-// CheckFolder checks that images can be written under dir: a local
-// folder that exists, or an S3 prefix whose bucket exists and whose keys
-// are accepted.
-func CheckFolder(ctx context.Context, dir string) error {
-	if IsSMB(dir) {
-		sh, loc, err := smbOpen(ctx, dir)
-		if err != nil {
-			return err
-		}
-		if loc.path == "" {
-			return nil
-		}
-		st, err := sh.Stat(loc.path)
-		if err != nil {
-			return &NotFoundError{Path: dir, Msg: fmt.Sprintf("%s: no such folder on the share", dir)}
-		}
-		if !st.IsDir() {
-			return fmt.Errorf("%s is not a folder", dir)
-		}
-		return nil
-	}
-	if IsS3(dir) {
-		loc, err := parseS3(dir)
-		if err != nil {
-			return err
-		}
-		c, err := s3Client()
-		if err != nil {
-			return err
-		}
-		if _, err := c.ListObjectsV2(loc.bucket, loc.key, "", "", "/", 1); err != nil {
-			return s3Error(dir, err)
-		}
-		return nil
-	}
-	fi, err := os.Stat(dir)
+// checkFolder checks the bucket and the keys with a listing of the prefix.
+func (s3Store) checkFolder(ctx context.Context, dir string) error {
+	loc, err := parseS3(dir)
 	if err != nil {
 		return err
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a folder", dir)
+	c, err := s3Client()
+	if err != nil {
+		return err
+	}
+	if _, err := c.ListObjectsV2(loc.bucket, loc.key, "", "", "/", 1); err != nil {
+		return s3Error(dir, err)
 	}
 	return nil
-}
-
-// JoinImage names file in dir, a folder or an S3 prefix.
-func JoinImage(dir, file string) string {
-	if IsURL(dir) {
-		return strings.TrimSuffix(dir, "/") + "/" + file
-	}
-	return filepath.Join(dir, file)
-}
-
-// ImageExists reports whether an image (or an unfinished one, locally)
-// holds the name.
-func ImageExists(ctx context.Context, name string) bool {
-	if IsSMB(name) {
-		sh, loc, err := smbOpen(ctx, name)
-		if err != nil {
-			return false
-		}
-		_, err = sh.Stat(loc.path)
-		return err == nil
-	}
-	if IsS3(name) {
-		loc, err := parseS3(name)
-		if err != nil {
-			return false
-		}
-		c, err := s3Client()
-		if err != nil {
-			return false
-		}
-		_, err = c.StatObject(ctx, loc.bucket, loc.key, minio.StatObjectOptions{})
-		return err == nil
-	}
-	for _, p := range []string{name, name + ".partial"} {
-		if _, err := os.Lstat(p); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
-// OpenObject opens an image file named by an s3:// or smb:// URL for
-// ranged reads (reads go through windows kept per file; safe for
-// concurrent use).
-func OpenObject(ctx context.Context, name string) (io.ReaderAt, int64, error) {
-	open := openS3
-	if IsSMB(name) {
-		open = openSMB
-	}
-	r, size, _, err := open(ctx, name)
-	return r, size, err
 }

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/hirochachacha/go-smb2"
-
-	"github.com/lifeboat-rescue/lifeboat/images"
 )
 
 // Images on SMB shares (a NAS, a Windows or Samba server), named
@@ -155,7 +153,10 @@ func smbOpen(ctx context.Context, name string) (*smb2.Share, smbLoc, error) {
 	return sh, loc, err
 }
 
-func openSMB(ctx context.Context, name string) (io.ReaderAt, int64, io.Closer, error) {
+// smbStore is the shares of SMB servers.
+type smbStore struct{}
+
+func (smbStore) open(ctx context.Context, name string) (io.ReaderAt, int64, io.Closer, error) {
 	sh, loc, err := smbOpen(ctx, name)
 	if err != nil {
 		return nil, 0, nil, err
@@ -193,7 +194,10 @@ type smbUpload struct {
 	done      bool
 }
 
-func createSMB(ctx context.Context, name string, overwrite bool) (*smbUpload, []string, error) {
+func (smbStore) create(ctx context.Context, name string, cc createCheck) (imageOutput, []string, error) {
+	if err := remoteCreate(name, cc); err != nil {
+		return nil, nil, err
+	}
 	sh, loc, err := smbOpen(ctx, name)
 	if err != nil {
 		return nil, nil, err
@@ -206,7 +210,7 @@ func createSMB(ctx context.Context, name string, overwrite bool) (*smbUpload, []
 			return nil, nil, &NotFoundError{Path: name, Msg: fmt.Sprintf("%s: the folder %s does not exist on the share; create it first", name, dir)}
 		}
 	}
-	if _, err := sh.Stat(loc.path); err == nil && !overwrite {
+	if _, err := sh.Stat(loc.path); err == nil && !cc.overwrite {
 		return nil, nil, refuse(name, "a file of that name exists on the share", "choose another name, or add --overwrite to replace it")
 	}
 	var notes []string
@@ -220,7 +224,8 @@ func createSMB(ctx context.Context, name string, overwrite bool) (*smbUpload, []
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: create %s on the share: %w", name, tmp, err)
 	}
-	return &smbUpload{name: name, share: sh, tmp: tmp, dest: loc.path, f: f, w: bufio.NewWriterSize(f, 1<<20), overwrite: overwrite}, notes, nil
+	u := &smbUpload{name: name, share: sh, tmp: tmp, dest: loc.path, f: f, w: bufio.NewWriterSize(f, 1<<20), overwrite: cc.overwrite}
+	return remoteOutput{name, u}, notes, nil
 }
 
 func (u *smbUpload) Write(p []byte) (int, error) {
@@ -264,9 +269,7 @@ func (u *smbUpload) Abort() {
 	u.share.Remove(u.tmp)
 }
 
-func (u *smbUpload) Name() string { return u.name }
-
-func removeSMB(ctx context.Context, name string) error {
+func (smbStore) remove(ctx context.Context, name string) error {
 	sh, loc, err := smbOpen(ctx, name)
 	if err != nil {
 		return err
@@ -274,9 +277,9 @@ func removeSMB(ctx context.Context, name string) error {
 	return sh.Remove(loc.path)
 }
 
-// listSMB lists the images directly in a folder of a share.
-func listSMB(dir string) []string {
-	sh, loc, err := smbOpen(context.Background(), dir)
+// list lists the images directly in a folder of a share.
+func (smbStore) list(ctx context.Context, dir string) []string {
+	sh, loc, err := smbOpen(ctx, dir)
 	if err != nil {
 		return nil
 	}
@@ -294,52 +297,35 @@ func listSMB(dir string) []string {
 	return out
 }
 
-// remoteUpload is an image being written to an image store.
-type remoteUpload interface {
-	io.Writer
-	Commit() error
-	Abort()
-	Name() string
-}
-
-// createRemote starts writing an image to an s3:// or smb:// name.
-func createRemote(ctx context.Context, name string, overwrite bool) (remoteUpload, []string, error) {
-	if IsSMB(name) {
-		return createSMB(ctx, name, overwrite)
-	}
-	return createS3(ctx, name, overwrite)
-}
-
-// removeRemote deletes one file or object of a store.
-func removeRemote(ctx context.Context, name string) error {
-	if IsSMB(name) {
-		return removeSMB(ctx, name)
-	}
-	return removeS3(ctx, name)
-}
-
-// finishRemote completes the upload and proves it: the image, read back
-// from the store, opens as the image just written (header, trailer, index
-// and metadata checksums; decrypted with password when it is encrypted).
-// One that does not is deleted.
-func finishRemote(ctx context.Context, up remoteUpload, uuid string, password []byte) error {
-	if err := up.Commit(); err != nil {
-		return fmt.Errorf("upload %s: %w; nothing was stored under that name", up.Name(), err)
-	}
-	o := images.OpenOptions{}
-	if password != nil {
-		o.Password = func() ([]byte, error) { return password, nil }
-	}
-	im, err := openImage(ctx, up.Name(), o)
-	if err == nil {
-		if im.UUID() != uuid {
-			err = fmt.Errorf("it holds image %s, not %s", im.UUID(), uuid)
-		}
-		im.Close()
-	}
+// exists reports whether the name, or the .partial file of an unfinished
+// upload to it, is on the share.
+func (smbStore) exists(ctx context.Context, name string) bool {
+	sh, loc, err := smbOpen(ctx, name)
 	if err != nil {
-		removeRemote(ctx, up.Name())
-		return fmt.Errorf("the uploaded %s does not read back (%w); it was deleted", up.Name(), err)
+		return false
+	}
+	for _, p := range []string{loc.path, loc.path + ".partial"} {
+		if _, err := sh.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (smbStore) checkFolder(ctx context.Context, dir string) error {
+	sh, loc, err := smbOpen(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if loc.path == "" {
+		return nil
+	}
+	st, err := sh.Stat(loc.path)
+	if err != nil {
+		return &NotFoundError{Path: dir, Msg: fmt.Sprintf("%s: no such folder on the share", dir)}
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a folder", dir)
 	}
 	return nil
 }

@@ -166,7 +166,7 @@ func (r *Runner) run(ctx context.Context, t *Task, force string, rec *Record) er
 			rec.Error = fmt.Sprintf("dest %s is not there", t.Dest)
 			return nil
 		}
-		if engine.IsS3(t.Dest) {
+		if engine.IsURL(t.Dest) {
 			return fmt.Errorf("task %q: dest: %w", t.Name, err)
 		}
 		return &kindError{fmt.Sprintf("task %q: dest %s does not exist or is not a folder; create it, or mount the share or disk it is on (the task never creates it: a missing mount point would fill the system disk)", t.Name, t.Dest), fs.ErrNotExist}
@@ -346,10 +346,6 @@ func (r *Runner) retain(ctx context.Context, t *Task, sc Scheme, cat *catalog, r
 	p := sc.Retain(cat.Entries)
 	for _, n := range p.Notes {
 		rec.warn("%s", n)
-	}
-	if p.MergeNewest && engine.IsURL(t.Dest) {
-		rec.warn("max-size: the one group left exceeds %s, but merging forward writes to local folders only for now; nothing was deleted", formatSize(sc.MaxSize))
-		p.MergeNewest, p.Delete = false, nil
 	}
 	if p.MergeNewest {
 		newest := cat.Entries[len(cat.Entries)-1]

@@ -61,6 +61,16 @@ func TestS3Images(t *testing.T) {
 	mustLB(t, nil, "restore", filepath.Join(dir, "now.lbi"), "--target", now, "-y", "-q")
 	sameFiles(t, incS3, now)
 
+	// A merge from the bucket into the bucket: a new full image, encrypted
+	// with the chain's password, that restores to the point's moment.
+	mustLB(t, env, "merge", "s3://backups/pc2/inc1.lbi", "-o", "s3://backups/merged/pc2.lbi", "--password-file", pw, "-q")
+	merged := filepath.Join(dir, "merged.img")
+	mustLB(t, env, "restore", "s3://backups/merged/pc2.lbi", "--target", merged, "-y", "-q", "--password-file", pw)
+	sameFiles(t, merged, now)
+	if r := mustLB(t, env, "info", "s3://backups/merged/pc2.lbi"); !strings.Contains(r.stdout, "full") || !strings.Contains(r.stdout, "ncrypt") {
+		t.Errorf("info of the merged image:\n%s", r.stdout)
+	}
+
 	// The chains in a prefix.
 	r := mustLB(t, env, "images", "s3://backups/pc2/", "--password-file", pw)
 	if !strings.Contains(r.stdout, "full.lbi  full") || !strings.Contains(r.stdout, "  └ inc1.lbi  incremental") || !strings.Contains(r.stdout, "2 images in 1 chains") {
@@ -98,9 +108,11 @@ func TestS3Images(t *testing.T) {
 		{env, []string{"backup", "disk", src.path, "-o", "s3://backups/x.lbi", "--split", "100M"}, 5, "drop --split"},
 		{append(env[1:], "AWS_ACCESS_KEY_ID=WRONG"), []string{"backup", "disk", src.path, "-o", "s3://backups/y.lbi"}, 6, "check the keys"},
 		{env, []string{"info", "s3://backups/none.lbi"}, 6, "no such object"},
-		{env, []string{"merge", "s3://backups/pc2/inc1.lbi", "-o", "s3://backups/pc2/merged.lbi", "--password-file", pw}, 5, "only backup writes to s3://"},
-		{env, []string{"restore", obj, "--target", "s3://backups/disk.img", "-y"}, 5, "only backup writes to s3://"},
-		{env, []string{"export", obj, "-o", "s3://backups/disk.qcow2"}, 5, "only backup writes to s3://"},
+		{env, []string{"merge", "s3://backups/pc2/inc1.lbi", "-o", "s3://backups/merged/pc2.lbi", "--password-file", pw}, 5, "an object of that name exists"},
+		{env, []string{"merge", "s3://backups/pc2/inc1.lbi", "-o", "s3://backups/pc2/inc1.lbi", "--password-file", pw, "--overwrite"}, 5, "one of the images being merged"},
+		{env, []string{"backup", "disk", src.path, "-o", "http://127.0.0.1:1/x.lbi"}, 5, "cannot be written over http"},
+		{env, []string{"restore", obj, "--target", "s3://backups/disk.img", "-y"}, 5, "only backup and merge write images to s3://"},
+		{env, []string{"export", obj, "-o", "s3://backups/disk.qcow2"}, 5, "only backup and merge write images to s3://"},
 	} {
 		if r := lb(t, tc.env, tc.args...); r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("lifeboat %v: exit %d %q, want %d and %q", tc.args, r.code, r.stderr, tc.code, tc.want)
