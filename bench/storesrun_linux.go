@@ -40,7 +40,7 @@ func RunStores(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("bench: stores: %w", err)
 	}
-	defer smb.Kill()
+	defer smb.Stop()
 	cred := smb.CredentialsFile(smb.Password)
 	for _, kv := range append(s3.Env(), "LIFEBOAT_SMB_CREDENTIALS="+cred) {
 		k, v, _ := strings.Cut(kv, "=")

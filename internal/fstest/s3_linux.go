@@ -1,6 +1,7 @@
 package fstest
 
 import (
+	"os"
 	"testing"
 
 	"github.com/lifeboat-rescue/lifeboat/internal/storeserver"
@@ -31,21 +32,30 @@ func (s *S3) Start() {
 	}
 }
 
-// SMB is a running Samba server for a test (storeserver.StartSMB).
+// SMB is a running Samba server for a test (storeserver.StartSMB), in a
+// network namespace of its own, at Addr.
 type SMB struct {
 	*storeserver.SMB
 	t testing.TB
 }
 
-// StartSMB starts smbd with its configuration and state in dir, stopped
-// when the test ends.
+// StartSMB starts smbd with its configuration and state in dir, in a new
+// network namespace; smbd is stopped and the namespace removed when the
+// test ends. Skips the test when not root.
 func StartSMB(t testing.TB, dir string) *SMB {
 	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("Samba in a network namespace of its own needs root")
+	}
 	s, err := storeserver.StartSMB(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Kill)
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	return &SMB{SMB: s, t: t}
 }
 
