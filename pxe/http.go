@@ -33,6 +33,7 @@ func (s *Server) httpHandler() http.Handler {
 		mux.HandleFunc("GET /images/{name...}", s.serveTree(func() *tree { return s.files.images }, "images/"))
 	}
 	mux.HandleFunc("POST /api/report/{mac}", s.serveReport)
+	mux.HandleFunc("GET /api/credentials/{mac}", s.serveCredentials)
 	mux.HandleFunc("GET /api/status", s.serveStatus)
 	return stallGuard(oneSlash(mux), s.c.StallTimeout)
 }
@@ -139,6 +140,9 @@ func (s *Server) cmdline(hw net.HardwareAddr, token string) (string, string) {
 	args := s.ruleArgs(hw)
 	if args != "" && !strings.Contains(args, "lifeboat.report=") {
 		args += " lifeboat.report=http://{server}/api/report/{mac}?token={token}"
+	}
+	if rule, ok := s.c.Rules.Match(hw); ok && rule.Credentials != "" && args != "" {
+		args += " lifeboat.credentials=http://{server}/api/credentials/{mac}?token={token}"
 	}
 	args = strings.NewReplacer("{server}", s.c.hostPort(), "{mac}", mac).Replace(args)
 	return strings.TrimSpace(s.info.Cmdline + " " + strings.ReplaceAll(args, "{token}", token)), args
@@ -357,4 +361,64 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	bw.WriteString("\n]\n")
 	bw.Flush()
+}
+
+// maxCredentials bounds a credentials file: a few keys, not a disk.
+const maxCredentials = 64 << 10
+
+// checkCredentials says whether a rule's credentials file can be served:
+// a regular file of at most 64 KiB that this process can read.
+func checkCredentials(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return fmt.Errorf("credentials: %w", err)
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("credentials %s: not a regular file", name)
+	case st.Size() > maxCredentials:
+		return fmt.Errorf("credentials %s: %d bytes; a credentials file holds a few keys (at most 64 KiB)", name, st.Size())
+	}
+	return nil
+}
+
+// serveCredentials hands a rule's credentials file to the client of the
+// rule: only with its current boot's token, only from its own address,
+// and only once per boot (the rescue environment keeps the keys in a
+// file in memory). The keys never reach the log.
+func (s *Server) serveCredentials(w http.ResponseWriter, r *http.Request) {
+	hw, err := net.ParseMAC(r.PathValue("mac"))
+	if err != nil || len(hw) != 6 {
+		http.Error(w, "not a MAC address", http.StatusBadRequest)
+		return
+	}
+	mac, ip := hw.String(), remoteIP(r)
+	rule, ok := s.c.Rules.Match(hw)
+	from, _ := s.isClient(mac, ip)
+	if !ok || rule.Credentials == "" || !from || !s.clients.takeCredentials(mac, r.URL.Query().Get("token")) {
+		s.warnEvery("credentials", "http: credentials refused: only the client itself, with its current boot's token, gets them, once per boot", "mac", mac, "ip", ip)
+		http.Error(w, "credentials refused: they are handed once per boot to the client itself, through the lifeboat.credentials URL of its boot", http.StatusForbidden)
+		return
+	}
+	b, err := readCredentials(rule.Credentials)
+	if err != nil {
+		s.log.Error("http: credentials file unreadable", "mac", mac, "file", rule.Credentials, "err", err)
+		http.Error(w, "the server cannot read the credentials file of this client's rule", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(b)
+	s.log.Info("http: credentials sent", "mac", mac, "ip", ip, "file", rule.Credentials)
+}
+
+func readCredentials(name string) ([]byte, error) {
+	if err := checkCredentials(name); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(name)
 }

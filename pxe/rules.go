@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -25,6 +26,17 @@ import (
 // pattern such as "52:54:00:*" (case does not matter). args are rescue
 // kernel parameters; {server} becomes the server's address (with :port
 // when not 80) and {mac} the client's MAC address.
+//
+// credentials names a file on the server with the keys of the job's
+// s3:// or smb:// image (an AWS credentials file, or username= and
+// password= lines). The client's kernel gets a URL of it that works once
+// per boot, for that client only (its boot token and its address, as for
+// reports); the keys are never in the arguments, on the console or in the
+// log:
+//
+//   - mac: "52:54:00:12:34:57"
+//     args: "lifeboat.action=restore lifeboat.image=s3://backups/pc2.lbi lifeboat.s3-endpoint=http://nas:7070 lifeboat.target=first-empty-disk"
+//     credentials: /etc/lifeboat/s3.cred
 type Rules struct {
 	Clients []Rule `yaml:"clients"`
 }
@@ -33,6 +45,9 @@ type Rules struct {
 type Rule struct {
 	MAC  string `yaml:"mac"`
 	Args string `yaml:"args"`
+	// Credentials is a file on the server handed to the client once per
+	// boot (lifeboat.credentials=http://{server}/api/credentials/…).
+	Credentials string `yaml:"credentials"`
 	// Line is where the entry starts in the file, for messages.
 	Line int `yaml:"-"`
 }
@@ -65,7 +80,7 @@ func ParseRules(b []byte) (*Rules, error) {
 	dec = yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("%w; each entry under clients: has only mac: and args:", err)
+		return nil, fmt.Errorf("%w; each entry under clients: has only mac:, args: and credentials:", err)
 	}
 	lines := entryLines(&doc)
 	if r.Clients == nil && len(lines) == 0 {
@@ -94,6 +109,14 @@ func ParseRules(b []byte) (*Rules, error) {
 		for _, ch := range c.Args {
 			if ch < ' ' || ch == 0x7f {
 				return nil, fmt.Errorf("line %d: args contain a control character (%q); write all kernel parameters on one line", c.Line, ch)
+			}
+		}
+		if c.Credentials != "" {
+			switch {
+			case strings.Contains(c.Args, "lifeboat.credentials="):
+				return nil, fmt.Errorf("line %d: both credentials: and lifeboat.credentials= in args; keep one", c.Line)
+			case !filepath.IsAbs(c.Credentials):
+				return nil, fmt.Errorf("line %d: credentials %q: give the absolute path of the file on this server", c.Line, c.Credentials)
 			}
 		}
 		if strings.Contains(c.Args, "${") {

@@ -532,3 +532,96 @@ func FuzzClean(f *testing.F) {
 		}
 	})
 }
+
+// Credentials named by a rule are handed to the client of the rule only:
+// with its current boot's token, from its own address, once per boot; the
+// keys never reach the log or the arguments.
+func TestCredentialsOncePerBoot(t *testing.T) {
+	dir := t.TempDir()
+	cred := filepath.Join(dir, "s3.cred")
+	const secret = "aws_secret_access_key = do-not-log-me"
+	os.WriteFile(cred, []byte("[default]\naws_access_key_id = K\n"+secret+"\n"), 0o600)
+	rules, err := ParseRules([]byte(`clients:
+  - mac: "52:54:00:12:34:56"
+    args: "lifeboat.action=restore lifeboat.image=s3://b/pc1.lbi lifeboat.target=first-empty-disk"
+    credentials: ` + cred + `
+  - mac: "52:54:00:12:34:57"
+    args: "lifeboat.action=restore lifeboat.image=s3://b/pc2.lbi lifeboat.target=first-empty-disk"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, logBuf := capturedLogger(t)
+	s := offlineServer(t, Config{Rules: rules, HTTPPort: 8080, Log: log})
+	h := httpServer(t, s)
+	const mac = "52:54:00:12:34:56"
+	seenAt(t, s, mac, "127.0.0.1")
+	credArg := regexp.MustCompile(`lifeboat\.credentials=http://[^/ ]+(/api/credentials/52:54:00:12:34:56\?token=([0-9a-f]{32}))\s`)
+	_, script, _ := bootScript(t, h.URL, mac)
+	m := credArg.FindStringSubmatch(script)
+	if m == nil {
+		t.Fatalf("the script has no credentials URL with a token:\n%s", script)
+	}
+	get := func(u string) (int, string) {
+		resp, err := http.Get(h.URL + u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, u := range []string{
+		"/api/credentials/" + mac,
+		"/api/credentials/" + mac + "?token=" + strings.Repeat("0", 32),
+		"/api/credentials/52:54:00:12:34:57?token=" + m[2], // a rule without credentials
+		"/api/credentials/52:54:00:12:34:58?token=" + m[2], // no rule
+	} {
+		if code, body := get(u); code != http.StatusForbidden || strings.Contains(body, secret) {
+			t.Errorf("%s: %d %q, want 403", u, code, body)
+		}
+	}
+	if code, body := get(m[1]); code != http.StatusOK || !strings.Contains(body, secret) {
+		t.Fatalf("the client's own fetch: %d %q", code, body)
+	}
+	if code, _ := get(m[1]); code != http.StatusForbidden {
+		t.Errorf("a second fetch in the same boot: %d, want 403", code)
+	}
+	// A new boot fetches them again; the old boot's URL stays dead.
+	_, script, _ = bootScript(t, h.URL, mac)
+	m2 := credArg.FindStringSubmatch(script)
+	if m2 == nil || m2[2] == m[2] {
+		t.Fatalf("second boot: %v", m2)
+	}
+	if code, _ := get(m[1]); code != http.StatusForbidden {
+		t.Errorf("the first boot's URL after a new boot: %d, want 403", code)
+	}
+	// From an address that is not the client's: refused even with the
+	// right token.
+	seenAt(t, s, mac, "127.0.0.2")
+	if code, _ := get(m2[1]); code != http.StatusForbidden {
+		t.Errorf("a fetch from another address: %d, want 403", code)
+	}
+	if out := logBuf.String(); strings.Contains(out, "do-not-log-me") || strings.Contains(out, m[2]) || strings.Contains(out, m2[2]) {
+		t.Errorf("the log holds the keys or a token:\n%s", out)
+	}
+	if !strings.Contains(logBuf.String(), "credentials sent") || !strings.Contains(logBuf.String(), "credentials refused") {
+		t.Errorf("the log does not say what was sent and refused:\n%s", logBuf.String())
+	}
+
+	// Rules: credentials must be an absolute path and not doubled in args;
+	// a server refuses to start with a file it cannot read.
+	for in, want := range map[string]string{
+		"clients:\n  - mac: \"*\"\n    args: \"x\"\n    credentials: s3.cred\n": "absolute path",
+		"clients:\n  - mac: \"*\"\n    args: \"lifeboat.credentials=LABEL=K:/c\"\n    credentials: /c\n": "keep one",
+	} {
+		if _, err := ParseRules([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("rules %q: %v, want %q", in, err, want)
+		}
+	}
+	missing, _ := ParseRules([]byte("clients:\n  - mac: \"*\"\n    args: \"x\"\n    credentials: " + filepath.Join(dir, "none") + "\n"))
+	b, i, _ := testBundle(t)
+	if _, err := newServer(Config{Rules: missing, Bundle: b, IPXEDir: i, Interface: "test0", LeaseFile: filepath.Join(dir, "leases.json"), HTTPPort: 8080, Log: log}, netip.MustParsePrefix("192.168.77.1/24")); err == nil || !strings.Contains(err.Error(), "credentials") {
+		t.Errorf("a server with a missing credentials file: %v", err)
+	}
+}

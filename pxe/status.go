@@ -75,9 +75,11 @@ type ClientStatus struct {
 // see: the current boot's report token and where the client said it was.
 type client struct {
 	st    ClientStatus
-	token string     // report token of the current boot; "" when none
-	pxeIP netip.Addr // ciaddr of its last port-4011 request
-	el    *list.Element
+	token string // report token of the current boot; "" when none
+	// keysTaken says the current boot fetched its rule's credentials.
+	keysTaken bool
+	pxeIP     netip.Addr // ciaddr of its last port-4011 request
+	el        *list.Element
 }
 
 // midJob says whether c got a job (and token) and has not reported yet:
@@ -182,7 +184,7 @@ func (c *clients) boot(mac string, ip netip.Addr, token, what string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.updateLocked(mac, ip, "", StageScript, what)
-	e.token = token
+	e.token, e.keysTaken = token, false
 }
 
 // setLoader records what mac was told to boot first; with ifUnset, only
@@ -222,6 +224,19 @@ func (c *clients) validToken(mac, token string) bool {
 	defer c.mu.Unlock()
 	e := c.byMAC[mac]
 	return e != nil && e.token != "" && subtle.ConstantTimeCompare([]byte(e.token), []byte(token)) == 1
+}
+
+// takeCredentials says whether token is mac's current boot's and its
+// credentials were not fetched yet, and marks them fetched.
+func (c *clients) takeCredentials(mac, token string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.byMAC[mac]
+	if e == nil || e.token == "" || e.keysTaken || subtle.ConstantTimeCompare([]byte(e.token), []byte(token)) != 1 {
+		return false
+	}
+	e.keysTaken = true
+	return true
 }
 
 // report stores a job's result line if token is mac's current boot's.

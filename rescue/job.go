@@ -15,7 +15,8 @@
 //	lifeboat.password-file=LABEL=KEYS:/pc1.pw       (for encrypted images)
 //	lifeboat.s3-endpoint=http://nas:7070            (the S3-compatible server of an s3:// image; default AWS)
 //	lifeboat.credentials=LABEL=KEYS:/s3.cred        (keys of an s3:// image: an AWS credentials file, [default] aws_access_key_id = …;
-//	                                                 of an smb:// image: username= and password= lines; never printed)
+//	                                                 of an smb:// image: username= and password= lines; never printed;
+//	                                                 or the URL a PXE server's rule gives: http://SERVER/api/credentials/MAC?token=…)
 //	lifeboat.force=1                                (allow a target that is not empty)
 //	lifeboat.require-encrypted=1                    (refuse an image that is not encrypted)
 //	lifeboat.done=poweroff                          (or reboot, or shell)
@@ -175,8 +176,8 @@ func ParseCmdline(cmdline string) (Job, error) {
 			}
 			j.S3Endpoint = v
 		case "credentials":
-			if fs, err := ParseFileSpec(v); err != nil || fs.By == "url" {
-				return j, fmt.Errorf("lifeboat.credentials=%s: name a file on a disk (LABEL=KEYS:/s3.cred, UUID=…:/path, /dev/…:/path): keys are not fetched over the network", v)
+			if fs, err := ParseFileSpec(v); err != nil || fs.By == "url" && !strings.Contains(v, "/api/credentials/") {
+				return j, fmt.Errorf("lifeboat.credentials=%s: name a file on a disk (LABEL=KEYS:/s3.cred, UUID=…:/path, /dev/…:/path), or give the keys in the PXE server's rule (credentials:); keys are fetched over the network only from the server that booted this machine", redactURL(v))
 			}
 			j.Credentials = v
 		case "report":
@@ -296,3 +297,12 @@ func notFound(err error) error { return &classed{fs.ErrNotExist, err} }
 // refused marks err as a refusal before anything was written:
 // engine.ExitRefused.
 func refused(err error) error { return &classed{engine.ErrRefused, err} }
+
+// redactURL is a URL for the console: its query (the PXE server's report
+// token) left out.
+func redactURL(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i] + "?…"
+	}
+	return u
+}

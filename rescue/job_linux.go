@@ -6,7 +6,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -122,7 +122,7 @@ func diskEmpty(p string) (bool, error) {
 func (e *env) runJob(ctx context.Context, j Job) {
 	start := time.Now()
 	<-e.settled // the image or the target may be on a USB stick still arriving
-	if strings.HasPrefix(j.Image, "http") || strings.HasPrefix(j.Image, "s3://") || strings.HasPrefix(j.Image, "smb://") {
+	if engine.IsURL(j.Image) || engine.IsURL(j.Credentials) {
 		wait := cmp.Or(j.NetWait, networkWait)
 		select {
 		case <-e.net.up:
@@ -137,7 +137,7 @@ func (e *env) runJob(ctx context.Context, j Job) {
 	if j.Credentials != "" {
 		// The engine's S3 and SMB clients read the keys from the file
 		// themselves: they never pass through this process's output.
-		p, err := e.resolveFile(j.Credentials)
+		p, err := e.credentials(j.Credentials)
 		if err != nil {
 			e.fail(j, "", notFound(fmt.Errorf("lifeboat.credentials: %w", err)))
 			return
@@ -221,13 +221,49 @@ func (e *env) report(j Job, line string) {
 	}
 }
 
-// redactURL is a URL for the console: its query (the PXE server's report
-// token) left out.
-func redactURL(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i] + "?…"
+// credentials is the path of the keys file: a file on a disk, or the keys
+// the PXE server hands this boot (once), kept in a file in memory (the
+// initramfs) that only root may read.
+func (e *env) credentials(spec string) (string, error) {
+	if !engine.IsURL(spec) {
+		return e.resolveFile(spec)
 	}
-	return u
+	c := &http.Client{Timeout: 20 * time.Second}
+	var last error
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * time.Second)
+		}
+		resp, err := c.Get(spec)
+		if err != nil {
+			if ue, ok := err.(*url.Error); ok {
+				ue.URL = redactURL(ue.URL)
+			}
+			last = err
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			// 403: another fetch took them first, or a new boot
+			// replaced this one's token; asking again cannot help.
+			return "", fmt.Errorf("%s: the server answered %s", redactURL(spec), resp.Status)
+		}
+		if err != nil {
+			last = err
+			continue
+		}
+		d, err := os.MkdirTemp("", "lifeboat-keys")
+		if err != nil {
+			return "", err
+		}
+		p := filepath.Join(d, "credentials")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			return "", err
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("%s: %w", redactURL(spec), last)
 }
 
 // fail reports a failed job with the exit code engine.ExitCode gives err.

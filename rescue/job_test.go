@@ -42,6 +42,7 @@ func TestParseCmdline(t *testing.T) {
 			Job{Action: ActionRestore, Image: "s3://backups/pc1.lbi", S3Endpoint: "http://10.0.2.2:7070", Credentials: "LABEL=KEYS:/s3.cred", Target: "first-empty-disk"}, ""},
 		{"lifeboat.s3-endpoint=nas:7070", Job{}, "use http(s)://HOST[:PORT]"},
 		{"lifeboat.credentials=http://server/keys", Job{}, "a file on a disk"},
+		{"lifeboat.credentials=http://192.168.77.1/api/credentials/52:54:00:12:34:56?token=ab12", Job{Credentials: "http://192.168.77.1/api/credentials/52:54:00:12:34:56?token=ab12"}, ""},
 		{"lifeboat.layout=FILL", Job{Layout: layout.Fill}, ""},
 		{"lifeboat.layout=keep", Job{}, ""},
 		{"lifeboat.layout=manual", Job{}, "keep (as stored), fill"},
