@@ -174,7 +174,7 @@ func verifyChain(ctx context.Context, c *chain, p Progress, stage Stage, stored 
 	tr := startStage(p, stage, total)
 	defer tr.end()
 	for _, m := range c.all() {
-		if err := m.Verify(ctx, images.VerifyOptions{Stored: stored, Progress: tr.add}); err != nil {
+		if err := m.Verify(ctx, images.VerifyOptions{Stored: stored, Thorough: stage == StageCheck, Progress: tr.add}); err != nil {
 			return err
 		}
 	}

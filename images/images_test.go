@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/zstd"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -284,6 +285,9 @@ func TestEveryFlippedByteIsCaught(t *testing.T) {
 					if err := openAndVerify(path, oo); err == nil {
 						t.Fatalf("flip at %s byte %d not detected", filepath.Base(p), pos)
 					}
+					if err := openAndVerifyWith(path, oo, VerifyOptions{}); err == nil {
+						t.Fatalf("flip at %s byte %d not detected by a verify that is not thorough (restore's)", filepath.Base(p), pos)
+					}
 					if pos < 200 {
 						pos -= step - 1 // walk the header byte by byte
 					} else if pos > len(orig)-200-step && pos < len(orig)-200 {
@@ -300,12 +304,16 @@ func TestEveryFlippedByteIsCaught(t *testing.T) {
 }
 
 func openAndVerify(path string, oo OpenOptions) error {
+	return openAndVerifyWith(path, oo, VerifyOptions{Thorough: true})
+}
+
+func openAndVerifyWith(path string, oo OpenOptions, vo VerifyOptions) error {
 	im, err := Open(path, oo)
 	if err != nil {
 		return err
 	}
 	defer im.Close()
-	return im.Verify(context.Background(), VerifyOptions{})
+	return im.Verify(context.Background(), vo)
 }
 
 func TestTruncatedAndMissingParts(t *testing.T) {
@@ -600,5 +608,65 @@ func TestPatchedIncremental(t *testing.T) {
 		if !bytes.Equal(got[u.Off:u.Off+u.Len], v2[u.Off:u.Off+u.Len]) {
 			t.Fatalf("used range %d+%d reads back wrong", u.Off, u.Len)
 		}
+	}
+}
+
+// Reads of a zstd record with a content checksum let the decoder's check
+// of it stand in for SHA-256; records without one (older images) and
+// check (full) still compare SHA-256; a wrong checksum is refused.
+func TestReadsCheckTheFrameChecksum(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.lbi")
+	writeImage(t, path, [][]byte{mixedData(4<<20, 9)}, WriterOptions{ChunkSize: 64 << 10, Compression: LevelNormal})
+	im, err := Open(path, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	old, _ := zstd.NewWriter(nil, zstd.WithEncoderCRC(false))
+	n := 0
+	for i := range im.x.Records {
+		r := im.x.Records[i]
+		if r.Codec != CodecZstd {
+			continue
+		}
+		n++
+		stored := make([]byte, r.Len)
+		if _, err := im.src.ReadAt(stored, r.Off); err != nil {
+			t.Fatal(err)
+		}
+		if !frameChecksummed(stored) {
+			t.Fatalf("record %d: the writer made a frame without a content checksum", i)
+		}
+		plain, err := im.open(&r, "x", bytes.Clone(stored), nil, false)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		bad := bytes.Clone(stored)
+		bad[len(bad)-1] ^= 1 // the checksum's last byte
+		if _, err := im.open(&r, "x", bad, nil, false); err == nil {
+			t.Fatalf("record %d: a wrong frame checksum was not caught", i)
+		}
+		wrongSum := r
+		wrongSum.Sum[0] ^= 1
+		if _, err := im.open(&wrongSum, "x", bytes.Clone(stored), nil, false); err != nil {
+			t.Fatalf("record %d: a read with a frame checksum compared SHA-256 anyway: %v", i, err)
+		}
+		if _, err := im.open(&wrongSum, "x", bytes.Clone(stored), nil, true); err == nil {
+			t.Fatalf("record %d: a full check did not compare SHA-256", i)
+		}
+		// An older writer's frame (no checksum): SHA-256 decides.
+		legacy := old.EncodeAll(plain, nil)
+		if frameChecksummed(legacy) {
+			t.Fatal("a frame without checksum looks checksummed")
+		}
+		if _, err := im.open(&r, "x", legacy, nil, false); err != nil {
+			t.Fatalf("record %d in an older image's form: %v", i, err)
+		}
+		if _, err := im.open(&wrongSum, "x", old.EncodeAll(plain, nil), nil, false); err == nil {
+			t.Fatalf("record %d: without a frame checksum a wrong SHA-256 went unnoticed", i)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no compressed records to test")
 	}
 }

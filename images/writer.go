@@ -209,7 +209,7 @@ func newWriter(name string, o WriterOptions) (*Writer, error) {
 		lvl := map[Level]zstd.EncoderLevel{LevelFast: zstd.SpeedFastest, LevelNormal: zstd.SpeedDefault, LevelHigh: zstd.SpeedBetterCompression}[o.Compression]
 		var err error
 		w.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(lvl), zstd.WithEncoderConcurrency(o.Workers),
-			zstd.WithEncoderCRC(false), zstd.WithWindowSize(windowFor(w.chunking.Max)), zstd.WithLowerEncoderMem(true))
+			zstd.WithEncoderCRC(true), zstd.WithWindowSize(windowFor(w.chunking.Max)), zstd.WithLowerEncoderMem(true))
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/lifeboat-rescue/lifeboat/internal/cli"
@@ -14,10 +15,21 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// LIFEBOAT_CPUPROFILE=FILE writes a CPU profile of the command (go
+	// tool pprof -top bin/lifeboat FILE): how the backup's costs were found.
+	if p := os.Getenv("LIFEBOAT_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
+	}
 	err := cli.Execute(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "lifeboat: %v\n", err)
 	}
-	os.Exit(cli.ExitCode(err))
+	if code := cli.ExitCode(err); code != 0 {
+		pprof.StopCPUProfile()
+		os.Exit(code)
+	}
 }
