@@ -26,7 +26,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: lbbench [flags]\n\n"+
 			"Measures lifeboat backup and restore against dd | zstd on a generated mixed disk (part disk),\n"+
-			"and against partclone | zstd, qemu-img and dd | zstd on ext4 and NTFS images (part fs).\n"+
+			"and against partclone | zstd, qemu-img and dd | zstd on ext4 and NTFS images (part fs),\n"+
+			"and CPU time, output size and wall time against those and restic, warm and cold (part cpu).\n"+
 			"The table goes to stdout, progress to stderr.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -38,8 +39,11 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the generated disk")
 	fs.IntVar(&o.Reps, "reps", 3, "repetitions of the main comparison; the table shows the median")
 	fs.IntVar(&o.FSReps, "fs-reps", 2, "repetitions of each backup and restore in the fs part; the table shows the median")
-	parts := "disk,fs,chain,explore,stores"
-	fs.StringVar(&parts, "parts", parts, "parts to run, comma-separated: disk (lifeboat against dd | zstd on the generated raw disk) fs (ext4 and NTFS images against partclone, qemu-img and dd; needs root) chain (full, incremental and delta restore on the ext4 image, qemu-img -B as the peer; needs root) explore (cat, extract and export on the ext4 image against restore+mount+copy and qemu-img convert; needs root) and stores (backup to and restore from S3 and SMB servers on loopback against a local file; needs root, versitygw built from the module proxy, Samba)")
+	cpuSize := sizeLabel(DefaultCPUSize)
+	fs.StringVar(&cpuSize, "cpu-size", cpuSize, "size of the cpu part's ext4 image, about 60 % full (issue #19 measured 4GiB)")
+	fs.IntVar(&o.CPUReps, "cpu-reps", 2, "repetitions of each backup and restore, cold and warm, in the cpu part; the table shows the median")
+	parts := "disk,fs,chain,explore,stores,cpu"
+	fs.StringVar(&parts, "parts", parts, "parts to run, comma-separated: disk (lifeboat against dd | zstd on the generated raw disk) fs (ext4 and NTFS images against partclone, qemu-img and dd; needs root) chain (full, incremental and delta restore on the ext4 image, qemu-img -B as the peer; needs root) explore (cat, extract and export on the ext4 image against restore+mount+copy and qemu-img convert; needs root) stores (backup to and restore from S3 and SMB servers on loopback against a local file; needs root, versitygw built from the module proxy, Samba) and cpu (CPU-seconds, output size and wall time, cold and warm page cache, on an ext4 image about 60 % full against qemu-img zstd, dd | zstd, partclone | zstd and restic; needs root)")
 	generate := fs.String("generate", "", "only write the test disk (of -size and -seed) to `FILE`, and exit")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -54,8 +58,14 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if o.Size, err = ParseSize(size); err != nil {
 		return UsageError{fmt.Errorf("-size: %w", err)}
 	}
-	if o.Reps < 1 || o.FSReps < 1 {
-		return UsageError{fmt.Errorf("-reps %d, -fs-reps %d: want at least 1", o.Reps, o.FSReps)}
+	if o.Reps < 1 || o.FSReps < 1 || o.CPUReps < 1 {
+		return UsageError{fmt.Errorf("-reps %d, -fs-reps %d, -cpu-reps %d: want at least 1", o.Reps, o.FSReps, o.CPUReps)}
+	}
+	if o.CPUSize, err = ParseSize(cpuSize); err != nil {
+		return UsageError{fmt.Errorf("-cpu-size: %w", err)}
+	}
+	if o.CPUSize < 512<<20 {
+		return UsageError{fmt.Errorf("-cpu-size %s: want at least 512M, so that mkfs.ext4 makes 4 KiB blocks", cpuSize)}
 	}
 	if o.Parts, err = ParseParts(parts); err != nil {
 		return UsageError{fmt.Errorf("-parts: %w", err)}
@@ -88,6 +98,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if o.Parts.Has(PartStores) && ctx.Err() == nil {
 		errs = append(errs, RunStores(ctx, o, stdout))
 	}
+	if o.Parts.Has(PartCPU) && ctx.Err() == nil {
+		errs = append(errs, RunCPU(ctx, o, stdout))
+	}
 	return errors.Join(errs...)
 }
 
@@ -107,6 +120,9 @@ const (
 	PartExplore
 	// PartStores is backup to and restore from S3 and SMB (RunStores).
 	PartStores
+	// PartCPU is CPU time, output size and wall time against qemu-img,
+	// dd, partclone and restic, cold and warm (RunCPU).
+	PartCPU
 	numParts
 )
 
@@ -122,6 +138,8 @@ func (p Part) String() string {
 		return "explore"
 	case PartStores:
 		return "stores"
+	case PartCPU:
+		return "cpu"
 	}
 	return fmt.Sprintf("Part(%d)", uint8(p))
 }
@@ -145,7 +163,11 @@ func ParseParts(list string) (Parts, error) {
 			}
 		}
 		if !found {
-			return 0, fmt.Errorf("unknown part %q in %q; the parts are disk, fs and chain", name, list)
+			var names []string
+			for p := range numParts {
+				names = append(names, p.String())
+			}
+			return 0, fmt.Errorf("unknown part %q in %q; the parts are %s", name, list, strings.Join(names, ", "))
 		}
 	}
 	return s, nil

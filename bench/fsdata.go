@@ -90,25 +90,11 @@ const (
 // About 1.2 GiB is written and 1 GiB kept.
 func PlanFiles(seed uint64) []FileSpec {
 	r := rand.New(rand.NewPCG(seed, 0x66696c6573657431)) // "fileset1"
-	logUniform := func(lo, hi int64) int64 {
-		// A uniform exponent, then a uniform size within the octave.
-		octaves := 0
-		for lo<<(octaves+1) <= hi {
-			octaves++
-		}
-		base := lo << r.IntN(octaves+1)
-		return min(hi, base+r.Int64N(base))
-	}
-	var files []FileSpec
-	key := uint64(0)
-	add := func(f FileSpec) {
-		key++
-		f.Key, f.Content = key, f.Kind
-		files = append(files, f)
-	}
+	var p plan
+	add := p.add
 	for _, s := range fileSetShare {
 		for have, i := int64(0), 0; have < s.total; i++ {
-			n := min(logUniform(s.minSize, s.maxSz), s.total-have) &^ 511
+			n := min(logUniform(r, s.minSize, s.maxSz), s.total-have) &^ 511
 			n = max(n, 512)
 			add(FileSpec{Path: fmt.Sprintf("%s/%s-%03d.%s", s.dir, s.kind, i, extension(s.kind)), Size: n, Kind: s.kind, Delete: s.dir == "tmp"})
 			have += n
@@ -118,12 +104,11 @@ func PlanFiles(seed uint64) []FileSpec {
 	for i := range dupSources {
 		k := []FileKind{FileText, FileRandom}[i%2]
 		add(FileSpec{Path: fmt.Sprintf("backup/original-%d.%s", i, extension(k)), Size: dupSourceSize, Kind: k})
-		sources = append(sources, files[len(files)-1])
+		sources = append(sources, p.files[len(p.files)-1])
 	}
 	for i, src := range sources {
 		for c := range dupCopies {
-			files = append(files, FileSpec{Path: fmt.Sprintf("backup/copy-%d-%d.%s", i, c, extension(src.Kind)),
-				Size: src.Size, Kind: FileDup, Key: src.Key, Content: src.Content})
+			p.copyOf(src, fmt.Sprintf("backup/copy-%d-%d.%s", i, c, extension(src.Kind)))
 		}
 	}
 	for i := range smallFiles {
@@ -132,13 +117,49 @@ func PlanFiles(seed uint64) []FileSpec {
 			k = FileRandom
 		}
 		dir := r.IntN(smallDirs)
-		add(FileSpec{Path: fmt.Sprintf("src/d%02d/d%03d/f%05d.%s", dir%16, dir, i, extension(k)), Size: logUniform(smallMin, smallMax), Kind: k,
+		add(FileSpec{Path: fmt.Sprintf("src/d%02d/d%03d/f%05d.%s", dir%16, dir, i, extension(k)), Size: logUniform(r, smallMin, smallMax), Kind: k,
 			Delete: r.IntN(12) == 0})
 	}
-	// Interleave with a deterministic shuffle. A copy is generated afresh,
-	// like its source, so the order does not matter to the content.
-	r.Shuffle(len(files), func(i, j int) { files[i], files[j] = files[j], files[i] })
-	return files
+	return p.shuffled(r)
+}
+
+// plan collects the files of a data set.
+type plan struct {
+	files []FileSpec
+	key   uint64 // of the last file added
+}
+
+// add appends f with content of its own.
+func (p *plan) add(f FileSpec) {
+	p.key++
+	f.Key, f.Content = p.key, f.Kind
+	p.files = append(p.files, f)
+}
+
+// copyOf appends a copy of src at path: a FileDup with src's content.
+func (p *plan) copyOf(src FileSpec, path string) {
+	p.files = append(p.files, FileSpec{Path: path, Size: src.Size, Kind: FileDup, Key: src.Key, Content: src.Content})
+}
+
+// shuffled returns the files in a random order of r: small and large files
+// interleaved on the disk, copies away from their sources. A copy is
+// generated afresh, like its source, so the order does not matter to the
+// content.
+func (p *plan) shuffled(r *rand.Rand) []FileSpec {
+	r.Shuffle(len(p.files), func(i, j int) { p.files[i], p.files[j] = p.files[j], p.files[i] })
+	return p.files
+}
+
+// logUniform draws a size from lo to hi, spread evenly over the octaves like
+// the sizes of real files: a uniform exponent, then a uniform size within
+// the octave.
+func logUniform(r *rand.Rand, lo, hi int64) int64 {
+	octaves := 0
+	for lo<<(octaves+1) <= hi {
+		octaves++
+	}
+	base := lo << r.IntN(octaves+1)
+	return min(hi, base+r.Int64N(base))
 }
 
 func extension(k FileKind) string {
@@ -156,7 +177,12 @@ func extension(k FileKind) string {
 // WriteFiles writes the files of PlanFiles(seed) under root, then deletes
 // those marked Delete. It returns the bytes written and the bytes kept.
 func WriteFiles(ctx context.Context, root string, seed uint64) (written, kept int64, err error) {
-	files := PlanFiles(seed)
+	return writeFiles(ctx, root, seed, PlanFiles(seed))
+}
+
+// writeFiles writes files, a plan made from seed, under root, then deletes
+// those marked Delete.
+func writeFiles(ctx context.Context, root string, seed uint64, files []FileSpec) (written, kept int64, err error) {
 	vocab := newVocabulary(seed)
 	buf := make([]byte, 0, chunk+textSlack)
 	for _, f := range files {

@@ -65,14 +65,33 @@ type fsImage struct {
 	Kept    int64  `json:"kept"`    // file bytes left after the deletions
 }
 
+// dataSet is what a filesystem image is made of: its size and the files
+// written into it.
+type dataSet struct {
+	// version names the rules of plan and of the file contents; it is part
+	// of the cached image's name.
+	version string
+	size    int64
+	plan    func(seed uint64) []FileSpec
+}
+
+// fsDataSet is the data set of the fs, chain, explore and stores parts.
+var fsDataSet = dataSet{version: FSDataVersion, size: fsImageSize, plan: PlanFiles}
+
 // prepareFS makes the image of type t for seed in dir, or reuses one made by
 // the same FSDataVersion. Making it needs root: loop devices and mounts.
 func prepareFS(ctx context.Context, dir string, t FSType, seed uint64, log logger) (*fsImage, error) {
-	base := filepath.Join(dir, fmt.Sprintf("fs-%s-%s-%s-seed%d", t, FSDataVersion, sizeLabel(fsImageSize), seed))
+	return prepareImage(ctx, dir, t, fsDataSet, seed, log)
+}
+
+// prepareImage makes the image of type t holding the data set ds for seed in
+// dir, or reuses one made by the same ds.version.
+func prepareImage(ctx context.Context, dir string, t FSType, ds dataSet, seed uint64, log logger) (*fsImage, error) {
+	base := filepath.Join(dir, fmt.Sprintf("fs-%s-%s-%s-seed%d", t, ds.version, sizeLabel(ds.size), seed))
 	img := &fsImage{Path: base + ".img"}
 	if b, err := os.ReadFile(base + ".json"); err == nil {
-		if json.Unmarshal(b, img) == nil && img.Version == FSDataVersion && img.Type == t.String() && img.Size == fsImageSize {
-			if fi, err := os.Stat(img.Path); err == nil && fi.Size() == fsImageSize {
+		if json.Unmarshal(b, img) == nil && img.Version == ds.version && img.Type == t.String() && img.Size == ds.size {
+			if fi, err := os.Stat(img.Path); err == nil && fi.Size() == ds.size {
 				log.Info("reusing filesystem image", "path", img.Path, "used", img.Used)
 				return img, nil
 			}
@@ -85,10 +104,10 @@ func prepareFS(ctx context.Context, dir string, t FSType, seed uint64, log logge
 	}
 	log.Info("making filesystem image started", "path", img.Path)
 	start := time.Now()
-	*img = fsImage{Path: img.Path, Type: t.String(), Version: FSDataVersion, Seed: seed, Size: fsImageSize}
+	*img = fsImage{Path: img.Path, Type: t.String(), Version: ds.version, Seed: seed, Size: ds.size}
 	tmp := base + ".tmp"
 	defer os.Remove(tmp)
-	if err := makeFS(ctx, tmp, base+".mnt", t, img); err != nil {
+	if err := makeFS(ctx, tmp, base+".mnt", t, img, ds.plan(seed)); err != nil {
 		log.Error("making filesystem image failed", "path", img.Path, "err", err)
 		return nil, err
 	}
@@ -120,17 +139,11 @@ type logger interface {
 // that every tool skips for free. It then makes the filesystem without
 // discarding, mounts it through a loop device, writes and deletes the files
 // of the data set, unmounts, checks it and reads the used size.
-func makeFS(ctx context.Context, path, mnt string, t FSType, img *fsImage) (err error) {
-	if err := writeZeros(ctx, path, fsImageSize); err != nil {
+func makeFS(ctx context.Context, path, mnt string, t FSType, img *fsImage, files []FileSpec) (err error) {
+	if err := writeZeros(ctx, path, img.Size); err != nil {
 		return err
 	}
-	switch t {
-	case FSExt4:
-		err = command(ctx, "mkfs.ext4", "-F", "-q", "-L", "lbbench", "-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0", path)
-	case FSNTFS:
-		err = command(ctx, "mkntfs", "-F", "-Q", "-q", "-L", "lbbench", path)
-	}
-	if err != nil {
+	if err := mkfs(ctx, t, path); err != nil {
 		return err
 	}
 	loop, err := commandOutput(ctx, "losetup", "--find", "--show", path)
@@ -161,7 +174,7 @@ func makeFS(ctx context.Context, path, mnt string, t FSType, img *fsImage) (err 
 		}
 		os.Remove(mnt)
 	}()
-	img.Written, img.Kept, err = WriteFiles(ctx, mnt, img.Seed)
+	img.Written, img.Kept, err = writeFiles(ctx, mnt, img.Seed, files)
 	if err != nil {
 		return err
 	}
@@ -176,6 +189,16 @@ func makeFS(ctx context.Context, path, mnt string, t FSType, img *fsImage) (err 
 	}
 	img.Used, err = usedBytes(ctx, t, path)
 	return err
+}
+
+// mkfs makes a filesystem of type t on path, without discarding and with
+// every inode table and the journal written now, so that no kernel thread
+// initialises them later while a measured step runs.
+func mkfs(ctx context.Context, t FSType, path string) error {
+	if t == FSNTFS {
+		return command(ctx, "mkntfs", "-F", "-Q", "-q", "-L", "lbbench", path)
+	}
+	return command(ctx, "mkfs.ext4", "-F", "-q", "-L", "lbbench", "-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0", path)
 }
 
 func writeZeros(ctx context.Context, path string, size int64) error {

@@ -99,23 +99,36 @@ type fsTool struct {
 	prepare func(target string) error
 }
 
-func (b *fsBench) tools(t FSType, img *fsImage) []fsTool {
-	pfx := filepath.Join(b.o.Dir, "fs-"+t.String()+"-")
-	target := pfx + "restored.img"
-	lbi, pc, qcow, zst := pfx+"lifeboat.lbi", pfx+"partclone.pc.zst", pfx+"qemu.qcow2", pfx+"dd.zst"
-	pclog := pfx + "partclone.log"
+// tools are lifeboat and its peers; their files are named pfx+something,
+// the restored image target.
+func (b *fsBench) tools(t FSType, img *fsImage, pfx, target string) []fsTool {
+	// The default (intelligent) mode: whatever lifeboat decides to store.
+	return append([]fsTool{b.lifeboatTool("lifeboat", img, pfx+"lifeboat", target, []string{"--compression", "normal"}, nil)},
+		peerTools(t, img, pfx, target)...)
+}
+
+// lifeboatTool backs img up to stem.lbi with the extra flags of backup, and
+// restores it to target with those of restore.
+func (b *fsBench) lifeboatTool(name string, img *fsImage, stem, target string, backup, restore []string) fsTool {
 	lifeboat := b.lifeboat
 	if lifeboat == "" {
 		lifeboat = b.o.Lifeboat
 	}
+	lbi := stem + ".lbi"
+	return fsTool{
+		name:    name,
+		needs:   []string{lifeboat},
+		backup:  [][]string{append([]string{lifeboat, "backup", "part", img.Path, "-o", lbi, "--yes"}, backup...)},
+		outputs: []string{stem + "*.lbi"},
+		restore: [][]string{append([]string{lifeboat, "restore", lbi, "--target", target, "--yes"}, restore...)},
+	}
+}
+
+// peerTools are the tools people use instead of lifeboat on an image.
+func peerTools(t FSType, img *fsImage, pfx, target string) []fsTool {
+	pc, qcow, zst := pfx+"partclone.pc.zst", pfx+"qemu.qcow2", pfx+"dd.zst"
+	pclog := pfx + "partclone.log"
 	return []fsTool{{
-		name:  "lifeboat",
-		needs: []string{lifeboat},
-		// The default (intelligent) mode: whatever lifeboat decides to store.
-		backup:  [][]string{{lifeboat, "backup", "part", img.Path, "-o", lbi, "--compression", "normal", "--yes"}},
-		outputs: []string{pfx + "lifeboat*.lbi"},
-		restore: [][]string{{lifeboat, "restore", lbi, "--target", target, "--yes"}},
-	}, {
 		// As Clonezilla saves a partition: partclone's image format to a
 		// compressor; restoring needs a target of the right size.
 		name:  "partclone+zstd-3",
@@ -159,8 +172,9 @@ func (b *fsBench) tools(t FSType, img *fsImage) []fsTool {
 // every tool alike.
 func (b *fsBench) measure(ctx context.Context, t FSType, img *fsImage) *fsTable {
 	tbl := &fsTable{fs: t, size: img.Size, used: img.Used, reps: max(1, b.o.FSReps)}
-	target := filepath.Join(b.o.Dir, "fs-"+t.String()+"-restored.img")
-	tools := b.tools(t, img)
+	pfx := filepath.Join(b.o.Dir, "fs-"+t.String()+"-")
+	target := pfx + "restored.img"
+	tools := b.tools(t, img, pfx, target)
 	for _, tool := range tools {
 		rw := &fsRow{name: tool.name}
 		tbl.rows = append(tbl.rows, rw)
@@ -226,6 +240,21 @@ func (b *fsBench) measureTool(ctx context.Context, t FSType, tool fsTool, rw *fs
 // timed removes the files of outputs, runs prepare, drops the page cache and
 // runs the pipeline; the time ends when the outputs are on the disk.
 func (b *fsBench) timed(ctx context.Context, what string, stages [][]string, outputs []string, prepare func() error) (result, error) {
+	return b.timedWith(ctx, what, stages, outputs, prepare, timing{})
+}
+
+// timing changes how timedWith times a step; the zero value is timed's way.
+type timing struct {
+	// warm keeps the page cache: the step reads what earlier runs left
+	// there, instead of from the disk.
+	warm bool
+	// sync, if set, puts the step's output on the disk in place of
+	// fsyncing the files of outputs, inside the timing.
+	sync func() error
+}
+
+// timedWith is timed, changed by tm.
+func (b *fsBench) timedWith(ctx context.Context, what string, stages [][]string, outputs []string, prepare func() error, tm timing) (result, error) {
 	for _, pattern := range outputs {
 		if err := removeGlob(pattern); err != nil {
 			return result{}, err
@@ -236,7 +265,7 @@ func (b *fsBench) timed(ctx context.Context, what string, stages [][]string, out
 			return result{}, fmt.Errorf("bench: prepare %s: %w", what, err)
 		}
 	}
-	if b.cacheNote == "" {
+	if b.cacheNote == "" && !tm.warm {
 		if err := dropCaches(); err != nil {
 			return result{}, err
 		}
@@ -246,7 +275,11 @@ func (b *fsBench) timed(ctx context.Context, what string, stages [][]string, out
 	b.log.Info("run started", "what", what, "argv", pipelineString(stages))
 	start := time.Now()
 	res, err := runPipeline(ctx, stages, nil, "")
-	if err == nil {
+	switch {
+	case err != nil:
+	case tm.sync != nil:
+		err = tm.sync()
+	default:
 		err = syncGlobs(outputs)
 	}
 	if err != nil {
@@ -254,7 +287,7 @@ func (b *fsBench) timed(ctx context.Context, what string, stages [][]string, out
 		return result{}, err
 	}
 	res.wall = time.Since(start)
-	b.log.Info("run finished", "what", what, "seconds", res.wall.Seconds())
+	b.log.Info("run finished", "what", what, "seconds", res.wall.Seconds(), "cpu_seconds", res.cpu.Seconds())
 	return res, nil
 }
 
@@ -315,13 +348,14 @@ func (rw *fsRow) restoreOK() bool {
 	return rw.backupOK() && rw.restoreErr == nil && len(rw.restores) > 0
 }
 
-// summary is what the table shows of several runs: the median time, the
-// last output size (the same every run) and the highest peak RSS.
+// summary is what the table shows of several runs: the median time and CPU
+// time, the last output size (the same every run) and the highest peak RSS.
 func summary(runs []result) result {
 	walls := make([]time.Duration, len(runs))
+	cpus := make([]time.Duration, len(runs))
 	var s result
 	for i, r := range runs {
-		walls[i] = r.wall
+		walls[i], cpus[i] = r.wall, r.cpu
 		s.output = r.output
 		switch {
 		case r.rssMax < 0 || s.rssMax < 0:
@@ -330,14 +364,7 @@ func summary(runs []result) result {
 			s.rssMax, s.rssMaxUpperBound = r.rssMax, r.rssMaxUpperBound
 		}
 	}
-	slices.Sort(walls)
-	switch n := len(walls); {
-	case n == 0:
-	case n%2 == 0:
-		s.wall = (walls[n/2-1] + walls[n/2]) / 2
-	default:
-		s.wall = walls[n/2]
-	}
+	s.wall, s.cpu = median(walls), median(cpus)
 	return s
 }
 

@@ -38,6 +38,11 @@ type Options struct {
 	// FSReps is how often RunFS backs up and restores with each tool; the
 	// table shows the median. Less than 1 means 1.
 	FSReps int
+	// CPUSize is the size of RunCPU's ext4 image; 0 means DefaultCPUSize.
+	// CPUReps is how often RunCPU runs each step in each cache state; the
+	// table shows the median. Less than 1 means 1.
+	CPUSize int64
+	CPUReps int
 	// Parts selects what Execute runs; Run and RunFS ignore it.
 	Parts Parts
 	// Log receives started/finished lines for each step; nil discards.
@@ -251,6 +256,9 @@ type result struct {
 	rssMax           int64
 	rssMaxUpperBound bool
 	output           int64 // bytes written, for backups
+	// cpu is user+sys time of all the processes, each with the descendants
+	// it waited for (rusage), summed over a pipeline's stages.
+	cpu time.Duration
 }
 
 // step is one command of the plan: how to prepare, run and check it.
@@ -458,7 +466,8 @@ func globSize(pattern string) (int64, error) {
 
 // runPipeline runs stages connected stdout to stdin, like a shell pipeline,
 // then fsyncs the file fsync if it is not empty. The wall time covers all of
-// it; rss is the sum of the processes' peak resident set sizes.
+// it; rss is the sum of the processes' peak resident set sizes, cpu the sum
+// of their user and system times.
 func runPipeline(ctx context.Context, stages [][]string, env []string, fsync string) (result, error) {
 	cmds := make([]*exec.Cmd, len(stages))
 	stderrs := make([]*tailBuffer, len(stages))
@@ -520,6 +529,7 @@ func runPipeline(ctx context.Context, stages [][]string, env []string, fsync str
 	// ours: then the figure is only an upper bound.
 	self := selfPeakRSS()
 	for _, c := range cmds {
+		res.cpu += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
 		rss := maxRSS(c.ProcessState)
 		if rss < 0 || res.rss < 0 || self < 0 {
 			res.rss, res.rssMax = -1, -1
@@ -695,8 +705,16 @@ func (rw *row) median() time.Duration {
 	for i, res := range rw.results {
 		d[i] = res.wall
 	}
+	return median(d)
+}
+
+// median returns the median of d, which it sorts; 0 for none.
+func median(d []time.Duration) time.Duration {
 	slices.Sort(d)
-	if n := len(d); n%2 == 0 {
+	switch n := len(d); {
+	case n == 0:
+		return 0
+	case n%2 == 0:
 		return (d[n/2-1] + d[n/2]) / 2
 	}
 	return d[len(d)/2]

@@ -16,6 +16,7 @@ pkgs=(
   zstd        # the peer in make bench
   partclone   # Clonezilla's imager: used-block counts in tests, a peer in make bench
   qemu-utils  # qemu-img
+  restic      # a file-level peer in make bench's cpu part
   qemu-system-x86  # the rescue environment boots in QEMU in the tests
   kmod        # depmod for the rescue kernel's modules
   dpkg        # dpkg -x unpacks the rescue kernel without installing it

@@ -2,8 +2,10 @@
 // size and peak memory, and prints the comparison as tables: against
 // dd | zstd on a generated mixed test disk (-parts disk), and against
 // partclone | zstd, qemu-img and dd | zstd on ext4 and NTFS images about half
-// full of a generated data set (-parts fs; needs root). `make bench` runs
-// both; see package bench.
+// full of a generated data set (-parts fs; needs root); CPU-seconds,
+// output size and wall time with a cold and a warm page cache against
+// those and restic (-parts cpu; needs root). `make bench` runs every part;
+// see package bench.
 package main
 
 import (
