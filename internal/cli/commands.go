@@ -113,7 +113,7 @@ func backupCmd(e *env) *cobra.Command {
 		}
 		fl := sub.Flags()
 		fl.StringVarP(&f.output, "output", "o", "", "image file to write (- for standard output)")
-		fl.StringVar(&f.compression, "compression", "normal", "none, fast, normal or high")
+		fl.StringVar(&f.compression, "compression", "normal", "none, fast (cheapest to restore, about 10 % larger), normal (zstd -1 class) or high (zstd -3 class: about 3 % smaller for 1.3× the CPU)")
 		fl.StringVar(&f.split, "split", "", "split the image into parts of at most SIZE (e.g. 4G; at least 50M)")
 		fl.BoolVar(&f.encrypt, "encrypt", false, "encrypt the image with a password")
 		fl.StringVar(&f.cipher, "cipher", "aes-256-gcm", "aes-256-gcm or xchacha20-poly1305 (with --encrypt)")
@@ -121,7 +121,7 @@ func backupCmd(e *env) *cobra.Command {
 		fl.BoolVar(&f.sectorBySector, "sector-by-sector", false, "store every sector, used or not (default: only what the filesystems use)")
 		fl.BoolVar(&f.rescue, "rescue", false, "keep going past read errors: unreadable sectors are stored as zeros and listed")
 		fl.BoolVar(&f.overwrite, "overwrite", false, "replace an existing image of the same name")
-		fl.StringVar(&f.chunkSize, "chunk-size", "", "average unit of compression and dedup, 64K to 16M (default 128K)")
+		fl.StringVar(&f.chunkSize, "chunk-size", "", "average unit of compression and dedup, 64K to 16M (default 512K)")
 		fl.StringVar(&f.incremental, "incremental", "", "store only what changed since the latest point of IMAGE's chain")
 		fl.StringVar(&f.differential, "differential", "", "store only what changed since the full backup of IMAGE's chain")
 		fl.StringVar(&f.chainDir, "chain-dir", "", "where the chain's earlier points are, if not next to the image")
