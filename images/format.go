@@ -61,6 +61,9 @@ type Codec uint8
 const (
 	CodecRaw  Codec = 0
 	CodecZstd Codec = 1
+	// CodecS2 is S2's block format (klauspost/compress/s2, a faster
+	// relative of Snappy): --compression fast, since issue #19.
+	CodecS2 Codec = 2
 	// CodecPatch is a flag on the codec: the plaintext is a patch of
 	// 4 KiB blocks over the parent point's bytes at the record's origin
 	// (see patch.go); the record's length and hash are the patched chunk's.
@@ -73,6 +76,8 @@ func (c Codec) String() string {
 		return "raw"
 	case CodecZstd:
 		return "zstd"
+	case CodecS2:
+		return "s2"
 	}
 	return fmt.Sprintf("codec(%d)", uint8(c))
 }
@@ -445,7 +450,7 @@ func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, err
 			return nil, bad(fmt.Sprintf("record %d is not where the previous one ends", i))
 		}
 		next += int64(r.Len)
-		if r.RawLen == 0 || int(r.RawLen) > chunkSize || r.Codec&^CodecPatch > CodecZstd ||
+		if r.RawLen == 0 || int(r.RawLen) > chunkSize || r.Codec&^CodecPatch > CodecS2 ||
 			int(r.Stream) >= len(x.Streams) || r.Chunk >= uint64(len(x.Streams[r.Stream].Ext)) {
 			return nil, bad(fmt.Sprintf("record %d fields", i))
 		}
@@ -473,7 +478,7 @@ func decodeIndex(b []byte, chunkSize int, dataStart, dataEnd int64) (*index, err
 			f.Image, _ = u32()
 			f.record = parseRecord(p)
 			p = p[recordSize:]
-			if f.Image >= nc || f.Len == 0 || f.Off < 0 || f.RawLen == 0 || int(f.RawLen) > chunkSize || f.Codec&^CodecPatch > CodecZstd {
+			if f.Image >= nc || f.Len == 0 || f.Off < 0 || f.RawLen == 0 || int(f.RawLen) > chunkSize || f.Codec&^CodecPatch > CodecS2 {
 				return nil, bad(fmt.Sprintf("chain record %d fields", i))
 			}
 		}

@@ -31,6 +31,7 @@ func seedImages(t testing.TB) map[string][]byte {
 		o    WriterOptions
 	}{
 		{"plain-normal", WriterOptions{ChunkSize: 64 << 10, Compression: LevelNormal}},
+		{"plain-fast", WriterOptions{ChunkSize: 64 << 10, Compression: LevelFast}},
 		{"aes", WriterOptions{ChunkSize: 64 << 10, Compression: LevelFast, Password: []byte("pw"), KDF: testKDF}},
 		{"xchacha", WriterOptions{ChunkSize: 64 << 10, Compression: LevelHigh, Cipher: CipherXChaCha20Poly1305, Password: []byte("pw"), KDF: testKDF}},
 	} {

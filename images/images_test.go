@@ -254,11 +254,15 @@ func TestWrongPassword(t *testing.T) {
 // requires Open or Verify to fail: header, chunks, metadata, index, trailer
 // and split part headers.
 func TestEveryFlippedByteIsCaught(t *testing.T) {
-	for _, enc := range []bool{false, true} {
-		t.Run(fmt.Sprintf("encrypted=%v", enc), func(t *testing.T) {
+	for _, tc := range []struct {
+		enc bool
+		lvl Level
+	}{{false, LevelNormal}, {true, LevelNormal}, {false, LevelFast}, {true, LevelFast}} {
+		enc := tc.enc
+		t.Run(fmt.Sprintf("encrypted=%v,%v", enc, tc.lvl), func(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "f.lbi")
-			o := WriterOptions{ChunkSize: 64 << 10, Compression: LevelNormal, SplitSize: 128 << 10}
+			o := WriterOptions{ChunkSize: 64 << 10, Compression: tc.lvl, SplitSize: 128 << 10}
 			oo := OpenOptions{}
 			if enc {
 				o.Password, o.KDF, oo.Password = []byte("pw"), testKDF, pw("pw")

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -418,6 +419,19 @@ func (im *Image) open(r *record, what string, stored, out []byte, thorough bool)
 		var err error
 		p, err = im.dec.DecodeAll(p, out[:0])
 		if err != nil {
+			return nil, im.corruptAt(r.Off, what+" does not decompress")
+		}
+	}
+	if r.Codec&^CodecPatch == CodecS2 {
+		// S2 blocks carry no checksum: SHA-256 checks them (below).
+		n, err := s2.DecodedLen(p)
+		if err != nil || n > im.h.ChunkSize {
+			return nil, im.corruptAt(r.Off, what+" does not decompress")
+		}
+		if cap(out) < n {
+			out = make([]byte, n)
+		}
+		if p, err = s2.Decode(out[:n], p); err != nil {
 			return nil, im.corruptAt(r.Off, what+" does not decompress")
 		}
 	}

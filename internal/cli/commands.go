@@ -113,7 +113,7 @@ func backupCmd(e *env) *cobra.Command {
 		}
 		fl := sub.Flags()
 		fl.StringVarP(&f.output, "output", "o", "", "image file to write (- for standard output)")
-		fl.StringVar(&f.compression, "compression", "normal", "none, fast (cheapest to restore, about 10 % larger), normal (zstd -1 class) or high (zstd -3 class: about 3 % smaller for 1.3× the CPU)")
+		fl.StringVar(&f.compression, "compression", "normal", "none, fast (S2: half normal's CPU, about 30 % larger), normal (zstd -1 class) or high (zstd -3 class: about 3 % smaller for 1.3× the CPU)")
 		fl.StringVar(&f.split, "split", "", "split the image into parts of at most SIZE (e.g. 4G; at least 50M)")
 		fl.BoolVar(&f.encrypt, "encrypt", false, "encrypt the image with a password")
 		fl.StringVar(&f.cipher, "cipher", "aes-256-gcm", "aes-256-gcm or xchacha20-poly1305 (with --encrypt)")
