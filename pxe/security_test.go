@@ -612,7 +612,7 @@ func TestCredentialsOncePerBoot(t *testing.T) {
 	// Rules: credentials must be an absolute path and not doubled in args;
 	// a server refuses to start with a file it cannot read.
 	for in, want := range map[string]string{
-		"clients:\n  - mac: \"*\"\n    args: \"x\"\n    credentials: s3.cred\n": "absolute path",
+		"clients:\n  - mac: \"*\"\n    args: \"x\"\n    credentials: s3.cred\n":                          "absolute path",
 		"clients:\n  - mac: \"*\"\n    args: \"lifeboat.credentials=LABEL=K:/c\"\n    credentials: /c\n": "keep one",
 	} {
 		if _, err := ParseRules([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
