@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 
@@ -23,14 +22,6 @@ func main() {
 			defer f.Close()
 			defer pprof.StopCPUProfile()
 		}
-	}
-	// A soft memory limit: the garbage collector works harder as the heap
-	// nears it instead of letting it double, so a restore from S3 or SMB
-	// (4 MiB windows fetched and dropped) stays near its live memory.
-	// GOMEMLIMIT overrides it; it is not a cap (Argon2id's 64 MiB and the
-	// buffers are still allocated when needed).
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(96 << 20)
 	}
 	err := cli.Execute(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
