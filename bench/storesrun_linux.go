@@ -15,7 +15,7 @@ import (
 )
 
 // RunStores measures backup to, and restore from, the image stores on
-// loopback against a local file, on the ext4 image of the fs part: a
+// loopback (S3) and over a veth (SMB, in its own network namespace) against a local file, on the ext4 image of the fs part: a
 // real S3 server (versitygw) and a real SMB server (Samba's smbd), both
 // started here. Wall time, and peak RSS of lifeboat.
 func RunStores(ctx context.Context, o Options, out io.Writer) error {
@@ -78,7 +78,7 @@ func RunStores(ctx context.Context, o Options, out io.Writer) error {
 		}
 		rows = append(rows, r)
 	}
-	fmt.Fprintf(out, "\nLifeboat bench — image stores on loopback (ext4 %s, %s used)\n", humanize.IBytes(uint64(img.Size)), humanize.IBytes(uint64(img.Used)))
+	fmt.Fprintf(out, "\nLifeboat bench — image stores: S3 on loopback, SMB in a network namespace of its own (ext4 %s, %s used)\n", humanize.IBytes(uint64(img.Size)), humanize.IBytes(uint64(img.Used)))
 	fmt.Fprintf(out, "%-18s %12s %10s %14s %12s %10s %14s\n", "store", "backup s", "÷ local", "backup RSS", "restore s", "÷ local", "restore RSS")
 	var errs []error
 	local := rows[0]

@@ -108,13 +108,17 @@ func (f *httpFile) get(p []byte, off int64) (int, error) {
 // read mostly in order, and one request per chunk would spend the time in
 // round trips. Reading a window starts fetching the next one (read-ahead,
 // one window deep), so the network works while the reader decodes.
-// Concurrent readers of one window wait for one fetch.
+// Concurrent readers of one window wait for one fetch. A window's buffer
+// is reused once it is dropped and no reader is copying from it, so a
+// long restore does not leave 4 MiB of garbage per window read.
 type windowReader struct {
-	get  func(off, n int64) ([]byte, error)
+	// get fills buf (len(buf) bytes from off) and returns it.
+	get  func(buf []byte, off int64) ([]byte, error)
 	size int64
 	mu   sync.Mutex
 	wins map[int64]*window
 	lru  []int64
+	free [][]byte // buffers of dropped windows
 }
 
 type window struct {
@@ -123,6 +127,10 @@ type window struct {
 	err   error
 	// next says the window after this one was asked for already.
 	next bool
+	// refs counts the fetch and the readers using data; dropped says
+	// the window left the map. The buffer is freed when both allow.
+	refs    int
+	dropped bool
 }
 
 const (
@@ -130,7 +138,7 @@ const (
 	windows    = 8 // 32 MiB at most per file
 )
 
-func newWindowReader(get func(off, n int64) ([]byte, error), size int64) *windowReader {
+func newWindowReader(get func(buf []byte, off int64) ([]byte, error), size int64) *windowReader {
 	return &windowReader{get: get, size: size, wins: map[int64]*window{}}
 }
 
@@ -144,7 +152,8 @@ func (o *windowReader) ReadAt(p []byte, off int64) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		k := copy(p[n:], w[off%windowSize:])
+		k := copy(p[n:], w.data[off%windowSize:])
+		o.release(w)
 		n += k
 		off += int64(k)
 	}
@@ -154,8 +163,9 @@ func (o *windowReader) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// window returns window i's bytes, and starts fetching window i+1.
-func (o *windowReader) window(i int64) ([]byte, error) {
+// window returns window i, fetched, with a reference the caller releases;
+// it starts fetching window i+1.
+func (o *windowReader) window(i int64) (*window, error) {
 	w, fetch := o.claim(i)
 	o.mu.Lock()
 	ahead := !w.next && (i+1)*windowSize < o.size
@@ -163,17 +173,28 @@ func (o *windowReader) window(i int64) ([]byte, error) {
 	o.mu.Unlock()
 	if ahead {
 		if nw, f := o.claim(i + 1); f {
-			go o.fill(i+1, nw)
+			go func() {
+				o.fill(i+1, nw)
+				o.release(nw)
+			}()
+		} else {
+			o.release(nw)
 		}
 	}
 	if fetch {
 		o.fill(i, w)
 	}
 	<-w.ready
-	return w.data, w.err
+	if w.err != nil {
+		err := w.err
+		o.release(w)
+		return nil, err
+	}
+	return w, nil
 }
 
-// claim returns window i, and whether the caller must fetch it.
+// claim returns window i with a reference taken, and whether the caller
+// must fetch it.
 func (o *windowReader) claim(i int64) (*window, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -181,27 +202,63 @@ func (o *windowReader) claim(i int64) (*window, bool) {
 		if j := slices.Index(o.lru, i); j >= 0 {
 			o.lru = append(slices.Delete(o.lru, j, j+1), i)
 		}
+		w.refs++
 		return w, false
 	}
-	w := &window{ready: make(chan struct{})}
+	w := &window{ready: make(chan struct{}), refs: 1}
 	o.wins[i] = w
 	o.lru = append(o.lru, i)
 	for len(o.lru) > windows {
+		old := o.wins[o.lru[0]]
 		delete(o.wins, o.lru[0])
 		o.lru = o.lru[1:]
+		old.dropped = true
+		o.freeLocked(old)
 	}
 	return w, true
 }
 
+// release drops a reference taken by claim.
+func (o *windowReader) release(w *window) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w.refs--
+	o.freeLocked(w)
+}
+
+// freeLocked keeps the buffer of a dropped window nobody uses any more.
+func (o *windowReader) freeLocked(w *window) {
+	if w.dropped && w.refs == 0 && w.data != nil {
+		if cap(w.data) == windowSize && len(o.free) < 2 {
+			o.free = append(o.free, w.data[:0])
+		}
+		w.data = nil
+	}
+}
+
 func (o *windowReader) fill(i int64, w *window) {
 	start := i * windowSize
-	w.data, w.err = o.get(start, min(windowSize, o.size-start))
-	close(w.ready)
-	if w.err != nil {
-		o.mu.Lock()
+	n := min(windowSize, o.size-start)
+	o.mu.Lock()
+	var buf []byte
+	if k := len(o.free); k > 0 {
+		buf, o.free = o.free[k-1], o.free[:k-1]
+	} else {
+		buf = make([]byte, 0, windowSize)
+	}
+	o.mu.Unlock()
+	data, err := o.get(buf[:n], start)
+	o.mu.Lock()
+	w.data, w.err = data, err
+	if err != nil {
 		if o.wins[i] == w {
 			delete(o.wins, i)
+			if j := slices.Index(o.lru, i); j >= 0 {
+				o.lru = slices.Delete(o.lru, j, j+1)
+			}
 		}
-		o.mu.Unlock()
+		w.data = nil
 	}
+	o.mu.Unlock()
+	close(w.ready)
 }

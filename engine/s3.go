@@ -153,8 +153,8 @@ func (s3Store) open(ctx context.Context, name string) (io.ReaderAt, int64, io.Cl
 	return newWindowReader(o.get, st.Size), st.Size, io.NopCloser(nil), nil
 }
 
-func (o *s3Object) get(off, n int64) ([]byte, error) {
-	buf := make([]byte, n)
+func (o *s3Object) get(buf []byte, off int64) ([]byte, error) {
+	n := int64(len(buf))
 	var last error
 	for attempt := range 4 {
 		if attempt > 0 {

@@ -173,8 +173,8 @@ func (smbStore) open(ctx context.Context, name string) (io.ReaderAt, int64, io.C
 		f.Close()
 		return nil, 0, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	get := func(off, n int64) ([]byte, error) {
-		b := make([]byte, n)
+	get := func(b []byte, off int64) ([]byte, error) {
+		n := int64(len(b))
 		if _, err := f.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF) && off+n == st.Size()) {
 			return nil, fmt.Errorf("read %s at %d: %w", name, off, err)
 		}

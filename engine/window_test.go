@@ -24,14 +24,15 @@ func TestWindowReader(t *testing.T) {
 	}
 	// Each reader gets its own counters: read-ahead of an earlier one may
 	// still be running.
-	getter := func(gets, failNext *atomic.Int64) func(off, n int64) ([]byte, error) {
-		return func(off, n int64) ([]byte, error) {
+	getter := func(gets, failNext *atomic.Int64) func(buf []byte, off int64) ([]byte, error) {
+		return func(buf []byte, off int64) ([]byte, error) {
 			gets.Add(1)
 			// failNext holds 1 + the offset of the one fetch to fail.
 			if failNext.CompareAndSwap(off+1, 0) {
 				return nil, errors.New("injected")
 			}
-			return bytes.Clone(data[off : off+n]), nil
+			copy(buf, data[off:off+int64(len(buf))])
+			return buf, nil
 		}
 	}
 	var g1, f1 atomic.Int64
