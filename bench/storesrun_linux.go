@@ -1,14 +1,12 @@
 package bench
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/dustin/go-humanize"
@@ -98,7 +96,7 @@ func RunStores(ctx context.Context, o Options, out io.Writer) error {
 		}
 	}
 	for i := range rows {
-		rows[i].backup, rows[i].restore = medianRun(rows[i].backups), medianRun(rows[i].restores)
+		rows[i].backup, rows[i].restore = summary(rows[i].backups), summary(rows[i].restores)
 	}
 	fmt.Fprintf(out, "\nLifeboat bench — image stores: S3 on loopback, SMB in a network namespace of its own (ext4 %s, %s used)\n", humanize.IBytes(uint64(img.Size)), humanize.IBytes(uint64(img.Used)))
 	fmt.Fprintf(out, "%-18s %12s %10s %14s %12s %10s %14s\n", "store", "backup s", "÷ local", "backup RSS", "restore s", "÷ local", "restore RSS")
@@ -122,31 +120,13 @@ func RunStores(ctx context.Context, o Options, out io.Writer) error {
 
 const storeReps = 3
 
-// medianRun is the run of median wall time, with the largest peak RSS of
-// all the runs.
-func medianRun(rs []result) result {
-	if len(rs) == 0 {
-		return result{rss: -1}
-	}
-	s := slices.Clone(rs)
-	slices.SortFunc(s, func(a, b result) int { return cmp.Compare(a.wall, b.wall) })
-	m := s[len(s)/2]
-	for _, r := range rs {
-		if r.rss < 0 || m.rss < 0 {
-			m.rss = -1
-		} else if r.rss > m.rss {
-			m.rss, m.rssUpperBound = r.rss, r.rssUpperBound
-		}
-	}
-	return m
-}
-
+// rssText is the largest peak RSS of a summary's runs.
 func rssText(r result) string {
-	if r.rss < 0 {
+	if r.rssMax < 0 {
 		return "n/a"
 	}
-	s := humanize.IBytes(uint64(r.rss))
-	if r.rssUpperBound {
+	s := humanize.IBytes(uint64(r.rssMax))
+	if r.rssMaxUpperBound {
 		s = "≤" + s
 	}
 	return s

@@ -168,16 +168,12 @@ func newPointFinder(name, chainDir string) *pointFinder {
 	return f
 }
 
-func (f *pointFinder) join(dir, file string) string {
-	return JoinImage(dir, filepath.Base(file))
-}
-
 // find returns the path of the image with this UUID: the file named hint
 // in one of the folders, else any image there; "" if there is none.
 func (f *pointFinder) find(uuid, hint string) string {
 	if hint != "" {
 		for _, d := range f.dirs {
-			p := f.join(d, hint)
+			p := JoinImage(d, filepath.Base(hint))
 			if u, _ := imageUUID(p); u == uuid {
 				return p
 			}

@@ -189,19 +189,7 @@ func (localOutput) finish(context.Context, string, []byte) error { return nil }
 func (localOutput) abort()                                       {}
 
 func (localStore) open(_ context.Context, name string) (io.ReaderAt, int64, io.Closer, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	st, err := f.Stat()
-	if err != nil || st.IsDir() {
-		f.Close()
-		if err == nil {
-			err = fmt.Errorf("%s is a folder; name the image file inside it", name)
-		}
-		return nil, 0, nil, err
-	}
-	return f, st.Size(), f, nil
+	return images.OpenFile(name)
 }
 
 func (localStore) list(_ context.Context, dir string) []string {

@@ -63,7 +63,7 @@ func Open(path string, o OpenOptions) (*Image, error) {
 		// committed (the writer was stopped before its final rename).
 		return nil, &CorruptError{Image: path, Part: path, What: "it is an unfinished image (the backup or merge writing it was interrupted); run it again", Err: ErrIncomplete}
 	}
-	return OpenWith(path, openFile, o)
+	return OpenWith(path, OpenFile, o)
 }
 
 // PartOpener opens one file of an image by name (the first part's name, or
@@ -71,7 +71,8 @@ func Open(path string, o OpenOptions) (*Image, error) {
 // does not exist must give an error wrapping fs.ErrNotExist.
 type PartOpener func(name string) (r io.ReaderAt, size int64, c io.Closer, err error)
 
-func openFile(name string) (io.ReaderAt, int64, io.Closer, error) {
+// OpenFile opens one file of an image on this machine (a PartOpener).
+func OpenFile(name string) (io.ReaderAt, int64, io.Closer, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, 0, nil, err

@@ -658,7 +658,7 @@ func (w *Writer) reopen() error {
 		if t, ok := tmp[name]; ok {
 			name = t
 		}
-		return openFile(name)
+		return OpenFile(name)
 	}
 	r, size, c, err := open(w.name)
 	if err != nil {

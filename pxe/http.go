@@ -366,24 +366,26 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 // maxCredentials bounds a credentials file: a few keys, not a disk.
 const maxCredentials = 64 << 10
 
-// checkCredentials says whether a rule's credentials file can be served:
-// a regular file of at most 64 KiB that this process can read.
-func checkCredentials(name string) error {
+// readCredentials reads a rule's credentials file: a regular file of at
+// most 64 KiB that this process can read. The server reads it once at
+// start to refuse a rule it could not serve, and again for each client,
+// so a changed file needs no restart.
+func readCredentials(name string) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return fmt.Errorf("credentials: %w", err)
+		return nil, fmt.Errorf("credentials: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	switch {
 	case err != nil:
-		return fmt.Errorf("credentials: %w", err)
+		return nil, fmt.Errorf("credentials: %w", err)
 	case !st.Mode().IsRegular():
-		return fmt.Errorf("credentials %s: not a regular file", name)
+		return nil, fmt.Errorf("credentials %s: not a regular file", name)
 	case st.Size() > maxCredentials:
-		return fmt.Errorf("credentials %s: %d bytes; a credentials file holds a few keys (at most 64 KiB)", name, st.Size())
+		return nil, fmt.Errorf("credentials %s: %d bytes; a credentials file holds a few keys (at most 64 KiB)", name, st.Size())
 	}
-	return nil
+	return io.ReadAll(io.LimitReader(f, maxCredentials))
 }
 
 // serveCredentials hands a rule's credentials file to the client of the
@@ -414,11 +416,4 @@ func (s *Server) serveCredentials(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(b)
 	s.log.Info("http: credentials sent", "mac", mac, "ip", ip, "file", rule.Credentials)
-}
-
-func readCredentials(name string) ([]byte, error) {
-	if err := checkCredentials(name); err != nil {
-		return nil, err
-	}
-	return os.ReadFile(name)
 }

@@ -75,7 +75,7 @@ func newServer(c Config, p netip.Prefix) (*Server, error) {
 				s.log.Warn("rules: a lifeboat.report URL without ?token={token}: the server refuses its reports; add ?token={token} or leave lifeboat.report out", "line", r.Line)
 			}
 			if r.Credentials != "" {
-				if err := checkCredentials(r.Credentials); err != nil {
+				if _, err := readCredentials(r.Credentials); err != nil {
 					return nil, fmt.Errorf("rules: line %d: %w", r.Line, err)
 				}
 			}

@@ -273,31 +273,9 @@ func TestUnattendedRestoreFromS3(t *testing.T) {
 	if out, err := backup.CombinedOutput(); err != nil {
 		t.Fatalf("backup to S3: %v\n%s", err, out)
 	}
-	tree := filepath.Join(dir, "keys")
-	os.MkdirAll(tree, 0o755)
-	os.WriteFile(filepath.Join(tree, "s3.cred"), []byte(fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", s.Access, s.Key)), 0o600)
-	keys := sparse(t, filepath.Join(dir, "keys.img"), 16<<20)
-	sh(t, "mkfs.ext4", "-q", "-F", "-L", "KEYS", "-d", tree, keys)
-	target := sparse(t, filepath.Join(dir, "target.img"), 64<<20)
 	_, port, _ := strings.Cut(s.Addr, ":")
-
-	vm := boot(t, "lifeboat.action=restore lifeboat.image=s3://backups/pc1/full.lbi lifeboat.s3-endpoint=http://10.0.2.2:"+port+
-		" lifeboat.credentials=LABEL=KEYS:/s3.cred lifeboat.target=first-empty-disk lifeboat.done=poweroff",
-		[]qemu.Disk{{Path: keys, Bus: qemu.Virtio, Serial: "KEYS"}, {Path: target, Bus: qemu.Virtio, Serial: "TARGET"}}, qemu.NetUser)
-	m, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+) exit=(\d+)`, 4*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m[1] != "ok" {
-		t.Fatalf("result %s exit %s", m[1], m[2])
-	}
-	if err := vm.Wait(time.Minute); err != nil {
-		t.Fatalf("the VM did not power off: %v", err)
-	}
-	if strings.Contains(vm.Console(), s.Key) {
-		t.Fatal("the secret key was printed on the console")
-	}
-	checkRestored(t, target, sums)
+	restoreWithKeys(t, dir, "s3.cred", fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", s.Access, s.Key),
+		"lifeboat.image=s3://backups/pc1/full.lbi lifeboat.s3-endpoint=http://10.0.2.2:"+port, s.Key, sums)
 }
 
 // Unattended restore from an SMB share: Debian's Samba in a network
@@ -314,14 +292,25 @@ func TestUnattendedRestoreFromSMB(t *testing.T) {
 	if out, err := backup.CombinedOutput(); err != nil {
 		t.Fatalf("backup to SMB: %v\n%s", err, out)
 	}
+	restoreWithKeys(t, dir, "nas.cred", "username="+s.User+"\npassword="+s.Password+"\n",
+		"lifeboat.image=smb://"+s.Addr+"/backups/pc1.lbi", s.Password, sums)
+}
+
+// restoreWithKeys boots the rescue environment with args (the image and
+// where it is) and a disk labelled KEYS holding the file name (its keys),
+// restores unattended onto an empty disk and checks the result:
+// status ok, the VM powered off, secret never on the console, every file
+// restored.
+func restoreWithKeys(t *testing.T, dir, name, keysText, args, secret string, sums map[string][32]byte) {
+	t.Helper()
 	tree := filepath.Join(dir, "keys")
 	os.MkdirAll(tree, 0o755)
-	os.WriteFile(filepath.Join(tree, "nas.cred"), []byte("username="+s.User+"\npassword="+s.Password+"\n"), 0o600)
+	os.WriteFile(filepath.Join(tree, name), []byte(keysText), 0o600)
 	keys := sparse(t, filepath.Join(dir, "keys.img"), 16<<20)
 	sh(t, "mkfs.ext4", "-q", "-F", "-L", "KEYS", "-d", tree, keys)
 	target := sparse(t, filepath.Join(dir, "target.img"), 64<<20)
 
-	vm := boot(t, "lifeboat.action=restore lifeboat.image=smb://"+s.Addr+"/backups/pc1.lbi lifeboat.credentials=LABEL=KEYS:/nas.cred lifeboat.target=first-empty-disk lifeboat.done=poweroff",
+	vm := boot(t, "lifeboat.action=restore "+args+" lifeboat.credentials=LABEL=KEYS:/"+name+" lifeboat.target=first-empty-disk lifeboat.done=poweroff",
 		[]qemu.Disk{{Path: keys, Bus: qemu.Virtio, Serial: "KEYS"}, {Path: target, Bus: qemu.Virtio, Serial: "TARGET"}}, qemu.NetUser)
 	m, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+) exit=(\d+)`, 4*time.Minute)
 	if err != nil {
@@ -333,8 +322,8 @@ func TestUnattendedRestoreFromSMB(t *testing.T) {
 	if err := vm.Wait(time.Minute); err != nil {
 		t.Fatalf("the VM did not power off: %v", err)
 	}
-	if strings.Contains(vm.Console(), s.Password) {
-		t.Fatal("the password was printed on the console")
+	if strings.Contains(vm.Console(), secret) {
+		t.Fatal("the secret (key or password) was printed on the console")
 	}
 	checkRestored(t, target, sums)
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"os"
 	"os/exec"
@@ -193,24 +194,35 @@ func TestS3Images(t *testing.T) {
 	}
 
 	// The server killed in the middle of a restore.
-	target := filepath.Join(dir, "big-restored.img")
-	cmd = exec.Command(lifeboat, "restore", bigObj, "--target", target, "-y", "-q")
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	stderr.Reset()
+	restoreWithServerKilled(t, env, bigObj, big, filepath.Join(dir, "big-restored.img"), s.Kill, func() { s.Start() })
+}
+
+// restoreWithServerKilled starts a restore of image, kills its server
+// 0.7 s in (the restore must fail naming the image), starts the server
+// again, and checks that a rerun restores the bytes of original. extra are
+// more arguments (credentials).
+func restoreWithServerKilled(t *testing.T, env []string, image, original, target string, kill, start func(), extra ...string) {
+	t.Helper()
+	args := append([]string{"restore", image, "--target", target, "-y", "-q"}, extra...)
+	cmd := exec.Command(lifeboat, args...)
+	if env != nil {
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	}
+	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(700 * time.Millisecond)
-	s.Kill()
+	kill()
 	if err := cmd.Wait(); err == nil {
 		t.Log("the restore finished before the server was killed (a fast machine); the rerun below still runs")
-	} else if !strings.Contains(stderr.String(), bigObj) {
-		t.Errorf("the failed restore does not name the object: %s", stderr.String())
+	} else if !strings.Contains(stderr.String(), image) {
+		t.Errorf("the failed restore does not name the image: %s", stderr.String())
 	}
-	s.Start()
-	mustLB(t, env, "restore", bigObj, "--target", target, "-y", "-q")
-	sameFiles(t, big, target)
+	start()
+	mustLB(t, env, args...)
+	sameFiles(t, original, target)
 }
 
 // waitForUpload waits until the server holds part of an upload.

@@ -149,21 +149,5 @@ func TestSMBImages(t *testing.T) {
 	}
 
 	// smbd killed in the middle of a restore.
-	target := filepath.Join(dir, "big-restored.img")
-	cmd = exec.Command(lifeboat, append([]string{"restore", bigImg, "--target", target, "-y", "-q"}, c...)...)
-	stderr.Reset()
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(700 * time.Millisecond)
-	s.Kill()
-	if err := cmd.Wait(); err == nil {
-		t.Log("the restore finished before smbd was killed; the rerun below still runs")
-	} else if !strings.Contains(stderr.String(), bigImg) {
-		t.Errorf("the failed restore does not name the image: %s", stderr.String())
-	}
-	s.Start()
-	mustLB(t, nil, append([]string{"restore", bigImg, "--target", target, "-y", "-q"}, c...)...)
-	sameFiles(t, big, target)
+	restoreWithServerKilled(t, nil, bigImg, big, filepath.Join(dir, "big-restored.img"), s.Kill, func() { s.Start() }, c...)
 }
