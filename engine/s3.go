@@ -5,10 +5,14 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -30,7 +34,10 @@ import (
 //
 // Writing is one multipart upload: the object appears under its name only
 // when the upload completes, so an image there is complete or absent. Each
-// part carries its MD5, checked by the server. A backup killed before the
+// part carries its CRC-32C (x-amz-checksum-crc32c, the checksum minio-go
+// and the AWS SDKs send by default), which the server checks and echoes;
+// the echo is compared too, and a server that echoes none has its part
+// ETag (an MD5) compared instead. A backup killed before the
 // end leaves an unfinished upload (invisible, but stored): the next backup
 // to the same name aborts it, and a bucket lifecycle rule
 // (AbortIncompleteMultipartUpload) removes others.
@@ -251,7 +258,8 @@ func (s3Store) create(ctx context.Context, name string, cc createCheck) (imageOu
 			}
 		}
 	}
-	id, err := c.NewMultipartUpload(ctx, loc.bucket, loc.key, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	id, err := c.NewMultipartUpload(ctx, loc.bucket, loc.key, minio.PutObjectOptions{ContentType: "application/octet-stream",
+		UserMetadata: map[string]string{"X-Amz-Checksum-Algorithm": "CRC32C"}})
 	if err != nil {
 		return nil, nil, s3Error(name, err)
 	}
@@ -311,11 +319,19 @@ func (u *s3Upload) flush() error {
 	}
 	u.wg.Go(func() {
 		defer func() { <-u.sem }()
-		sum := md5.Sum(data)
+		// The CRC-32C lets the server check every part, at a fraction of
+		// Content-MD5's cost on both sides (MD5 was a quarter of the
+		// backup's CPU and half the server's); the payload is not hashed
+		// a second time for the signature.
+		sum := base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32.Checksum(data, castagnoli)))
+		h := http.Header{}
+		h.Set("X-Amz-Checksum-Crc32c", sum)
+		h.Set("X-Amz-Checksum-Algorithm", "CRC32C")
 		p, err := u.c.PutObjectPart(u.ctx, u.loc.bucket, u.loc.key, u.id, num, bytes.NewReader(data), int64(len(data)),
-			// Content-MD5 lets the server check every part; the payload
-			// is not hashed a second time for the signature.
-			minio.PutObjectPartOptions{Md5Base64: base64.StdEncoding.EncodeToString(sum[:]), DisableContentSha256: true})
+			minio.PutObjectPartOptions{CustomHeader: h, DisableContentSha256: true})
+		if err == nil {
+			err = partReceived(p, sum, data)
+		}
 		u.pool.Put(&data)
 		u.mu.Lock()
 		defer u.mu.Unlock()
@@ -325,8 +341,30 @@ func (u *s3Upload) flush() error {
 			}
 			return
 		}
-		u.parts = append(u.parts, minio.CompletePart{PartNumber: num, ETag: p.ETag})
+		u.parts = append(u.parts, minio.CompletePart{PartNumber: num, ETag: p.ETag, ChecksumCRC32C: p.ChecksumCRC32C})
 	})
+	return nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// partReceived checks that the server stored the part that was sent: by
+// the CRC-32C it echoes, or, from a server that echoes no checksum (and so
+// may not have checked it), by its ETag, which S3 makes the part's MD5.
+func partReceived(p minio.ObjectPart, crc string, data []byte) error {
+	if p.ChecksumCRC32C != "" {
+		if p.ChecksumCRC32C != crc {
+			return fmt.Errorf("part %d: the server stored CRC-32C %s, not the %s sent", p.PartNumber, p.ChecksumCRC32C, crc)
+		}
+		return nil
+	}
+	etag := strings.Trim(p.ETag, `"`)
+	if len(etag) != 2*md5.Size {
+		return nil // not an MD5 (server-side encryption): only the transport's checks remain
+	}
+	if sum := md5.Sum(data); hex.EncodeToString(sum[:]) != strings.ToLower(etag) {
+		return fmt.Errorf("part %d: the server stored MD5 %s, not the %x sent", p.PartNumber, etag, sum)
+	}
 	return nil
 }
 
