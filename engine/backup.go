@@ -180,7 +180,7 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	}
 	defer w.Abort()
 
-	used, err := usedRanges(rd, stream, o.SectorBySector)
+	used, cuts, err := usedRanges(rd, stream, o.SectorBySector)
 	if err != nil {
 		return nil, readFailure(o.Source, err)
 	}
@@ -188,7 +188,7 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	log.Info("backup started", "source", o.Source, "size", src.Size, "output", o.Output, "compression", o.Compression,
 		"encrypted", len(o.Password) > 0, "mode", stream.Mode, "used", rangesLen(used))
 	tr := startStage(o.Progress, StageBackup, images.StreamWork(src.Size, used))
-	st, err := w.AddStream(ctx, rd, src.Size, images.StreamOptions{Progress: tr.add, Used: used})
+	st, err := w.AddStream(ctx, rd, src.Size, images.StreamOptions{Progress: tr.add, Used: used, Cuts: cuts})
 	tr.end()
 	if err != nil {
 		log.Error("backup failed", "source", o.Source, "err", err)

@@ -20,8 +20,9 @@ const tailKeep = 1 << 20
 // mode and reason in s: only what the filesystems use (fsmap), unless
 // allSectors. Areas outside partitions (boot code, gaps, the table) are
 // copied whole, except unpartitioned space at the end of a disk beyond its
-// last MiB. It returns nil (copy everything) when nothing can be skipped.
-func usedRanges(r io.ReaderAt, s *images.Stream, allSectors bool) ([]images.Range, error) {
+// last MiB. It returns nil (copy everything) when nothing can be skipped,
+// and where files start and end (fsmap.Map.Cuts), for the chunker.
+func usedRanges(r io.ReaderAt, s *images.Stream, allSectors bool) (used []images.Range, cuts []int64, err error) {
 	if allSectors {
 		s.Mode, s.ModeReason = images.ModeAllSectors, "every sector was asked for (sector by sector)"
 		if s.Table != nil {
@@ -29,24 +30,23 @@ func usedRanges(r io.ReaderAt, s *images.Stream, allSectors bool) ([]images.Rang
 				s.Table.Partitions[i].Mode, s.Table.Partitions[i].ModeReason = images.ModeAllSectors, s.ModeReason
 			}
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	if s.Table == nil {
 		// A partition, or a filesystem (or nothing known) on a whole disk.
 		m, err := fsmap.Read(r, s.Size)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if m.Reason != "" {
 			s.Mode, s.ModeReason = images.ModeAllSectors, m.Reason
-			return nil, nil
+			return nil, nil, nil
 		}
 		s.Mode = images.ModeUsed
-		return toImageRanges(m.Used, 0), nil
+		return toImageRanges(m.Used, 0), m.Cuts, nil
 	}
 	parts := slices.Clone(s.Table.Partitions)
 	slices.SortFunc(parts, func(a, b images.Partition) int { return int(a.Start - b.Start) })
-	var used []images.Range
 	var pos int64
 	all := func(from, to int64) {
 		if to > from {
@@ -65,12 +65,15 @@ func usedRanges(r io.ReaderAt, s *images.Stream, allSectors bool) ([]images.Rang
 			for i := range s.Table.Partitions {
 				s.Table.Partitions[i].Mode, s.Table.Partitions[i].ModeReason = images.ModeAllSectors, s.ModeReason
 			}
-			return nil, nil
+			return nil, nil, nil
 		}
 		all(pos, p.Start)
 		m, err := fsmap.Read(io.NewSectionReader(r, p.Start, p.Size), p.Size)
 		if err != nil {
-			return nil, fmt.Errorf("partition %d: %w", p.Number, err)
+			return nil, nil, fmt.Errorf("partition %d: %w", p.Number, err)
+		}
+		for _, c := range m.Cuts {
+			cuts = append(cuts, p.Start+c) // sorted: partitions are in order
 		}
 		tp := tablePartition(s.Table, p.Number)
 		if m.Reason != "" {
@@ -87,7 +90,7 @@ func usedRanges(r io.ReaderAt, s *images.Stream, allSectors bool) ([]images.Rang
 	if mapped == 0 && pos >= s.Size-tailKeep {
 		s.Mode = images.ModeAllSectors
 	}
-	return mergeRanges(used), nil
+	return mergeRanges(used), cuts, nil
 }
 
 func tablePartition(t *images.Table, n int) *images.Partition {

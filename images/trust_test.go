@@ -119,13 +119,22 @@ func TestUnalignedUsedRangesRoundTrip(t *testing.T) {
 		for _, u := range used {
 			copy(want[u.Off:u.Off+u.Len], data[u.Off:u.Off+u.Len])
 		}
+		// Chunks cut where a filesystem says files start and end: in used
+		// ranges, in gaps, at their edges, anywhere.
+		var cuts []int64
+		if round%2 == 1 {
+			for range 1 + r.IntN(40) {
+				cuts = append(cuts, int64(r.IntN(int(size)/512))*512+int64(r.IntN(2)*r.IntN(512)))
+			}
+			slices.Sort(cuts)
+		}
 		o := WriterOptions{ChunkSize: 64 << 10, Compression: Level(r.IntN(4))}
 		path := filepath.Join(t.TempDir(), "u.lbi")
 		w, err := Create(path, o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.AddStream(context.Background(), bytes.NewReader(data), size, StreamOptions{Used: used}); err != nil {
+		if _, err := w.AddStream(context.Background(), bytes.NewReader(data), size, StreamOptions{Used: used, Cuts: cuts}); err != nil {
 			t.Fatalf("seed %d round %d: %v", seed, round, err)
 		}
 		if err := w.Commit(&Metadata{Streams: []Stream{{Kind: KindPartition, Mode: ModeUsed, SectorSize: 512}}}); err != nil {
@@ -435,5 +444,45 @@ func TestShortSplitPartNamed(t *testing.T) {
 	var ce *CorruptError
 	if !errors.As(err, &ce) || ce.Part != p2 || !strings.Contains(err.Error(), "truncated") {
 		t.Fatalf("err = %v; want it to name %s as truncated", err, p2)
+	}
+}
+
+// TestCutsStoreCopiesOnce: a file and its copy at another offset of the
+// stream (4 KiB aligned, at another distance from any chunk boundary) are
+// stored once when the writer is told where both start and end; without
+// the cuts the chunks that hold their edges differ.
+func TestCutsStoreCopiesOnce(t *testing.T) {
+	seed := testSeed(t)
+	r := rand.New(rand.NewPCG(seed, 11))
+	for round := range 6 {
+		size := int64(16 << 20)
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(r.Uint32())
+		}
+		n := int64(600<<10 + r.IntN(3<<20))
+		a := int64(1<<20 + 4096*r.IntN(256))
+		b := int64(9<<20 + 4096*r.IntN(256))
+		copy(data[b:b+n], data[a:a+n])
+		stored := func(cuts []int64) int64 {
+			w, err := Create(filepath.Join(t.TempDir(), "c.lbi"), WriterOptions{ChunkSize: 128 << 10, Compression: LevelNone})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Abort()
+			st, err := w.AddStream(context.Background(), bytes.NewReader(data), size, StreamOptions{Cuts: cuts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st.Stored
+		}
+		// Random bytes: nothing but the copy can be deduplicated.
+		with, without := stored([]int64{a, a + n, b, b + n}), stored(nil)
+		if with != size-n {
+			t.Errorf("seed %d round %d: with cuts %d bytes stored, want %d (the copy of %d bytes once)", seed, round, with, size-n, n)
+		}
+		if without <= with {
+			t.Errorf("seed %d round %d: without cuts %d bytes stored, not more than with them (%d): the test shows nothing", seed, round, without, with)
+		}
 	}
 }

@@ -266,6 +266,11 @@ type StreamOptions struct {
 	// SmallGap are stored as zeros instead (not read), so chunks are not
 	// cut into slivers by a fragmented filesystem.
 	Used []Range
+	// Cuts, when not nil, are stream offsets (sorted) where a chunk must
+	// start: where a file's data starts or ends, so that a copy of the
+	// file elsewhere in the stream is cut into the same chunks and stored
+	// once. Any cuts, or none, store the same bytes.
+	Cuts []int64
 }
 
 // Range is a run of bytes of a stream.
@@ -360,6 +365,32 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 				return err
 			})
 		rbuf := make([]byte, readSize)
+		cuts := so.Cuts
+		// add gives the cutter b, the bytes at stream offset off, starting
+		// a chunk at each cut inside.
+		add := func(off int64, b []byte) error {
+			for len(b) > 0 {
+				for len(cuts) > 0 && cuts[0] < off {
+					cuts = cuts[1:]
+				}
+				k := len(b)
+				if len(cuts) > 0 && cuts[0] < off+int64(k) {
+					if cuts[0] == off {
+						cuts = cuts[1:]
+						if err := c.flush(); err != nil {
+							return err
+						}
+						continue
+					}
+					k = int(cuts[0] - off)
+				}
+				if err := c.add(b[:k]); err != nil {
+					return err
+				}
+				b, off = b[k:], off+int64(k)
+			}
+			return nil
+		}
 		copyRange := func(off, end int64) error {
 			for off < end {
 				r := rbuf[:min(int64(len(rbuf)), end-off)]
@@ -369,21 +400,21 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 					}
 					return &ReadError{Offset: off + int64(m), Err: err}
 				}
-				if err := c.add(r); err != nil {
+				if err := add(off, r); err != nil {
 					return err
 				}
 				off += int64(len(r))
 			}
 			return nil
 		}
-		fillZeros := func(n int64) error {
+		fillZeros := func(off, n int64) error {
 			clear(rbuf)
 			for n > 0 {
 				m := min(int64(len(rbuf)), n)
-				if err := c.add(rbuf[:m]); err != nil {
+				if err := add(off, rbuf[:m]); err != nil {
 					return err
 				}
-				n -= m
+				off, n = off+m, n-m
 			}
 			return nil
 		}
@@ -397,7 +428,7 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 				case g <= 0:
 					return nil
 				case g < SmallGap:
-					return fillZeros(g)
+					return fillZeros(done, g)
 				default:
 					if err := c.flush(); err != nil {
 						return err

@@ -138,6 +138,7 @@ scan:
 		heap:     heap,
 		cb:       clusterBytes,
 		bud:      budget{clusters + 16},
+		cut:      b.cut,
 	}
 	if err := w.walk(exfatChain{first: root, length: -1, isDir: true, what: "root directory"}); err != nil {
 		return 0, err

@@ -322,7 +322,7 @@ func mapExt(d *dev, b *builder, name string) (int64, error) {
 		return 0, err
 	}
 	b.rs = b.finish()
-	extra, err := fs.checkExtRefs(d, cover(b.rs), groups)
+	extra, err := fs.checkExtRefs(d, cover(b.rs), groups, b.cut)
 	if err != nil {
 		return 0, err
 	}

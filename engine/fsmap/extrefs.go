@@ -63,6 +63,10 @@ type extWalk struct {
 	dir    []byte                    // directory blocks
 	ino    int64                     // the inode being walked
 	isDir  bool
+	// cut, when set, records Map.Cuts: the inode being walked is a
+	// regular file of at least CutMinFile bytes.
+	cut      func(off int64)
+	cutFiles bool
 	// run coalesces consecutive data blocks of indirect maps.
 	runOff, runLen int64
 	// extra are blocks of the resize inode outside the map, copied
@@ -104,10 +108,10 @@ func (fs *extFS) checkExtMeta(groups []extGroup) error {
 }
 
 // checkExtRefs walks every in-use inode and fails with a fallback when one
-// references a block outside c. It returns the resize inode's blocks that
+// references a block outside c; cut, when not nil, is given Map.Cuts. It returns the resize inode's blocks that
 // lie outside c: the caller adds them to the map.
-func (fs *extFS) checkExtRefs(d *dev, c cover, groups []extGroup) ([]Range, error) {
-	w := &extWalk{fs: fs, d: d, c: c, groups: groups, bud: budget{fs.blocks + 64}}
+func (fs *extFS) checkExtRefs(d *dev, c cover, groups []extGroup, cut func(off int64)) ([]Range, error) {
+	w := &extWalk{fs: fs, d: d, c: c, groups: groups, bud: budget{fs.blocks + 64}, cut: cut}
 	per := max(1, min(int64(chunk), fs.ipg*fs.inodeSize)/fs.inodeSize)
 	buf := make([]byte, per*fs.inodeSize)
 	for g, gr := range groups {
@@ -169,6 +173,7 @@ func (w *extWalk) inode(ino int64, raw []byte) error {
 		return nil // devices, fifos, sockets: no blocks
 	}
 	w.isDir = mode == 0x4000 && ino != extBadBlocksIno
+	w.cutFiles = mode == 0x8000 && ino != extBadBlocksIno && size >= CutMinFile && w.cut != nil
 	iblock := raw[inoBlock : inoBlock+60]
 	if flags&inoFlExtents != 0 {
 		return w.extents(iblock, -1)
@@ -307,6 +312,10 @@ func (w *extWalk) run(start, n int64, init bool) error {
 	}
 	if err := w.covered(start, n, "data"); err != nil {
 		return err
+	}
+	if w.cutFiles && init {
+		w.cut(start * w.fs.bs)
+		w.cut((start + n) * w.fs.bs)
 	}
 	if !w.isDir || !init {
 		return nil

@@ -175,6 +175,7 @@ func mapFAT(d *dev, b *builder) (int64, error) {
 		rootOff:     (reserved + fats*fatLen) * sectorSize,
 		rootLen:     dirSectors * sectorSize,
 		rootCluster: int64(le32(bs, 44)),
+		cut:         b.cut,
 	}
 	if err := w.walk(); err != nil {
 		return 0, err

@@ -72,6 +72,7 @@ type fatWalk struct {
 	fat32            bool
 	rootOff, rootLen int64 // FAT12/16 fixed root directory
 	rootCluster      int64 // FAT32
+	cut              func(off int64) // Map.Cuts, or nil
 }
 
 type fatDir struct {
@@ -99,7 +100,7 @@ func (w *fatWalk) walk() error {
 	for len(w.queue) > 0 {
 		dir := w.queue[len(w.queue)-1]
 		w.queue = w.queue[:len(w.queue)-1]
-		if err := w.chain(dir.cluster, dir.path, true); err != nil {
+		if err := w.chain(dir.cluster, dir.path, true, false); err != nil {
 			return err
 		}
 	}
@@ -107,14 +108,17 @@ func (w *fatWalk) walk() error {
 }
 
 // chain follows the chain from start; for a directory it reads and parses
-// each cluster.
-func (w *fatWalk) chain(start int64, path string, isDir bool) error {
+// each cluster. With cut, it gives w.cut where each run of the chain's
+// contiguous clusters starts and ends.
+func (w *fatWalk) chain(start int64, path string, isDir, cut bool) error {
 	what := "file"
 	if isDir {
 		what = "directory"
 	}
 	c := start
 	ended := false // past the end-of-directory marker: the rest is unused
+	prev := int64(-1)
+	at := func(c int64) int64 { return w.dataOff + (c-2)*w.cb }
 	for {
 		if c < 2 || c >= w.last {
 			return w.damaged("FAT %s %s has cluster %d in its chain, outside the %d clusters", what, path, c, w.last-2)
@@ -135,6 +139,13 @@ func (w *fatWalk) chain(start int64, path string, isDir bool) error {
 		case v == w.bad:
 			return w.damaged("FAT %s %s uses cluster %d that the FAT marks bad", what, path, c)
 		}
+		if cut && c != prev+1 {
+			if prev >= 0 {
+				w.cut(at(prev + 1))
+			}
+			w.cut(at(c))
+		}
+		prev = c
 		if isDir && !ended {
 			if w.clusterBuf == nil {
 				w.clusterBuf = make([]byte, w.cb)
@@ -147,6 +158,9 @@ func (w *fatWalk) chain(start int64, path string, isDir bool) error {
 			}
 		}
 		if v >= w.eoc {
+			if cut {
+				w.cut(at(c + 1))
+			}
 			return nil
 		}
 		c = int64(v)
@@ -186,7 +200,7 @@ func (w *fatWalk) entries(buf []byte, dir string) (end bool, err error) {
 			w.queue = append(w.queue, fatDir{start, path})
 			continue
 		}
-		if err := w.chain(start, path, false); err != nil {
+		if err := w.chain(start, path, false, w.cut != nil && int64(le32(e, 28)) >= CutMinFile); err != nil {
 			return false, err
 		}
 	}
@@ -206,22 +220,28 @@ type exfatWalk struct {
 	pending  bool // a File entry awaits its Stream Extension
 	ended    bool // past the directory's end marker
 	pendDir  bool
+	cut      func(off int64) // Map.Cuts, or nil
 }
 
 type exfatChain struct {
 	first, length int64 // length in bytes; -1: follow the FAT to its end
 	noFat, isDir  bool
 	what          string
+	cut           bool // a large file's data: its runs become Map.Cuts
 }
 
 func (w *exfatWalk) damaged(format string, args ...any) error {
 	return fallbackf(format+" (damaged filesystem: run fsck.exfat on the original)", args...)
 }
 
-// covered checks clusters [c, c+n).
+// covered checks clusters [c, c+n), a run of ch.
 func (w *exfatWalk) covered(ch exfatChain, c, n int64) error {
 	if c < 2 || n > w.clusters+2-c {
 		return w.damaged("exFAT %s has cluster %d in its chain, outside the %d clusters", ch.what, c, w.clusters)
+	}
+	if ch.cut && w.cut != nil {
+		w.cut(w.heap + (c-2)*w.cb)
+		w.cut(w.heap + (c+n-2)*w.cb)
 	}
 	if w.c.has(w.heap+(c-2)*w.cb, n*w.cb) {
 		return nil
@@ -356,9 +376,9 @@ func (w *exfatWalk) entries(buf []byte) (end bool, err error) {
 			w.pending, w.pendDir = true, le16(e, 4)&0x10 != 0
 			continue
 		case t == 0x81:
-			ch = exfatChain{first, length, false, false, "allocation bitmap"}
+			ch = exfatChain{first, length, false, false, "allocation bitmap", false}
 		case t == 0x82:
-			ch = exfatChain{first, length, false, false, "up-case table"}
+			ch = exfatChain{first, length, false, false, "up-case table", false}
 		case t == 0xC0 && w.pending: // Stream Extension
 			w.pending = false
 			if e[1]&1 == 0 {
@@ -368,9 +388,9 @@ func (w *exfatWalk) entries(buf []byte) (end bool, err error) {
 			if w.pendDir {
 				what = "directory"
 			}
-			ch = exfatChain{first, length, e[1]&2 != 0, w.pendDir, what + " at cluster " + itoa(first)}
+			ch = exfatChain{first, length, e[1]&2 != 0, w.pendDir, what + " at cluster " + itoa(first), !w.pendDir && length >= CutMinFile}
 		case t&0x40 != 0 && t != 0xC0 && t != 0xC1 && e[1]&1 != 0: // other secondary with an allocation
-			ch = exfatChain{first, length, e[1]&2 != 0, false, "directory entry's allocation at cluster " + itoa(first)}
+			ch = exfatChain{first, length, e[1]&2 != 0, false, "directory entry's allocation at cluster " + itoa(first), false}
 		default:
 			continue
 		}

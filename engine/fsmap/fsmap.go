@@ -61,7 +61,23 @@ type Map struct {
 	// [{0, size}]); it is a sentence for the user saying why. It is empty
 	// when the map is exact.
 	Reason string
+	// Cuts are byte offsets, sorted and distinct, where the data of a
+	// large file starts or ends (each of its extents, on ext2/3/4). A
+	// backup starts a chunk at each, so that a copy of a file elsewhere on
+	// the disk is cut into the same chunks as the original, and stored
+	// once. They are hints: any set of cuts, or none, images the same
+	// bytes; only exact maps have them.
+	Cuts []int64
 }
+
+// CutMinFile is the smallest file whose extents become Cuts: smaller files
+// share a chunk with their neighbours anyway, and cutting around them
+// would only make chunks smaller.
+const CutMinFile = 256 << 10
+
+// maxCuts bounds Cuts (8 bytes each); a filesystem of more large-file
+// extents than that gets cuts for the first ones only.
+const maxCuts = 1 << 20
 
 // Full returns the every-sector map of size bytes, for content that cannot
 // be mapped; reason says why, for the user.
@@ -124,7 +140,7 @@ func Read(r io.ReaderAt, size int64) (*Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Map{FS: info.Type, BlockSize: bs, Used: b.finish()}
+	m := &Map{FS: info.Type, BlockSize: bs, Used: b.finish(), Cuts: b.finishCuts()}
 	for _, r := range m.Used {
 		m.UsedBytes += r.Len
 	}
@@ -176,6 +192,20 @@ type builder struct {
 	rs   []Range
 	// gap is the largest gap compact has bridged so far.
 	gap int64
+	// cuts are Map.Cuts, in the order found.
+	cuts []int64
+}
+
+// cut records a Map.Cuts offset; those outside (0, size) mean nothing.
+func (b *builder) cut(off int64) {
+	if off > 0 && off < b.size && len(b.cuts) < maxCuts {
+		b.cuts = append(b.cuts, off)
+	}
+}
+
+func (b *builder) finishCuts() []int64 {
+	slices.Sort(b.cuts)
+	return slices.Compact(b.cuts)
 }
 
 // maxRanges bounds the collected ranges (16 bytes each). A pathological
