@@ -70,8 +70,8 @@ type fatWalk struct {
 	queue            []fatDir
 	clusterBuf       []byte
 	fat32            bool
-	rootOff, rootLen int64 // FAT12/16 fixed root directory
-	rootCluster      int64 // FAT32
+	rootOff, rootLen int64           // FAT12/16 fixed root directory
+	rootCluster      int64           // FAT32
 	cut              func(off int64) // Map.Cuts, or nil
 }
 
