@@ -84,10 +84,11 @@ func blockRuns(blks []int64) [][2]int64 {
 	return runs
 }
 
-// TestCutsOnFAT: on FAT32 and exFAT (files written by mtools and by the
-// kernel), a large file and its copy each start and end at a cut: found by
-// their content in the image, as written contiguously on a fresh volume.
-func TestCutsOnFAT(t *testing.T) {
+// TestCutsByContent: on FAT32, exFAT and NTFS (files written by mtools,
+// the kernel and ntfs-3g), a large file and its copy each start and end at
+// a cut: found by their content in the image, as written contiguously on a
+// fresh volume.
+func TestCutsByContent(t *testing.T) {
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big")
 	data := make([]byte, CutMinFile+200<<10+77)
@@ -108,6 +109,13 @@ func TestCutsOnFAT(t *testing.T) {
 		{fstest.Case{Name: "exfat", SizeMiB: 16, Tool: "mkfs.exfat", Args: []string{"-c", "8192"}, FS: "exfat"}, 8192, func(t *testing.T, img string) {
 			ec, _ := fstest.Lookup("exfat")
 			mnt := fstest.Mount(t, ec, img, false)
+			fstest.Run(t, "cp", big, filepath.Join(mnt, "big"))
+			fstest.Run(t, "mkdir", filepath.Join(mnt, "d"))
+			fstest.Run(t, "cp", big, filepath.Join(mnt, "d", "copy"))
+			fstest.Umount(t, mnt)
+		}},
+		{fstest.Case{Name: "ntfs", SizeMiB: 32, Tool: "mkntfs", Args: []string{"-F", "-Q", "-q", "-c", "4096"}, FS: "ntfs", Access: fstest.ViaNTFS3G}, 4096, func(t *testing.T, img string) {
+			mnt := fstest.Mount(t, fstest.Case{Name: "ntfs", FS: "ntfs", Access: fstest.ViaNTFS3G}, img, false)
 			fstest.Run(t, "cp", big, filepath.Join(mnt, "big"))
 			fstest.Run(t, "mkdir", filepath.Join(mnt, "d"))
 			fstest.Run(t, "cp", big, filepath.Join(mnt, "d", "copy"))

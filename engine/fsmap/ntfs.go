@@ -127,6 +127,7 @@ func mapNTFS(d *dev, b *builder) (int64, error) {
 	if err := check("$Bitmap", runs); err != nil {
 		return 0, err
 	}
+	var mftRuns []Range
 	for i, name := range []string{"$MFT", "$MFTMirr", "$LogFile"} {
 		if err := d.read(rec, int64(mft)*clusterBytes+int64(i)*recordSize, "NTFS MFT record "+itoa(int64(i))+" ("+name+")"); err != nil {
 			return 0, err
@@ -144,8 +145,73 @@ func mapNTFS(d *dev, b *builder) (int64, error) {
 		if err := check(name, rs); err != nil {
 			return 0, err
 		}
+		if i == 0 {
+			mftRuns = rs
+		}
+	}
+	if err := ntfsCuts(d, b, mftRuns, clusterBytes, recordSize, clusters); err != nil {
+		return 0, err
 	}
 	return clusterBytes, nil
+}
+
+// ntfsCuts gives b the Map.Cuts of an NTFS volume: the data runs of every
+// file of at least CutMinFile bytes, read from the in-use MFT records that
+// hold a file's first $DATA runs. They are hints: a record that does not
+// parse, or an $MFT with an attribute list (mftRuns nil), gives no cuts,
+// never a fallback.
+func ntfsCuts(d *dev, b *builder, mftRuns []Range, clusterBytes, recordSize, clusters int64) error {
+	buf := make([]byte, max(chunk/recordSize, 1)*recordSize)
+	n := -1 // record number
+	for _, r := range mftRuns {
+		for o := int64(0); o+recordSize <= r.Len*clusterBytes; {
+			p := buf[:min(int64(len(buf)), (r.Len*clusterBytes-o)/recordSize*recordSize)]
+			if err := d.read(p, r.Off*clusterBytes+o, "NTFS MFT"); err != nil {
+				return err
+			}
+			o += int64(len(p))
+			for k := int64(0); k+recordSize <= int64(len(p)); k += recordSize {
+				rec := p[k : k+recordSize]
+				n++
+				// In use, not a directory, with a first $DATA segment
+				// that is not resident.
+				if string(rec[:4]) != "FILE" || le16(rec, 22)&3 != 1 || !ntfsNonResidentData(rec) || ntfsFixup(rec, n, "") != nil {
+					continue
+				}
+				runs, size, err := ntfsDataRuns(rec, clusters, n, "")
+				if err != nil || size < CutMinFile {
+					continue
+				}
+				for _, r := range runs {
+					b.cut(r.Off * clusterBytes)
+					b.cut((r.Off + r.Len) * clusterBytes)
+				}
+				if len(b.cuts) >= maxCuts {
+					return nil
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ntfsNonResidentData says, without building an error, whether the record
+// (before its fixup: a header this misreads for it is read again, fixed
+// up, by ntfsDataRuns, and a cut missed is only a hint lost) has an
+// unnamed non-resident $DATA attribute starting at VCN 0.
+func ntfsNonResidentData(rec []byte) bool {
+	off := int(le16(rec, 20))
+	for k := 0; k <= 256 && off >= 24 && off+16 <= len(rec); k++ {
+		typ, alen := le32(rec, off), int(le32(rec, off+4))
+		if typ == 0xFFFFFFFF || alen < 16 || alen > len(rec)-off {
+			return false
+		}
+		if typ == 0x80 && rec[off+9] == 0 {
+			return rec[off+8] == 1 && alen >= 64 && le64(rec, off+16) == 0
+		}
+		off += alen
+	}
+	return false
 }
 
 // ntfsHasAttr reports whether the fixed-up record rec has an attribute of
