@@ -320,9 +320,9 @@ func (u *s3Upload) flush() error {
 	u.wg.Go(func() {
 		defer func() { <-u.sem }()
 		// The CRC-32C lets the server check every part, at a fraction of
-		// Content-MD5's cost on both sides (MD5 was a quarter of the
-		// backup's CPU and half the server's); the payload is not hashed
-		// a second time for the signature.
+		// Content-MD5's cost on both sides (MD5 was 12 % of the backup's
+		// CPU, and half versitygw's, which hashed each part twice); the
+		// payload is not hashed a second time for the signature.
 		sum := base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32.Checksum(data, castagnoli)))
 		h := http.Header{}
 		h.Set("X-Amz-Checksum-Crc32c", sum)

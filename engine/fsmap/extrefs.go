@@ -108,8 +108,9 @@ func (fs *extFS) checkExtMeta(groups []extGroup) error {
 }
 
 // checkExtRefs walks every in-use inode and fails with a fallback when one
-// references a block outside c; cut, when not nil, is given Map.Cuts. It returns the resize inode's blocks that
-// lie outside c: the caller adds them to the map.
+// references a block outside c; cut, when not nil, is given Map.Cuts. It
+// returns the resize inode's blocks that lie outside c: the caller adds
+// them to the map.
 func (fs *extFS) checkExtRefs(d *dev, c cover, groups []extGroup, cut func(off int64)) ([]Range, error) {
 	w := &extWalk{fs: fs, d: d, c: c, groups: groups, bud: budget{fs.blocks + 64}, cut: cut}
 	per := max(1, min(int64(chunk), fs.ipg*fs.inodeSize)/fs.inodeSize)

@@ -62,7 +62,8 @@ type Map struct {
 	// when the map is exact.
 	Reason string
 	// Cuts are byte offsets, sorted and distinct, where the data of a
-	// large file starts or ends (each of its extents, on ext2/3/4). A
+	// large file starts or ends (each extent or run of contiguous clusters
+	// of it, on ext2/3/4, FAT, exFAT and NTFS). A
 	// backup starts a chunk at each, so that a copy of a file elsewhere on
 	// the disk is cut into the same chunks as the original, and stored
 	// once. They are hints: any set of cuts, or none, images the same
