@@ -216,7 +216,7 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 		return nil, fmt.Errorf("finish image %s: %w", o.Output, err)
 	}
 	if out != nil {
-		if err := out.finish(ctx, w.UUID(), wo.Password); err != nil {
+		if err := out.finish(ctx, w); err != nil {
 			return nil, fmt.Errorf("backup of %s: %w", o.Source, err)
 		}
 	}

@@ -102,7 +102,7 @@ func Merge(ctx context.Context, o MergeOptions) (*BackupResult, error) {
 	if err := w.Commit(meta); err != nil {
 		return nil, fmt.Errorf("finish image %s: %w", o.Output, err)
 	}
-	if err := out.finish(ctx, w.UUID(), wo.Password); err != nil {
+	if err := out.finish(ctx, w); err != nil {
 		return nil, fmt.Errorf("merge of %s: %w", o.Image, err)
 	}
 	res.UUID, res.Elapsed = w.UUID(), time.Since(start)

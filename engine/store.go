@@ -54,7 +54,7 @@ type createCheck struct {
 // when either fails; abort removes what the temporary name holds.
 type imageOutput interface {
 	writer(wo images.WriterOptions) (*images.Writer, error)
-	finish(ctx context.Context, uuid string, password []byte) error
+	finish(ctx context.Context, w *images.Writer) error
 	abort()
 }
 
@@ -185,7 +185,7 @@ func (o localOutput) writer(wo images.WriterOptions) (*images.Writer, error) {
 
 // finish has nothing left to do: the writer's Commit re-opened the parts
 // before renaming them into place.
-func (localOutput) finish(context.Context, string, []byte) error { return nil }
+func (localOutput) finish(context.Context, *images.Writer) error { return nil }
 func (localOutput) abort()                                       {}
 
 func (localStore) open(_ context.Context, name string) (io.ReaderAt, int64, io.Closer, error) {
@@ -248,21 +248,17 @@ func (o remoteOutput) writer(wo images.WriterOptions) (*images.Writer, error) {
 func (o remoteOutput) abort() { o.up.Abort() }
 
 // finish completes the upload and proves it: the image, read back from
-// the store, opens as the image just written (header, trailer, index and
-// metadata checksums; decrypted with password when it is encrypted). One
+// the store, opens as the image w just wrote (header, trailer, index and
+// metadata checksums; decrypted with w's key when it is encrypted). One
 // that does not is deleted.
-func (o remoteOutput) finish(ctx context.Context, uuid string, password []byte) error {
+func (o remoteOutput) finish(ctx context.Context, w *images.Writer) error {
 	if err := o.up.Commit(); err != nil {
 		return fmt.Errorf("upload %s: %w; nothing was stored under that name", o.name, err)
 	}
-	opts := images.OpenOptions{}
-	if password != nil {
-		opts.Password = func() ([]byte, error) { return password, nil }
-	}
-	im, err := openImage(ctx, o.name, opts)
+	im, err := openImage(ctx, o.name, w.ReopenOptions())
 	if err == nil {
-		if im.UUID() != uuid {
-			err = fmt.Errorf("it holds image %s, not %s", im.UUID(), uuid)
+		if im.UUID() != w.UUID() {
+			err = fmt.Errorf("it holds image %s, not %s", im.UUID(), w.UUID())
 		}
 		im.Close()
 	}

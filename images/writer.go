@@ -255,6 +255,11 @@ func (w *Writer) write(b []byte) error {
 // UUID is the new image's identity.
 func (w *Writer) UUID() string { return w.h.ImageUUID }
 
+// ReopenOptions open what w wrote with w's own key: an encrypted image is
+// read back without its password (a second key derivation, Argon2id's
+// 0.3 CPU-s, for what the writer already proved when it wrapped the key).
+func (w *Writer) ReopenOptions() OpenOptions { return OpenOptions{key: w.aead} }
+
 // StreamOptions configure AddStream.
 type StreamOptions struct {
 	// Progress, when set, is called on the caller's goroutine with the
