@@ -180,7 +180,7 @@ func Backup(ctx context.Context, o BackupOptions) (*BackupResult, error) {
 	}
 	defer w.Abort()
 
-	used, cuts, err := usedRanges(rd, stream, o.SectorBySector)
+	used, cuts, err := usedRanges(rd, stream, o.SectorBySector, true)
 	if err != nil {
 		return nil, readFailure(o.Source, err)
 	}

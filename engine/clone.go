@@ -111,7 +111,7 @@ func Clone(ctx context.Context, o CloneOptions) (*CloneResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clone of %s: %w", o.Source, err)
 	}
-	used, _, err := usedRanges(rd, meta, o.SectorBySector)
+	used, _, err := usedRanges(rd, meta, o.SectorBySector, false)
 	if err != nil {
 		return nil, readFailure(o.Source, err)
 	}

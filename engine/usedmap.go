@@ -21,8 +21,13 @@ const tailKeep = 1 << 20
 // allSectors. Areas outside partitions (boot code, gaps, the table) are
 // copied whole, except unpartitioned space at the end of a disk beyond its
 // last MiB. It returns nil (copy everything) when nothing can be skipped,
-// and where files start and end (fsmap.Map.Cuts), for the chunker.
-func usedRanges(r io.ReaderAt, s *images.Stream, allSectors bool) (used []images.Range, cuts []int64, err error) {
+// and, with withCuts, where files start and end (fsmap.Map.Cuts), for the
+// chunker.
+func usedRanges(r io.ReaderAt, s *images.Stream, allSectors, withCuts bool) (used []images.Range, cuts []int64, err error) {
+	read := fsmap.Read
+	if withCuts {
+		read = fsmap.ReadWithCuts
+	}
 	if allSectors {
 		s.Mode, s.ModeReason = images.ModeAllSectors, "every sector was asked for (sector by sector)"
 		if s.Table != nil {
@@ -34,7 +39,7 @@ func usedRanges(r io.ReaderAt, s *images.Stream, allSectors bool) (used []images
 	}
 	if s.Table == nil {
 		// A partition, or a filesystem (or nothing known) on a whole disk.
-		m, err := fsmap.Read(r, s.Size)
+		m, err := read(r, s.Size)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -68,7 +73,7 @@ func usedRanges(r io.ReaderAt, s *images.Stream, allSectors bool) (used []images
 			return nil, nil, nil
 		}
 		all(pos, p.Start)
-		m, err := fsmap.Read(io.NewSectionReader(r, p.Start, p.Size), p.Size)
+		m, err := read(io.NewSectionReader(r, p.Start, p.Size), p.Size)
 		if err != nil {
 			return nil, nil, fmt.Errorf("partition %d: %w", p.Number, err)
 		}

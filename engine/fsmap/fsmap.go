@@ -67,7 +67,7 @@ type Map struct {
 	// backup starts a chunk at each, so that a copy of a file elsewhere on
 	// the disk is cut into the same chunks as the original, and stored
 	// once. They are hints: any set of cuts, or none, images the same
-	// bytes; only exact maps have them.
+	// bytes; only exact maps from ReadWithCuts have them.
 	Cuts []int64
 }
 
@@ -96,7 +96,13 @@ func Full(size int64, reason string) *Map {
 // The error is non-nil only when r fails (an I/O error, wrapped, naming the
 // offset); unknown, encrypted, inconsistent or damaged content gives the
 // every-sector map with Reason set.
-func Read(r io.ReaderAt, size int64) (*Map, error) {
+func Read(r io.ReaderAt, size int64) (*Map, error) { return read(r, size, false) }
+
+// ReadWithCuts is Read that also fills in Cuts, for a backup's chunker. On
+// NTFS it reads the whole MFT for them, which Read does not.
+func ReadWithCuts(r io.ReaderAt, size int64) (*Map, error) { return read(r, size, true) }
+
+func read(r io.ReaderAt, size int64, cuts bool) (*Map, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("fsmap: negative size %d", size)
 	}
@@ -105,7 +111,7 @@ func Read(r io.ReaderAt, size int64) (*Map, error) {
 		return nil, fmt.Errorf("fsmap: %w", err)
 	}
 	d := &dev{r: r, size: size}
-	b := &builder{size: size}
+	b := &builder{size: size, wantCuts: cuts}
 	var bs int64
 	switch info.Type {
 	case "ext2", "ext3", "ext4", "ext4dev":
@@ -193,13 +199,14 @@ type builder struct {
 	rs   []Range
 	// gap is the largest gap compact has bridged so far.
 	gap int64
-	// cuts are Map.Cuts, in the order found.
-	cuts []int64
+	// cuts are Map.Cuts, in the order found, when wantCuts.
+	cuts     []int64
+	wantCuts bool
 }
 
 // cut records a Map.Cuts offset; those outside (0, size) mean nothing.
 func (b *builder) cut(off int64) {
-	if off > 0 && off < b.size && len(b.cuts) < maxCuts {
+	if b.wantCuts && off > 0 && off < b.size && len(b.cuts) < maxCuts {
 		b.cuts = append(b.cuts, off)
 	}
 }

@@ -68,9 +68,9 @@ func readMap(t testing.TB, img string) *Map {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Read(f, fi.Size())
+	m, err := ReadWithCuts(f, fi.Size())
 	if err != nil {
-		t.Fatalf("Read(%s): %v", img, err)
+		t.Fatalf("ReadWithCuts(%s): %v", img, err)
 	}
 	checkMap(t, m, fi.Size())
 	return m
@@ -593,7 +593,7 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte{}, uint32(0))
 	f.Fuzz(func(t *testing.T, data []byte, size uint32) {
 		n := max(int64(len(data)), min(int64(size), maxFuzzSize))
-		m, err := Read(zeroPadded{bytes.NewReader(data), int64(len(data))}, n)
+		m, err := ReadWithCuts(zeroPadded{bytes.NewReader(data), int64(len(data))}, n)
 		if err != nil {
 			t.Fatalf("Read on in-memory data: %v", err)
 		}

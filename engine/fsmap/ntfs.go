@@ -149,8 +149,10 @@ func mapNTFS(d *dev, b *builder) (int64, error) {
 			mftRuns = rs
 		}
 	}
-	if err := ntfsCuts(d, b, mftRuns, clusterBytes, recordSize, clusters); err != nil {
-		return 0, err
+	if b.wantCuts {
+		if err := ntfsCuts(d, b, mftRuns, clusterBytes, recordSize, clusters); err != nil {
+			return 0, err
+		}
 	}
 	return clusterBytes, nil
 }
