@@ -224,8 +224,25 @@ func (smbStore) create(ctx context.Context, name string, cc createCheck) (imageO
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: create %s on the share: %w", name, tmp, err)
 	}
-	u := &smbUpload{name: name, share: sh, tmp: tmp, dest: loc.path, f: f, w: bufio.NewWriterSize(f, 1<<20), overwrite: cc.overwrite}
+	u := &smbUpload{name: name, share: sh, tmp: tmp, dest: loc.path, f: f, w: bufio.NewWriterSize(smbWriter{f}, 1<<20), overwrite: cc.overwrite}
 	return remoteOutput{name, u}, notes, nil
+}
+
+// smbWriter holds go-smb2's File.Write to io.Writer's contract: once the
+// connection is gone it returns -1 with its error, and bufio.Writer,
+// subtracting that from its buffered count, panics on the next write (seen
+// with the server killed mid-upload).
+type smbWriter struct{ f io.Writer }
+
+func (w smbWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if n < 0 || n > len(p) {
+		n = 0
+		if err == nil {
+			err = io.ErrShortWrite
+		}
+	}
+	return n, err
 }
 
 func (u *smbUpload) Write(p []byte) (int, error) {
