@@ -130,15 +130,18 @@ func (c *cutter) flush() error {
 		return nil
 	}
 	if c.zeroTail == len(*c.cur) {
+		// Only zeros since the last cut: a hole. The buffer stays for the
+		// next chunk (dropping it cost a 2.3 MB allocation at every
+		// file-boundary cut that followed a short zero run).
 		n := int64(c.zeroTail)
-		c.cur, c.zeroTail = nil, 0 // the buffer is garbage now; the pool refills
+		*c.cur, c.zeroTail = (*c.cur)[:0], 0
 		return c.emit(nil, n)
 	}
 	return c.cut()
 }
 
 // release returns the unfinished chunk's buffer after a failure.
-func (c *cutter) release(put func(any)) {
+func (c *cutter) release(put func(*[]byte)) {
 	if c.cur != nil {
 		put(c.cur)
 		c.cur = nil

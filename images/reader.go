@@ -13,7 +13,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -477,8 +476,9 @@ func (im *Image) Verify(ctx context.Context, o VerifyOptions) error {
 		return errLocked
 	}
 	type vres struct{ n int64 }
-	bufs := sync.Pool{New: func() any { b := make([]byte, 0, im.h.ChunkSize+im.h.ChunkSize/8+64); return &b }}
-	outs := sync.Pool{New: func() any { b := make([]byte, 0, im.h.ChunkSize); return &b }}
+	window := 2*im.workers + 2
+	bufs := newBufPool(window+im.workers, im.h.ChunkSize+im.h.ChunkSize/8+64)
+	outs := newBufPool(window+im.workers, im.h.ChunkSize)
 	produce := func(emit func(uint32) error) error {
 		for i := range im.x.Records {
 			if err := emit(uint32(i)); err != nil {
@@ -488,7 +488,7 @@ func (im *Image) Verify(ctx context.Context, o VerifyOptions) error {
 		return nil
 	}
 	work := func(ri uint32) (vres, error) {
-		bp, op := bufs.Get().(*[]byte), outs.Get().(*[]byte)
+		bp, op := bufs.Get(), outs.Get()
 		defer bufs.Put(bp)
 		defer outs.Put(op)
 		r := &im.x.Records[ri]
@@ -519,7 +519,7 @@ func (im *Image) Verify(ctx context.Context, o VerifyOptions) error {
 		}
 		return nil
 	}
-	err := ordered(ctx, im.workers, 2*im.workers+2, produce, work, consume)
+	err := ordered(ctx, im.workers, window, produce, work, consume)
 	if err == nil && !o.Stored {
 		im.verified.Store(true)
 	}

@@ -179,7 +179,9 @@ func (sr *StreamReader) forEach(ctx context.Context, from, to int64, have io.Rea
 		buf  *[]byte
 		same bool
 	}
-	bufs := sync.Pool{New: func() any { return newBuf(cs) }}
+	window := 2*im.workers + 2
+	// Each chunk in flight holds up to two buffers (stored and decoded).
+	bufs := newBufPool(2*window+2, cs+cs/8+64)
 	produce := func(emit func(int) error) error {
 		for ei := sr.s.find(from); ei < len(sr.s.Ext) && sr.s.off[ei] < to; ei++ {
 			if err := emit(ei); err != nil {
@@ -192,7 +194,7 @@ func (sr *StreamReader) forEach(ctx context.Context, from, to int64, have io.Rea
 		e := sr.s.Ext[ei]
 		c := Chunk{Index: ei, Off: sr.s.off[ei], Len: int64(e.Len)}
 		if have != nil && e.Ref != refUnused {
-			same, err := sr.holds(have, c, e.Ref, from, to, at, &bufs)
+			same, err := sr.holds(have, c, e.Ref, from, to, at, bufs)
 			if err != nil {
 				return cres{}, err
 			}
@@ -206,7 +208,7 @@ func (sr *StreamReader) forEach(ctx context.Context, from, to int64, have io.Rea
 		case refUnused:
 			c.Unused = true
 		default:
-			sp, op := bufs.Get().(*[]byte), bufs.Get().(*[]byte)
+			sp, op := bufs.Get(), bufs.Get()
 			data, holder, err := im.decodeInto(e.Ref, sp, op)
 			if holder != sp {
 				bufs.Put(sp)
@@ -240,18 +242,18 @@ func (sr *StreamReader) forEach(ctx context.Context, from, to int64, have io.Rea
 		}
 		return err
 	}
-	err := ordered(ctx, im.workers, 2*im.workers+2, produce, work, consume)
+	err := ordered(ctx, im.workers, window, produce, work, consume)
 	return cst, err
 }
 
 // holds reports whether have already holds chunk c (clipped to [from,
 // to)) at its place: the same SHA-256 for data, all zeros for a hole.
-func (sr *StreamReader) holds(have io.ReaderAt, c Chunk, ref uint32, from, to, at int64, bufs *sync.Pool) (bool, error) {
+func (sr *StreamReader) holds(have io.ReaderAt, c Chunk, ref uint32, from, to, at int64, bufs *bufPool) (bool, error) {
 	lo, hi := max(c.Off, from), min(c.Off+c.Len, to)
 	if ref != refZero && (lo != c.Off || hi != c.Off+c.Len) {
 		return false, nil // a clipped data chunk cannot be compared by hash
 	}
-	bp := bufs.Get().(*[]byte)
+	bp := bufs.Get()
 	defer bufs.Put(bp)
 	b := (*bp)[:cap(*bp)]
 	h := sha256.New()

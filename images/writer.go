@@ -350,12 +350,15 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 	sid := uint32(len(w.idx.Streams))
 	var ext []extent
 	pendingDup := map[int][32]byte{}
-	pool := sync.Pool{New: func() any { b := make([]byte, 0, ck.Max+ck.Max/8+64); return &b }}
+	// Between the cutter and consume at most window chunks are in flight,
+	// each holding two buffers (its bytes and their compressed form).
+	window := 3*w.opts.Workers + 2
+	pool := newBufPool(2*window+4, ck.Max+ck.Max/8+64)
 
 	produce := func(emit func(wjob) error) error {
 		n := 0
 		var pos int64 // stream offset of the next extent
-		c := newCutter(ck, func() *[]byte { bp := pool.Get().(*[]byte); *bp = (*bp)[:0]; return bp },
+		c := newCutter(ck, pool.Get,
 			func(buf *[]byte, zero int64) error {
 				next := pos + zero
 				if buf != nil {
@@ -486,7 +489,7 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 		}
 		payload, holder := b, j.buf
 		if w.opts.Compression != LevelNone {
-			op := pool.Get().(*[]byte)
+			op := pool.Get()
 			var out []byte
 			codec := CodecZstd
 			if w.enc != nil {
@@ -565,7 +568,7 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 		}
 		return nil
 	}
-	err := ordered(ctx, w.opts.Workers, 3*w.opts.Workers+2, produce, work, consume)
+	err := ordered(ctx, w.opts.Workers, window, produce, work, consume)
 	if err != nil {
 		return st, err
 	}
