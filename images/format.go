@@ -277,6 +277,21 @@ func (s *streamIndex) find(off int64) int {
 	return lo
 }
 
+// dataIn is how many bytes of [off, off+n) the stream holds as data: not
+// zero or unused.
+func (s *streamIndex) dataIn(off, n int64) int64 {
+	if off < 0 || n <= 0 || off >= s.Size || len(s.off) == 0 {
+		return 0
+	}
+	var d int64
+	for ei := s.find(off); ei < len(s.Ext) && s.off[ei] < off+n; ei++ {
+		if r := s.Ext[ei].Ref; r != refZero && r != refUnused {
+			d += min(s.off[ei]+int64(s.Ext[ei].Len), off+n) - max(s.off[ei], off)
+		}
+	}
+	return d
+}
+
 func (s *streamIndex) index() {
 	s.off = make([]int64, len(s.Ext))
 	var o int64

@@ -416,7 +416,9 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 			return nil
 		}
 		fillZeros := func(off, n int64) error {
-			clear(rbuf)
+			// Clear only what is used: gaps are mostly a few KiB, and
+			// clearing all 4 MiB for each was 9 % of an incremental's CPU.
+			clear(rbuf[:min(int64(len(rbuf)), n)])
 			for n > 0 {
 				m := min(int64(len(rbuf)), n)
 				if err := add(off, rbuf[:m]); err != nil {
@@ -753,6 +755,13 @@ func formatUUID(u [16]byte) string {
 func (w *Writer) patchFor(sid uint32, off int64, b []byte) []byte {
 	p := w.opts.Parent
 	if p == nil || int(sid) >= len(p.x.Streams) || off+int64(len(b)) > p.x.Streams[sid].Size {
+		return nil
+	}
+	// Where the parent held no data (free space then: a file written
+	// since), there is nothing to patch against; reading its zeros and
+	// comparing was most of the chunks tried after 5 % of the files of
+	// the chain bench were rewritten, and none of them paid.
+	if ps := &p.x.Streams[sid]; 2*ps.dataIn(off, int64(len(b))) < int64(len(b)) {
 		return nil
 	}
 	// Readers keep decode buffers of a chunk each: reuse them.

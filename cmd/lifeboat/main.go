@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/lifeboat-rescue/lifeboat/internal/cli"
@@ -17,8 +19,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// LIFEBOAT_CPUPROFILE=FILE writes a CPU profile of the command (go
 	// tool pprof -top bin/lifeboat FILE): how the backup's costs were found.
+	// A %p in FILE becomes the process ID, to profile each command a
+	// script (make bench) runs.
 	if p := os.Getenv("LIFEBOAT_CPUPROFILE"); p != "" {
-		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
+		if f, err := os.Create(strings.ReplaceAll(p, "%p", strconv.Itoa(os.Getpid()))); err == nil && pprof.StartCPUProfile(f) == nil {
 			defer f.Close()
 			defer pprof.StopCPUProfile()
 		}
