@@ -42,6 +42,7 @@ func (c chunking) threshold() uint32 {
 type cutter struct {
 	ck       chunking
 	thresh   uint32
+	readSize int // how much feed reads at a time: readChunk, tests set others
 	get      func() *[]byte
 	emit     func(buf *[]byte, zero int64) error
 	cur      *[]byte
@@ -50,39 +51,74 @@ type cutter struct {
 }
 
 func newCutter(ck chunking, get func() *[]byte, emit func(*[]byte, int64) error) *cutter {
-	return &cutter{ck: ck, thresh: ck.threshold(), get: get, emit: emit}
+	return &cutter{ck: ck, thresh: ck.threshold(), readSize: readChunk, get: get, emit: emit}
 }
 
+// readChunk is how much feed reads at a time: bytes read past a cut are
+// moved to the next chunk's buffer, half a read on average.
+const readChunk = 128 << 10
+
+// add cuts p, the next piece of the stream.
 func (c *cutter) add(p []byte) error {
-	for len(p) > 0 {
-		// Pieces of the source need not be Block-aligned (1 KiB filesystem
-		// blocks, short zero gaps), so a block may also be cut short to end
-		// exactly at Max: a chunk never grows past it.
-		n := min(len(p), c.ck.Block)
-		if c.cur != nil {
-			n = min(n, c.ck.Max-len(*c.cur))
+	return c.feed(int64(len(p)), func(dst []byte) error {
+		p = p[copy(dst, p):]
+		return nil
+	})
+}
+
+// feed cuts the next n bytes of the stream, one piece, exactly as the
+// blocks of a piece are cut (below), but fill writes them (reads them from
+// the source, or clears them for a gap) straight into the chunk's buffer,
+// readChunk at a time, instead of their being copied there from a read
+// buffer: that copy was 8 % of an incremental backup's CPU. Bytes read
+// but not yet cut (pending) lie past the buffer's length; those read past
+// a cut move to the next chunk's buffer.
+//
+// Blocks: a piece need not be Block-aligned (1 KiB filesystem blocks,
+// short zero gaps), and a block is cut short to end exactly at Max (a
+// chunk never grows past it), so blocks follow from the piece's start and
+// the cuts, never from how it is read.
+func (c *cutter) feed(n int64, fill func(dst []byte) error) error {
+	var r, p int // pending bytes: (*c.cur)[r:r+p], beyond its length
+	for n > 0 {
+		if c.cur == nil {
+			c.cur = c.get()
 		}
-		b := p[:n]
-		p = p[len(b):]
+		bn := int(min(n, int64(c.ck.Block), int64(c.ck.Max-len(*c.cur))))
+		if p < bn {
+			// Read on, right after what the chunk holds (moving the few
+			// pending bytes, < Block, there first).
+			l := len(*c.cur)
+			buf := (*c.cur)[:cap(*c.cur)]
+			copy(buf[l:], buf[r:r+p])
+			r = l
+			k := int(min(n-int64(p), int64(max(c.readSize, bn-p)), int64(len(buf)-l-p)))
+			if err := fill(buf[l+p : l+p+k]); err != nil {
+				return err
+			}
+			p += k
+		}
+		b := (*c.cur)[r : r+bn : r+bn]
+		r, p, n = r+bn, p-bn, n-int64(bn)
 		if allZero(b) {
 			if c.inZero > 0 {
-				c.inZero += int64(len(b))
+				c.inZero += int64(bn)
 				continue
 			}
-			c.append(b)
-			c.zeroTail += len(b)
+			c.keep(b)
+			c.zeroTail += bn
 			if c.zeroTail >= c.ck.ZeroRun {
 				// The zeros become a hole; what came before them a chunk.
 				c.inZero = int64(c.zeroTail)
 				*c.cur = (*c.cur)[:len(*c.cur)-c.zeroTail]
 				c.zeroTail = 0
 				if len(*c.cur) > 0 {
-					if err := c.cut(); err != nil {
+					if err := c.cutMoving(&r, p); err != nil {
 						return err
 					}
 				}
 			} else if len(*c.cur) >= c.ck.Max {
-				if err := c.cut(); err != nil {
+				if err := c.cutMoving(&r, p); err != nil {
 					return err
 				}
 			}
@@ -94,10 +130,10 @@ func (c *cutter) add(p []byte) error {
 			}
 			c.inZero = 0
 		}
-		c.append(b)
+		c.keep(b)
 		c.zeroTail = 0
-		if n := len(*c.cur); n >= c.ck.Max || n >= c.ck.Min && crc32c(b) < c.thresh {
-			if err := c.cut(); err != nil {
+		if l := len(*c.cur); l >= c.ck.Max || l >= c.ck.Min && crc32c(b) < c.thresh {
+			if err := c.cutMoving(&r, p); err != nil {
 				return err
 			}
 		}
@@ -105,11 +141,29 @@ func (c *cutter) add(p []byte) error {
 	return nil
 }
 
-func (c *cutter) append(b []byte) {
-	if c.cur == nil {
-		c.cur = c.get()
+// keep adds block b, which lies in the chunk's buffer at or after its
+// end, to the chunk: in place when it follows the end (the usual case),
+// else moved down (after zeros that were dropped).
+func (c *cutter) keep(b []byte) {
+	l := len(*c.cur)
+	*c.cur = (*c.cur)[:l+len(b)]
+	if d := (*c.cur)[l:]; &d[0] != &b[0] {
+		copy(d, b)
 	}
-	*c.cur = append(*c.cur, b...)
+}
+
+// cutMoving cuts the chunk, first moving the p pending bytes at *r to the
+// next chunk's buffer (the emitted one is the worker's from then on).
+func (c *cutter) cutMoving(r *int, p int) error {
+	if p == 0 {
+		return c.cut()
+	}
+	next := c.get()
+	copy((*next)[:p], (*c.cur)[*r:*r+p])
+	*r = 0
+	err := c.cut()
+	c.cur = next
+	return err
 }
 
 func (c *cutter) cut() error {

@@ -373,15 +373,16 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 				return err
 			})
 		cuts := so.Cuts
-		// add gives the cutter b, the bytes at stream offset off, starting
-		// a chunk at each cut inside.
-		add := func(off int64, b []byte) error {
-			for len(b) > 0 {
+		// add cuts the n bytes at stream offset off, one piece, starting a
+		// chunk at each cut inside; fill writes the piece's bytes, in order,
+		// into the chunk buffers (cutter.feed).
+		add := func(off, n int64, fill func([]byte) error) error {
+			for end := off + n; off < end; {
 				for len(cuts) > 0 && cuts[0] < off {
 					cuts = cuts[1:]
 				}
-				k := len(b)
-				if len(cuts) > 0 && cuts[0] < off+int64(k) {
+				k := end - off
+				if len(cuts) > 0 && cuts[0] < end {
 					if cuts[0] == off {
 						cuts = cuts[1:]
 						if err := c.flush(); err != nil {
@@ -389,48 +390,41 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 						}
 						continue
 					}
-					k = int(cuts[0] - off)
+					k = cuts[0] - off
 				}
-				if err := c.add(b[:k]); err != nil {
+				if err := c.feed(k, fill); err != nil {
 					return err
 				}
-				b, off = b[k:], off+int64(k)
+				off += k
 			}
 			return nil
 		}
-		// The source is read one or two pieces ahead, on another
-		// goroutine: an incremental, which mostly only hashes, was
-		// waiting for its reads.
-		ra := startReadAhead(src, size, so.Used, 2)
-		defer ra.stop()
 		copyRange := func(off, end int64) error {
 			for off < end {
-				r, err := ra.next(off)
+				n := min(readSize, end-off)
+				at := off // where fill reads next
+				err := add(off, n, func(dst []byte) error {
+					if m, err := src.ReadAt(dst, at); m < len(dst) {
+						if err == nil || err == io.EOF {
+							err = io.ErrUnexpectedEOF
+						}
+						return &ReadError{Offset: at + int64(m), Err: err}
+					}
+					at += int64(len(dst))
+					return nil
+				})
 				if err != nil {
 					return err
 				}
-				err = add(off, r)
-				ra.release(r)
-				if err != nil {
-					return err
-				}
-				off += int64(len(r))
+				off += n
 			}
 			return nil
 		}
-		var zbuf []byte // zeros for short gaps (< SmallGap), made once
 		fillZeros := func(off, n int64) error {
-			if zbuf == nil {
-				zbuf = make([]byte, SmallGap)
-			}
-			for n > 0 {
-				m := min(int64(len(zbuf)), n)
-				if err := add(off, zbuf[:m]); err != nil {
-					return err
-				}
-				off, n = off+m, n-m
-			}
-			return nil
+			return add(off, n, func(dst []byte) error {
+				clear(dst)
+				return nil
+			})
 		}
 		err := func() error {
 			if so.Used == nil {
