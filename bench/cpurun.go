@@ -490,7 +490,8 @@ func (c *cpuBench) printHeader(ctx context.Context, out io.Writer) {
 	fmt.Fprintf(out, "peers: %s\n", strings.Join(versions, "; "))
 	fmt.Fprintln(out, "restic backs up the files: the image mounted read-only (loop), a fresh repository each run (init outside the timing), --no-cache, default compression (auto);")
 	fmt.Fprintln(out, "  it restores into a freshly made ext4 of the same size, mounted (loop) and synced with syncfs inside the timing; the image tools restore to an image file, fsynced.")
-	fmt.Fprintln(out, "CPU-s: user+sys of every process of the step, both sides of a pipeline (rusage of the children); kernel writeback and loop-device threads are not counted.")
+	fmt.Fprintln(out, "CPU-s: user+sys of every process of the step, both sides of a pipeline (rusage of the children), plus lbbench's own fsync/syncfs of the output inside the timing")
+	fmt.Fprintln(out, "  (writing out what a tool left dirty: its cost, as a tool that syncs itself pays it); kernel writeback and loop-device threads are not counted.")
 	if c.cacheNote != "" {
 		fmt.Fprintf(out, "WARNING: %s\n", c.cacheNote)
 	}

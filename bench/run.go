@@ -257,8 +257,12 @@ type result struct {
 	rssMaxUpperBound bool
 	output           int64 // bytes written, for backups
 	// cpu is user+sys time of all the processes, each with the descendants
-	// it waited for (rusage), summed over a pipeline's stages.
+	// it waited for (rusage), summed over a pipeline's stages, plus
+	// syncCPU.
 	cpu time.Duration
+	// syncCPU is the part of cpu spent by lbbench itself syncing the
+	// step's output inside the timing.
+	syncCPU time.Duration
 }
 
 // step is one command of the plan: how to prepare, run and check it.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // maxRSS returns a finished process's peak resident set size in bytes.
@@ -54,4 +55,13 @@ func dropCaches() error {
 		return fmt.Errorf("bench: drop the page cache: %w (run as root, or times include cached reads)", err)
 	}
 	return nil
+}
+
+// selfCPU is this process's user+sys time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 )
 
 // maxRSS returns -1, which the table prints as "n/a": rusage units differ
@@ -27,3 +28,6 @@ func selfPeakRSS() int64 { return -1 }
 func dropCaches() error {
 	return fmt.Errorf("bench: dropping the page cache is implemented only on Linux: %w", errors.ErrUnsupported)
 }
+
+// selfCPU is not read on this system: sync costs are not counted.
+func selfCPU() time.Duration { return 0 }
