@@ -643,21 +643,21 @@ func TestReadsCheckTheFrameChecksum(t *testing.T) {
 		if !frameChecksummed(stored) {
 			t.Fatalf("record %d: the writer made a frame without a content checksum", i)
 		}
-		plain, err := im.open(&r, "x", bytes.Clone(stored), nil, false)
+		plain, err := im.open(&r, "x", bytes.Clone(stored), nil, checkRead)
 		if err != nil {
 			t.Fatalf("record %d: %v", i, err)
 		}
 		bad := bytes.Clone(stored)
 		bad[len(bad)-1] ^= 1 // the checksum's last byte
-		if _, err := im.open(&r, "x", bad, nil, false); err == nil {
+		if _, err := im.open(&r, "x", bad, nil, checkRead); err == nil {
 			t.Fatalf("record %d: a wrong frame checksum was not caught", i)
 		}
 		wrongSum := r
 		wrongSum.Sum[0] ^= 1
-		if _, err := im.open(&wrongSum, "x", bytes.Clone(stored), nil, false); err != nil {
+		if _, err := im.open(&wrongSum, "x", bytes.Clone(stored), nil, checkRead); err != nil {
 			t.Fatalf("record %d: a read with a frame checksum compared SHA-256 anyway: %v", i, err)
 		}
-		if _, err := im.open(&wrongSum, "x", bytes.Clone(stored), nil, true); err == nil {
+		if _, err := im.open(&wrongSum, "x", bytes.Clone(stored), nil, checkThorough); err == nil {
 			t.Fatalf("record %d: a full check did not compare SHA-256", i)
 		}
 		// An older writer's frame (no checksum): SHA-256 decides.
@@ -665,14 +665,38 @@ func TestReadsCheckTheFrameChecksum(t *testing.T) {
 		if frameChecksummed(legacy) {
 			t.Fatal("a frame without checksum looks checksummed")
 		}
-		if _, err := im.open(&r, "x", legacy, nil, false); err != nil {
+		if _, err := im.open(&r, "x", legacy, nil, checkRead); err != nil {
 			t.Fatalf("record %d in an older image's form: %v", i, err)
 		}
-		if _, err := im.open(&wrongSum, "x", old.EncodeAll(plain, nil), nil, false); err == nil {
+		if _, err := im.open(&wrongSum, "x", old.EncodeAll(plain, nil), nil, checkRead); err == nil {
 			t.Fatalf("record %d: without a frame checksum a wrong SHA-256 went unnoticed", i)
 		}
 	}
 	if n == 0 {
 		t.Fatal("no compressed records to test")
+	}
+	// After a Verify passed, reads rely on it (restore's second pass: the
+	// bytes, CRC-checked again, are those it checked), but a Verify never
+	// does: a second one checks the frame checksums again.
+	if err := im.Verify(context.Background(), VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range im.x.Records {
+		r := im.x.Records[i]
+		if r.Codec != CodecZstd {
+			continue
+		}
+		bad := make([]byte, r.Len)
+		if _, err := im.src.ReadAt(bad, r.Off); err != nil {
+			t.Fatal(err)
+		}
+		bad[len(bad)-1] ^= 1
+		if _, err := im.open(&r, "x", bytes.Clone(bad), nil, checkRead); err != nil {
+			t.Fatalf("record %d: a read after a passed Verify checked the frame checksum again: %v", i, err)
+		}
+		if _, err := im.open(&r, "x", bad, nil, checkVerify); err == nil {
+			t.Fatalf("record %d: a Verify after a passed Verify did not check the frame checksum", i)
+		}
+		break
 	}
 }

@@ -398,19 +398,32 @@ func (im *Image) decodeRecord(r *record, what string, stored, out []byte) ([]byt
 	if crc32c(stored) != r.CRC {
 		return nil, im.corruptAt(r.Off, what+" fails its checksum")
 	}
-	return im.open(r, what, stored, out, false)
+	return im.open(r, what, stored, out, checkRead)
 }
 
+// checks says how open checks a record's plaintext.
+type checks int
+
+const (
+	// checkRead, for reads: the record's own checks — a zstd frame's
+	// content checksum (images written since milestone 2; the decoder
+	// verifies it at a tenth of SHA-256's cost), the AEAD tag of a raw
+	// record of an encrypted image (it authenticated exactly the
+	// plaintext) — else SHA-256; and none of these once a Verify of this
+	// image passed: its stored bytes, CRC-checked again now, are those
+	// whose plaintext it checked (restore's second pass).
+	checkRead checks = iota
+	// checkVerify, Verify's own: as checkRead, never relaxed by an
+	// earlier Verify.
+	checkVerify
+	// checkThorough, lifeboat check: SHA-256 always, and the frame's
+	// checksum too.
+	checkThorough
+)
+
 // open decrypts and decompresses a record's stored bytes (already
-// CRC-checked) and checks the plaintext against its SHA-256 — with
-// thorough (lifeboat check) always, otherwise only where nothing cheaper
-// covers it: a record that is one zstd frame with a content checksum
-// (images written since milestone 2; the decoder verifies it at a tenth
-// of SHA-256's cost), a raw record of an encrypted image (the AEAD tag
-// authenticated exactly the plaintext), and any record once a Verify of
-// this image passed (its stored bytes, CRC-checked again now, are those
-// whose plaintext was hashed then: restore's second pass).
-func (im *Image) open(r *record, what string, stored, out []byte, thorough bool) ([]byte, error) {
+// CRC-checked) and checks the plaintext as c says.
+func (im *Image) open(r *record, what string, stored, out []byte, c checks) ([]byte, error) {
 	p := stored
 	if im.aead != nil {
 		var err error
@@ -419,18 +432,16 @@ func (im *Image) open(r *record, what string, stored, out []byte, thorough bool)
 			return nil, im.corruptAt(r.Off, what+" fails authentication")
 		}
 	}
-	framed := false
+	framed, relaxed := false, c == checkRead && im.verified.Load()
 	if r.Codec&^CodecPatch == CodecZstd {
 		framed = r.Codec == CodecZstd && frameChecksummed(p)
 		if cap(out) < int(r.RawLen) {
 			out = make([]byte, r.RawLen)
 		}
-		// Once a Verify passed, its checks of the plaintext stand for
-		// these bytes, CRC-checked again (see above), as they do for
-		// SHA-256 below: the frame checksum (5 % of a restore's CPU) is
-		// not computed again.
+		// Once a Verify passed, the frame checksum (5 % of a restore's
+		// CPU) is not computed again, as SHA-256 is not (below).
 		dec := im.dec
-		if !thorough && im.verified.Load() {
+		if relaxed {
 			dec = im.decNoSum
 		}
 		var err error
@@ -458,8 +469,8 @@ func (im *Image) open(r *record, what string, stored, out []byte, thorough bool)
 			return nil, im.corruptAt(r.Off, what+": "+err.Error())
 		}
 	}
-	covered := framed || r.Codec == CodecRaw && im.aead != nil || im.verified.Load()
-	if len(p) != int(r.RawLen) || (thorough || !covered) && sha256.Sum256(p) != r.Sum {
+	covered := framed || r.Codec == CodecRaw && im.aead != nil || relaxed
+	if len(p) != int(r.RawLen) || (c == checkThorough || !covered) && sha256.Sum256(p) != r.Sum {
 		return nil, im.corruptAt(r.Off, what+" does not match its hash")
 	}
 	return p, nil
@@ -524,7 +535,11 @@ func (im *Image) Verify(ctx context.Context, o VerifyOptions) error {
 			return vres{}, im.corruptAt(r.Off, fmt.Sprintf("stored chunk %d fails its checksum", ri))
 		}
 		if !o.Stored {
-			if _, err := im.open(r, fmt.Sprintf("stored chunk %d", ri), b, *op, o.Thorough); err != nil {
+			c := checkVerify
+			if o.Thorough {
+				c = checkThorough
+			}
+			if _, err := im.open(r, fmt.Sprintf("stored chunk %d", ri), b, *op, c); err != nil {
 				return vres{}, err
 			}
 		}
