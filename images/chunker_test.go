@@ -48,7 +48,7 @@ func TestFeedCutsAsCopying(t *testing.T) {
 		}
 		run := func(byCopy bool, readSize int) []string {
 			var out []string
-			get := func() *[]byte { b := make([]byte, 0, ck.Max+ck.Max/8+64); return &b }
+			get := func() *[]byte { return newBuf(ck.Max) }
 			c := newCutter(ck, get, func(b *[]byte, zero int64) error {
 				if b == nil {
 					out = append(out, fmt.Sprintf("hole %d", zero))

@@ -49,7 +49,8 @@ type Image struct {
 	aead   cipher.AEAD
 	dec    *zstd.Decoder
 	// decNoSum decodes without checking the frames' content checksums:
-	// for reads after a Verify passed (below), which checked them.
+	// for reads after a Verify passed (below), which checked them; made
+	// by that Verify.
 	decNoSum *zstd.Decoder
 	workers  int
 	chain    []*Image // the earlier points x.Chain names, once attached
@@ -308,17 +309,18 @@ func (im *Image) loadIndex() error {
 			return im.corruptAt(im.tr.MetaOff, "its metadata and index disagree on a stream's size")
 		}
 	}
-	dopts := []zstd.DOption{zstd.WithDecoderConcurrency(im.workers),
-		zstd.WithDecoderMaxMemory(uint64(im.h.ChunkSize)), zstd.WithDecoderMaxWindow(uint64(windowFor(im.h.ChunkSize))),
-		zstd.WithDecodeAllCapLimit(true)}
-	if im.dec, err = zstd.NewReader(nil, dopts...); err != nil {
-		return err
-	}
-	if im.decNoSum, err = zstd.NewReader(nil, append(dopts, zstd.IgnoreChecksum(true))...); err != nil {
+	if im.dec, err = im.newDecoder(); err != nil {
 		return err
 	}
 	im.x = x
 	return nil
+}
+
+// newDecoder makes a zstd decoder within the image's limits.
+func (im *Image) newDecoder(more ...zstd.DOption) (*zstd.Decoder, error) {
+	return zstd.NewReader(nil, append([]zstd.DOption{zstd.WithDecoderConcurrency(im.workers),
+		zstd.WithDecoderMaxMemory(uint64(im.h.ChunkSize)), zstd.WithDecoderMaxWindow(uint64(windowFor(im.h.ChunkSize))),
+		zstd.WithDecodeAllCapLimit(true)}, more...)...)
 }
 
 // Close releases the image's files.
@@ -505,7 +507,7 @@ func (im *Image) Verify(ctx context.Context, o VerifyOptions) error {
 	}
 	type vres struct{ n int64 }
 	window := 2*im.workers + 2
-	bufs := newBufPool(window+im.workers, im.h.ChunkSize+im.h.ChunkSize/8+64)
+	bufs := newBufPool(window+im.workers, storedCap(im.h.ChunkSize))
 	outs := newBufPool(window+im.workers, im.h.ChunkSize)
 	produce := func(emit func(uint32) error) error {
 		for i := range im.x.Records {
@@ -553,7 +555,12 @@ func (im *Image) Verify(ctx context.Context, o VerifyOptions) error {
 	}
 	err := ordered(ctx, im.workers, window, produce, work, consume)
 	if err == nil && !o.Stored {
-		im.verified.Store(true)
+		if im.decNoSum == nil {
+			if im.decNoSum, err = im.newDecoder(zstd.IgnoreChecksum(true)); err != nil {
+				return err
+			}
+		}
+		im.verified.Store(true) // after decNoSum: readers that see it use that
 	}
 	return err
 }

@@ -181,7 +181,7 @@ func (sr *StreamReader) forEach(ctx context.Context, from, to int64, have io.Rea
 	}
 	window := 2*im.workers + 2
 	// Each chunk in flight holds up to two buffers (stored and decoded).
-	bufs := newBufPool(2*window+2, cs+cs/8+64)
+	bufs := newBufPool(2*window+2, storedCap(cs))
 	produce := func(emit func(int) error) error {
 		for ei := sr.s.find(from); ei < len(sr.s.Ext) && sr.s.off[ei] < to; ei++ {
 			if err := emit(ei); err != nil {
@@ -294,9 +294,13 @@ func (sr *StreamReader) StoredBytes() int64 {
 }
 
 func newBuf(chunkSize int) *[]byte {
-	b := make([]byte, 0, chunkSize+chunkSize/8+64)
+	b := make([]byte, 0, storedCap(chunkSize))
 	return &b
 }
+
+// storedCap is room for a chunk of up to chunkSize bytes in any stored
+// form: compressed (zstd's and S2's worst case) with an AEAD tag.
+func storedCap(chunkSize int) int { return chunkSize + chunkSize/8 + 64 }
 
 // decodeInto decodes record ri using the two buffers, and says which one
 // now holds the plaintext (raw records decrypt in place in sp; compressed

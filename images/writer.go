@@ -353,7 +353,7 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 	// Between the cutter and consume at most window chunks are in flight,
 	// each holding two buffers (its bytes and their compressed form).
 	window := 3*w.opts.Workers + 2
-	pool := newBufPool(2*window+4, ck.Max+ck.Max/8+64)
+	pool := newBufPool(2*window+4, storedCap(ck.Max))
 
 	produce := func(emit func(wjob) error) error {
 		n := 0

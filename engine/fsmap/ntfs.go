@@ -202,36 +202,31 @@ func ntfsCuts(d *dev, b *builder, mftRuns []Range, clusterBytes, recordSize, clu
 // up, by ntfsDataRuns, and a cut missed is only a hint lost) has an
 // unnamed non-resident $DATA attribute starting at VCN 0.
 func ntfsNonResidentData(rec []byte) bool {
-	off := int(le16(rec, 20))
-	for k := 0; k <= 256 && off >= 24 && off+16 <= len(rec); k++ {
-		typ, alen := le32(rec, off), int(le32(rec, off+4))
-		if typ == 0xFFFFFFFF || alen < 16 || alen > len(rec)-off {
-			return false
-		}
-		if typ == 0x80 && rec[off+9] == 0 {
-			return rec[off+8] == 1 && alen >= 64 && le64(rec, off+16) == 0
-		}
-		off += alen
-	}
-	return false
+	a := ntfsFindAttr(rec, func(typ uint32, a []byte) bool { return typ == 0x80 && a[9] == 0 })
+	return a != nil && a[8] == 1 && len(a) >= 64 && le64(a, 16) == 0
 }
 
 // ntfsHasAttr reports whether the fixed-up record rec has an attribute of
 // type typ.
 func ntfsHasAttr(rec []byte, typ uint32) bool {
+	return ntfsFindAttr(rec, func(t uint32, _ []byte) bool { return t == typ }) != nil
+}
+
+// ntfsFindAttr returns the first attribute of record rec (its bytes) that
+// match accepts, or nil at the end of the list or where it is malformed.
+func ntfsFindAttr(rec []byte, match func(typ uint32, a []byte) bool) []byte {
 	off := int(le16(rec, 20))
 	for n := 0; n <= 256 && off >= 24 && off+8 <= len(rec); n++ {
-		t := le32(rec, off)
-		alen := int(le32(rec, off+4))
-		if t == 0xFFFFFFFF || alen < 16 || alen > len(rec)-off {
-			return false
+		typ, alen := le32(rec, off), int(le32(rec, off+4))
+		if typ == 0xFFFFFFFF || alen < 16 || alen > len(rec)-off {
+			return nil
 		}
-		if t == typ {
-			return true
+		if a := rec[off : off+alen]; match(typ, a) {
+			return a
 		}
 		off += alen
 	}
-	return false
+	return nil
 }
 
 // ntfsFixup checks MFT record n (called name) and applies its update
