@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -371,20 +372,26 @@ func TestUSBRefusals(t *testing.T) {
 		t.Skip("loop devices need root")
 	}
 	needTool(t, "losetup", "mkfs.ext4", "sgdisk")
-	loop := func(t *testing.T, size int64) (string, string) {
-		img := filepath.Join(t.TempDir(), "disk.img")
+	// loop attaches a new image of size bytes; detach (also run at
+	// cleanup, once) frees the device. Detaching twice by name could
+	// free a device another test (another package, running beside)
+	// attached since: seen in CI as that test's mount failing with
+	// "can't read superblock".
+	loop := func(t *testing.T, size int64) (img, dev string, detach func()) {
+		img = filepath.Join(t.TempDir(), "disk.img")
 		f, err := os.Create(img)
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.Truncate(size)
 		f.Close()
-		dev := strings.TrimSpace(run(t, "losetup", "--find", "--show", img))
-		t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
-		return img, dev
+		dev = strings.TrimSpace(run(t, "losetup", "--find", "--show", img))
+		detach = sync.OnceFunc(func() { exec.Command("losetup", "-d", dev).Run() })
+		t.Cleanup(detach)
+		return img, dev, detach
 	}
 	t.Run("small device", func(t *testing.T) {
-		img, dev := loop(t, min-1<<20)
+		img, dev, _ := loop(t, min-1<<20)
 		before := fileSum(t, img)
 		err := WriteUSB(context.Background(), dev, b, USBOptions{})
 		if !errors.Is(err, engine.ErrRefused) {
@@ -396,7 +403,7 @@ func TestUSBRefusals(t *testing.T) {
 		}
 	})
 	t.Run("mounted device", func(t *testing.T) {
-		img, dev := loop(t, min+8<<20)
+		img, dev, _ := loop(t, min+8<<20)
 		run(t, "mkfs.ext4", "-q", dev)
 		mnt := t.TempDir()
 		run(t, "mount", "-o", "ro,noload", dev, mnt)
@@ -418,7 +425,7 @@ func TestUSBRefusals(t *testing.T) {
 	t.Run("device", func(t *testing.T) {
 		// A used disk: random bytes where the layout leaves gaps must be
 		// gone, so the device ends up identical to an image file.
-		img, dev := loop(t, min+8<<20)
+		img, dev, detach := loop(t, min+8<<20)
 		run(t, "dd", "if=/dev/urandom", "of="+dev, "bs=1M", "count=3", "status=none")
 		run(t, "dd", "if=/dev/urandom", "of="+dev, "bs=1M", "seek="+itoa((min>>20)+6), "count=1", "status=none")
 		var asked int64
@@ -428,7 +435,7 @@ func TestUSBRefusals(t *testing.T) {
 		if asked != min+8<<20 {
 			t.Errorf("Confirm got size %d, want %d", asked, min+8<<20)
 		}
-		exec.Command("losetup", "-d", dev).Run()
+		detach()
 		if out := run(t, "sgdisk", "-v", img); !strings.Contains(out, "No problems found") {
 			t.Errorf("sgdisk -v:\n%s", out)
 		}
@@ -441,7 +448,7 @@ func TestUSBRefusals(t *testing.T) {
 		}
 	})
 	t.Run("declined", func(t *testing.T) {
-		img, dev := loop(t, min)
+		img, dev, _ := loop(t, min)
 		before := fileSum(t, img)
 		no := errors.New("no")
 		if err := WriteUSB(context.Background(), dev, b, USBOptions{Confirm: func(string, int64) error { return no }}); !errors.Is(err, no) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,7 +136,7 @@ func TestFitRestoredDiskBoots(t *testing.T) {
 		MenuOptions: mkmedia.MenuOptions{Append: "lifeboat.ui=prompt", Timeout: time.Second}}); err != nil {
 		t.Fatal(err)
 	}
-	data := partLoop(t, stick, 3)
+	data, detach := partLoop(t, stick, 3)
 	sh(t, "mkfs.ext4", "-q", "-F", "-L", "DATA", data)
 	mnt := t.TempDir()
 	sh(t, "mount", data, mnt)
@@ -147,7 +148,7 @@ func TestFitRestoredDiskBoots(t *testing.T) {
 	}
 	want := sh(t, "sh", "-c", "cd "+mnt+" && sha256sum f*")
 	sh(t, "umount", mnt)
-	exec.Command("losetup", "-d", data).Run()
+	detach()
 
 	lbi := filepath.Join(dir, "stick.lbi")
 	sh(t, lifeboat, "backup", "disk", stick, "-o", lbi)
@@ -157,7 +158,7 @@ func TestFitRestoredDiskBoots(t *testing.T) {
 		t.Fatalf("nothing shrank:\n%s", out)
 	}
 	t.Logf("%s", out)
-	data = partLoop(t, target, 3)
+	data, detach = partLoop(t, target, 3)
 	sh(t, "e2fsck", "-fn", data)
 	sh(t, "mount", "-o", "ro", data, mnt)
 	got := sh(t, "sh", "-c", "cd "+mnt+" && sha256sum f*")
@@ -165,7 +166,7 @@ func TestFitRestoredDiskBoots(t *testing.T) {
 	if got != want {
 		t.Errorf("the files on the shrunk partition differ:\n%s\nwant\n%s", got, want)
 	}
-	exec.Command("losetup", "-d", data).Run()
+	detach()
 
 	vm := startVM(t, qemu.Options{MemoryMB: 256, Log: t.Logf, Disks: []qemu.Disk{{Path: target, Bus: qemu.Virtio}}}, 5*time.Minute)
 	if _, err := vm.Expect(`mounted /dev/vda3 \(ext4 "DATA"\)`, 3*time.Minute); err != nil {
@@ -178,8 +179,10 @@ func TestFitRestoredDiskBoots(t *testing.T) {
 }
 
 // partLoop is a loop device over partition n of disk (by its place in the
-// table), removed when the test ends.
-func partLoop(t *testing.T, disk string, n int) string {
+// table); detach frees it, at the latest when the test ends, and only
+// once: a second detach by name could free a device another test
+// attached since.
+func partLoop(t *testing.T, disk string, n int) (loop string, detach func()) {
 	t.Helper()
 	f := strings.Fields(sh(t, "partx", "-g", "-o", "START,SECTORS", "-n", fmt.Sprint(n), disk))
 	if len(f) != 2 {
@@ -187,7 +190,8 @@ func partLoop(t *testing.T, disk string, n int) string {
 	}
 	start, _ := strconv.ParseInt(f[0], 10, 64)
 	sectors, _ := strconv.ParseInt(f[1], 10, 64)
-	loop := strings.TrimSpace(sh(t, "losetup", "-f", "--show", "-o", fmt.Sprint(start*512), "--sizelimit", fmt.Sprint(sectors*512), disk))
-	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
-	return loop
+	loop = strings.TrimSpace(sh(t, "losetup", "-f", "--show", "-o", fmt.Sprint(start*512), "--sizelimit", fmt.Sprint(sectors*512), disk))
+	detach = sync.OnceFunc(func() { exec.Command("losetup", "-d", loop).Run() })
+	t.Cleanup(detach)
+	return loop, detach
 }
