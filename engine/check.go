@@ -112,6 +112,7 @@ func (ii *ImageInfo) MarshalJSON() ([]byte, error) {
 		ToolVersion  string         `json:"tool_version"`
 		ChunkSize    int            `json:"chunk_size"`
 		ChunkAverage int            `json:"chunk_average,omitempty"`
+		ChunkHash    string         `json:"chunk_hash"`
 		Compression  string         `json:"compression"`
 		Cipher       string         `json:"cipher"`
 		SplitSize    int64          `json:"split_size,omitempty"`
@@ -123,7 +124,7 @@ func (ii *ImageInfo) MarshalJSON() ([]byte, error) {
 		Meta         map[string]any `json:"meta"`
 		Chain        []ChainPoint   `json:"chain,omitempty"`
 		Later        []ChainPoint   `json:"later,omitempty"`
-	}{ii.Image, ii.UUID, ii.ParentUUID, ii.Created, ii.ToolVersion, ii.ChunkSize, ii.ChunkAverage, ii.Compression.String(), ii.Cipher.String(),
+	}{ii.Image, ii.UUID, ii.ParentUUID, ii.Created, ii.ToolVersion, ii.ChunkSize, ii.ChunkAverage, ii.ChunkHash, ii.Compression.String(), ii.Cipher.String(),
 		ii.SplitSize, ii.Parts, ii.FileSize, ii.Locked, ii.Records, ii.DataBytes, m, ii.Chain, ii.Later})
 }
 

@@ -12,7 +12,13 @@ import (
 
 // Byte layout constants; FORMAT.md is the prose version of this file.
 const (
-	FormatVersion = 1
+	// FormatVersion is the newest header version this lifeboat reads and
+	// writes: 2 names the chunk hash (BLAKE3), 1 has none (SHA-256). A
+	// writer writes version 1 where its chain's chunk hash is SHA-256
+	// (hash.go).
+	FormatVersion = 2
+	// trailerVersion and the trailer's layout did not change with format 2.
+	trailerVersion = 1
 
 	headerMagic  = "LIFEBOAT"
 	trailerMagic = "LBTRAILR"
@@ -101,6 +107,10 @@ type header struct {
 	KDF         *kdfParams `json:"kdf,omitempty"`
 	WrappedKey  []byte     `json:"wrapped_key,omitempty"`
 	SplitSize   int64      `json:"split_size,omitempty"`
+	// ChunkHash is "blake3" in format 2 and absent in format 1 (SHA-256).
+	ChunkHash string `json:"chunk_hash,omitempty"`
+
+	hash chunkHash // from the version and ChunkHash
 }
 
 func encodeHeader(h *header) ([]byte, error) {
@@ -110,7 +120,7 @@ func encodeHeader(h *header) ([]byte, error) {
 	}
 	b := make([]byte, headerFixed, headerFixed+len(body)+sha256.Size)
 	copy(b, headerMagic)
-	binary.LittleEndian.PutUint16(b[8:], FormatVersion)
+	binary.LittleEndian.PutUint16(b[8:], h.hash.version())
 	binary.LittleEndian.PutUint32(b[12:], uint32(len(body)))
 	b = append(b, body...)
 	sum := sha256.Sum256(b)
@@ -136,8 +146,9 @@ func decodeHeader(b []byte) (*header, error) {
 		return nil, errBadHeader
 	}
 	// Only a header that passed its checksum can claim a newer version.
-	if v := binary.LittleEndian.Uint16(b[8:]); v != FormatVersion {
-		return nil, fmt.Errorf("format version %d is not supported by this lifeboat (it reads version %d); use a newer lifeboat", v, FormatVersion)
+	v := binary.LittleEndian.Uint16(b[8:])
+	if v < 1 || v > FormatVersion {
+		return nil, fmt.Errorf("format version %d is not supported by this lifeboat (it reads versions 1 to %d); use a newer lifeboat", v, FormatVersion)
 	}
 	h := new(header)
 	dec := json.NewDecoder(bytes.NewReader(body[headerFixed:]))
@@ -151,6 +162,14 @@ func decodeHeader(b []byte) (*header, error) {
 		return nil, errBadHeader
 	}
 	if h.SplitSize != 0 && h.SplitSize < minLibSplit {
+		return nil, errBadHeader
+	}
+	switch {
+	case v == 1 && h.ChunkHash == "":
+		h.hash = hashSHA256
+	case v == 2 && h.ChunkHash == "blake3":
+		h.hash = hashBLAKE3
+	default:
 		return nil, errBadHeader
 	}
 	return h, nil
@@ -172,7 +191,7 @@ type trailer struct {
 func (t *trailer) encode() []byte {
 	b := make([]byte, TrailerSize)
 	copy(b, trailerMagic)
-	binary.LittleEndian.PutUint16(b[8:], FormatVersion)
+	binary.LittleEndian.PutUint16(b[8:], trailerVersion)
 	binary.LittleEndian.PutUint32(b[12:], t.Parts)
 	copy(b[16:32], t.UUID[:])
 	binary.LittleEndian.PutUint64(b[32:], uint64(t.MetaOff))
@@ -191,7 +210,7 @@ func decodeTrailer(b []byte) (*trailer, bool) {
 		return nil, false
 	}
 	if crc32c(b[:124]) != binary.LittleEndian.Uint32(b[124:]) ||
-		binary.LittleEndian.Uint16(b[8:]) != FormatVersion || binary.LittleEndian.Uint16(b[10:]) != 0 ||
+		binary.LittleEndian.Uint16(b[8:]) != trailerVersion || binary.LittleEndian.Uint16(b[10:]) != 0 ||
 		!allZero(b[112:124]) {
 		return nil, false
 	}

@@ -16,25 +16,14 @@ var update = flag.Bool("update", false, "rewrite the fuzz seed corpus in testdat
 
 // seedImages are small valid images of every kind the reader must handle,
 // and a crafted one it must refuse cheaply.
+//
+// The v1-* files in the corpus are the same images written in format 1
+// (SHA-256 chunk names), by the writer before format 2; -update leaves
+// them alone, and TestReadsFormat1Images reads them back.
 func seedImages(t testing.TB) map[string][]byte {
-	// Four 64 KiB chunks: compressible text, zeros, a duplicate of the
-	// first, and a short incompressible tail stored raw.
-	text := bytes.Repeat([]byte("lifeboat restores disks. "), 64<<10/25+1)[:64<<10]
-	tail := make([]byte, 3000)
-	for i := range tail {
-		tail[i] = byte(i*7919 ^ i>>3*31)
-	}
-	data := append(append(append(bytes.Clone(text), make([]byte, 64<<10)...), text...), tail...)
+	data, tail, changed := seedData()
 	out := map[string][]byte{}
-	for _, c := range []struct {
-		name string
-		o    WriterOptions
-	}{
-		{"plain-normal", WriterOptions{ChunkSize: 64 << 10, Compression: LevelNormal}},
-		{"plain-fast", WriterOptions{ChunkSize: 64 << 10, Compression: LevelFast}},
-		{"aes", WriterOptions{ChunkSize: 64 << 10, Compression: LevelFast, Password: []byte("pw"), KDF: testKDF}},
-		{"xchacha", WriterOptions{ChunkSize: 64 << 10, Compression: LevelHigh, Cipher: CipherXChaCha20Poly1305, Password: []byte("pw"), KDF: testKDF}},
-	} {
+	for _, c := range seedKinds {
 		var buf bytes.Buffer
 		w, err := NewStreamWriter(&buf, c.name, c.o)
 		if err != nil {
@@ -59,9 +48,6 @@ func seedImages(t testing.TB) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One block of the first chunk changed: stored as a patch record.
-	changed := append(bytes.Clone(data), tail...)
-	copy(changed[8192:], "a changed block, stored as a patch on the parent's chunk")
 	w.AddStream(context.Background(), bytes.NewReader(changed), int64(len(changed)), StreamOptions{})
 	if err := w.Commit(&Metadata{Streams: []Stream{{Kind: KindDisk}}, Point: &Point{Kind: PointIncremental}}); err != nil {
 		t.Fatal(err)
@@ -71,6 +57,33 @@ func seedImages(t testing.TB) map[string][]byte {
 	// passes over 1 GiB. It must be refused before the key is derived.
 	out["kdf-huge"] = craftKDF(t, 16, 1<<20, 4)
 	return out
+}
+
+// seedData is what the seed images hold: data (four 64 KiB chunks:
+// compressible text, zeros, a duplicate of the first, and a short
+// incompressible tail stored raw) and tail in two streams, and the
+// incremental's one stream, changed (data and tail with one block of the
+// first chunk changed: stored as a patch record).
+func seedData() (data, tail, changed []byte) {
+	text := bytes.Repeat([]byte("lifeboat restores disks. "), 64<<10/25+1)[:64<<10]
+	tail = make([]byte, 3000)
+	for i := range tail {
+		tail[i] = byte(i*7919 ^ i>>3*31)
+	}
+	data = append(append(append(bytes.Clone(text), make([]byte, 64<<10)...), text...), tail...)
+	changed = append(bytes.Clone(data), tail...)
+	copy(changed[8192:], "a changed block, stored as a patch on the parent's chunk")
+	return data, tail, changed
+}
+
+var seedKinds = []struct {
+	name string
+	o    WriterOptions
+}{
+	{"plain-normal", WriterOptions{ChunkSize: 64 << 10, Compression: LevelNormal}},
+	{"plain-fast", WriterOptions{ChunkSize: 64 << 10, Compression: LevelFast}},
+	{"aes", WriterOptions{ChunkSize: 64 << 10, Compression: LevelFast, Password: []byte("pw"), KDF: testKDF}},
+	{"xchacha", WriterOptions{ChunkSize: 64 << 10, Compression: LevelHigh, Cipher: CipherXChaCha20Poly1305, Password: []byte("pw"), KDF: testKDF}},
 }
 
 // TestUpdateSeedCorpus rewrites testdata/fuzz/FuzzOpen with -update.

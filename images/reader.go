@@ -340,7 +340,8 @@ type Info struct {
 	Created          time.Time
 	ToolVersion      string
 	ChunkSize        int // the largest chunk
-	ChunkAverage     int // what the writer aimed at (0: not recorded)
+	ChunkAverage     int    // what the writer aimed at (0: not recorded)
+	ChunkHash        string // what names each chunk: BLAKE3 (format 2) or SHA-256
 	Compression      Level
 	Cipher           Cipher
 	SplitSize        int64
@@ -354,7 +355,7 @@ type Info struct {
 // Info describes the image.
 func (im *Image) Info() Info {
 	i := Info{UUID: im.h.ImageUUID, ParentUUID: im.h.ParentUUID, Created: im.h.Created, ToolVersion: im.h.ToolVersion,
-		ChunkSize: im.h.ChunkSize, ChunkAverage: im.ChunkAverage(), Compression: im.h.Compression, Cipher: im.h.Cipher, SplitSize: im.h.SplitSize,
+		ChunkSize: im.h.ChunkSize, ChunkAverage: im.ChunkAverage(), ChunkHash: im.h.hash.String(), Compression: im.h.Compression, Cipher: im.h.Cipher, SplitSize: im.h.SplitSize,
 		Locked: im.x == nil, DataBytes: im.tr.MetaOff - int64(len(im.hbytes))}
 	for _, p := range im.ps.parts {
 		i.Parts = append(i.Parts, p.name)
@@ -472,7 +473,7 @@ func (im *Image) open(r *record, what string, stored, out []byte, c checks) ([]b
 		}
 	}
 	covered := framed || r.Codec == CodecRaw && im.aead != nil || relaxed
-	if len(p) != int(r.RawLen) || (c == checkThorough || !covered) && sha256.Sum256(p) != r.Sum {
+	if len(p) != int(r.RawLen) || (c == checkThorough || !covered) && im.h.hash.sum(p) != r.Sum {
 		return nil, im.corruptAt(r.Off, what+" does not match its hash")
 	}
 	return p, nil
@@ -612,6 +613,9 @@ func (im *Image) AttachChain(points []*Image) error {
 		}
 		if p.h.ChunkSize > im.h.ChunkSize {
 			return fmt.Errorf("point %s has larger chunks than %s: not the same chain", p.Name, im.Name)
+		}
+		if p.h.hash != im.h.hash {
+			return fmt.Errorf("point %s names chunks by %v, %s by %v: not the same chain", p.Name, p.h.hash, im.Name, im.h.hash)
 		}
 	}
 	im.chain = points

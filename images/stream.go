@@ -2,7 +2,6 @@ package images
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"sync"
@@ -256,7 +255,7 @@ func (sr *StreamReader) holds(have io.ReaderAt, c Chunk, ref uint32, from, to, a
 	bp := bufs.Get()
 	defer bufs.Put(bp)
 	b := (*bp)[:cap(*bp)]
-	h := sha256.New()
+	h := sr.im.h.hash.new()
 	for off := lo; off < hi; {
 		n := min(int64(len(b)), hi-off)
 		m, err := have.ReadAt(b[:n], off-from+at)

@@ -188,6 +188,13 @@ func newWriter(name string, o WriterOptions) (*Writer, error) {
 		Chunking:    &w.chunking,
 		Compression: o.Compression,
 		SplitSize:   o.SplitSize,
+		hash:        hashBLAKE3,
+	}
+	if o.Parent != nil {
+		w.h.hash = o.Parent.h.hash // the chain's lookups compare like with like
+	}
+	if w.h.hash == hashBLAKE3 {
+		w.h.ChunkHash = "blake3"
 	}
 	if len(o.Password) > 0 {
 		if o.Cipher == CipherNone {
@@ -473,7 +480,7 @@ func (w *Writer) AddStream(ctx context.Context, src io.ReaderAt, size int64, so 
 		}
 		b := *j.buf
 		r := wres{ext: j.ext, buf: j.buf, rawLen: len(b)}
-		r.sum = sha256.Sum256(b)
+		r.sum = w.h.hash.sum(b)
 		if _, loaded := w.seen.LoadOrStore(r.sum, struct{}{}); loaded {
 			r.dup = true
 			return r, nil

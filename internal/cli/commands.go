@@ -318,13 +318,16 @@ func printInfo(e *env, ii *engine.ImageInfo) {
 	}
 	p("Created", "%s by lifeboat %s", ii.Created.Local().Format("2006-01-02 15:04:05 MST"), ii.ToolVersion)
 	codec := "zstd, "
-	if ii.Compression == images.LevelNone {
+	switch ii.Compression {
+	case images.LevelNone:
 		codec = ""
+	case images.LevelFast:
+		codec = "S2, "
 	}
 	if ii.ChunkAverage > 0 {
-		p("Compression", "%s (%schunks of %s on average, at most %s)", ii.Compression, codec, human(int64(ii.ChunkAverage)), human(int64(ii.ChunkSize)))
+		p("Compression", "%s (%schunks of %s on average, at most %s, named by %s)", ii.Compression, codec, human(int64(ii.ChunkAverage)), human(int64(ii.ChunkSize)), ii.ChunkHash)
 	} else {
-		p("Compression", "%s (%schunks of at most %s)", ii.Compression, codec, human(int64(ii.ChunkSize)))
+		p("Compression", "%s (%schunks of at most %s, named by %s)", ii.Compression, codec, human(int64(ii.ChunkSize)), ii.ChunkHash)
 	}
 	if ii.Cipher != images.CipherNone {
 		lock := ""
