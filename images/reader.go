@@ -339,7 +339,7 @@ type Info struct {
 	UUID, ParentUUID string
 	Created          time.Time
 	ToolVersion      string
-	ChunkSize        int // the largest chunk
+	ChunkSize        int    // the largest chunk
 	ChunkAverage     int    // what the writer aimed at (0: not recorded)
 	ChunkHash        string // what names each chunk: BLAKE3 (format 2) or SHA-256
 	Compression      Level
