@@ -305,9 +305,15 @@ func TestCancelLeavesNothing(t *testing.T) {
 	f, _ := os.Create(disk)
 	var seed [32]byte
 	rnd := rand.NewChaCha8(seed)
+	// Random letters: zstd's default level works on them for seconds
+	// (random bytes it rejects at GB/s, and the backup could end before
+	// the signal).
 	buf := make([]byte, 1<<20)
 	for range 768 {
 		rnd.Read(buf)
+		for i := range buf {
+			buf[i] = 'a' + buf[i]&15
+		}
 		f.Write(buf)
 	}
 	f.Close()
@@ -316,8 +322,16 @@ func TestCancelLeavesNothing(t *testing.T) {
 	cmd := exec.Command(lifeboat, "backup", "disk", disk, "-o", filepath.Join(outDir, "x.lbi"), "--compression", "high")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	cmd.Start()
-	time.Sleep(700 * time.Millisecond)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Signal once the backup is writing (its temporary file exists).
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if ents, _ := os.ReadDir(outDir); len(ents) > 0 {
+			break
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
 	ee, ok := err.(*exec.ExitError)
