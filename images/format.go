@@ -262,7 +262,7 @@ type record struct {
 	Stream uint32 // origin: the chunk whose encryption nonce and AD this record uses
 	Chunk  uint64
 	CRC    uint32   // CRC-32C of the stored bytes
-	Sum    [32]byte // SHA-256 of the plaintext
+	Sum    [32]byte // chunk hash of the plaintext (hash.go)
 }
 
 const recordSize = 8 + 4 + 4 + 1 + 4 + 8 + 4 + 32

@@ -410,16 +410,16 @@ type checks int
 const (
 	// checkRead, for reads: the record's own checks — a zstd frame's
 	// content checksum (images written since milestone 2; the decoder
-	// verifies it at a tenth of SHA-256's cost), the AEAD tag of a raw
-	// record of an encrypted image (it authenticated exactly the
-	// plaintext) — else SHA-256; and none of these once a Verify of this
+	// verifies it at a fraction of the chunk hash's cost), the AEAD tag
+	// of a raw record of an encrypted image (it authenticated exactly the
+	// plaintext) — else the chunk hash (hash.go); and none of these once a Verify of this
 	// image passed: its stored bytes, CRC-checked again now, are those
 	// whose plaintext it checked (restore's second pass).
 	checkRead checks = iota
 	// checkVerify, Verify's own: as checkRead, never relaxed by an
 	// earlier Verify.
 	checkVerify
-	// checkThorough, lifeboat check: SHA-256 always, and the frame's
+	// checkThorough, lifeboat check: the chunk hash always, and the frame's
 	// checksum too.
 	checkThorough
 )
@@ -442,7 +442,7 @@ func (im *Image) open(r *record, what string, stored, out []byte, c checks) ([]b
 			out = make([]byte, r.RawLen)
 		}
 		// Once a Verify passed, the frame checksum (5 % of a restore's
-		// CPU) is not computed again, as SHA-256 is not (below).
+		// CPU) is not computed again, as the chunk hash is not (below).
 		dec := im.dec
 		if relaxed {
 			dec = im.decNoSum
@@ -454,7 +454,7 @@ func (im *Image) open(r *record, what string, stored, out []byte, c checks) ([]b
 		}
 	}
 	if r.Codec&^CodecPatch == CodecS2 {
-		// S2 blocks carry no checksum: SHA-256 checks them (below).
+		// S2 blocks carry no checksum: the chunk hash checks them (below).
 		n, err := s2.DecodedLen(p)
 		if err != nil || n > im.h.ChunkSize {
 			return nil, im.corruptAt(r.Off, what+" does not decompress")
@@ -491,10 +491,10 @@ type VerifyOptions struct {
 	// Stored checks only the checksums of the stored bytes (fast: no
 	// decryption, no decompression).
 	Stored bool
-	// Thorough compares every chunk's plaintext with its SHA-256, also
+	// Thorough compares every chunk's plaintext with its chunk hash, also
 	// where the record's own checks cover it (a zstd frame's content
 	// checksum, the AEAD tag of a raw record): lifeboat check. Without
-	// it (restore's check before writing) SHA-256 is compared only where
+	// it (restore's check before writing) the hash is compared only where
 	// nothing else covers the plaintext.
 	Thorough bool
 	Progress func(n int64) // stored bytes checked, on the caller's goroutine

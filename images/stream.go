@@ -140,7 +140,7 @@ type Chunk struct {
 	Data   []byte
 	Zero   bool     // all bytes zero (a hole, possibly long)
 	Unused bool     // not stored; content undefined
-	Sum    [32]byte // SHA-256 of Data (zero for holes)
+	Sum    [32]byte // chunk hash of Data (zero for holes)
 }
 
 // ForEachChunk decodes the chunks overlapping [from, to) on every worker
@@ -246,7 +246,7 @@ func (sr *StreamReader) forEach(ctx context.Context, from, to int64, have io.Rea
 }
 
 // holds reports whether have already holds chunk c (clipped to [from,
-// to)) at its place: the same SHA-256 for data, all zeros for a hole.
+// to)) at its place: the same chunk hash for data, all zeros for a hole.
 func (sr *StreamReader) holds(have io.ReaderAt, c Chunk, ref uint32, from, to, at int64, bufs *bufPool) (bool, error) {
 	lo, hi := max(c.Off, from), min(c.Off+c.Len, to)
 	if ref != refZero && (lo != c.Off || hi != c.Off+c.Len) {
