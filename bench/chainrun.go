@@ -79,11 +79,10 @@ func RunChain(ctx context.Context, o Options, out io.Writer) error {
 	if err := command(ctx, lb, "restore", p("full.lbi"), "--target", old, "--yes"); err != nil {
 		return err
 	}
-	changed, err := rewriteFiles(ctx, work, o.Seed, chainChangePct)
+	changed, changedZ, err := rewriteFiles(ctx, work, o.Seed, chainChangePct)
 	if err != nil {
 		return err
 	}
-	changedZ := zstdLen(changed)
 	inc := run("lifeboat incremental", []string{lb, "backup", "part", work, "--incremental", p("full.lbi"), "-o", p("inc.lbi"), "--yes"}, p("inc.lbi"), true, nil)
 	// The backing file is named relative to the new image, as qemu-img
 	// resolves it.
@@ -106,7 +105,7 @@ func RunChain(ctx context.Context, o Options, out io.Writer) error {
 	}
 
 	fmt.Fprintf(out, "\nLifeboat bench — chain (ext4 %s, %s used; %d%% of the file data rewritten: %s, %s compressed with zstd -3)\n",
-		humanize.IBytes(uint64(img.Size)), humanize.IBytes(uint64(img.Used)), chainChangePct, humanize.IBytes(uint64(int64(len(changed)))), humanize.IBytes(uint64(int64(changedZ))))
+		humanize.IBytes(uint64(img.Size)), humanize.IBytes(uint64(img.Used)), chainChangePct, humanize.IBytes(uint64(changed)), humanize.IBytes(uint64(changedZ)))
 	fmt.Fprintf(out, "%-44s %9s %9s %10s\n", "step", "seconds", "CPU s", "size MB")
 	var errs []error
 	for _, r := range rows {
@@ -144,15 +143,17 @@ func RunChain(ctx context.Context, o Options, out io.Writer) error {
 
 // rewriteFiles mounts the ext4 image, rewrites randomly chosen files with
 // new random bytes until pct percent of the file data changed, and returns
-// the new bytes.
-func rewriteFiles(ctx context.Context, img string, seed uint64, pct int) ([]byte, error) {
+// how many bytes it wrote and their length compressed with zstd -3 as one
+// stream. It holds one file at a time: lbbench's own peak memory bounds the
+// peak RSS it can see of every step run after it.
+func rewriteFiles(ctx context.Context, img string, seed uint64, pct int) (changed, compressed int64, err error) {
 	mnt := img + ".mnt"
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	defer os.Remove(mnt)
 	if err := command(ctx, "mount", "-o", "loop", img, mnt); err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	var files []string
 	var total int64
@@ -168,39 +169,64 @@ func rewriteFiles(ctx context.Context, img string, seed uint64, pct int) ([]byte
 	slices.Sort(files)
 	r := rand.New(rand.NewPCG(seed, 99))
 	r.Shuffle(len(files), func(i, j int) { files[i], files[j] = files[j], files[i] })
-	var changed []byte
-	var err error
+	var z countWriter
+	enc, err := zstd.NewWriter(&z, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return 0, 0, err
+	}
+	buf := make([]byte, 1<<20)
 	for _, f := range files {
-		if int64(len(changed))*100 >= total*int64(pct) {
+		if changed*100 >= total*int64(pct) {
 			break
 		}
 		fi, serr := os.Stat(f)
 		if serr != nil || fi.Size()*100 > total*int64(pct)/4 {
 			continue // not one file worth more than a quarter of the goal
 		}
-		b := make([]byte, fi.Size())
-		for i := range b {
-			b[i] = byte(r.Uint32())
-		}
-		if err = os.WriteFile(f, b, 0o644); err != nil {
+		if err = rewrite(f, fi.Size(), r, enc, buf); err != nil {
 			break
 		}
-		changed = append(changed, b...)
+		changed += fi.Size()
+	}
+	if cerr := enc.Close(); err == nil {
+		err = cerr
 	}
 	syncAll()
 	if uerr := command(context.Background(), "umount", mnt); err == nil {
 		err = uerr
 	}
-	return changed, err
+	return changed, z.n, err
 }
 
-func zstdLen(b []byte) int {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
+// rewrite replaces the n bytes of file f with bytes from r, a piece of
+// buf at a time, and feeds them to enc too.
+func rewrite(f string, n int64, r *rand.Rand, enc io.Writer, buf []byte) error {
+	out, err := os.OpenFile(f, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
-		return 0
+		return err
 	}
-	defer enc.Close()
-	return len(enc.EncodeAll(b, nil))
+	for n > 0 && err == nil {
+		b := buf[:min(n, int64(len(buf)))]
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		if _, err = out.Write(b); err == nil {
+			_, err = enc.Write(b)
+		}
+		n -= int64(len(b))
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// countWriter counts what is written to it.
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
 }
 
 // lifeboatBench is the runner of a part that needs the lifeboat binary;

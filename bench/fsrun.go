@@ -297,7 +297,7 @@ func (b *fsBench) timedWith(ctx context.Context, what string, stages [][]string,
 		return result{}, err
 	}
 	res.wall = time.Since(start)
-	b.log.Info("run finished", "what", what, "seconds", res.wall.Seconds(), "cpu_seconds", res.cpu.Seconds(), "sync_cpu_seconds", res.syncCPU.Seconds())
+	b.log.Info("run finished", "what", what, "seconds", res.wall.Seconds(), "cpu_seconds", res.cpu.Seconds(), "sync_cpu_seconds", res.syncCPU.Seconds(), "lbbench_peak_rss_mb", selfPeakRSS()>>20)
 	return res, nil
 }
 
