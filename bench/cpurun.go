@@ -606,7 +606,7 @@ func (c *cpuBench) keyCost(ctx context.Context) (time.Duration, error) {
 		var cpu [2]time.Duration
 		for j, extra := range [][]string{nil, {"--encrypt", "--password-file", c.pfx + "password"}} {
 			args := append([]string{c.lifeboat, "backup", "disk", src, "-o", out, "--yes"}, extra...)
-			res, err := c.timedWith(ctx, fmt.Sprintf("cpu key cost (run %d of 5)", i+1), [][]string{args}, []string{out}, nil, timing{warm: true})
+			res, err := c.timedWith(ctx, fmt.Sprintf("cpu key cost, %s (run %d of 5)", []string{"plain", "encrypted"}[j], i+1), [][]string{args}, []string{out}, nil, timing{warm: true})
 			if err != nil {
 				return 0, err
 			}
