@@ -22,7 +22,7 @@ var (
 	ErrNotImage = errors.New("not a lifeboat image")
 
 	errNotImage    = ErrNotImage
-	errBadHeader   = fmt.Errorf("%w: its header fails its checksum", ErrCorrupt)
+	errBadHeader   = fmt.Errorf("%w: its header is damaged (its checksum or one of its fields is wrong)", ErrCorrupt)
 	errBadIndex    = fmt.Errorf("%w: its index is invalid", ErrCorrupt)
 	errBadPart     = fmt.Errorf("%w: a split part's header is invalid", ErrCorrupt)
 	errForeignPart = fmt.Errorf("%w: a split part belongs to a different image", ErrCorrupt)

@@ -145,7 +145,7 @@ func openImage(name string, first io.ReaderAt, firstSize int64, parts func(*head
 	}
 	h, err := decodeHeader(hb)
 	if errors.Is(err, ErrCorrupt) {
-		return nil, corrupt(0, "its header fails its checksum", ErrCorrupt)
+		return nil, corrupt(0, "its header is damaged (its checksum or one of its fields is wrong)", ErrCorrupt)
 	} else if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
