@@ -340,18 +340,28 @@ func TestKilledChainWriters(t *testing.T) {
 	dir, src, files := smallChain(t, nil)
 	r := rand.New(rand.NewPCG(42, 42))
 	for _, op := range []string{"incremental", "merge"} {
+		argsFor := func(out string) []string {
+			if op == "merge" {
+				return []string{"merge", files[2], "-o", out}
+			}
+			return []string{"backup", "disk", src, "-o", out, "--incremental", files[0]}
+		}
+		// How long a whole run takes, to aim the kills inside it: a fixed
+		// range of delays stops landing once the writer gets faster (20 of
+		// 20 incrementals once finished before a kill within 600 ms).
+		measured := filepath.Join(dir, op+"-whole.lbi")
+		start := time.Now()
+		mustLB(t, nil, argsFor(measured)...)
+		whole := time.Since(start)
+		os.Remove(measured)
 		completed := 0
 		for i := range 20 {
 			out := filepath.Join(dir, fmt.Sprintf("%s-%d.lbi", op, i))
-			args := []string{"backup", "disk", src, "-o", out, "--incremental", files[0]}
-			if op == "merge" {
-				args = []string{"merge", files[2], "-o", out}
-			}
-			cmd := exec.Command(lifeboat, args...)
+			cmd := exec.Command(lifeboat, argsFor(out)...)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(time.Duration(r.IntN(600)) * time.Millisecond)
+			time.Sleep(time.Duration(float64(whole) * (0.05 + 0.9*r.Float64())))
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
 			if _, err := os.Stat(out); err == nil {
@@ -363,7 +373,10 @@ func TestKilledChainWriters(t *testing.T) {
 			os.Remove(out)
 			os.Remove(out + ".partial")
 		}
-		t.Logf("%s: %d of 20 runs finished before the kill", op, completed)
+		t.Logf("%s: %d of 20 runs finished before the kill (a whole run: %v)", op, completed, whole.Round(time.Millisecond))
+		if completed == 20 {
+			t.Errorf("%s: no kill landed during a run: the test tried nothing", op)
+		}
 		for _, f := range files {
 			mustLB(t, nil, "check", f)
 		}
