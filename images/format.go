@@ -110,7 +110,7 @@ type header struct {
 	// ChunkHash is "blake3" in format 2 and absent in format 1 (SHA-256).
 	ChunkHash string `json:"chunk_hash,omitempty"`
 
-	hash chunkHash // from the version and ChunkHash
+	hash chunkHash // from the version and ChunkHash (chunkHashOf)
 }
 
 func encodeHeader(h *header) ([]byte, error) {
@@ -164,12 +164,8 @@ func decodeHeader(b []byte) (*header, error) {
 	if h.SplitSize != 0 && h.SplitSize < minLibSplit {
 		return nil, errBadHeader
 	}
-	switch {
-	case v == 1 && h.ChunkHash == "":
-		h.hash = hashSHA256
-	case v == 2 && h.ChunkHash == "blake3":
-		h.hash = hashBLAKE3
-	default:
+	var ok bool
+	if h.hash, ok = chunkHashOf(v, h.ChunkHash); !ok {
 		return nil, errBadHeader
 	}
 	return h, nil

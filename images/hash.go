@@ -45,6 +45,26 @@ func (c chunkHash) String() string {
 	return "SHA-256"
 }
 
+// headerName is what a header's chunk_hash says: "blake3", or nothing in
+// format 1.
+func (c chunkHash) headerName() string {
+	if c == hashBLAKE3 {
+		return "blake3"
+	}
+	return ""
+}
+
+// chunkHashOf is the chunk hash of a header of version v whose chunk_hash
+// says name; false where the two disagree (a damaged header).
+func chunkHashOf(v uint16, name string) (chunkHash, bool) {
+	for _, c := range []chunkHash{hashSHA256, hashBLAKE3} {
+		if c.version() == v && c.headerName() == name {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
 // version is the format version of an image with this chunk hash: format
 // 1 readers know only SHA-256, and must refuse a BLAKE3 image as newer
 // rather than report every chunk as damaged.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,13 +52,8 @@ func checkReads(t *testing.T, im *Image, want ...[]byte) {
 		t.Fatalf("%s has %d streams, want %d", im.Name, im.Streams(), len(want))
 	}
 	for i, w := range want {
-		sr, err := im.Stream(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(io.NewSectionReader(sr, 0, sr.Size()))
-		if err != nil || !bytes.Equal(got, w) {
-			t.Fatalf("%s stream %d: %d bytes (%v), want the %d written", im.Name, i, len(got), err, len(w))
+		if got := readAll(t, im, i); !bytes.Equal(got, w) {
+			t.Fatalf("%s stream %d: %d bytes, not the %d written", im.Name, i, len(got), len(w))
 		}
 	}
 }

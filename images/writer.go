@@ -193,9 +193,7 @@ func newWriter(name string, o WriterOptions) (*Writer, error) {
 	if o.Parent != nil {
 		w.h.hash = o.Parent.h.hash // the chain's lookups compare like with like
 	}
-	if w.h.hash == hashBLAKE3 {
-		w.h.ChunkHash = "blake3"
-	}
+	w.h.ChunkHash = w.h.hash.headerName()
 	if len(o.Password) > 0 {
 		if o.Cipher == CipherNone {
 			o.Cipher = CipherAES256GCM
