@@ -88,6 +88,14 @@ func (c Codec) String() string {
 	return fmt.Sprintf("codec(%d)", uint8(c))
 }
 
+// displayName is how a compressor is named to users.
+func (c Codec) displayName() string {
+	if c == CodecS2 {
+		return "S2"
+	}
+	return c.String()
+}
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -74,6 +75,9 @@ func TestReadsFormat1Images(t *testing.T) {
 			t.Fatalf("v1-%s: version %d, hash %v: not a format-1 image", k.name, headerVersion(b), im.h.hash)
 		}
 		checkReads(t, im, data, tail)
+		if want := map[Level]string{LevelFast: "S2"}[k.o.Compression]; im.Info().Codecs != cmp.Or(want, "zstd") {
+			t.Errorf("v1-%s: Info().Codecs = %q", k.name, im.Info().Codecs)
+		}
 		if k.name == "plain-normal" {
 			parent = im
 		}

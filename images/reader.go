@@ -342,14 +342,18 @@ type Info struct {
 	ChunkSize        int    // the largest chunk
 	ChunkAverage     int    // what the writer aimed at (0: not recorded)
 	ChunkHash        string // what names each chunk: BLAKE3 (format 2) or SHA-256
-	Compression      Level
-	Cipher           Cipher
-	SplitSize        int64
-	Parts            []string
-	FileSize         int64 // bytes of all parts
-	Locked           bool  // encrypted and not unlocked
-	Records          int   // stored chunks (0 while locked)
-	DataBytes        int64 // bytes of stored chunks
+	// Codecs names the compressors the records use ("zstd", "S2", "zstd
+	// and S2"; empty while locked or when none is compressed): the level
+	// alone does not say, as fast was zstd before issue #19.
+	Codecs      string
+	Compression Level
+	Cipher      Cipher
+	SplitSize   int64
+	Parts       []string
+	FileSize    int64 // bytes of all parts
+	Locked      bool  // encrypted and not unlocked
+	Records     int   // stored chunks (0 while locked)
+	DataBytes   int64 // bytes of stored chunks
 }
 
 // Info describes the image.
@@ -363,6 +367,19 @@ func (im *Image) Info() Info {
 	}
 	if im.x != nil {
 		i.Records = len(im.x.Records)
+		var used [3]bool
+		for _, r := range im.x.Records {
+			if c := r.Codec &^ CodecPatch; int(c) < len(used) {
+				used[c] = true
+			}
+		}
+		var names []string
+		for _, c := range []Codec{CodecZstd, CodecS2} {
+			if used[c] {
+				names = append(names, c.displayName())
+			}
+		}
+		i.Codecs = strings.Join(names, " and ")
 	}
 	return i
 }

@@ -317,11 +317,15 @@ func printInfo(e *env, ii *engine.ImageInfo) {
 		p(fmt.Sprintf("Later %d", i+1), "%-12s %s  %s  %s", cp.Kind, cp.Created.Local().Format("2006-01-02 15:04"), human(cp.Size), cp.File)
 	}
 	p("Created", "%s by lifeboat %s", ii.Created.Local().Format("2006-01-02 15:04:05 MST"), ii.ToolVersion)
+	// The records say which compressor they use; a locked image's level
+	// says it for images since issue #19 (fast: S2, else zstd).
 	codec := "zstd, "
-	switch ii.Compression {
-	case images.LevelNone:
+	switch {
+	case ii.Codecs != "":
+		codec = ii.Codecs + ", "
+	case ii.Compression == images.LevelNone:
 		codec = ""
-	case images.LevelFast:
+	case ii.Compression == images.LevelFast:
 		codec = "S2, "
 	}
 	if ii.ChunkAverage > 0 {
