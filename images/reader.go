@@ -276,7 +276,7 @@ func (im *Image) Unlock(password []byte) error {
 	}
 	aead, err := unwrapKey(im.h, im.uuid, password)
 	if errors.Is(err, ErrWrongPassword) {
-		return fmt.Errorf("image %s: %w; type the password the backup was made with", im.Name, ErrWrongPassword)
+		return fmt.Errorf("image %s: %w; give the password the backup was made with (typed, in the password file or in LIFEBOAT_PASSWORD)", im.Name, ErrWrongPassword)
 	}
 	if err != nil {
 		return &CorruptError{Image: im.Name, Part: im.Name, What: "its key parameters are invalid", Err: ErrCorrupt}

@@ -228,6 +228,52 @@ func TestUnattendedRestore(t *testing.T) {
 	checkRestored(t, target, sums)
 }
 
+// Unattended restore of an encrypted image (the default Argon2id cost:
+// 64 MiB, in a 256 MB machine), its password in a file on a disk labelled
+// KEYS, with lifeboat.require-encrypted: the files come back, and the
+// password never appears on the console. With another password in the
+// file, the restore is refused and writes nothing.
+func TestUnattendedEncryptedRestore(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "source.img")
+	sums := sourceFS(t, src, 48<<20)
+	const password = "correct horse battery staple 19"
+	pw := filepath.Join(dir, "pc1.pw")
+	os.WriteFile(pw, []byte(password+"\n"), 0o600)
+	img := filepath.Join(dir, "pc1.lbi")
+	sh(t, lifeboatBin(t), "backup", "part", src, "-o", img, "--encrypt", "--password-file", pw)
+	store := imagesDisk(t, filepath.Join(dir, "images.img"), 64<<20, map[string]string{"pc1.lbi": img})
+	restoreWithKeys(t, dir, "password-file", "pc1.pw", password+"\n", "lifeboat.image=LABEL=IMAGES:/pc1.lbi lifeboat.require-encrypted=1",
+		password, sums, qemu.Disk{Path: store, Bus: qemu.Virtio, Serial: "IMAGES"})
+
+	// Another password in the file: refused with the reason (exit 4),
+	// nothing written, the VM powered off.
+	keys := filepath.Join(t.TempDir(), "keys")
+	os.MkdirAll(keys, 0o755)
+	os.WriteFile(filepath.Join(keys, "pc1.pw"), []byte("not the password\n"), 0o600)
+	keysDisk := sparse(t, filepath.Join(dir, "wrong-keys.img"), 16<<20)
+	sh(t, "mkfs.ext4", "-q", "-F", "-L", "KEYS", "-d", keys, keysDisk)
+	target := sparse(t, filepath.Join(dir, "untouched.img"), 64<<20)
+	vm := boot(t, "lifeboat.action=restore lifeboat.image=LABEL=IMAGES:/pc1.lbi lifeboat.password-file=LABEL=KEYS:/pc1.pw lifeboat.target=first-empty-disk lifeboat.done=poweroff",
+		[]qemu.Disk{{Path: keysDisk, Bus: qemu.Virtio, Serial: "KEYS"}, {Path: target, Bus: qemu.Virtio, Serial: "TARGET"}, {Path: store, Bus: qemu.Virtio, Serial: "IMAGES"}}, qemu.NetNone)
+	m, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+) exit=(\d+).*reason="(.*)"`, 4*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[1] != "failed" || m[2] != "4" || !strings.Contains(m[3], "wrong password") || !strings.Contains(m[3], "password file") {
+		t.Fatalf("a wrong password: %q", m[0])
+	}
+	if err := vm.Wait(time.Minute); err != nil {
+		t.Fatalf("the VM did not power off: %v", err)
+	}
+	if strings.Contains(vm.Console(), "not the password") {
+		t.Fatal("the password file's content was printed on the console")
+	}
+	if b, _ := os.ReadFile(target); !bytes.Equal(b, make([]byte, len(b))) {
+		t.Fatal("a restore with the wrong password wrote to the target")
+	}
+}
+
 // 3. A target too small: the reason is printed, nothing is written, and the
 // VM powers off.
 func TestUnattendedRefusesSmallTarget(t *testing.T) {
@@ -274,7 +320,7 @@ func TestUnattendedRestoreFromS3(t *testing.T) {
 		t.Fatalf("backup to S3: %v\n%s", err, out)
 	}
 	_, port, _ := strings.Cut(s.Addr, ":")
-	restoreWithKeys(t, dir, "s3.cred", fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", s.Access, s.Key),
+	restoreWithKeys(t, dir, "credentials", "s3.cred", fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", s.Access, s.Key),
 		"lifeboat.image=s3://backups/pc1/full.lbi lifeboat.s3-endpoint=http://10.0.2.2:"+port, s.Key, sums)
 }
 
@@ -292,16 +338,17 @@ func TestUnattendedRestoreFromSMB(t *testing.T) {
 	if out, err := backup.CombinedOutput(); err != nil {
 		t.Fatalf("backup to SMB: %v\n%s", err, out)
 	}
-	restoreWithKeys(t, dir, "nas.cred", "username="+s.User+"\npassword="+s.Password+"\n",
+	restoreWithKeys(t, dir, "credentials", "nas.cred", "username="+s.User+"\npassword="+s.Password+"\n",
 		"lifeboat.image=smb://"+s.Addr+"/backups/pc1.lbi", s.Password, sums)
 }
 
 // restoreWithKeys boots the rescue environment with args (the image and
-// where it is) and a disk labelled KEYS holding the file name (its keys),
+// where it is), more disks, and a disk labelled KEYS holding the file name
+// (its keys, passed as lifeboat.keyOpt),
 // restores unattended onto an empty disk and checks the result:
 // status ok, the VM powered off, secret never on the console, every file
 // restored.
-func restoreWithKeys(t *testing.T, dir, name, keysText, args, secret string, sums map[string][32]byte) {
+func restoreWithKeys(t *testing.T, dir, keyOpt, name, keysText, args, secret string, sums map[string][32]byte, more ...qemu.Disk) {
 	t.Helper()
 	tree := filepath.Join(dir, "keys")
 	os.MkdirAll(tree, 0o755)
@@ -310,8 +357,9 @@ func restoreWithKeys(t *testing.T, dir, name, keysText, args, secret string, sum
 	sh(t, "mkfs.ext4", "-q", "-F", "-L", "KEYS", "-d", tree, keys)
 	target := sparse(t, filepath.Join(dir, "target.img"), 64<<20)
 
-	vm := boot(t, "lifeboat.action=restore "+args+" lifeboat.credentials=LABEL=KEYS:/"+name+" lifeboat.target=first-empty-disk lifeboat.done=poweroff",
-		[]qemu.Disk{{Path: keys, Bus: qemu.Virtio, Serial: "KEYS"}, {Path: target, Bus: qemu.Virtio, Serial: "TARGET"}}, qemu.NetUser)
+	disks := append([]qemu.Disk{{Path: keys, Bus: qemu.Virtio, Serial: "KEYS"}, {Path: target, Bus: qemu.Virtio, Serial: "TARGET"}}, more...)
+	vm := boot(t, "lifeboat.action=restore "+args+" lifeboat."+keyOpt+"=LABEL=KEYS:/"+name+" lifeboat.target=first-empty-disk lifeboat.done=poweroff",
+		disks, qemu.NetUser)
 	m, err := vm.Expect(`LIFEBOAT-RESULT status=(\w+) exit=(\d+)`, 4*time.Minute)
 	if err != nil {
 		t.Fatal(err)
