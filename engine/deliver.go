@@ -52,6 +52,7 @@ type delivery struct {
 	partition  int
 	layout     LayoutOptions
 	delta      bool // compare with the target, write only what differs
+	precheck   bool // a delta restore checks the chunks it will write before writing
 	relayout   bool // write a new table even where the stored one would do
 	stage      Stage
 	mode       fs.FileMode // of a target file it creates (0: images.DefaultMode)
@@ -670,13 +671,20 @@ func (d *delivery) writeOps(ctx context.Context, dst *blockdev.Device, ops []cop
 	for _, op := range ops {
 		total += op.to - op.from
 	}
+	var chs []*images.Changes
+	if d.delta {
+		var err error
+		if chs, err = d.compare(ctx, dst, ops, total, p); err != nil {
+			return err
+		}
+	}
 	tr := startStage(p, d.stageOf(), total)
 	defer tr.end()
-	for _, op := range ops {
+	for i, op := range ops {
 		start, before := time.Now(), res.Written
 		var err error
 		if d.delta {
-			err = deltaRange(ctx, d.src.(*images.StreamReader), op.from, op.to, op.at, dst, tr, res, v)
+			err = deltaRange(ctx, d.src.(*images.StreamReader), chs[i], op.from, op.to, op.at, dst, tr, res, v)
 		} else {
 			err = writeRange(ctx, d.src, op.from, op.to, op.at, dst, fresh, tr, res, v)
 		}
@@ -703,6 +711,46 @@ func (d *delivery) writeOps(ctx context.Context, dst *blockdev.Device, ops []cop
 		}
 	}
 	return nil
+}
+
+// compare is the first half of a delta restore, before anything is
+// written: which chunks of each op the target does not hold (read and
+// hashed on every worker), and then, unless --no-precheck, those chunks
+// read, authenticated or hashed and decompressed: the check before
+// writing (issue #11) of only what will be written. A chunk the target
+// already holds is not needed, so its damage in the image does not matter
+// to this restore.
+func (d *delivery) compare(ctx context.Context, dst *blockdev.Device, ops []copyOp, total int64, p Progress) ([]*images.Changes, error) {
+	sr := d.src.(*images.StreamReader)
+	chs := make([]*images.Changes, len(ops))
+	var changed int64
+	tr := startStage(p, StageCompare, total)
+	for i, op := range ops {
+		ch, err := sr.Changes(ctx, op.from, op.to, dst, op.at, tr.add)
+		var re *images.ReadError
+		if errors.As(err, &re) {
+			err = &IOError{Op: "read", Path: dst.Path, Offset: re.Offset, Err: re.Err}
+		}
+		if err != nil {
+			tr.end()
+			return nil, err
+		}
+		chs[i] = ch
+		changed += ch.Stats.ChangedBytes
+	}
+	tr.end()
+	if !d.precheck {
+		return chs, nil
+	}
+	start := time.Now()
+	tr = startStage(p, StagePrecheck, changed)
+	err := sr.Check(ctx, tr.add, chs...)
+	tr.end()
+	d.log.Info("check of the chunks to write finished", "image", d.origin, "err", err, "elapsed", time.Since(start))
+	if err != nil {
+		return nil, describeOpenError(d.origin, err)
+	}
+	return chs, nil
 }
 
 // stageOf is the progress stage of the writing: restoring or cloning.

@@ -19,6 +19,9 @@ const (
 	StageClone
 	StageExtract
 	StageExport
+	// StageCompare: a delta restore reads the target and compares it
+	// with the image, before it writes anything.
+	StageCompare
 )
 
 func (s Stage) String() string {
@@ -43,6 +46,8 @@ func (s Stage) String() string {
 		return "extracting"
 	case StageExport:
 		return "exporting"
+	case StageCompare:
+		return "comparing with the target"
 	}
 	return "working"
 }

@@ -55,9 +55,9 @@ type RestoreOptions struct {
 	NoVerify bool
 	// NoPrecheck skips reading and authenticating every chunk before the
 	// first byte is written. Only the stored checksums are then compared
-	// first: a chunk altered with its checksum kept (or taken from another
-	// image) is found only while writing, and the target is left
-	// half-written.
+	// first (a delta restore compares none): a chunk altered with its
+	// checksum kept (or taken from another image) is found only while
+	// writing, and the target is left half-written.
 	NoPrecheck bool
 	Progress   Progress
 	Log        *slog.Logger
@@ -151,12 +151,17 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 
 	// The image (and the earlier points it needs) is read in full once
 	// before writing, every chunk authenticated or hashed and decompressed:
-	// a damaged image is refused with nothing written.
-	log.Info("image check started", "image", o.Image, "points", len(c.members)+1, "full", !o.NoPrecheck)
-	err = verifyChain(ctx, c, o.Progress, StagePrecheck, o.NoPrecheck)
-	log.Info("image check finished", "image", o.Image, "err", err, "elapsed", time.Since(start))
-	if err != nil {
-		return nil, describeOpenError(o.Image, err)
+	// a damaged image is refused with nothing written. A delta restore
+	// checks so only the chunks it will write, once it has compared the
+	// target with the image, before it writes (writeOps).
+	d.precheck = !o.NoPrecheck
+	if !d.delta {
+		log.Info("image check started", "image", o.Image, "points", len(c.members)+1, "full", !o.NoPrecheck)
+		err = verifyChain(ctx, c, o.Progress, StagePrecheck, o.NoPrecheck)
+		log.Info("image check finished", "image", o.Image, "err", err, "elapsed", time.Since(start))
+		if err != nil {
+			return nil, describeOpenError(o.Image, err)
+		}
 	}
 	if o.Confirm != nil {
 		if err := o.Confirm(*plan); err != nil {
@@ -216,19 +221,15 @@ func writeRange(ctx context.Context, src chunkSource, from, to, at int64, dst *b
 	})
 }
 
-// deltaRange is writeRange onto a target that holds an older copy: only the
-// chunks whose bytes differ there are written (and read back).
-func deltaRange(ctx context.Context, sr *images.StreamReader, from, to, at int64, dst *blockdev.Device, tr *tracker, res *RestoreResult, v *verifier) error {
-	cst, err := sr.ForEachChange(ctx, from, to, dst, at, func(c images.Chunk) error {
+// deltaRange is writeRange onto a target that holds an older copy: only
+// the chunks ch found different there are written (and read back).
+func deltaRange(ctx context.Context, sr *images.StreamReader, ch *images.Changes, from, to, at int64, dst *blockdev.Device, tr *tracker, res *RestoreResult, v *verifier) error {
+	err := sr.ForEachOf(ctx, ch, func(c images.Chunk) error {
 		return writeChunk(c, from, to, at, dst, false, tr, res, v)
 	})
-	res.SameChunks += cst.Same
-	res.ChangedChunks += cst.Changed
-	tr.add(cst.SameBytes)
-	var re *images.ReadError
-	if errors.As(err, &re) {
-		return &IOError{Op: "read", Path: dst.Path, Offset: re.Offset, Err: re.Err}
-	}
+	res.SameChunks += ch.Stats.Same
+	res.ChangedChunks += ch.Stats.Changed
+	tr.add(to - from - ch.Stats.ChangedBytes) // what the target held, and unused ranges
 	return err
 }
 

@@ -396,18 +396,23 @@ var errLocked = errors.New("image is encrypted and locked; unlock it with its pa
 // chain) and returns its verified plaintext, in out when it fits. stored
 // is scratch space.
 func (im *Image) decode(ri uint32, stored, out []byte) ([]byte, error) {
+	return im.decodeChecked(ri, stored, out, checkRead)
+}
+
+// decodeChecked is decode with the checks c.
+func (im *Image) decodeChecked(ri uint32, stored, out []byte, c checks) ([]byte, error) {
 	r, member := im.x.ref(ri)
 	if member >= 0 {
 		if member >= len(im.chain) || im.chain[member] == nil {
 			return nil, fmt.Errorf("image %s: %w: point %s of its chain is not attached", im.Name, ErrChainMissing, formatUUID(im.x.Chain[member]))
 		}
 		m := im.chain[member]
-		return m.decodeRecord(r, fmt.Sprintf("a chunk of point %s", m.Name), stored, out)
+		return m.decodeRecord(r, fmt.Sprintf("a chunk of point %s", m.Name), stored, out, c)
 	}
-	return im.decodeRecord(r, fmt.Sprintf("stored chunk %d", ri), stored, out)
+	return im.decodeRecord(r, fmt.Sprintf("stored chunk %d", ri), stored, out, c)
 }
 
-func (im *Image) decodeRecord(r *record, what string, stored, out []byte) ([]byte, error) {
+func (im *Image) decodeRecord(r *record, what string, stored, out []byte, c checks) ([]byte, error) {
 	if cap(stored) < int(r.Len) {
 		stored = make([]byte, r.Len)
 	}
@@ -418,7 +423,7 @@ func (im *Image) decodeRecord(r *record, what string, stored, out []byte) ([]byt
 	if crc32c(stored) != r.CRC {
 		return nil, im.corruptAt(r.Off, what+" fails its checksum")
 	}
-	return im.open(r, what, stored, out, checkRead)
+	return im.open(r, what, stored, out, c)
 }
 
 // checks says how open checks a record's plaintext.

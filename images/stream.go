@@ -146,26 +146,119 @@ type Chunk struct {
 // ForEachChunk decodes the chunks overlapping [from, to) on every worker
 // and calls fn for each, in order, on the caller's goroutine.
 func (sr *StreamReader) ForEachChunk(ctx context.Context, from, to int64, fn func(Chunk) error) error {
-	_, err := sr.forEach(ctx, from, to, nil, 0, fn)
+	_, err := sr.forEach(ctx, from, to, walk{}, fn, nil)
 	return err
 }
 
-// ChangeStats counts what ForEachChange compared.
+// ChangeStats counts what Changes compared.
 type ChangeStats struct {
 	Same, Changed           int   // chunks (data and zero runs)
 	SameBytes, ChangedBytes int64 // stream bytes
 }
 
-// ForEachChange is ForEachChunk for a target that already holds an older
-// copy: the workers read each chunk's range from have (stream offset off
-// is at off-from+at there) and compare it with the chunk's hash (or with
-// zeros); fn sees only the chunks that differ, decoded. Unused chunks are
-// skipped. Chunks wholly outside have count as changed.
-func (sr *StreamReader) ForEachChange(ctx context.Context, from, to int64, have io.ReaderAt, at int64, fn func(Chunk) error) (ChangeStats, error) {
-	return sr.forEach(ctx, from, to, have, at, fn)
+// Changes are the extents of [from, to) a target does not hold yet: what
+// a delta restore writes, found before it writes anything.
+type Changes struct {
+	from, to int64
+	exts     []int // extent numbers, in order
+	Stats    ChangeStats
 }
 
-func (sr *StreamReader) forEach(ctx context.Context, from, to int64, have io.ReaderAt, at int64, fn func(Chunk) error) (ChangeStats, error) {
+// Changes compares have, a target that already holds an older copy, with
+// the stream in [from, to) (stream offset off is at off-from+at in have):
+// the workers read each chunk's range and compare it with the chunk's hash
+// (or with zeros), decoding nothing. Unused chunks are skipped; chunks
+// wholly outside have count as changed. progress, when set, gets the
+// stream bytes compared.
+func (sr *StreamReader) Changes(ctx context.Context, from, to int64, have io.ReaderAt, at int64, progress func(int64)) (*Changes, error) {
+	ch := &Changes{from: from, to: to}
+	cst, err := sr.forEach(ctx, from, to, walk{have: have, at: at, dry: true}, func(c Chunk) error {
+		ch.exts = append(ch.exts, c.Index)
+		if progress != nil {
+			progress(min(c.Off+c.Len, to) - max(c.Off, from))
+		}
+		return nil
+	}, progress)
+	ch.Stats = cst
+	return ch, err
+}
+
+// Check reads, authenticates or hashes, and decompresses every record the
+// changes need, each once, and keeps nothing: the check before the first
+// write that a delta restore needs (issue #11), of only what it will
+// write. progress, when set, gets the stream bytes of the changes
+// checked (their Stats.ChangedBytes in all). It returns a *CorruptError
+// naming the first bad record.
+func (sr *StreamReader) Check(ctx context.Context, progress func(int64), chs ...*Changes) error {
+	type item struct {
+		ref    uint32 // the record to decode; refZero when there is none (a hole, or decoded already)
+		n      int64  // stream bytes it stands for
+		decode bool
+	}
+	var items []item
+	seen := map[uint32]bool{}
+	for _, ch := range chs {
+		for _, ei := range ch.exts {
+			it := item{ref: sr.s.Ext[ei].Ref, n: min(sr.s.off[ei]+int64(sr.s.Ext[ei].Len), ch.to) - max(sr.s.off[ei], ch.from)}
+			it.decode = it.ref != refZero && it.ref != refUnused && !seen[it.ref]
+			seen[it.ref] = true
+			items = append(items, it)
+		}
+	}
+	im := sr.im
+	window := 2*im.workers + 2
+	bufs := newBufPool(2*(window+im.workers), storedCap(im.h.ChunkSize))
+	produce := func(emit func(item) error) error {
+		for _, it := range items {
+			if err := emit(it); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	work := func(it item) (int64, error) {
+		if !it.decode {
+			return it.n, nil
+		}
+		sp, op := bufs.Get(), bufs.Get()
+		defer bufs.Put(sp)
+		defer bufs.Put(op)
+		_, err := im.decodeChecked(it.ref, (*sp)[:0], (*op)[:0], checkVerify)
+		return it.n, err
+	}
+	consume := func(n int64) error {
+		if progress != nil {
+			progress(n)
+		}
+		return nil
+	}
+	return ordered(ctx, im.workers, window, produce, work, consume)
+}
+
+// ForEachOf is ForEachChunk over the changed extents only: fn sees each,
+// decoded, in order, clipped to the range Changes compared.
+func (sr *StreamReader) ForEachOf(ctx context.Context, ch *Changes, fn func(Chunk) error) error {
+	_, err := sr.forEach(ctx, ch.from, ch.to, walk{only: ch.exts, listed: true}, fn, nil)
+	return err
+}
+
+// walk says what forEach visits and does.
+type walk struct {
+	have io.ReaderAt // compare with it: skip what it holds (at: see Changes)
+	at   int64
+	dry  bool // with have: only compare, decode nothing
+	// only, when listed, are the extents to visit (in order) instead of
+	// all those in the range.
+	only   []int
+	listed bool
+}
+
+// forEach visits the extents of [from, to) as w says, on every worker,
+// and calls fn for each chunk that differs (all, without w.have), in
+// order, on the caller's goroutine; same, when set, gets the bytes of
+// those that do not.
+func (sr *StreamReader) forEach(ctx context.Context, from, to int64, w walk, fn func(Chunk) error, same func(int64)) (ChangeStats, error) {
+	have, at := w.have, w.at
 	var cst ChangeStats
 	im := sr.im
 	cs := im.h.ChunkSize
@@ -182,6 +275,14 @@ func (sr *StreamReader) forEach(ctx context.Context, from, to int64, have io.Rea
 	// Each chunk in flight holds up to two buffers (stored and decoded).
 	bufs := newBufPool(2*window+2, storedCap(cs))
 	produce := func(emit func(int) error) error {
+		if w.listed {
+			for _, ei := range w.only {
+				if err := emit(ei); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		for ei := sr.s.find(from); ei < len(sr.s.Ext) && sr.s.off[ei] < to; ei++ {
 			if err := emit(ei); err != nil {
 				return err
@@ -200,6 +301,10 @@ func (sr *StreamReader) forEach(ctx context.Context, from, to int64, have io.Rea
 			if same {
 				return cres{c: c, same: true}, nil
 			}
+		}
+		if w.dry {
+			c.Unused = e.Ref == refUnused
+			return cres{c: c}, nil
 		}
 		switch e.Ref {
 		case refZero:
@@ -230,8 +335,16 @@ func (sr *StreamReader) forEach(ctx context.Context, from, to int64, have io.Rea
 		case r.same:
 			cst.Same++
 			cst.SameBytes += hi - lo
+			if same != nil {
+				same(hi - lo)
+			}
 			return nil
-		case have != nil && !r.c.Unused:
+		case have != nil && r.c.Unused:
+			if same != nil {
+				same(hi - lo)
+			}
+			return nil // nothing to write
+		case have != nil:
 			cst.Changed++
 			cst.ChangedBytes += hi - lo
 		}

@@ -6,6 +6,7 @@ package main
 // restores, a refusal touches nothing, nothing a user owns is destroyed.
 
 import (
+	"bytes"
 	"crypto/rand"
 	"fmt"
 	mrand "math/rand/v2"
@@ -102,6 +103,74 @@ func TestDamagedChunkWritesNothing(t *testing.T) {
 			}
 			if r := lb(t, env, "check", img); r.code != 3 {
 				t.Fatalf("check of the damaged image exited %d, want 3", r.code)
+			}
+		})
+	}
+}
+
+// TestDeltaChecksWhatItWrites: a delta restore checks, before its first
+// write, the chunks it will write, and only those. A damaged chunk the
+// target already holds is not needed: the restore succeeds and the target
+// is the source. The same damage where the target differs everywhere:
+// refused (exit 3) with the target untouched.
+func TestDeltaChecksWhatItWrites(t *testing.T) {
+	for _, enc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("encrypted=%v", enc), func(t *testing.T) {
+			dir := t.TempDir()
+			src := filepath.Join(dir, "src.img")
+			randomFile(t, src, 32<<20)
+			b, _ := os.ReadFile(src)
+			for i := range b {
+				b[i] = 'a' + b[i]&0x0f // every chunk halves, none repeats
+			}
+			os.WriteFile(src, b, 0o644)
+			img := filepath.Join(dir, "x.lbi")
+			args := []string{"backup", "part", src, "-o", img, "-q"}
+			var env []string
+			if enc {
+				args, env = append(args, "--encrypt"), []string{pw}
+			}
+			mustLB(t, env, args...)
+			f, err := os.OpenFile(img, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The image is about 16 MiB: 8 MiB in is a chunk of the
+			// source's second half, far from the first chunk.
+			d := make([]byte, len(crcKeeper))
+			f.ReadAt(d, 8<<20)
+			for i := range d {
+				d[i] ^= crcKeeper[i]
+			}
+			f.WriteAt(d, 8<<20)
+			f.Close()
+
+			// The target holds the source but for its first 64 KiB: only
+			// the first chunk is needed, and it is intact.
+			near := filepath.Join(dir, "near.img")
+			c := bytes.Clone(b)
+			copy(c, bytes.Repeat([]byte("changed "), 8<<10))
+			os.WriteFile(near, c, 0o644)
+			r := lb(t, env, "restore", img, "--target", near, "--delta", "--yes")
+			if r.code != 0 {
+				t.Fatalf("delta restore needing only intact chunks exited %d: %s", r.code, r.stderr)
+			}
+			if fileSum(t, near) != fileSum(t, src) {
+				t.Fatal("the delta restore did not bring the target back to the source")
+			}
+			if !strings.Contains(r.stdout+r.stderr, "written") {
+				t.Logf("output: %s%s", r.stdout, r.stderr)
+			}
+
+			// A target that differs everywhere needs the damaged chunk.
+			far := filepath.Join(dir, "far.img")
+			patternFile(t, far, 32<<20)
+			before := fileSum(t, far)
+			if r := lb(t, env, "restore", img, "--target", far, "--delta", "--yes"); r.code != 3 {
+				t.Fatalf("delta restore needing a damaged chunk exited %d, want 3: %s", r.code, r.stderr)
+			}
+			if fileSum(t, far) != before {
+				t.Fatal("the delta restore wrote to the target before refusing the damaged image")
 			}
 		})
 	}
