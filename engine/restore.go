@@ -151,11 +151,24 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 
 	// The image (and the earlier points it needs) is read in full once
 	// before writing, every chunk authenticated or hashed and decompressed:
-	// a damaged image is refused with nothing written. A delta restore
-	// checks so only the chunks it will write, once it has compared the
-	// target with the image, before it writes (writeOps).
+	// a damaged image is refused with nothing written. A restore of a part
+	// of the stream (--partition N) checks so only the chunks of that part;
+	// a delta restore only the chunks it will write, once it has compared
+	// the target with the image, before it writes (writeOps).
 	d.precheck = !o.NoPrecheck
-	if !d.delta {
+	switch partial := d.from > 0 || d.to < sr.Size(); {
+	case d.delta:
+	case partial && !o.NoPrecheck:
+		need := sr.Needed(d.from, d.to)
+		log.Info("image check started", "image", o.Image, "points", len(c.members)+1, "from", d.from, "to", d.to)
+		tr := startStage(o.Progress, StagePrecheck, need.Stats.ChangedBytes)
+		err = sr.Check(ctx, tr.add, need)
+		tr.end()
+		log.Info("image check finished", "image", o.Image, "err", err, "elapsed", time.Since(start))
+		if err != nil {
+			return nil, describeOpenError(o.Image, err)
+		}
+	default:
 		log.Info("image check started", "image", o.Image, "points", len(c.members)+1, "full", !o.NoPrecheck)
 		err = verifyChain(ctx, c, o.Progress, StagePrecheck, o.NoPrecheck)
 		log.Info("image check finished", "image", o.Image, "err", err, "elapsed", time.Since(start))

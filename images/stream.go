@@ -183,6 +183,22 @@ func (sr *StreamReader) Changes(ctx context.Context, from, to int64, have io.Rea
 	return ch, err
 }
 
+// Needed is every extent of [from, to) that holds something (data or
+// zeros), as Changes: what a restore of that range onto a target that
+// holds nothing of it reads, for Check.
+func (sr *StreamReader) Needed(from, to int64) *Changes {
+	ch := &Changes{from: from, to: min(to, sr.s.Size)}
+	for ei := sr.s.find(from); ei < len(sr.s.Ext) && sr.s.off[ei] < ch.to; ei++ {
+		if sr.s.Ext[ei].Ref == refUnused {
+			continue
+		}
+		ch.exts = append(ch.exts, ei)
+		ch.Stats.Changed++
+		ch.Stats.ChangedBytes += min(sr.s.off[ei]+int64(sr.s.Ext[ei].Len), ch.to) - max(sr.s.off[ei], from)
+	}
+	return ch
+}
+
 // Check reads, authenticates or hashes, and decompresses every record the
 // changes need, each once, and keeps nothing: the check before the first
 // write that a delta restore needs (issue #11), of only what it will

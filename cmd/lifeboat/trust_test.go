@@ -176,6 +176,66 @@ func TestDeltaChecksWhatItWrites(t *testing.T) {
 	}
 }
 
+// TestPartitionRestoreChecksItsPartition: restoring one partition checks
+// that partition's chunks before writing, not the whole disk's. A damaged
+// chunk of partition 2 does not stop a restore of partition 1 (the same
+// bytes as the disk's); a restore of partition 2, or of the disk, is
+// refused (exit 3) with the target untouched.
+func TestPartitionRestoreChecksItsPartition(t *testing.T) {
+	need(t, "sgdisk")
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "disk.img")
+	newFile(t, disk, 48<<20)
+	sh(t, "sgdisk", "-o", "-n1:2048:+16M", "-t1:8300", "-n2:0:+16M", "-t2:8300", disk)
+	data := filepath.Join(dir, "data")
+	randomFile(t, data, 32<<20)
+	b, _ := os.ReadFile(data)
+	f, err := os.OpenFile(disk, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(b, 1<<20) // both partitions, random: stored raw, in disk order
+	f.Close()
+	img := filepath.Join(dir, "d.lbi")
+	mustLB(t, nil, "backup", "disk", disk, "-o", img, "-q")
+	st, _ := os.Stat(img)
+	f, err = os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 MiB before the end: a chunk of partition 2 (the index and
+	// metadata after it are small).
+	at := st.Size() - 3<<20
+	d := make([]byte, len(crcKeeper))
+	f.ReadAt(d, at)
+	for i := range d {
+		d[i] ^= crcKeeper[i]
+	}
+	f.WriteAt(d, at)
+	f.Close()
+
+	p1 := filepath.Join(dir, "p1.img")
+	if r := lb(t, nil, "restore", img, "--partition", "1", "--target", p1, "--yes"); r.code != 0 {
+		t.Fatalf("restore of the intact partition 1 exited %d: %s", r.code, r.stderr)
+	}
+	got, _ := os.ReadFile(p1)
+	if !bytes.Equal(got, b[:16<<20]) {
+		t.Fatal("partition 1 restored wrong")
+	}
+	for _, args := range [][]string{{"--partition", "2"}, nil} {
+		target := filepath.Join(dir, "target.img")
+		patternFile(t, target, 48<<20)
+		before := fileSum(t, target)
+		r := lb(t, nil, append([]string{"restore", img, "--target", target, "--yes"}, args...)...)
+		if r.code != 3 {
+			t.Fatalf("restore %v of an image damaged there exited %d, want 3: %s", args, r.code, r.stderr)
+		}
+		if fileSum(t, target) != before {
+			t.Fatalf("restore %v wrote to the target before refusing the damaged image", args)
+		}
+	}
+}
+
 func losetup(t *testing.T, args ...string) string {
 	t.Helper()
 	need(t, "losetup")
