@@ -46,6 +46,26 @@ func patternFile(t *testing.T, path string, n int64) {
 // is a multiple of it wherever it lies.
 var crcKeeper = []byte{0xF1, 0x76, 0xEC, 0x05, 0x01}
 
+// damageKeepingCRC XORs crcKeeper into the file at byte at.
+func damageKeepingCRC(t *testing.T, path string, at int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, len(crcKeeper))
+	if _, err := f.ReadAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] ^= crcKeeper[i]
+	}
+	if _, err := f.WriteAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Defect 3: a chunk changed with its CRC kept passed the pre-check; the
 // restore then wrote tens of MiB before failing. Every chunk is now
 // authenticated (or hashed) and decompressed before the first byte.
@@ -79,17 +99,7 @@ func TestDamagedChunkWritesNothing(t *testing.T) {
 				env = []string{pw}
 			}
 			mustLB(t, env, args...)
-			f, err := os.OpenFile(img, os.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b := make([]byte, len(crcKeeper))
-			f.ReadAt(b, at)
-			for i := range b {
-				b[i] ^= crcKeeper[i]
-			}
-			f.WriteAt(b, at)
-			f.Close()
+			damageKeepingCRC(t, img, at)
 
 			target := filepath.Join(dir, "target.img")
 			patternFile(t, target, 32<<20)
@@ -131,19 +141,9 @@ func TestDeltaChecksWhatItWrites(t *testing.T) {
 				args, env = append(args, "--encrypt"), []string{pw}
 			}
 			mustLB(t, env, args...)
-			f, err := os.OpenFile(img, os.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
 			// The image is about 16 MiB: 8 MiB in is a chunk of the
 			// source's second half, far from the first chunk.
-			d := make([]byte, len(crcKeeper))
-			f.ReadAt(d, 8<<20)
-			for i := range d {
-				d[i] ^= crcKeeper[i]
-			}
-			f.WriteAt(d, 8<<20)
-			f.Close()
+			damageKeepingCRC(t, img, 8<<20)
 
 			// The target holds the source but for its first 64 KiB: only
 			// the first chunk is needed, and it is intact.
@@ -199,20 +199,9 @@ func TestPartitionRestoreChecksItsPartition(t *testing.T) {
 	img := filepath.Join(dir, "d.lbi")
 	mustLB(t, nil, "backup", "disk", disk, "-o", img, "-q")
 	st, _ := os.Stat(img)
-	f, err = os.OpenFile(img, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// 3 MiB before the end: a chunk of partition 2 (the index and
 	// metadata after it are small).
-	at := st.Size() - 3<<20
-	d := make([]byte, len(crcKeeper))
-	f.ReadAt(d, at)
-	for i := range d {
-		d[i] ^= crcKeeper[i]
-	}
-	f.WriteAt(d, at)
-	f.Close()
+	damageKeepingCRC(t, img, st.Size()-3<<20)
 
 	p1 := filepath.Join(dir, "p1.img")
 	if r := lb(t, nil, "restore", img, "--partition", "1", "--target", p1, "--yes"); r.code != 0 {
