@@ -156,21 +156,17 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	// a delta restore only the chunks it will write, once it has compared
 	// the target with the image, before it writes (writeOps).
 	d.precheck = !o.NoPrecheck
-	switch partial := d.from > 0 || d.to < sr.Size(); {
-	case d.delta:
-	case partial && !o.NoPrecheck:
-		need := sr.Needed(d.from, d.to)
-		log.Info("image check started", "image", o.Image, "points", len(c.members)+1, "from", d.from, "to", d.to)
-		tr := startStage(o.Progress, StagePrecheck, need.Stats.ChangedBytes)
-		err = sr.Check(ctx, tr.add, need)
-		tr.end()
-		log.Info("image check finished", "image", o.Image, "err", err, "elapsed", time.Since(start))
-		if err != nil {
-			return nil, describeOpenError(o.Image, err)
+	if !d.delta {
+		partial := d.from > 0 || d.to < sr.Size()
+		log.Info("image check started", "image", o.Image, "points", len(c.members)+1, "full", !o.NoPrecheck, "from", d.from, "to", d.to)
+		if partial && !o.NoPrecheck {
+			need := sr.Needed(d.from, d.to)
+			tr := startStage(o.Progress, StagePrecheck, need.Stats.ChangedBytes)
+			err = sr.Check(ctx, tr.add, need)
+			tr.end()
+		} else {
+			err = verifyChain(ctx, c, o.Progress, StagePrecheck, o.NoPrecheck)
 		}
-	default:
-		log.Info("image check started", "image", o.Image, "points", len(c.members)+1, "full", !o.NoPrecheck)
-		err = verifyChain(ctx, c, o.Progress, StagePrecheck, o.NoPrecheck)
 		log.Info("image check finished", "image", o.Image, "err", err, "elapsed", time.Since(start))
 		if err != nil {
 			return nil, describeOpenError(o.Image, err)

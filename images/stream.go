@@ -175,12 +175,17 @@ func (sr *StreamReader) Changes(ctx context.Context, from, to int64, have io.Rea
 	cst, err := sr.forEach(ctx, from, to, walk{have: have, at: at, dry: true}, func(c Chunk) error {
 		ch.exts = append(ch.exts, c.Index)
 		if progress != nil {
-			progress(min(c.Off+c.Len, to) - max(c.Off, from))
+			progress(sr.span(c.Index, from, to))
 		}
 		return nil
 	}, progress)
 	ch.Stats = cst
 	return ch, err
+}
+
+// span is how many bytes of [from, to) extent ei covers.
+func (sr *StreamReader) span(ei int, from, to int64) int64 {
+	return min(sr.s.off[ei]+int64(sr.s.Ext[ei].Len), to) - max(sr.s.off[ei], from)
 }
 
 // Needed is every extent of [from, to) that holds something (data or
@@ -194,7 +199,7 @@ func (sr *StreamReader) Needed(from, to int64) *Changes {
 		}
 		ch.exts = append(ch.exts, ei)
 		ch.Stats.Changed++
-		ch.Stats.ChangedBytes += min(sr.s.off[ei]+int64(sr.s.Ext[ei].Len), ch.to) - max(sr.s.off[ei], from)
+		ch.Stats.ChangedBytes += sr.span(ei, from, ch.to)
 	}
 	return ch
 }
@@ -207,15 +212,15 @@ func (sr *StreamReader) Needed(from, to int64) *Changes {
 // naming the first bad record.
 func (sr *StreamReader) Check(ctx context.Context, progress func(int64), chs ...*Changes) error {
 	type item struct {
-		ref    uint32 // the record to decode; refZero when there is none (a hole, or decoded already)
+		ref    uint32 // the extent's record (or refZero)
 		n      int64  // stream bytes it stands for
-		decode bool
+		decode bool   // a record not decoded for an earlier item
 	}
 	var items []item
 	seen := map[uint32]bool{}
 	for _, ch := range chs {
 		for _, ei := range ch.exts {
-			it := item{ref: sr.s.Ext[ei].Ref, n: min(sr.s.off[ei]+int64(sr.s.Ext[ei].Len), ch.to) - max(sr.s.off[ei], ch.from)}
+			it := item{ref: sr.s.Ext[ei].Ref, n: sr.span(ei, ch.from, ch.to)}
 			it.decode = it.ref != refZero && it.ref != refUnused && !seen[it.ref]
 			seen[it.ref] = true
 			items = append(items, it)
@@ -254,7 +259,10 @@ func (sr *StreamReader) Check(ctx context.Context, progress func(int64), chs ...
 // ForEachOf is ForEachChunk over the changed extents only: fn sees each,
 // decoded, in order, clipped to the range Changes compared.
 func (sr *StreamReader) ForEachOf(ctx context.Context, ch *Changes, fn func(Chunk) error) error {
-	_, err := sr.forEach(ctx, ch.from, ch.to, walk{only: ch.exts, listed: true}, fn, nil)
+	if len(ch.exts) == 0 {
+		return nil
+	}
+	_, err := sr.forEach(ctx, ch.from, ch.to, walk{only: ch.exts}, fn, nil)
 	return err
 }
 
@@ -263,10 +271,9 @@ type walk struct {
 	have io.ReaderAt // compare with it: skip what it holds (at: see Changes)
 	at   int64
 	dry  bool // with have: only compare, decode nothing
-	// only, when listed, are the extents to visit (in order) instead of
-	// all those in the range.
-	only   []int
-	listed bool
+	// only, when set, are the extents to visit (in order) instead of all
+	// those in the range.
+	only []int
 }
 
 // forEach visits the extents of [from, to) as w says, on every worker,
@@ -291,7 +298,7 @@ func (sr *StreamReader) forEach(ctx context.Context, from, to int64, w walk, fn 
 	// Each chunk in flight holds up to two buffers (stored and decoded).
 	bufs := newBufPool(2*window+2, storedCap(cs))
 	produce := func(emit func(int) error) error {
-		if w.listed {
+		if w.only != nil {
 			for _, ei := range w.only {
 				if err := emit(ei); err != nil {
 					return err
